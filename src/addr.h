@@ -1,0 +1,36 @@
+/*
+ * Socket address helpers: parsing "HOST:PORT" as users type it, printing
+ * addresses the same way, and comparing them.  No sockets are opened here.
+ */
+#ifndef PUNCH_ADDR_H
+#define PUNCH_ADDR_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+enum {
+	ADDR_STRLEN = 64, /* "[ffff:...:ffff%scope]:65535" fits */
+};
+
+/* Parse "1.2.3.4:5", "[::1]:5", "1.2.3.4" or ":5" (numeric only).  A part
+ * that is missing is left as it was in *out, so callers can pre-fill
+ * defaults; *out's family must then be set.  Returns 0 or -1. */
+int addr_parse(struct sockaddr_storage *out, const char *s);
+
+/* Parse "HOST:PORT" where HOST may be a name; resolves with getaddrinfo.
+ * Returns 0 or -1, with a reason in err (may be NULL). */
+int addr_resolve(struct sockaddr_storage *out, const char *s, int family,
+                 const char **err);
+
+/* "1.2.3.4:5" or "[::1]:5" into buf (ADDR_STRLEN bytes is enough). */
+const char *addr_str(const struct sockaddr *sa, char *buf, size_t len);
+
+int addr_equal(const struct sockaddr *a, const struct sockaddr *b);
+int addr_same_ip(const struct sockaddr *a, const struct sockaddr *b);
+uint16_t addr_port(const struct sockaddr *sa);
+void addr_set_port(struct sockaddr *sa, uint16_t port);
+socklen_t addr_len(const struct sockaddr *sa);
+int addr_is_any(const struct sockaddr *sa);
+
+#endif

@@ -1,0 +1,128 @@
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <netinet/in.h>
+
+#include "addr.h"
+#include "cmd.h"
+#include "log.h"
+#include "server.h"
+
+static const char usage[] =
+	"usage: punch server [-listen ADDR:PORT]... [-port PORT] [-alt ADDR[:PORT]] [-v]\n"
+	"\n"
+	"Answer STUN Binding requests (RFC 8489) over UDP.\n"
+	"\n"
+	"  -listen ADDR:PORT  listen here; may be repeated (default 0.0.0.0:3478\n"
+	"                     and [::]:3478). IPv6 as [::1]:3478. Port 0 picks one.\n"
+	"  -port PORT         port for the default addresses (default 3478)\n"
+	"  -alt ADDR[:PORT]   an alternate address, for RFC 5780 NAT behaviour\n"
+	"                     discovery: OTHER-ADDRESS, RESPONSE-ORIGIN and\n"
+	"                     CHANGE-REQUEST. Also \":PORT\" (alternate port only).\n"
+	"                     A missing port is the listen port + 1. Needs exactly\n"
+	"                     one -listen with a specific address.\n"
+	"  -v                 log every packet\n"
+	"  -h, -help          show this help\n"
+	"\n"
+	"A response is never more than 4 times the size of its request.\n"
+	"Stops cleanly on SIGINT or SIGTERM.\n";
+
+__attribute__((format(printf, 1, 2)))
+static int bad(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "punch server: ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\nTry 'punch server -help'.\n");
+	return EXIT_USAGE;
+}
+
+static int parse_alt(struct server_config *cfg, const char *s)
+{
+	const struct sockaddr *p = (const struct sockaddr *)&cfg->listen[0];
+
+	/* Pre-fill with the primary address and port + 1, so that "-alt IP"
+	 * and "-alt :PORT" keep what they do not name. */
+	cfg->alt = cfg->listen[0];
+	addr_set_port((struct sockaddr *)&cfg->alt, (uint16_t)(addr_port(p) + 1));
+	if (addr_parse(&cfg->alt, s))
+		return -1;
+	if (cfg->alt.ss_family != p->sa_family)
+		return -1;
+	return addr_equal(p, (const struct sockaddr *)&cfg->alt) ? -1 : 0;
+}
+
+int cmd_server(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "listen", required_argument, NULL, 'l' },
+		{ "port", required_argument, NULL, 'p' },
+		{ "alt", required_argument, NULL, 'a' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct server_config cfg = { 0 };
+	const char *alt = NULL;
+	long port = SERVER_DEFAULT_PORT;
+	char *end;
+	int c;
+
+	optind = 1;
+	while ((c = getopt_long_only(argc, argv, "vh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'l':
+			if (cfg.n_listen == SERVER_LISTEN_MAX)
+				return bad("too many -listen addresses (at most 8)");
+			cfg.listen[cfg.n_listen].ss_family = AF_INET;
+			if (addr_parse(&cfg.listen[cfg.n_listen], optarg) ||
+			    !strchr(optarg, ':'))
+				return bad("-listen wants ADDR:PORT, got '%s'", optarg);
+			cfg.n_listen++;
+			break;
+		case 'p':
+			port = strtol(optarg, &end, 10);
+			if (*end || end == optarg || port < 0 || port > 65535)
+				return bad("-port wants a number 0-65535, got '%s'", optarg);
+			break;
+		case 'a':
+			alt = optarg;
+			break;
+		case 'v':
+			log_set_level(LOG_DEBUG);
+			break;
+		case 'h':
+			fputs(usage, stdout);
+			return 0;
+		default:
+			return bad("unknown option");
+		}
+	}
+	if (optind < argc)
+		return bad("unexpected argument '%s'", argv[optind]);
+	if (!cfg.n_listen) {
+		struct sockaddr_in *v4 = (struct sockaddr_in *)&cfg.listen[0];
+		struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&cfg.listen[1];
+
+		v4->sin_family = AF_INET;
+		v4->sin_port = htons((uint16_t)port);
+		v6->sin6_family = AF_INET6;
+		v6->sin6_port = htons((uint16_t)port);
+		cfg.n_listen = alt ? 1 : 2;
+	}
+	if (alt) {
+		if (cfg.n_listen != 1 ||
+		    addr_is_any((struct sockaddr *)&cfg.listen[0]))
+			return bad("-alt needs exactly one -listen with a specific address, e.g. -listen 192.0.2.1:3478 -alt 192.0.2.2:3479");
+		if (parse_alt(&cfg, alt))
+			return bad("-alt wants ADDR[:PORT] or :PORT of the listen address's family, different from it; got '%s'", alt);
+		cfg.has_alt = 1;
+	}
+	log_set_tag("punch server");
+	return server_run(&cfg);
+}

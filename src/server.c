@@ -1,0 +1,384 @@
+/*
+ * `punch server`: UDP sockets on libuv's loop, answering STUN.
+ *
+ * libuv runs the loop, the signals and (later) the timers.  The datagrams
+ * themselves are read and written in batches with recvmmsg/sendmmsg on the
+ * raw descriptor, watched with uv_poll: libuv 1.44's uv_udp sends one
+ * datagram per system call, which would halve the server's rate.
+ */
+#include "server.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "addr.h"
+#include "binding.h"
+#include "log.h"
+
+enum {
+	BATCH = 64,          /* datagrams per recvmmsg/sendmmsg */
+	BATCHES_PER_WAKE = 8, /* then let the other sockets have a turn */
+	RECV_BUF = 2048,     /* larger datagrams are truncated: malformed */
+};
+
+struct server;
+
+struct server_socket {
+	uv_poll_t poll;
+	int fd;
+	int index;           /* RFC 5780 index, or the listen slot */
+	struct binding_service *svc;
+	struct server *srv;
+};
+
+/* Replies waiting to go out of one socket. */
+struct send_queue {
+	struct mmsghdr msgs[BATCH];
+	struct iovec iov[BATCH];
+	struct sockaddr_storage to[BATCH];
+	uint8_t data[BATCH][BINDING_RESPONSE_MAX];
+	unsigned n;
+};
+
+struct server {
+	uv_loop_t loop;
+	uv_signal_t sigint, sigterm;
+	struct server_socket socks[SERVER_LISTEN_MAX + BINDING_SOCKETS_MAX];
+	int n_socks;
+	/* One Binding service per listen address in plain mode; one shared
+	 * service with four sockets in RFC 5780 mode. */
+	struct binding_service svc[SERVER_LISTEN_MAX];
+	struct server_stats stats;
+	/* Receive buffers, reused for every batch. */
+	struct mmsghdr rmsgs[BATCH];
+	struct iovec riov[BATCH];
+	struct sockaddr_storage from[BATCH];
+	uint8_t rbuf[BATCH][RECV_BUF];
+	struct send_queue sq[BINDING_SOCKETS_MAX];
+	uint64_t started_ms;
+};
+
+static const char software[] = "punch " PUNCH_VERSION;
+
+static int socket_open(const struct sockaddr_storage *addr,
+                       struct sockaddr_storage *bound)
+{
+	socklen_t len = sizeof(*bound);
+	int one = 1;
+	int fd;
+
+	fd = socket(addr->ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+	            0);
+	if (fd < 0)
+		return -1;
+	/* Both 0.0.0.0:3478 and [::]:3478 by default: keep them apart. */
+	if (addr->ss_family == AF_INET6 &&
+	    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)))
+		goto fail;
+	if (bind(fd, (const struct sockaddr *)addr,
+	         addr_len((const struct sockaddr *)addr)) ||
+	    getsockname(fd, (struct sockaddr *)bound, &len))
+		goto fail;
+	return fd;
+fail:
+	close(fd);
+	return -1;
+}
+
+static void queue_flush(struct server *srv, struct send_queue *q, int fd)
+{
+	unsigned done = 0;
+
+	while (done < q->n) {
+		int rc = sendmmsg(fd, q->msgs + done, q->n - done, 0);
+
+		if (rc < 0) {
+			if (errno == EINTR)
+				continue;
+			/* A full send buffer or an unreachable peer: UDP may
+			 * drop, and the client retransmits. */
+			log_debug("sendmmsg: %s", strerror(errno));
+			srv->stats.send_failed += q->n - done;
+			break;
+		}
+		done += (unsigned)rc;
+	}
+	q->n = 0;
+}
+
+static struct server_socket *socket_for(struct server *srv,
+                                        const struct binding_service *svc,
+                                        int index)
+{
+	for (int i = 0; i < srv->n_socks; i++)
+		if (srv->socks[i].svc == svc && srv->socks[i].index == index)
+			return &srv->socks[i];
+	return NULL;
+}
+
+static void handle_one(struct server *srv, struct server_socket *s,
+                       const uint8_t *buf, size_t len, int truncated,
+                       const struct sockaddr *from)
+{
+	struct send_queue *q;
+	struct binding_reply reply;
+	const char *why = NULL;
+	char a[ADDR_STRLEN];
+	int rc, slot;
+
+	if (truncated) {
+		srv->stats.malformed++;
+		log_debug("drop %zu+ bytes from %s: too large", len,
+		          addr_str(from, a, sizeof(a)));
+		return;
+	}
+	q = &srv->sq[s->index];
+	slot = (int)q->n;
+	rc = binding_handle(s->svc, s->index, buf, len, from, q->data[slot],
+	                    sizeof(q->data[slot]), &reply, &why);
+	if (rc == BINDING_DROP) {
+		srv->stats.malformed++;
+		log_debug("drop %zu bytes from %s: %s", len,
+		          addr_str(from, a, sizeof(a)), why);
+		return;
+	}
+	if (rc == BINDING_IGNORE) {
+		srv->stats.ignored++;
+		return;
+	}
+	if (reply.sock != s->index) {
+		/* CHANGE-REQUEST: move the reply to the other socket's queue */
+		struct server_socket *o = socket_for(srv, s->svc, reply.sock);
+		struct send_queue *oq = &srv->sq[reply.sock];
+
+		if (!o)
+			return;
+		if (oq->n == BATCH)
+			queue_flush(srv, oq, o->fd);
+		memcpy(oq->data[oq->n], q->data[slot], reply.len);
+		q = oq;
+		slot = (int)oq->n;
+	}
+	log_debug("%s from %s, %zu bytes answered with %zu",
+	          reply.is_error ? "bad request" : "binding",
+	          addr_str(from, a, sizeof(a)), len, reply.len);
+	q->to[slot] = reply.to;
+	q->iov[slot] = (struct iovec){ q->data[slot], reply.len };
+	q->msgs[slot].msg_hdr = (struct msghdr){
+		.msg_name = &q->to[slot],
+		.msg_namelen = addr_len((struct sockaddr *)&reply.to),
+		.msg_iov = &q->iov[slot],
+		.msg_iovlen = 1,
+	};
+	q->n++;
+	if (reply.is_error)
+		srv->stats.errors++;
+	else
+		srv->stats.answered++;
+}
+
+static void flush_all(struct server *srv, const struct binding_service *svc)
+{
+	for (int i = 0; i < BINDING_SOCKETS_MAX; i++) {
+		struct server_socket *o;
+
+		if (!srv->sq[i].n)
+			continue;
+		o = socket_for(srv, svc, i);
+		if (o)
+			queue_flush(srv, &srv->sq[i], o->fd);
+		else
+			srv->sq[i].n = 0;
+	}
+}
+
+static void on_readable(uv_poll_t *h, int status, int events)
+{
+	struct server_socket *s = h->data;
+	struct server *srv = s->srv;
+
+	(void)events;
+	if (status < 0)
+		return;
+	for (int round = 0; round < BATCHES_PER_WAKE; round++) {
+		int n;
+
+		for (int i = 0; i < BATCH; i++) {
+			srv->riov[i] = (struct iovec){ srv->rbuf[i], RECV_BUF };
+			srv->rmsgs[i].msg_hdr = (struct msghdr){
+				.msg_name = &srv->from[i],
+				.msg_namelen = sizeof(srv->from[i]),
+				.msg_iov = &srv->riov[i],
+				.msg_iovlen = 1,
+			};
+		}
+		n = recvmmsg(s->fd, srv->rmsgs, BATCH, MSG_DONTWAIT, NULL);
+		if (n <= 0)
+			break;
+		for (int i = 0; i < n; i++) {
+			/* Queues hold at most BATCH; a full one goes out now. */
+			if (srv->sq[s->index].n == BATCH)
+				queue_flush(srv, &srv->sq[s->index], s->fd);
+			handle_one(srv, s, srv->rbuf[i], srv->rmsgs[i].msg_len,
+			           !!(srv->rmsgs[i].msg_hdr.msg_flags & MSG_TRUNC),
+			           (struct sockaddr *)&srv->from[i]);
+		}
+		flush_all(srv, s->svc);
+		if (n < BATCH)
+			break;
+	}
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+	struct server *srv = h->data;
+
+	log_debug("signal %d: stopping", signum);
+	uv_stop(&srv->loop);
+}
+
+static int add_socket(struct server *srv, const struct sockaddr_storage *addr,
+                      struct binding_service *svc, int index)
+{
+	struct server_socket *s = &srv->socks[srv->n_socks];
+	struct sockaddr_storage bound;
+	char a[ADDR_STRLEN];
+
+	s->fd = socket_open(addr, &bound);
+	if (s->fd < 0) {
+		log_error("cannot listen on %s: %s",
+		          addr_str((const struct sockaddr *)addr, a, sizeof(a)),
+		          strerror(errno));
+		return -1;
+	}
+	s->index = index;
+	s->svc = svc;
+	s->srv = srv;
+	svc->local[index] = bound;
+	svc->have[index] = 1;
+	svc->software = software;
+	srv->n_socks++;
+	uv_poll_init_socket(&srv->loop, &s->poll, s->fd);
+	s->poll.data = s;
+	uv_poll_start(&s->poll, UV_READABLE, on_readable);
+	return 0;
+}
+
+/* RFC 5780: sockets on primary/alternate IP x primary/alternate port. */
+static int open_rfc5780(struct server *srv, const struct server_config *cfg)
+{
+	struct binding_service *svc = &srv->svc[0];
+	const struct sockaddr *p = (const struct sockaddr *)&cfg->listen[0];
+	const struct sockaddr *alt = (const struct sockaddr *)&cfg->alt;
+	int change_ip = !addr_same_ip(p, alt);
+	int change_port = addr_port(p) != addr_port(alt);
+
+	svc->rfc5780 = 1;
+	for (int i = 0; i < BINDING_SOCKETS_MAX; i++) {
+		struct sockaddr_storage a;
+
+		if ((i & 2) && !change_ip)
+			continue;
+		if ((i & 1) && !change_port)
+			continue;
+		memcpy(&a, (i & 2) ? alt : p, sizeof(a));
+		addr_set_port((struct sockaddr *)&a,
+		              addr_port((i & 1) ? alt : p));
+		if (add_socket(srv, &a, svc, i))
+			return -1;
+	}
+	return 0;
+}
+
+/* "127.0.0.1:3478 (alt 127.0.0.2:3479)" or "0.0.0.0:3478, [::]:3478" */
+static void describe(const struct server *srv, const struct server_config *cfg,
+                     char *buf, size_t len)
+{
+	char a[ADDR_STRLEN], b[ADDR_STRLEN];
+	size_t off = 0;
+
+	buf[0] = '\0';
+	if (cfg->has_alt) {
+		const struct binding_service *svc = &srv->svc[0];
+		int alt = svc->have[3] ? 3 : svc->have[2] ? 2 : 1;
+
+		snprintf(buf, len, "%s (alt %s)",
+		         addr_str((const struct sockaddr *)&svc->local[0], a,
+		                  sizeof(a)),
+		         addr_str((const struct sockaddr *)&svc->local[alt], b,
+		                  sizeof(b)));
+		return;
+	}
+	for (int i = 0; i < srv->n_socks && off < len; i++)
+		off += (size_t)snprintf(
+			buf + off, len - off, "%s%s", i ? ", " : "",
+			addr_str((const struct sockaddr *)&srv->svc[i].local[0], a,
+			         sizeof(a)));
+}
+
+static void close_cb(uv_handle_t *h)
+{
+	(void)h;
+}
+
+static void server_close(struct server *srv)
+{
+	for (int i = 0; i < srv->n_socks; i++) {
+		uv_close((uv_handle_t *)&srv->socks[i].poll, close_cb);
+	}
+	uv_close((uv_handle_t *)&srv->sigint, close_cb);
+	uv_close((uv_handle_t *)&srv->sigterm, close_cb);
+	uv_run(&srv->loop, UV_RUN_DEFAULT);
+	for (int i = 0; i < srv->n_socks; i++)
+		close(srv->socks[i].fd);
+	uv_loop_close(&srv->loop);
+}
+
+int server_run(const struct server_config *cfg)
+{
+	struct server *srv = calloc(1, sizeof(*srv));
+	char where[512];
+	int rc = 1;
+
+	if (!srv) {
+		log_error("out of memory");
+		return 1;
+	}
+	uv_loop_init(&srv->loop);
+	uv_signal_init(&srv->loop, &srv->sigint);
+	uv_signal_init(&srv->loop, &srv->sigterm);
+	srv->sigint.data = srv->sigterm.data = srv;
+	uv_signal_start(&srv->sigint, on_signal, SIGINT);
+	uv_signal_start(&srv->sigterm, on_signal, SIGTERM);
+
+	if (cfg->has_alt) {
+		if (open_rfc5780(srv, cfg))
+			goto out;
+	} else {
+		for (int i = 0; i < cfg->n_listen; i++)
+			if (add_socket(srv, &cfg->listen[i], &srv->svc[i], 0))
+				goto out;
+	}
+	describe(srv, cfg, where, sizeof(where));
+	log_info("listening on %s", where);
+	srv->started_ms = uv_now(&srv->loop);
+
+	uv_run(&srv->loop, UV_RUN_DEFAULT);
+
+	log_info("stopped: answered=%llu errors=%llu malformed=%llu",
+	         (unsigned long long)srv->stats.answered,
+	         (unsigned long long)srv->stats.errors,
+	         (unsigned long long)srv->stats.malformed);
+	log_debug("ignored=%llu send_failed=%llu",
+	          (unsigned long long)srv->stats.ignored,
+	          (unsigned long long)srv->stats.send_failed);
+	rc = 0;
+out:
+	server_close(srv);
+	free(srv);
+	return rc;
+}

@@ -1,0 +1,34 @@
+/*
+ * `punch server`: the sockets and event loop around the Binding service.
+ */
+#ifndef PUNCH_SERVER_H
+#define PUNCH_SERVER_H
+
+#include <stdint.h>
+#include <sys/socket.h>
+
+enum {
+	SERVER_LISTEN_MAX = 8,
+	SERVER_DEFAULT_PORT = 3478,
+};
+
+struct server_config {
+	struct sockaddr_storage listen[SERVER_LISTEN_MAX];
+	int n_listen;
+	struct sockaddr_storage alt; /* valid when has_alt */
+	int has_alt;
+};
+
+struct server_stats {
+	uint64_t answered;  /* success responses sent */
+	uint64_t errors;    /* error responses sent */
+	uint64_t malformed; /* datagrams dropped as malformed */
+	uint64_t ignored;   /* valid STUN that needs no answer */
+	uint64_t send_failed;
+};
+
+/* Bind, serve until SIGINT or SIGTERM, clean up.  Returns a process exit
+ * status; on failure it has already told the user why. */
+int server_run(const struct server_config *cfg);
+
+#endif
