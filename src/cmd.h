@@ -10,5 +10,6 @@ enum {
 };
 
 int cmd_server(int argc, char **argv);
+int cmd_chat(int argc, char **argv);
 
 #endif

@@ -13,23 +13,30 @@ static const char usage[] =
 	"usage: punch COMMAND [OPTIONS]\n"
 	"\n"
 	"Commands:\n"
-	"  server     STUN server (RFC 8489, RFC 5780) on UDP port 3478\n"
+	"  server     STUN and rendezvous server (RFC 8489, RFC 5780), UDP 3478\n"
+	"  chat       find a peer through the server, punch through NATs, chat\n"
 	"  version    print the version\n"
 	"  help       show this help\n"
 	"\n"
-	"The task's form also works: punch -mode=server -port=3478\n"
+	"The task's forms also work: punch -mode=server -port=3478\n"
+	"  punch -mode=client -stun=HOST:PORT -peer=ME -target=THEM\n"
 	"Options take one dash or two. 'punch COMMAND -help' shows a command's\n"
 	"options; 'man punch' has the details.\n";
 
-/* punch -mode=server [-port=N] [-v]: rewrite into punch server ... */
+/* The task's command lines, rewritten into subcommands:
+ *   -mode=server [-port=N]                  -> server [-port N]
+ *   -mode=client -stun=H:P -peer=A -target=B -> chat -server H:P -id A -peer B
+ */
 static int legacy_mode(int argc, char **argv)
 {
+	static const char *const client_map[][2] = {
+		{ "stun", "-server" }, { "peer", "-id" }, { "target", "-peer" },
+	};
 	const char *mode = NULL;
-	char *args[32];
-	int n = 0;
+	char *args[64], *rest[64];
+	int n = 0, nrest = 0;
 
-	args[n++] = "server";
-	for (int i = 1; i < argc && n < 31; i++) {
+	for (int i = 1; i < argc && nrest < 60; i++) {
 		const char *a = argv[i] + (argv[i][1] == '-');
 
 		if (!strncmp(a, "-mode=", 6))
@@ -37,18 +44,48 @@ static int legacy_mode(int argc, char **argv)
 		else if (!strcmp(a, "-mode") && i + 1 < argc)
 			mode = argv[++i];
 		else
-			args[n++] = argv[i];
+			rest[nrest++] = argv[i];
 	}
-	args[n] = NULL;
 	if (!mode) {
 		fprintf(stderr, "punch: unknown command line; try 'punch help'\n");
 		return EXIT_USAGE;
 	}
-	if (!strcmp(mode, "server"))
+	if (!strcmp(mode, "server")) {
+		args[n++] = "server";
+		for (int i = 0; i < nrest; i++)
+			args[n++] = rest[i];
+		args[n] = NULL;
 		return cmd_server(n, args);
-	fprintf(stderr, "punch: -mode=%s is not supported; -mode=server is\n",
-	        mode);
-	return EXIT_USAGE;
+	}
+	if (strcmp(mode, "client")) {
+		fprintf(stderr, "punch: -mode=%s is not known; use -mode=server or -mode=client\n", mode);
+		return EXIT_USAGE;
+	}
+	args[n++] = "chat";
+	for (int i = 0; i < nrest && n < 60; i++) {
+		const char *a = rest[i] + (rest[i][1] == '-');
+		const char *eq = strchr(a, '=');
+		size_t k;
+
+		for (k = 0; k < 3; k++) {
+			size_t len = strlen(client_map[k][0]);
+
+			if (a[0] == '-' && !strncmp(a + 1, client_map[k][0], len) &&
+			    (a[1 + len] == '=' || a[1 + len] == '\0'))
+				break;
+		}
+		if (k == 3) {
+			args[n++] = rest[i];
+			continue;
+		}
+		args[n++] = (char *)client_map[k][1];
+		if (eq)
+			args[n++] = (char *)eq + 1;
+		else if (i + 1 < nrest)
+			args[n++] = rest[++i];
+	}
+	args[n] = NULL;
+	return cmd_chat(n, args);
 }
 
 int main(int argc, char **argv)
@@ -61,6 +98,8 @@ int main(int argc, char **argv)
 		return legacy_mode(argc, argv);
 	if (!strcmp(cmd, "server"))
 		return cmd_server(argc - 1, argv + 1);
+	if (!strcmp(cmd, "chat"))
+		return cmd_chat(argc - 1, argv + 1);
 	if (!strcmp(cmd, "version") || !strcmp(cmd, "--version") ||
 	    !strcmp(cmd, "-version")) {
 		printf("punch %s\n", PUNCH_VERSION);

@@ -18,6 +18,9 @@
 #include "addr.h"
 #include "binding.h"
 #include "log.h"
+#include "punch_attr.h"
+#include "rendezvous_server.h"
+#include "stun.h"
 
 enum {
 	BATCH = 64,          /* datagrams per recvmmsg/sendmmsg */
@@ -59,7 +62,8 @@ struct server {
 	struct sockaddr_storage from[BATCH];
 	uint8_t rbuf[BATCH][RECV_BUF];
 	struct send_queue sq[BINDING_SOCKETS_MAX];
-	uint64_t started_ms;
+	struct rdv_server *rdv;
+	uv_timer_t timer;   /* PEER-INFO retransmissions, registry expiry */
 };
 
 static const char software[] = "punch " PUNCH_VERSION;
@@ -138,8 +142,16 @@ static void handle_one(struct server *srv, struct server_socket *s,
 	}
 	q = &srv->sq[s->index];
 	slot = (int)q->n;
-	rc = binding_handle(s->svc, s->index, buf, len, from, q->data[slot],
-	                    sizeof(q->data[slot]), &reply, &why);
+	if (punch_method_is_rendezvous(stun_peek_method(buf, len))) {
+		rc = rdv_handle(srv->rdv, (int)(s - srv->socks), buf, len, from,
+		                uv_now(&srv->loop), q->data[slot],
+		                sizeof(q->data[slot]), &reply, &why);
+		reply.sock = s->index;
+	} else {
+		rc = binding_handle(s->svc, s->index, buf, len, from,
+		                    q->data[slot], sizeof(q->data[slot]), &reply,
+		                    &why);
+	}
 	if (rc == BINDING_DROP) {
 		srv->stats.malformed++;
 		log_debug("drop %zu bytes from %s: %s", len,
@@ -164,7 +176,7 @@ static void handle_one(struct server *srv, struct server_socket *s,
 		slot = (int)oq->n;
 	}
 	log_debug("%s from %s, %zu bytes answered with %zu",
-	          reply.is_error ? "bad request" : "binding",
+	          reply.is_error ? "error response" : "request",
 	          addr_str(from, a, sizeof(a)), len, reply.len);
 	q->to[slot] = reply.to;
 	q->iov[slot] = (struct iovec){ q->data[slot], reply.len };
@@ -231,6 +243,29 @@ static void on_readable(uv_poll_t *h, int status, int events)
 		if (n < BATCH)
 			break;
 	}
+}
+
+/* rdv_send_fn: PEER-INFO requests go out at once, one at a time. */
+static void rdv_send(void *ctx, int sock, const struct sockaddr *to,
+                     const uint8_t *buf, size_t len)
+{
+	struct server *srv = ctx;
+
+	if (sock < 0 || sock >= srv->n_socks)
+		return;
+	if (sendto(srv->socks[sock].fd, buf, len, 0, to, addr_len(to)) < 0) {
+		log_debug("sendto: %s", strerror(errno));
+		srv->stats.send_failed++;
+	}
+}
+
+static void on_timer(uv_timer_t *t)
+{
+	struct server *srv = t->data;
+	uint64_t now = uv_now(&srv->loop);
+	uint64_t next = rdv_tick(srv->rdv, now);
+
+	uv_timer_start(&srv->timer, on_timer, next > now ? next - now : 1, 0);
 }
 
 static void on_signal(uv_signal_t *h, int signum)
@@ -330,12 +365,14 @@ static void server_close(struct server *srv)
 	for (int i = 0; i < srv->n_socks; i++) {
 		uv_close((uv_handle_t *)&srv->socks[i].poll, close_cb);
 	}
+	uv_close((uv_handle_t *)&srv->timer, close_cb);
 	uv_close((uv_handle_t *)&srv->sigint, close_cb);
 	uv_close((uv_handle_t *)&srv->sigterm, close_cb);
 	uv_run(&srv->loop, UV_RUN_DEFAULT);
 	for (int i = 0; i < srv->n_socks; i++)
 		close(srv->socks[i].fd);
 	uv_loop_close(&srv->loop);
+	rdv_server_free(srv->rdv);
 }
 
 int server_run(const struct server_config *cfg)
@@ -354,6 +391,14 @@ int server_run(const struct server_config *cfg)
 	srv->sigint.data = srv->sigterm.data = srv;
 	uv_signal_start(&srv->sigint, on_signal, SIGINT);
 	uv_signal_start(&srv->sigterm, on_signal, SIGTERM);
+	uv_timer_init(&srv->loop, &srv->timer);
+	srv->timer.data = srv;
+	srv->rdv = rdv_server_new(cfg->max_peers ? cfg->max_peers :
+	                          REGISTRY_DEFAULT_MAX, rdv_send, srv);
+	if (!srv->rdv) {
+		log_error("out of memory for %zu registrations", cfg->max_peers);
+		goto out;
+	}
 
 	if (cfg->has_alt) {
 		if (open_rfc5780(srv, cfg))
@@ -365,7 +410,9 @@ int server_run(const struct server_config *cfg)
 	}
 	describe(srv, cfg, where, sizeof(where));
 	log_info("listening on %s", where);
-	srv->started_ms = uv_now(&srv->loop);
+	/* The loop's clock is milliseconds since an arbitrary start; the
+	 * timer is re-armed for the next deadline at each tick. */
+	uv_timer_start(&srv->timer, on_timer, 1000, 0);
 
 	uv_run(&srv->loop, UV_RUN_DEFAULT);
 
@@ -373,9 +420,12 @@ int server_run(const struct server_config *cfg)
 	         (unsigned long long)srv->stats.answered,
 	         (unsigned long long)srv->stats.errors,
 	         (unsigned long long)srv->stats.malformed);
-	log_debug("ignored=%llu send_failed=%llu",
+	log_debug("ignored=%llu send_failed=%llu registered=%llu "
+	          "introduced=%llu",
 	          (unsigned long long)srv->stats.ignored,
-	          (unsigned long long)srv->stats.send_failed);
+	          (unsigned long long)srv->stats.send_failed,
+	          (unsigned long long)rdv_stats(srv->rdv)->registered,
+	          (unsigned long long)rdv_stats(srv->rdv)->introduced);
 	rc = 0;
 out:
 	server_close(srv);

@@ -4,6 +4,7 @@
 #ifndef PUNCH_SERVER_H
 #define PUNCH_SERVER_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
 
@@ -17,6 +18,7 @@ struct server_config {
 	int n_listen;
 	struct sockaddr_storage alt; /* valid when has_alt */
 	int has_alt;
+	size_t max_peers;            /* registrations held at most; 0: default */
 };
 
 struct server_stats {

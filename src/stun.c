@@ -80,6 +80,17 @@ int stun_is_stun(const uint8_t *buf, size_t len)
 	       get32(buf + 4) == STUN_MAGIC_COOKIE;
 }
 
+int stun_peek_method(const uint8_t *buf, size_t len)
+{
+	uint16_t method;
+	uint8_t cls;
+
+	if (!stun_is_stun(buf, len))
+		return -1;
+	type_split(get16(buf), &method, &cls);
+	return method;
+}
+
 static int ct_equal(const uint8_t *a, const uint8_t *b, size_t n)
 {
 	uint8_t diff = 0;
@@ -140,6 +151,47 @@ static void xor_key_make(uint8_t key[16], const uint8_t *txid)
 {
 	put32(key, STUN_MAGIC_COOKIE);
 	memcpy(key + 4, txid, STUN_TXID_LEN);
+}
+
+int stun_addr_decode(struct sockaddr_storage *out, const uint8_t *v,
+                     size_t len, const uint8_t *txid)
+{
+	uint8_t key[16];
+
+	if (!txid)
+		return decode_addr(out, v, len, NULL);
+	xor_key_make(key, txid);
+	return decode_addr(out, v, len, key);
+}
+
+int stun_addr_encode(uint8_t *out, size_t cap, const struct sockaddr *sa,
+                     const uint8_t *txid)
+{
+	size_t n = sa->sa_family == AF_INET6 ? 20 : 8;
+	uint8_t key[16];
+	uint16_t port;
+
+	if (sa->sa_family != AF_INET && sa->sa_family != AF_INET6)
+		return STUN_ERR_ARG;
+	if (cap < n)
+		return STUN_ERR_NOSPACE;
+	if (txid)
+		xor_key_make(key, txid);
+	out[0] = 0;
+	out[1] = sa->sa_family == AF_INET ? 0x01 : 0x02;
+	if (sa->sa_family == AF_INET) {
+		port = ntohs(((const struct sockaddr_in *)sa)->sin_port);
+		memcpy(out + 4, &((const struct sockaddr_in *)sa)->sin_addr, 4);
+	} else {
+		port = ntohs(((const struct sockaddr_in6 *)sa)->sin6_port);
+		memcpy(out + 4, &((const struct sockaddr_in6 *)sa)->sin6_addr, 16);
+	}
+	for (size_t i = 0; txid && i < n - 4; i++)
+		out[4 + i] ^= key[i];
+	if (txid)
+		port ^= (uint16_t)(STUN_MAGIC_COOKIE >> 16);
+	put16(out + 2, port);
+	return (int)n;
 }
 
 static int decode_error_code(struct stun_msg *m, const uint8_t *v, size_t len)
@@ -530,42 +582,20 @@ void stun_put_u64(struct stun_writer *w, uint16_t type, uint64_t v)
 static void put_addr(struct stun_writer *w, uint16_t type,
                      const struct sockaddr *sa, int xor)
 {
-	uint8_t key[16];
-	uint8_t *p;
-	uint16_t port;
+	uint8_t v[20];
+	int n;
 
 	if (w->err)
 		return;
-	if (!sa || (sa->sa_family != AF_INET && sa->sa_family != AF_INET6)) {
+	if (!sa) {
 		w->err = STUN_ERR_ARG;
 		return;
 	}
-	xor_key_make(key, w->buf + 8);
-	if (sa->sa_family == AF_INET) {
-		const struct sockaddr_in *sin = (const struct sockaddr_in *)sa;
-
-		if (!(p = writer_reserve(w, type, 8)))
-			return;
-		p[1] = 0x01;
-		port = ntohs(sin->sin_port);
-		memcpy(p + 4, &sin->sin_addr, 4);
-		for (int i = 0; xor && i < 4; i++)
-			p[4 + i] ^= key[i];
-	} else {
-		const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)sa;
-
-		if (!(p = writer_reserve(w, type, 20)))
-			return;
-		p[1] = 0x02;
-		port = ntohs(sin6->sin6_port);
-		memcpy(p + 4, &sin6->sin6_addr, 16);
-		for (int i = 0; xor && i < 16; i++)
-			p[4 + i] ^= key[i];
-	}
-	p[0] = 0;
-	if (xor)
-		port ^= (uint16_t)(STUN_MAGIC_COOKIE >> 16);
-	put16(p + 2, port);
+	n = stun_addr_encode(v, sizeof(v), sa, xor ? w->buf + 8 : NULL);
+	if (n < 0)
+		w->err = n;
+	else
+		stun_put_bytes(w, type, v, (size_t)n);
 }
 
 void stun_put_addr(struct stun_writer *w, uint16_t type,

@@ -174,6 +174,9 @@ struct stun_msg {
  * the magic cookie in place.  Cheap, for demultiplexing. */
 int stun_is_stun(const uint8_t *buf, size_t len);
 
+/* The method of what looks like STUN, for dispatch; -1 if not STUN. */
+int stun_peek_method(const uint8_t *buf, size_t len);
+
 /* Decode and validate buf.  Returns STUN_OK or a negative enum stun_err.
  * FINGERPRINT, when present, is verified.  Integrity is not: that needs a
  * key, see stun_check_integrity(). */
@@ -221,6 +224,15 @@ void stun_put_integrity_sha256(struct stun_writer *w, const uint8_t *key,
                                size_t key_len);
 void stun_put_fingerprint(struct stun_writer *w);
 int stun_writer_finish(struct stun_writer *w);
+
+/* The (XOR-)MAPPED-ADDRESS value format on its own, for attributes that
+ * embed an address: decode value v, or encode sa into out (20 bytes is
+ * enough).  txid selects the XOR form; NULL the plain one.  Encoding
+ * returns the length written or a negative enum stun_err. */
+int stun_addr_decode(struct sockaddr_storage *out, const uint8_t *v,
+                     size_t len, const uint8_t *txid);
+int stun_addr_encode(uint8_t *out, size_t cap, const struct sockaddr *sa,
+                     const uint8_t *txid);
 
 /* Size an attribute of value length len takes on the wire, with padding. */
 size_t stun_attr_size(size_t len);

@@ -1,0 +1,511 @@
+#include "agent.h"
+
+#include <gnutls/crypto.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "addr.h"
+#include "log.h"
+
+const char *agent_state_str(int state)
+{
+	static const char *names[] = { "idle", "checking", "connected",
+	                               "failed", "gone" };
+
+	return state >= 0 && state <= AGENT_STATE_GONE ? names[state] : "?";
+}
+
+/* Every state change goes through here, and is logged old -> new. */
+static void set_state(struct agent *a, int state)
+{
+	int old = a->state;
+
+	if (old == state)
+		return;
+	log_debug("agent: %s -> %s", agent_state_str(old),
+	          agent_state_str(state));
+	a->state = state;
+	if (a->on_state)
+		a->on_state(a->ctx, old, state);
+}
+
+static void consent_answered(struct agent *a, uint64_t now_ms);
+
+static int sock_of_family(int family)
+{
+	return family == AF_INET6 ? 1 : 0;
+}
+
+uint64_t agent_pair_priority(int controlling, uint32_t local, uint32_t remote)
+{
+	/* RFC 8445 6.1.2.3: G is the controlling side's, D the other's. */
+	uint64_t g = controlling ? local : remote;
+	uint64_t d = controlling ? remote : local;
+
+	return ((g < d ? g : d) << 32) + 2 * (g > d ? g : d) + (g > d ? 1 : 0);
+}
+
+void agent_init(struct agent *a, int controlling, const char *ufrag,
+                const char *pwd, agent_send_fn *send, void *ctx)
+{
+	memset(a, 0, sizeof(*a));
+	a->controlling = controlling;
+	gnutls_rnd(GNUTLS_RND_NONCE, &a->tiebreaker, sizeof(a->tiebreaker));
+	snprintf(a->ufrag, sizeof(a->ufrag), "%s", ufrag);
+	snprintf(a->pwd, sizeof(a->pwd), "%s", pwd);
+	a->send = send;
+	a->ctx = ctx;
+	a->selected = -1;
+}
+
+void agent_set_socket(struct agent *a, int sock, uint32_t host_priority)
+{
+	a->have_sock[sock] = 1;
+	a->local_priority[sock] = host_priority;
+}
+
+/* ---- authentication ---------------------------------------------------- */
+
+void agent_put_username(const struct agent *a, struct stun_writer *w)
+{
+	char user[2 * PUNCH_UFRAG_MAX + 2];
+	int n = snprintf(user, sizeof(user), "%s:%s", a->peer.ufrag, a->ufrag);
+
+	stun_put_bytes(w, STUN_ATTR_USERNAME, user, (size_t)n);
+}
+
+void agent_put_request_integrity(const struct agent *a, struct stun_writer *w)
+{
+	stun_put_integrity(w, (const uint8_t *)a->peer.pwd, strlen(a->peer.pwd));
+}
+
+void agent_put_response_integrity(const struct agent *a, struct stun_writer *w)
+{
+	stun_put_integrity(w, (const uint8_t *)a->pwd, strlen(a->pwd));
+}
+
+int agent_auth_request(const struct agent *a, const struct stun_msg *m,
+                       const uint8_t *buf, size_t len)
+{
+	size_t ul = strlen(a->ufrag);
+
+	/* RFC 8445 7.3: USERNAME is "ours:theirs", keyed with our pwd. */
+	if (!(m->present & STUN_HAS_USERNAME) || m->username.len <= ul ||
+	    memcmp(m->username.ptr, a->ufrag, ul) || m->username.ptr[ul] != ':')
+		return 0;
+	return stun_check_integrity(m, buf, len, (const uint8_t *)a->pwd,
+	                            strlen(a->pwd)) == STUN_OK;
+}
+
+int agent_auth_response(const struct agent *a, const struct stun_msg *m,
+                        const uint8_t *buf, size_t len)
+{
+	return a->have_remote &&
+	       stun_check_integrity(m, buf, len, (const uint8_t *)a->peer.pwd,
+	                            strlen(a->peer.pwd)) == STUN_OK;
+}
+
+/* ---- candidates and pairs ---------------------------------------------- */
+
+static int find_remote(const struct agent *a, const struct sockaddr *addr)
+{
+	for (size_t i = 0; i < a->n_remote; i++)
+		if (addr_equal((const struct sockaddr *)&a->remote[i].addr, addr))
+			return (int)i;
+	return -1;
+}
+
+static int add_remote(struct agent *a, const struct punch_candidate *c)
+{
+	int i = find_remote(a, (const struct sockaddr *)&c->addr);
+
+	if (i >= 0)
+		return i;
+	if (a->n_remote == AGENT_REMOTE_MAX)
+		return -1;
+	a->remote[a->n_remote] = *c;
+	return (int)a->n_remote++;
+}
+
+static int find_pair(const struct agent *a, int sock, int remote)
+{
+	for (size_t i = 0; i < a->n_pairs; i++)
+		if (a->pairs[i].sock == sock && a->pairs[i].remote == remote)
+			return (int)i;
+	return -1;
+}
+
+static int add_pair(struct agent *a, int remote, uint64_t now_ms)
+{
+	const struct punch_candidate *c = &a->remote[remote];
+	int sock = sock_of_family(c->addr.ss_family);
+	struct agent_pair *p;
+	int i = find_pair(a, sock, remote);
+
+	if (i >= 0)
+		return i;
+	if (!a->have_sock[sock] || a->n_pairs == AGENT_PAIRS_MAX)
+		return -1;
+	p = &a->pairs[a->n_pairs];
+	memset(p, 0, sizeof(*p));
+	p->sock = sock;
+	p->remote = remote;
+	p->priority = agent_pair_priority(a->controlling,
+	                                  a->local_priority[sock], c->priority);
+	p->state = PAIR_WAITING;
+	p->rto_ms = AGENT_CHECK_RTO_MS;
+	/* A check to a host address goes at once.  Others wait until our
+	 * own NAT has been opened (see send_open_probes()). */
+	p->next_ms = c->type == CAND_HOST ? now_ms : a->open_at_ms;
+	return (int)a->n_pairs++;
+}
+
+const struct agent_pair *agent_selected(const struct agent *a)
+{
+	return a->selected >= 0 ? &a->pairs[a->selected] : NULL;
+}
+
+const struct punch_candidate *agent_pair_remote(const struct agent *a,
+                                                const struct agent_pair *p)
+{
+	return &a->remote[p->remote];
+}
+
+/* ---- sending ----------------------------------------------------------- */
+
+/* Send a check on pair p with transaction id txid.  Retransmissions of one
+ * transaction reuse its id (RFC 8489 6.2.1), so a late answer still counts. */
+static void send_check(struct agent *a, struct agent_pair *p,
+                       const uint8_t *txid, int use_candidate, int ttl)
+{
+	uint8_t buf[PUNCH_MSG_MAX];
+	struct stun_writer w;
+	int n;
+
+	stun_writer_init(&w, buf, sizeof(buf), STUN_BINDING, STUN_REQUEST, txid);
+	agent_put_username(a, &w);
+	/* RFC 8445 7.1.1: the priority a peer-reflexive candidate would get */
+	stun_put_u32(&w, STUN_ATTR_PRIORITY,
+	             punch_cand_priority(CAND_PRFLX,
+	                                 (uint16_t)(a->local_priority[p->sock] >> 8)));
+	stun_put_u64(&w, a->controlling ? STUN_ATTR_ICE_CONTROLLING :
+	                                  STUN_ATTR_ICE_CONTROLLED,
+	             a->tiebreaker);
+	if (use_candidate)
+		stun_put_bytes(&w, STUN_ATTR_USE_CANDIDATE, NULL, 0);
+	agent_put_request_integrity(a, &w);
+	stun_put_fingerprint(&w);
+	n = stun_writer_finish(&w);
+	if (n > 0)
+		a->send(a->ctx, p->sock,
+		        (const struct sockaddr *)&a->remote[p->remote].addr, buf,
+		        (size_t)n, ttl);
+}
+
+/*
+ * A Linux NAT without a filter (plain MASQUERADE) keeps a conntrack entry
+ * for the peer's first probe if it arrives before we have sent anything to
+ * the peer, and then gives our own outgoing packets to the peer a new port:
+ * the hole never lines up.  So before any normal check, we send one probe
+ * to each of the peer's non-host candidates with a TTL so small that it
+ * leaves our NAT (creating our mapping) but dies before the peer's NAT.
+ * Only when we are behind a NAT ourselves: otherwise there is nothing to
+ * open, and a small-TTL probe could reach the peer's NAT.
+ */
+static void send_open_probes(struct agent *a)
+{
+	uint8_t txid[STUN_TXID_LEN];
+
+	if (!a->natted)
+		return;
+	gnutls_rnd(GNUTLS_RND_NONCE, txid, sizeof(txid));
+	for (size_t i = 0; i < a->n_pairs; i++)
+		if (a->remote[a->pairs[i].remote].type != CAND_HOST)
+			send_check(a, &a->pairs[i], txid, 0, AGENT_OPEN_TTL);
+}
+
+void agent_set_remote(struct agent *a, const struct punch_peer *peer,
+                      uint64_t now_ms)
+{
+	if (a->have_remote && a->peer.session == peer->session)
+		return; /* a retransmitted PEER-INFO */
+	if (a->have_remote)
+		log_debug("agent: peer %s restarted; checking again", peer->id);
+	a->peer = *peer;
+	a->have_remote = 1;
+	a->n_remote = a->n_pairs = 0;
+	a->selected = -1;
+	a->first_success_ms = 0;
+	a->consent_pending = 0;
+	a->checks_ms = now_ms;
+	a->open_at_ms = now_ms + AGENT_OPEN_DELAY_MS;
+	for (size_t i = 0; i < peer->n_cand; i++)
+		add_remote(a, &peer->cand[i]);
+	if (peer->has_observed) {
+		struct punch_candidate c = {
+			.type = CAND_SRFLX,
+			.priority = punch_cand_priority(CAND_SRFLX, 0),
+			.addr = peer->observed,
+		};
+		add_remote(a, &c);
+	}
+	for (size_t i = 0; i < a->n_remote; i++)
+		add_pair(a, (int)i, now_ms);
+	a->state = AGENT_STATE_IDLE;
+	set_state(a, AGENT_STATE_CHECKING);
+	send_open_probes(a);
+}
+
+/* ---- receiving --------------------------------------------------------- */
+
+static void select_pair(struct agent *a, int i, uint64_t now_ms)
+{
+	char r[ADDR_STRLEN];
+
+	a->selected = i;
+	a->connected_ms = now_ms;
+	a->consent_ok_ms = now_ms;
+	a->consent_next_ms = now_ms + AGENT_CONSENT_MS;
+	a->consent_pending = 0;
+	log_debug("agent: chose %s", addr_str((const struct sockaddr *)
+	                                      &a->remote[a->pairs[i].remote].addr,
+	                                      r, sizeof(r)));
+	set_state(a, AGENT_STATE_CONNECTED);
+}
+
+static void respond_check(struct agent *a, int sock, const struct sockaddr *from,
+                          const struct stun_msg *m)
+{
+	uint8_t buf[PUNCH_MSG_MAX];
+	struct stun_writer w;
+	int n;
+
+	stun_writer_init(&w, buf, sizeof(buf), STUN_BINDING, STUN_SUCCESS,
+	                 m->txid);
+	stun_put_xor_addr(&w, STUN_ATTR_XOR_MAPPED_ADDRESS, from);
+	agent_put_response_integrity(a, &w);
+	stun_put_fingerprint(&w);
+	n = stun_writer_finish(&w);
+	if (n > 0)
+		a->send(a->ctx, sock, from, buf, (size_t)n, 0);
+}
+
+static void on_check(struct agent *a, int sock, const struct sockaddr *from,
+                     const struct stun_msg *m, uint64_t now_ms)
+{
+	struct agent_pair *p;
+	int r, i;
+
+	respond_check(a, sock, from, m);
+	if (!a->have_remote)
+		return; /* the peer was quicker than PEER-INFO; it will retry */
+	r = find_remote(a, from);
+	if (r < 0) {
+		/* RFC 8445 7.3.1.3: a peer-reflexive candidate */
+		struct punch_candidate c = { .type = CAND_PRFLX };
+
+		memcpy(&c.addr, from, addr_len(from));
+		c.priority = (m->present & STUN_HAS_PRIORITY) ?
+		             m->priority : punch_cand_priority(CAND_PRFLX, 0);
+		if ((r = add_remote(a, &c)) < 0)
+			return;
+	}
+	if ((i = add_pair(a, r, now_ms)) < 0)
+		return;
+	p = &a->pairs[i];
+	if (!a->controlling && (m->present & STUN_HAS_USE_CANDIDATE)) {
+		p->nominated = 1;
+		if (p->state == PAIR_SUCCEEDED && a->state == AGENT_STATE_CHECKING)
+			select_pair(a, i, now_ms);
+	}
+	/* RFC 8445 7.3.1.4: a triggered check, at once.  This is what makes
+	 * punching quick: the peer's check just opened its NAT for us. */
+	if (p->state != PAIR_SUCCEEDED && a->state == AGENT_STATE_CHECKING) {
+		if (p->state == PAIR_FAILED) {
+			p->first_ms = 0;
+			p->state = PAIR_WAITING;
+		}
+		if (p->next_ms > now_ms) {
+			p->rto_ms = AGENT_CHECK_RTO_MS;
+			p->next_ms = now_ms;
+		}
+	}
+}
+
+static void on_response(struct agent *a, int i, const struct stun_msg *m,
+                        uint64_t now_ms)
+{
+	struct agent_pair *p = &a->pairs[i];
+
+	if (m->cls == STUN_ERROR) {
+		p->state = PAIR_FAILED;
+		return;
+	}
+	p->state = PAIR_SUCCEEDED;
+	if (!a->first_success_ms)
+		a->first_success_ms = now_ms;
+	if (a->state != AGENT_STATE_CHECKING)
+		return;
+	if ((a->controlling && p->nominating) ||
+	    (!a->controlling && p->nominated))
+		select_pair(a, i, now_ms);
+}
+
+int agent_on_stun(struct agent *a, int sock, const struct sockaddr *from,
+                  const uint8_t *buf, size_t len, const struct stun_msg *m,
+                  uint64_t now_ms)
+{
+	if (m->method != STUN_BINDING)
+		return 0;
+	if (m->cls == STUN_REQUEST) {
+		if (!agent_auth_request(a, m, buf, len)) {
+			a->dropped++;
+			log_debug("agent: dropped a check that failed authentication");
+			return 1;
+		}
+		on_check(a, sock, from, m, now_ms);
+		return 1;
+	}
+	if (m->cls != STUN_SUCCESS && m->cls != STUN_ERROR)
+		return 0;
+	if (a->consent_pending &&
+	    !memcmp(m->txid, a->consent_txid, STUN_TXID_LEN)) {
+		if (agent_auth_response(a, m, buf, len) && m->cls == STUN_SUCCESS)
+			consent_answered(a, now_ms);
+		return 1;
+	}
+	for (size_t i = 0; i < a->n_pairs; i++) {
+		if (memcmp(a->pairs[i].txid, m->txid, STUN_TXID_LEN))
+			continue;
+		if (!agent_auth_response(a, m, buf, len)) {
+			a->dropped++;
+			return 1;
+		}
+		on_response(a, (int)i, m, now_ms);
+		return 1;
+	}
+	return 0;
+}
+
+/* ---- timers ------------------------------------------------------------ */
+
+static uint64_t min_u64(uint64_t x, uint64_t y)
+{
+	return x < y ? x : y;
+}
+
+/* Controlling side: nominate the best pair that works, once no better pair
+ * is still in play or AGENT_NOMINATE_WAIT_MS has passed. */
+static void maybe_nominate(struct agent *a, uint64_t now_ms)
+{
+	int best = -1, better_pending = 0;
+
+	for (size_t i = 0; i < a->n_pairs; i++)
+		if (a->pairs[i].nominating)
+			return;
+	for (size_t i = 0; i < a->n_pairs; i++)
+		if (a->pairs[i].state == PAIR_SUCCEEDED &&
+		    (best < 0 || a->pairs[i].priority > a->pairs[best].priority))
+			best = (int)i;
+	if (best < 0)
+		return;
+	for (size_t i = 0; i < a->n_pairs; i++)
+		if (a->pairs[i].priority > a->pairs[best].priority &&
+		    a->pairs[i].state != PAIR_FAILED)
+			better_pending = 1;
+	if (better_pending && now_ms < a->first_success_ms + AGENT_NOMINATE_WAIT_MS)
+		return;
+	a->pairs[best].nominating = 1;
+	a->pairs[best].rto_ms = AGENT_CHECK_RTO_MS;
+	a->pairs[best].next_ms = now_ms;
+	a->pairs[best].first_ms = 0; /* a new transaction */
+}
+
+static uint64_t tick_checks(struct agent *a, uint64_t now_ms)
+{
+	uint64_t next = UINT64_MAX;
+	int alive = 0;
+
+	if (a->controlling)
+		maybe_nominate(a, now_ms);
+	for (size_t i = 0; i < a->n_pairs; i++) {
+		struct agent_pair *p = &a->pairs[i];
+
+		if (p->state == PAIR_FAILED)
+			continue;
+		alive = 1;
+		/* A succeeded pair is checked again only to nominate it. */
+		if (p->state == PAIR_SUCCEEDED && !p->nominating)
+			continue;
+		if (p->next_ms <= now_ms) {
+			if (!p->first_ms) {
+				p->first_ms = now_ms;
+				gnutls_rnd(GNUTLS_RND_NONCE, p->txid, STUN_TXID_LEN);
+			}
+			if (now_ms - p->first_ms >= AGENT_CHECK_TIMEOUT_MS) {
+				p->state = PAIR_FAILED;
+				continue;
+			}
+			if (p->state == PAIR_WAITING)
+				p->state = PAIR_IN_PROGRESS;
+			send_check(a, p, p->txid, p->nominating, 0);
+			p->next_ms = now_ms + p->rto_ms;
+			p->rto_ms = p->rto_ms * 2 > AGENT_CHECK_RTO_MAX_MS ?
+			            AGENT_CHECK_RTO_MAX_MS : p->rto_ms * 2;
+		}
+		next = min_u64(next, p->next_ms);
+	}
+	if (a->controlling && a->first_success_ms)
+		next = min_u64(next, a->first_success_ms + AGENT_NOMINATE_WAIT_MS);
+	/* Give up when every pair has failed, or when nothing was chosen in
+	 * time (a controlled agent waits for the peer to nominate). */
+	if (!alive || now_ms - a->checks_ms >= AGENT_CHECK_TIMEOUT_MS) {
+		set_state(a, AGENT_STATE_FAILED);
+		return UINT64_MAX;
+	}
+	return min_u64(next, a->checks_ms + AGENT_CHECK_TIMEOUT_MS);
+}
+
+/* RFC 7675 consent freshness, which doubles as the NAT keepalive: a check
+ * on the chosen pair, again every AGENT_CONSENT_RTO_MS until answered. */
+static uint64_t tick_consent(struct agent *a, uint64_t now_ms)
+{
+	if (now_ms - a->consent_ok_ms >= AGENT_CONSENT_LOST_MS) {
+		set_state(a, AGENT_STATE_GONE);
+		return UINT64_MAX;
+	}
+	if (now_ms >= a->consent_next_ms) {
+		if (!a->consent_pending)
+			gnutls_rnd(GNUTLS_RND_NONCE, a->consent_txid,
+			           STUN_TXID_LEN);
+		send_check(a, &a->pairs[a->selected], a->consent_txid, 0, 0);
+		a->consent_pending = 1;
+		a->consent_next_ms = now_ms + AGENT_CONSENT_RTO_MS;
+	}
+	return min_u64(a->consent_next_ms, a->consent_ok_ms + AGENT_CONSENT_LOST_MS);
+}
+
+/* The next consent check, AGENT_CONSENT_MS +-20% from now (RFC 7675 5.1:
+ * randomized, so that many peers do not fall into step). */
+static void consent_answered(struct agent *a, uint64_t now_ms)
+{
+	uint16_t r;
+
+	gnutls_rnd(GNUTLS_RND_NONCE, &r, sizeof(r));
+	a->consent_pending = 0;
+	a->consent_ok_ms = now_ms;
+	a->consent_next_ms = now_ms + AGENT_CONSENT_MS * 8 / 10 +
+	                     r % (AGENT_CONSENT_MS * 4 / 10);
+}
+
+uint64_t agent_tick(struct agent *a, uint64_t now_ms)
+{
+	switch (a->state) {
+	case AGENT_STATE_CHECKING:
+		return tick_checks(a, now_ms);
+	case AGENT_STATE_CONNECTED:
+		return tick_consent(a, now_ms);
+	default:
+		return UINT64_MAX;
+	}
+}

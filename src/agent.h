@@ -1,0 +1,147 @@
+/*
+ * The connectivity agent: ICE's connectivity checks (RFC 8445) between our
+ * sockets and the peer's candidates, nomination, and consent freshness
+ * (RFC 7675) as keepalive once a pair is chosen.
+ *
+ * Pure logic: the caller feeds it STUN messages and the time, and it sends
+ * through a callback.  Timers are deadlines; agent_tick() does the
+ * bookkeeping and returns the next one.
+ *
+ * Timers, all in one place:
+ *   - each pair's check: first at once (host) or after AGENT_OPEN_DELAY_MS
+ *     (others), then every rto, doubling from AGENT_CHECK_RTO_MS to
+ *     AGENT_CHECK_RTO_MAX_MS, until AGENT_CHECK_TIMEOUT_MS;
+ *   - nomination: the best pair that works, at once if no better pair is
+ *     still being checked, else AGENT_NOMINATE_WAIT_MS after the first
+ *     success;
+ *   - consent: a check on the chosen pair every AGENT_CONSENT_MS (+-20%),
+ *     retransmitted every AGENT_CONSENT_RTO_MS until answered; the peer is
+ *     gone after AGENT_CONSENT_LOST_MS without an answer.
+ */
+#ifndef PUNCH_AGENT_H
+#define PUNCH_AGENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "punch_attr.h"
+#include "stun.h"
+
+enum {
+	AGENT_SOCKETS = 2,           /* [0] IPv4, [1] IPv6 */
+	AGENT_REMOTE_MAX = 16,
+	AGENT_PAIRS_MAX = 32,
+	AGENT_CHECK_RTO_MS = 50,
+	AGENT_CHECK_RTO_MAX_MS = 800,
+	AGENT_CHECK_TIMEOUT_MS = 10000,
+	AGENT_OPEN_DELAY_MS = 30,
+	AGENT_OPEN_TTL = 2,
+	AGENT_NOMINATE_WAIT_MS = 30,
+	AGENT_CONSENT_MS = 5000,
+	AGENT_CONSENT_RTO_MS = 500,
+	AGENT_CONSENT_LOST_MS = 15000,
+};
+
+enum agent_state {
+	AGENT_STATE_IDLE,       /* no peer info yet */
+	AGENT_STATE_CHECKING,   /* checks under way */
+	AGENT_STATE_CONNECTED,  /* a pair is chosen */
+	AGENT_STATE_FAILED,     /* no pair worked */
+	AGENT_STATE_GONE,       /* the chosen pair stopped answering */
+};
+
+enum pair_state {
+	PAIR_WAITING,
+	PAIR_IN_PROGRESS,
+	PAIR_SUCCEEDED,
+	PAIR_FAILED,
+};
+
+/* Send buf from socket `sock` to `to`; ttl 0 means the default. */
+typedef void agent_send_fn(void *ctx, int sock, const struct sockaddr *to,
+                           const uint8_t *buf, size_t len, int ttl);
+
+struct agent_pair {
+	int sock;                 /* our socket: 0 IPv4, 1 IPv6 */
+	int remote;               /* index into agent.remote */
+	uint64_t priority;        /* RFC 8445 6.1.2.3 */
+	int state;                /* enum pair_state */
+	uint8_t txid[STUN_TXID_LEN];
+	uint64_t next_ms, first_ms;
+	uint32_t rto_ms;
+	int nominating;           /* controlling: USE-CANDIDATE sent on it */
+	int nominated;            /* controlled: the peer nominated it */
+};
+
+struct agent {
+	int controlling;
+	uint64_t tiebreaker;
+	char ufrag[PUNCH_UFRAG_MAX + 1], pwd[PUNCH_PWD_MAX + 1];
+	int natted;               /* our srflx differs from our host addresses */
+	int have_sock[AGENT_SOCKETS];
+	uint32_t local_priority[AGENT_SOCKETS]; /* of our host candidate */
+
+	int have_remote;
+	struct punch_peer peer;   /* ids, credentials, session */
+	struct punch_candidate remote[AGENT_REMOTE_MAX];
+	size_t n_remote;
+	struct agent_pair pairs[AGENT_PAIRS_MAX];
+	size_t n_pairs;
+
+	int state;                /* enum agent_state */
+	int selected;             /* index into pairs, or -1 */
+	uint64_t checks_ms, first_success_ms, connected_ms;
+	uint64_t open_at_ms;
+
+	/* consent freshness on the chosen pair */
+	uint8_t consent_txid[STUN_TXID_LEN];
+	int consent_pending;
+	uint64_t consent_next_ms, consent_ok_ms;
+
+	uint64_t dropped;         /* checks that failed authentication */
+	agent_send_fn *send;
+	void *ctx;
+	void (*on_state)(void *ctx, int old_state, int new_state);
+};
+
+/* Set up an agent; ufrag/pwd are ours and must be random. */
+void agent_init(struct agent *a, int controlling, const char *ufrag,
+                const char *pwd, agent_send_fn *send, void *ctx);
+void agent_set_socket(struct agent *a, int sock, uint32_t host_priority);
+
+/* The peer's info arrived (PEER-INFO): build the pairs and start checking.
+ * A new session of the same peer (it restarted) starts over. */
+void agent_set_remote(struct agent *a, const struct punch_peer *peer,
+                      uint64_t now_ms);
+
+/* A STUN message from the peer's side.  Returns 1 if it was the agent's
+ * (a check or a check's response), 0 if not. */
+int agent_on_stun(struct agent *a, int sock, const struct sockaddr *from,
+                  const uint8_t *buf, size_t len, const struct stun_msg *m,
+                  uint64_t now_ms);
+
+/* Send what is due; returns the next deadline (UINT64_MAX if none). */
+uint64_t agent_tick(struct agent *a, uint64_t now_ms);
+
+const struct agent_pair *agent_selected(const struct agent *a);
+const struct punch_candidate *agent_pair_remote(const struct agent *a,
+                                                const struct agent_pair *p);
+
+/* Authentication shared with the app's requests on the chosen pair:
+ * requests carry USERNAME "theirs:ours" and MESSAGE-INTEGRITY keyed with
+ * the receiver's password (RFC 8445 7.2.2). */
+void agent_put_username(const struct agent *a, struct stun_writer *w);
+void agent_put_request_integrity(const struct agent *a, struct stun_writer *w);
+void agent_put_response_integrity(const struct agent *a, struct stun_writer *w);
+int agent_auth_request(const struct agent *a, const struct stun_msg *m,
+                       const uint8_t *buf, size_t len);
+int agent_auth_response(const struct agent *a, const struct stun_msg *m,
+                        const uint8_t *buf, size_t len);
+
+/* RFC 8445 6.1.2.3 pair priority. */
+uint64_t agent_pair_priority(int controlling, uint32_t local, uint32_t remote);
+
+const char *agent_state_str(int state);
+
+#endif

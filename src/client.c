@@ -1,0 +1,618 @@
+#include "client.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <gnutls/crypto.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "addr.h"
+#include "agent.h"
+#include "chat.h"
+#include "gather.h"
+#include "log.h"
+#include "rendezvous_client.h"
+#include "stun.h"
+
+enum {
+	LINE_MAX_BYTES = PUNCH_DATA_MAX,
+	BYE_LINGER_MS = 3000,  /* wait this long for the peer to hear "bye" */
+	RECV_BUF_BYTES = 2048,
+};
+
+struct client {
+	const struct client_config *cfg;
+	uv_loop_t loop;
+	uv_udp_t udp[AGENT_SOCKETS];
+	int have_udp[AGENT_SOCKETS];
+	uint16_t port[AGENT_SOCKETS];
+	uv_timer_t timer;
+	uv_signal_t sigint, sigterm;
+	union {
+		uv_tty_t tty;
+		uv_pipe_t pipe;
+	} in;
+	int have_in, in_open;
+	char line[LINE_MAX_BYTES + 1];
+	size_t line_len;
+
+	struct sockaddr_storage server;
+	int server_sock;
+	struct rdv_client rc;
+	struct agent agent;
+	struct chat chat;
+
+	uint64_t t_start, t_step, t_peer_info;
+	int exit_code;
+	int ending;
+	int said_ready;
+	uint64_t end_by_ms;
+	uint64_t malformed;
+	uint8_t rbuf[RECV_BUF_BYTES];
+};
+
+static uint64_t now_ms(struct client *c)
+{
+	(void)c;
+	return uv_hrtime() / 1000000;
+}
+
+static void schedule(struct client *c);
+
+/* ---- output ------------------------------------------------------------ */
+
+static uint64_t step_ms(struct client *c)
+{
+	uint64_t t = now_ms(c), d = t - c->t_step;
+
+	c->t_step = t;
+	return d;
+}
+
+static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void say(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+static void cand_list(const struct punch_candidate *cand, size_t n, char *buf,
+                      size_t len)
+{
+	char a[ADDR_STRLEN];
+	size_t off = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < n && off < len; i++)
+		off += (size_t)snprintf(buf + off, len - off, "%s%s %s",
+		                        i ? ", " : "",
+		                        punch_cand_type_str(cand[i].type),
+		                        addr_str((const struct sockaddr *)
+		                                 &cand[i].addr, a, sizeof(a)));
+}
+
+static void finish(struct client *c, int code)
+{
+	if (c->exit_code < 0)
+		c->exit_code = code;
+	uv_stop(&c->loop);
+}
+
+/* ---- sending ----------------------------------------------------------- */
+
+static void udp_send(struct client *c, int sock, const struct sockaddr *to,
+                     const uint8_t *buf, size_t len, int ttl)
+{
+	uv_buf_t b = uv_buf_init((char *)buf, (unsigned)len);
+	char a[ADDR_STRLEN];
+	int rc;
+
+	if (sock < 0 || sock >= AGENT_SOCKETS || !c->have_udp[sock])
+		return;
+	if (ttl)
+		uv_udp_set_ttl(&c->udp[sock], ttl);
+	rc = uv_udp_try_send(&c->udp[sock], &b, 1, to);
+	if (ttl)
+		uv_udp_set_ttl(&c->udp[sock], 64);
+	if (rc < 0)
+		log_debug("send to %s: %s", addr_str(to, a, sizeof(a)),
+		          uv_strerror(rc));
+}
+
+static void agent_send(void *ctx, int sock, const struct sockaddr *to,
+                       const uint8_t *buf, size_t len, int ttl)
+{
+	udp_send(ctx, sock, to, buf, len, ttl);
+}
+
+static void rdvc_send(void *ctx, const struct sockaddr *to,
+                      const uint8_t *buf, size_t len)
+{
+	struct client *c = ctx;
+
+	udp_send(c, c->server_sock, to, buf, len, 0);
+}
+
+/* ---- rendezvous events: Steps 1 to 4 ---------------------------------- */
+
+static void publish_candidates(struct client *c)
+{
+	struct punch_peer *self = &c->rc.self;
+	char a[ADDR_STRLEN], list[1024];
+	int natted = 1;
+
+	self->n_cand = 0;
+	for (int s = 0; s < AGENT_SOCKETS; s++) {
+		size_t n;
+
+		if (!c->have_udp[s])
+			continue;
+		n = gather_host(s ? AF_INET6 : AF_INET, c->port[s],
+		                self->cand + self->n_cand,
+		                PUNCH_CANDIDATES_MAX - 1 - self->n_cand);
+		if (n)
+			agent_set_socket(&c->agent, s, self->cand[self->n_cand].priority);
+		self->n_cand += n;
+	}
+	for (size_t i = 0; i < self->n_cand; i++)
+		if (addr_same_ip((struct sockaddr *)&self->cand[i].addr,
+		                 (struct sockaddr *)&c->rc.srflx))
+			natted = 0;
+	c->agent.natted = natted;
+	if (natted) {
+		struct punch_candidate *sr = &self->cand[self->n_cand++];
+
+		sr->type = CAND_SRFLX;
+		sr->priority = punch_cand_priority(CAND_SRFLX, 65535);
+		sr->addr = c->rc.srflx;
+	}
+	if (!c->agent.have_sock[c->server_sock]) {
+		/* No usable host address of the server's family (say, only
+		 * loopback): the srflx path still needs the socket. */
+		agent_set_socket(&c->agent, c->server_sock,
+		                 punch_cand_priority(CAND_HOST, 0));
+	}
+	cand_list(self->cand, self->n_cand, list, sizeof(list));
+	say("Step 1: STUN: my public address is %s (%s), asked %s in %llu ms",
+	    addr_str((struct sockaddr *)&c->rc.srflx, a, sizeof(a)),
+	    natted ? "behind a NAT" : "no NAT", c->cfg->server,
+	    (unsigned long long)step_ms(c));
+	say("Step 2: registering as %s, looking for %s; candidates: %s",
+	    c->cfg->id, c->cfg->peer, list);
+}
+
+static void on_peer_info(struct client *c, const struct punch_peer *peer)
+{
+	char list[1024], seen[ADDR_STRLEN] = "?";
+
+	if (c->agent.have_remote && c->agent.peer.session == peer->session)
+		return;
+	cand_list(peer->cand, peer->n_cand, list, sizeof(list));
+	if (peer->has_observed)
+		addr_str((const struct sockaddr *)&peer->observed, seen,
+		         sizeof(seen));
+	if (c->agent.have_remote)
+		say("%s restarted; punching again", peer->id);
+	if (!c->said_ready) {
+		/* PEER-INFO overtook the answer to our REGISTER */
+		c->said_ready = 1;
+		say("Step 3: ready: registered in %llu ms; the peer is here",
+		    (unsigned long long)step_ms(c));
+	}
+	c->t_peer_info = now_ms(c);
+	say("Step 4: peer info: %s has %s; the server sees it at %s (after %llu ms)",
+	    peer->id, list, seen, (unsigned long long)step_ms(c));
+	agent_set_remote(&c->agent, peer, now_ms(c));
+	say("Step 5: punching: checking %zu candidate pairs (%s)",
+	    c->agent.n_pairs, c->agent.controlling ? "controlling" : "controlled");
+}
+
+static void on_rdvc_event(void *ctx, int event, const void *arg)
+{
+	struct client *c = ctx;
+	char a[ADDR_STRLEN];
+
+	switch (event) {
+	case RDVC_EV_DISCOVERED:
+		publish_candidates(c);
+		rdvc_register(&c->rc, now_ms(c));
+		break;
+	case RDVC_EV_REGISTERED:
+		/* Refreshes come every few seconds; say "ready" once. */
+		if (!c->said_ready) {
+			c->said_ready = 1;
+			say("Step 3: ready: registered in %llu ms; %s",
+			    (unsigned long long)step_ms(c),
+			    *(const uint32_t *)arg == PUNCH_STATUS_PAIRED ?
+			    "the peer is here" : "waiting for the peer");
+		}
+		break;
+	case RDVC_EV_PEER_INFO:
+		on_peer_info(c, arg);
+		break;
+	case RDVC_EV_REFUSED:
+		log_error("the rendezvous server refused: %s", (const char *)arg);
+		finish(c, 1);
+		break;
+	case RDVC_EV_UNREACHABLE:
+		log_error("cannot reach rendezvous server %s (no answer after %d tries); check -server",
+		          addr_str((struct sockaddr *)&c->server, a, sizeof(a)),
+		          RDVC_RC);
+		finish(c, 1);
+		break;
+	}
+}
+
+/* ---- agent and chat events ------------------------------------------- */
+
+static void on_agent_state(void *ctx, int old, int state)
+{
+	struct client *c = ctx;
+	const struct agent_pair *p;
+	const struct punch_candidate *r;
+	struct sockaddr_storage local;
+	char la[ADDR_STRLEN], ra[ADDR_STRLEN];
+	uint64_t t = now_ms(c);
+
+	(void)old;
+	switch (state) {
+	case AGENT_STATE_CONNECTED:
+		p = agent_selected(&c->agent);
+		r = agent_pair_remote(&c->agent, p);
+		if (gather_source_for((const struct sockaddr *)&r->addr,
+		                      c->port[p->sock], &local))
+			memset(&local, 0, sizeof(local));
+		say("Connection established: %s -> %s (%s), punch took %llu ms, %llu ms since start",
+		    local.ss_family ? addr_str((struct sockaddr *)&local, la, sizeof(la)) : "?",
+		    addr_str((const struct sockaddr *)&r->addr, ra, sizeof(ra)),
+		    punch_cand_type_str(r->type),
+		    (unsigned long long)(t - c->t_peer_info),
+		    (unsigned long long)(t - c->t_start));
+		say("Type a line and press Enter to send it; 'quit' ends the chat.");
+		break;
+	case AGENT_STATE_FAILED:
+		log_error("no direct path to %s: none of %zu candidate pairs answered within %d s",
+		          c->cfg->peer, c->agent.n_pairs,
+		          AGENT_CHECK_TIMEOUT_MS / 1000);
+		finish(c, 1);
+		break;
+	case AGENT_STATE_GONE:
+		log_error("%s is gone: no answer for %d s", c->cfg->peer,
+		          AGENT_CONSENT_LOST_MS / 1000);
+		finish(c, 1);
+		break;
+	}
+}
+
+static void on_chat_line(void *ctx, const char *text, size_t len)
+{
+	struct client *c = ctx;
+
+	printf("%s: %.*s\n", c->cfg->peer, (int)len, text);
+	fflush(stdout);
+}
+
+static void on_chat_bye(void *ctx)
+{
+	struct client *c = ctx;
+
+	say("%s left the chat", c->cfg->peer);
+	finish(c, 0);
+}
+
+/* ---- input ------------------------------------------------------------- */
+
+static void stop_input(struct client *c)
+{
+	if (c->in_open) {
+		uv_read_stop((uv_stream_t *)&c->in);
+		c->in_open = 0;
+	}
+}
+
+static void end_chat(struct client *c)
+{
+	stop_input(c);
+	if (c->ending)
+		return;
+	c->ending = 1;
+	chat_bye(&c->chat);
+	/* If we never connected, or the peer does not answer, don't hang. */
+	c->end_by_ms = c->agent.state == AGENT_STATE_CONNECTED ?
+	               UINT64_MAX : now_ms(c);
+	schedule(c);
+}
+
+static void on_line(struct client *c, const char *s, size_t n)
+{
+	if (n && s[n - 1] == '\r')
+		n--;
+	if (n == 4 && !memcmp(s, "quit", 4)) {
+		end_chat(c);
+		return;
+	}
+	if (n)
+		chat_send_line(&c->chat, s, n);
+}
+
+static void alloc_in(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+	static char b[4096];
+
+	(void)h;
+	(void)suggested;
+	*buf = uv_buf_init(b, sizeof(b));
+}
+
+static void on_stdin(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+	struct client *c = s->data;
+
+	if (nread < 0) {
+		if (c->line_len)
+			on_line(c, c->line, c->line_len);
+		c->line_len = 0;
+		end_chat(c); /* EOF: deliver what is queued, then leave */
+		return;
+	}
+	for (ssize_t i = 0; i < nread && !c->ending; i++) {
+		if (buf->base[i] == '\n' || c->line_len == LINE_MAX_BYTES) {
+			on_line(c, c->line, c->line_len);
+			c->line_len = 0;
+			if (buf->base[i] == '\n')
+				continue;
+		}
+		c->line[c->line_len++] = buf->base[i];
+	}
+	/* Back-pressure: nothing typed is dropped when the queue is full. */
+	if (!chat_can_queue(&c->chat))
+		stop_input(c);
+	schedule(c);
+}
+
+static void start_input(struct client *c)
+{
+	int rc;
+
+	if (uv_guess_handle(0) == UV_TTY)
+		rc = uv_tty_init(&c->loop, &c->in.tty, 0, 1);
+	else if ((rc = uv_pipe_init(&c->loop, &c->in.pipe, 0)) == 0)
+		rc = uv_pipe_open(&c->in.pipe, 0);
+	if (rc) {
+		log_warn("cannot read standard input (%s); receiving only",
+		         uv_strerror(rc));
+		return;
+	}
+	c->have_in = 1;
+	c->in.pipe.data = c;
+	if (uv_read_start((uv_stream_t *)&c->in, alloc_in, on_stdin) == 0)
+		c->in_open = 1;
+}
+
+/* ---- network input ----------------------------------------------------- */
+
+static void alloc_udp(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+	struct client *c = h->data;
+
+	(void)suggested;
+	*buf = uv_buf_init((char *)c->rbuf, sizeof(c->rbuf));
+}
+
+static void on_udp(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
+                   const struct sockaddr *from, unsigned flags)
+{
+	struct client *c = h->data;
+	int sock = h == &c->udp[1];
+	const uint8_t *data = (const uint8_t *)buf->base;
+	uint64_t t = now_ms(c);
+	struct stun_msg m;
+	char a[ADDR_STRLEN];
+	int rc;
+
+	if (nread <= 0 || !from)
+		return;
+	if ((flags & UV_UDP_PARTIAL) ||
+	    (rc = stun_decode(&m, data, (size_t)nread)) != STUN_OK) {
+		c->malformed++;
+		log_debug("drop %zd bytes from %s: %s", nread,
+		          addr_str(from, a, sizeof(a)),
+		          (flags & UV_UDP_PARTIAL) ? "too large" : stun_err_str(rc));
+		return;
+	}
+	if (addr_equal(from, (struct sockaddr *)&c->server)) {
+		if (!rdvc_on_stun(&c->rc, data, (size_t)nread, &m, t))
+			log_debug("unexpected message from the server dropped");
+	} else if (!agent_on_stun(&c->agent, sock, from, data, (size_t)nread,
+	                          &m, t) &&
+	           !chat_on_stun(&c->chat, sock, from, data, (size_t)nread,
+	                         &m, t)) {
+		log_debug("unexpected %s from %s dropped",
+		          stun_class_str(m.cls), addr_str(from, a, sizeof(a)));
+	}
+	if (!chat_can_queue(&c->chat) || c->in_open || !c->have_in || c->ending) {
+		/* nothing to resume */
+	} else if (uv_read_start((uv_stream_t *)&c->in, alloc_in, on_stdin) == 0) {
+		c->in_open = 1;
+	}
+	schedule(c);
+}
+
+/* ---- timers ------------------------------------------------------------ */
+
+static void on_timer(uv_timer_t *t)
+{
+	schedule(t->data);
+}
+
+/* The one bookkeeping pass: run every module's deadlines, then sleep until
+ * the earliest next one. */
+static void schedule(struct client *c)
+{
+	uint64_t t = now_ms(c), next = UINT64_MAX, n;
+
+	n = rdvc_tick(&c->rc, t);
+	next = n < next ? n : next;
+	n = agent_tick(&c->agent, t);
+	next = n < next ? n : next;
+	n = chat_tick(&c->chat, t);
+	next = n < next ? n : next;
+	if (c->ending) {
+		if (c->chat.bye_acked || t >= c->end_by_ms) {
+			finish(c, c->exit_code < 0 ? 0 : c->exit_code);
+			return;
+		}
+		if (c->end_by_ms == UINT64_MAX)
+			c->end_by_ms = t + BYE_LINGER_MS;
+		next = c->end_by_ms < next ? c->end_by_ms : next;
+	}
+	if (c->cfg->wait_s && !c->agent.have_remote &&
+	    t - c->t_start >= (uint64_t)c->cfg->wait_s * 1000) {
+		log_error("%s did not show up within %u s", c->cfg->peer,
+		          c->cfg->wait_s);
+		finish(c, 1);
+		return;
+	}
+	if (next == UINT64_MAX)
+		next = t + 1000;
+	uv_timer_start(&c->timer, on_timer, next > t ? next - t : 0, 0);
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+	struct client *c = h->data;
+
+	(void)signum;
+	if (c->ending)
+		finish(c, 130);
+	else
+		end_chat(c);
+}
+
+/* ---- set-up and tear-down --------------------------------------------- */
+
+static int open_socket(struct client *c, int s)
+{
+	struct sockaddr_storage any = { 0 };
+	struct sockaddr_storage bound;
+	int len = sizeof(bound);
+	int rc;
+
+	any.ss_family = s ? AF_INET6 : AF_INET;
+	if ((rc = uv_udp_init(&c->loop, &c->udp[s])))
+		return rc;
+	c->udp[s].data = c;
+	rc = uv_udp_bind(&c->udp[s], (struct sockaddr *)&any,
+	                 s ? UV_UDP_IPV6ONLY : 0);
+	if (!rc)
+		rc = uv_udp_getsockname(&c->udp[s], (struct sockaddr *)&bound, &len);
+	if (!rc)
+		rc = uv_udp_recv_start(&c->udp[s], alloc_udp, on_udp);
+	if (rc) {
+		uv_close((uv_handle_t *)&c->udp[s], NULL);
+		return rc;
+	}
+	c->have_udp[s] = 1;
+	c->port[s] = addr_port((struct sockaddr *)&bound);
+	return 0;
+}
+
+static void random_token(char *out, size_t len)
+{
+	static const char alphabet[] =
+		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	uint8_t r[64];
+
+	gnutls_rnd(GNUTLS_RND_NONCE, r, len);
+	for (size_t i = 0; i < len; i++)
+		out[i] = alphabet[r[i] % 64];
+	out[len] = '\0';
+}
+
+static void close_one(uv_handle_t *h, void *arg)
+{
+	(void)arg;
+	if (!uv_is_closing(h))
+		uv_close(h, NULL);
+}
+
+static int setup(struct client *c, const struct client_config *cfg)
+{
+	struct punch_peer self = { 0 };
+	const char *err;
+	int rc;
+
+	if (addr_resolve(&c->server, cfg->server, AF_UNSPEC, &err)) {
+		log_error("bad -server '%s': %s", cfg->server, err);
+		return 2;
+	}
+	c->server_sock = c->server.ss_family == AF_INET6;
+	for (int s = 0; s < AGENT_SOCKETS; s++) {
+		rc = open_socket(c, s);
+		if (rc && s == c->server_sock) {
+			log_error("cannot open a UDP socket: %s", uv_strerror(rc));
+			return 1;
+		}
+	}
+	snprintf(self.id, sizeof(self.id), "%s", cfg->id);
+	snprintf(self.peer_id, sizeof(self.peer_id), "%s", cfg->peer);
+	random_token(self.ufrag, 8);
+	random_token(self.pwd, 24);
+	gnutls_rnd(GNUTLS_RND_NONCE, &self.session, sizeof(self.session));
+
+	/* RFC 8445 6.1.1 decides roles by tie-breaker; both ends know both
+	 * ids, so the smaller id controls and there is never a conflict. */
+	agent_init(&c->agent, strcmp(cfg->id, cfg->peer) < 0, self.ufrag,
+	           self.pwd, agent_send, c);
+	c->agent.on_state = on_agent_state;
+	chat_init(&c->chat, &c->agent, on_chat_line, on_chat_bye, c);
+	rdvc_init(&c->rc, (struct sockaddr *)&c->server, &self, rdvc_send,
+	          on_rdvc_event, c);
+
+	uv_timer_init(&c->loop, &c->timer);
+	c->timer.data = c;
+	uv_signal_init(&c->loop, &c->sigint);
+	uv_signal_init(&c->loop, &c->sigterm);
+	c->sigint.data = c->sigterm.data = c;
+	uv_signal_start(&c->sigint, on_signal, SIGINT);
+	uv_signal_start(&c->sigterm, on_signal, SIGTERM);
+	start_input(c);
+	return 0;
+}
+
+int client_run(const struct client_config *cfg)
+{
+	struct client *c = calloc(1, sizeof(*c));
+	int rc;
+
+	if (!c) {
+		log_error("out of memory");
+		return 1;
+	}
+	c->cfg = cfg;
+	c->exit_code = -1;
+	uv_loop_init(&c->loop);
+	c->t_start = c->t_step = now_ms(c);
+	rc = setup(c, cfg);
+	if (rc == 0) {
+		rdvc_start(&c->rc, now_ms(c));
+		schedule(c);
+		uv_run(&c->loop, UV_RUN_DEFAULT);
+		rc = c->exit_code < 0 ? 0 : c->exit_code;
+	}
+	uv_walk(&c->loop, close_one, NULL);
+	uv_run(&c->loop, UV_RUN_DEFAULT);
+	uv_loop_close(&c->loop);
+	chat_free(&c->chat);
+	gnutls_memset(c, 0, sizeof(*c));
+	free(c);
+	return rc;
+}

@@ -1,0 +1,21 @@
+/*
+ * The client runtime behind `punch chat`: sockets, stdin, timers and
+ * signals on libuv's loop, wiring the rendezvous client, the agent and the
+ * chat together, and telling the user what happens (the task's Step 1-5).
+ */
+#ifndef PUNCH_CLIENT_H
+#define PUNCH_CLIENT_H
+
+#include "punch_attr.h"
+
+struct client_config {
+	const char *server;   /* HOST:PORT */
+	char id[PUNCH_ID_MAX + 1];
+	char peer[PUNCH_ID_MAX + 1];
+	unsigned wait_s;      /* give up waiting for the peer; 0: never */
+};
+
+/* Run until the chat ends.  Returns the process exit status. */
+int client_run(const struct client_config *cfg);
+
+#endif

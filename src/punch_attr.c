@@ -1,0 +1,250 @@
+#include "punch_attr.h"
+
+#include <netinet/in.h>
+#include <string.h>
+
+static uint32_t get32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+	       (uint32_t)p[2] << 8 | p[3];
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24);
+	p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
+}
+
+/* Length of the UTF-8 sequence at s (at most n bytes), or 0 if it is not
+ * well formed (RFC 3629: no overlongs, no surrogates, max U+10FFFF). */
+static size_t utf8_seq(const uint8_t *s, size_t n)
+{
+	uint32_t cp;
+	size_t len;
+
+	if (s[0] < 0x80)
+		return 1;
+	if (s[0] >= 0xC2 && s[0] <= 0xDF)
+		len = 2, cp = s[0] & 0x1F;
+	else if (s[0] >= 0xE0 && s[0] <= 0xEF)
+		len = 3, cp = s[0] & 0x0F;
+	else if (s[0] >= 0xF0 && s[0] <= 0xF4)
+		len = 4, cp = s[0] & 0x07;
+	else
+		return 0;
+	if (len > n)
+		return 0;
+	for (size_t i = 1; i < len; i++) {
+		if ((s[i] & 0xC0) != 0x80)
+			return 0;
+		cp = cp << 6 | (s[i] & 0x3F);
+	}
+	if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
+	    (cp >= 0xD800 && cp <= 0xDFFF) || cp > 0x10FFFF)
+		return 0;
+	return len;
+}
+
+const char *punch_id_check(const uint8_t *s, size_t len)
+{
+	if (len == 0)
+		return "id is empty";
+	if (len > PUNCH_ID_MAX)
+		return "id is longer than 64 bytes";
+	for (size_t i = 0; i < len;) {
+		size_t n = utf8_seq(s + i, len - i);
+
+		if (!n)
+			return "id is not valid UTF-8";
+		if (n == 1 && (s[i] <= 0x20 || s[i] == 0x7F))
+			return "id contains a space or control character";
+		i += n;
+	}
+	return NULL;
+}
+
+uint32_t punch_cand_priority(uint8_t type, uint16_t local_pref)
+{
+	/* RFC 8445 5.1.2.1, with its recommended type preferences;
+	 * component 1 (one UDP flow). */
+	uint32_t type_pref = type == CAND_HOST ? 126 : type == CAND_PRFLX ? 110 :
+	                     type == CAND_SRFLX ? 100 : 0;
+
+	return (type_pref << 24) | ((uint32_t)local_pref << 8) | (256 - 1);
+}
+
+const char *punch_cand_type_str(uint8_t type)
+{
+	switch (type) {
+	case CAND_HOST: return "host";
+	case CAND_SRFLX: return "srflx";
+	case CAND_PRFLX: return "prflx";
+	case CAND_RELAY: return "relay";
+	default: return "?";
+	}
+}
+
+void punch_put_candidate(struct stun_writer *w, const struct punch_candidate *c)
+{
+	uint8_t a[20], v[24];
+	int n = stun_addr_encode(a, sizeof(a), (const struct sockaddr *)&c->addr,
+	                         w->buf + 8);
+
+	if (n < 0) {
+		if (!w->err)
+			w->err = n;
+		return;
+	}
+	v[0] = c->type;
+	v[1] = a[1];
+	memcpy(v + 2, a + 2, 2);
+	put32(v + 4, c->priority);
+	memcpy(v + 8, a + 4, (size_t)n - 4);
+	stun_put_bytes(w, PUNCH_ATTR_CANDIDATE, v, (size_t)n + 4);
+}
+
+int punch_parse_candidate(struct punch_candidate *c, const struct stun_attr *a,
+                          const uint8_t txid[STUN_TXID_LEN])
+{
+	uint8_t v[20];
+
+	if (a->len != 12 && a->len != 24)
+		return -1;
+	if (a->value[0] < CAND_HOST || a->value[0] > CAND_RELAY)
+		return -1;
+	v[0] = 0;
+	v[1] = a->value[1];
+	memcpy(v + 2, a->value + 2, 2);
+	memcpy(v + 4, a->value + 8, (size_t)a->len - 8);
+	if (stun_addr_decode(&c->addr, v, (size_t)a->len - 4, txid))
+		return -1;
+	c->type = a->value[0];
+	c->priority = get32(a->value + 4);
+	return 0;
+}
+
+int punch_method_is_rendezvous(int method)
+{
+	return method == PUNCH_REGISTER || method == PUNCH_PEER_INFO;
+}
+
+int punch_attr_known(uint16_t type)
+{
+	return type >= PUNCH_ATTR_ID && type <= PUNCH_ATTR_SEQ;
+}
+
+size_t punch_unknown_required(const struct stun_msg *m, uint16_t *out)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < m->unknown_required_count; i++)
+		if (!punch_attr_known(m->unknown_required[i]))
+			out[n++] = m->unknown_required[i];
+	return n;
+}
+
+const struct stun_attr *punch_attr_find(const struct stun_msg *m,
+                                        uint16_t type)
+{
+	for (size_t i = 0; i < m->attrs_count; i++)
+		if (m->attrs[i].type == type)
+			return &m->attrs[i];
+	return NULL;
+}
+
+/* Copy a string attribute into a NUL-terminated buffer of max+1 bytes. */
+static int get_str(char *dst, size_t max, const struct stun_attr *a)
+{
+	if (!a || a->len == 0 || a->len > max || memchr(a->value, 0, a->len))
+		return -1;
+	memcpy(dst, a->value, a->len);
+	dst[a->len] = '\0';
+	return 0;
+}
+
+static int get_id(char *dst, const struct stun_attr *a, const char **why)
+{
+	if (!a) {
+		*why = "id missing";
+		return -1;
+	}
+	if ((*why = punch_id_check(a->value, a->len)))
+		return -1;
+	memcpy(dst, a->value, a->len);
+	dst[a->len] = '\0';
+	return 0;
+}
+
+int punch_peer_parse(struct punch_peer *p, const struct stun_msg *m,
+                     const char **why)
+{
+	const struct stun_attr *a;
+
+	memset(p, 0, sizeof(*p));
+	if (get_id(p->id, punch_attr_find(m, PUNCH_ATTR_ID), why))
+		return -1;
+	if ((a = punch_attr_find(m, PUNCH_ATTR_PEER_ID))) {
+		if (get_id(p->peer_id, a, why))
+			return -1;
+	}
+	*why = "bad or missing credentials";
+	if (get_str(p->ufrag, PUNCH_UFRAG_MAX, punch_attr_find(m, PUNCH_ATTR_UFRAG)) ||
+	    get_str(p->pwd, PUNCH_PWD_MAX, punch_attr_find(m, PUNCH_ATTR_PWD)))
+		return -1;
+	*why = "bad or missing session";
+	if (!(a = punch_attr_find(m, PUNCH_ATTR_SESSION)) || a->len != 8)
+		return -1;
+	p->session = (uint64_t)get32(a->value) << 32 | get32(a->value + 4);
+	if ((a = punch_attr_find(m, PUNCH_ATTR_KEY_FP))) {
+		*why = "bad key fingerprint";
+		if (a->len != PUNCH_KEY_FP_LEN)
+			return -1;
+		memcpy(p->key_fp, a->value, PUNCH_KEY_FP_LEN);
+		p->has_key_fp = 1;
+	}
+	if ((a = punch_attr_find(m, PUNCH_ATTR_OBSERVED))) {
+		*why = "bad observed address";
+		if (stun_addr_decode(&p->observed, a->value, a->len, m->txid))
+			return -1;
+		p->has_observed = 1;
+	}
+	for (size_t i = 0; i < m->attrs_count; i++) {
+		if (m->attrs[i].type != PUNCH_ATTR_CANDIDATE)
+			continue;
+		*why = "too many candidates";
+		if (p->n_cand == PUNCH_CANDIDATES_MAX)
+			return -1;
+		*why = "bad candidate";
+		if (punch_parse_candidate(&p->cand[p->n_cand], &m->attrs[i],
+		                          m->txid))
+			return -1;
+		p->n_cand++;
+	}
+	*why = NULL;
+	return 0;
+}
+
+void punch_peer_put(struct stun_writer *w, const struct punch_peer *p,
+                    int with_peer_id)
+{
+	uint8_t session[8];
+
+	stun_put_bytes(w, PUNCH_ATTR_ID, p->id, strlen(p->id));
+	if (with_peer_id)
+		stun_put_bytes(w, PUNCH_ATTR_PEER_ID, p->peer_id,
+		               strlen(p->peer_id));
+	stun_put_bytes(w, PUNCH_ATTR_UFRAG, p->ufrag, strlen(p->ufrag));
+	stun_put_bytes(w, PUNCH_ATTR_PWD, p->pwd, strlen(p->pwd));
+	put32(session, (uint32_t)(p->session >> 32));
+	put32(session + 4, (uint32_t)p->session);
+	stun_put_bytes(w, PUNCH_ATTR_SESSION, session, sizeof(session));
+	if (p->has_key_fp)
+		stun_put_bytes(w, PUNCH_ATTR_KEY_FP, p->key_fp, PUNCH_KEY_FP_LEN);
+	if (p->has_observed)
+		stun_put_xor_addr(w, PUNCH_ATTR_OBSERVED,
+		                  (const struct sockaddr *)&p->observed);
+	for (size_t i = 0; i < p->n_cand; i++)
+		punch_put_candidate(w, &p->cand[i]);
+}

@@ -1,0 +1,216 @@
+#include "rendezvous_client.h"
+
+#include <gnutls/crypto.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "addr.h"
+#include "log.h"
+
+void rdvc_init(struct rdv_client *rc, const struct sockaddr *server,
+               const struct punch_peer *self, rdvc_send_fn *send,
+               rdvc_event_fn *on_event, void *ctx)
+{
+	memset(rc, 0, sizeof(*rc));
+	memcpy(&rc->server, server, addr_len(server));
+	rc->self = *self;
+	rc->send = send;
+	rc->on_event = on_event;
+	rc->ctx = ctx;
+}
+
+/* Start a new request transaction with the message now in rc->msg. */
+static void txn_start(struct rdv_client *rc, uint64_t now_ms)
+{
+	rc->busy = 1;
+	rc->sent = 0;
+	rc->rto_ms = RDVC_RTO_MS;
+	rc->next_ms = now_ms;
+	rc->give_up_ms = UINT64_MAX;
+	rdvc_tick(rc, now_ms);
+}
+
+static void build_begin(struct rdv_client *rc, struct stun_writer *w,
+                        uint16_t method)
+{
+	gnutls_rnd(GNUTLS_RND_NONCE, rc->txid, sizeof(rc->txid));
+	rc->method = method;
+	stun_writer_init(w, rc->msg, sizeof(rc->msg), method, STUN_REQUEST,
+	                 rc->txid);
+}
+
+static int build_end(struct rdv_client *rc, struct stun_writer *w)
+{
+	int n;
+
+	stun_put_fingerprint(w);
+	n = stun_writer_finish(w);
+	if (n < 0) {
+		log_error("cannot build a request: %s", stun_err_str(n));
+		return -1;
+	}
+	rc->len = (size_t)n;
+	return 0;
+}
+
+void rdvc_start(struct rdv_client *rc, uint64_t now_ms)
+{
+	struct stun_writer w;
+
+	build_begin(rc, &w, STUN_BINDING);
+	if (build_end(rc, &w))
+		return;
+	rc->state = RDVC_DISCOVERING;
+	txn_start(rc, now_ms);
+}
+
+void rdvc_register(struct rdv_client *rc, uint64_t now_ms)
+{
+	struct stun_writer w;
+
+	build_begin(rc, &w, PUNCH_REGISTER);
+	punch_peer_put(&w, &rc->self, 1);
+	if (rc->nonce[0])
+		stun_put_bytes(&w, STUN_ATTR_NONCE, rc->nonce, strlen(rc->nonce));
+	if (build_end(rc, &w))
+		return;
+	if (rc->state != RDVC_REGISTERED)
+		rc->state = RDVC_REGISTERING;
+	txn_start(rc, now_ms);
+}
+
+static void answer_peer_info(struct rdv_client *rc, const struct stun_msg *m)
+{
+	uint8_t buf[128];
+	struct stun_writer w;
+	int n;
+
+	stun_writer_init(&w, buf, sizeof(buf), PUNCH_PEER_INFO, STUN_SUCCESS,
+	                 m->txid);
+	stun_put_fingerprint(&w);
+	n = stun_writer_finish(&w);
+	if (n > 0)
+		rc->send(rc->ctx, (const struct sockaddr *)&rc->server, buf,
+		         (size_t)n);
+}
+
+static void on_peer_info(struct rdv_client *rc, const struct stun_msg *m)
+{
+	struct punch_peer peer;
+	const char *why;
+
+	/* Answer even a repeat: our last answer may have been lost. */
+	answer_peer_info(rc, m);
+	if (punch_peer_parse(&peer, m, &why)) {
+		log_debug("rendezvous: bad PEER-INFO dropped: %s", why);
+		return;
+	}
+	if (strcmp(peer.id, rc->self.peer_id)) {
+		log_debug("rendezvous: PEER-INFO for %s, not %s: dropped",
+		          peer.id, rc->self.peer_id);
+		return;
+	}
+	rc->on_event(rc->ctx, RDVC_EV_PEER_INFO, &peer);
+}
+
+static void on_register_error(struct rdv_client *rc, const struct stun_msg *m,
+                              uint64_t now_ms)
+{
+	char reason[STUN_MAX_REASON + 32];
+
+	if (m->error_code == 438 && (m->present & STUN_HAS_NONCE) &&
+	    m->nonce.len <= RDVC_NONCE_MAX) {
+		/* The server's return-routability nonce: again, with it. */
+		memcpy(rc->nonce, m->nonce.ptr, m->nonce.len);
+		rc->nonce[m->nonce.len] = '\0';
+		rdvc_register(rc, now_ms);
+		return;
+	}
+	snprintf(reason, sizeof(reason), "%u %.*s", m->error_code,
+	         (int)m->reason.len, (const char *)m->reason.ptr);
+	rc->on_event(rc->ctx, RDVC_EV_REFUSED, reason);
+}
+
+static void on_register_ok(struct rdv_client *rc, const struct stun_msg *m,
+                           uint64_t now_ms)
+{
+	const struct stun_attr *a = punch_attr_find(m, PUNCH_ATTR_LIFETIME);
+	const struct stun_attr *st = punch_attr_find(m, PUNCH_ATTR_STATUS);
+	uint32_t lifetime = 30, status = PUNCH_STATUS_WAITING;
+
+	if (a && a->len == 4)
+		lifetime = (uint32_t)a->value[0] << 24 | (uint32_t)a->value[1] << 16 |
+		           (uint32_t)a->value[2] << 8 | a->value[3];
+	if (st && st->len == 4)
+		status = st->value[3];
+	if (lifetime < 3)
+		lifetime = 3;
+	rc->lifetime_s = lifetime;
+	rc->refresh_ms = now_ms + (uint64_t)lifetime * 1000 / RDVC_REFRESH_DIVISOR;
+	rc->state = RDVC_REGISTERED;
+	rc->ever_registered = 1;
+	rc->on_event(rc->ctx, RDVC_EV_REGISTERED, &status);
+}
+
+int rdvc_on_stun(struct rdv_client *rc, const uint8_t *buf, size_t len,
+                 const struct stun_msg *m, uint64_t now_ms)
+{
+	(void)buf;
+	(void)len;
+	if (m->cls == STUN_REQUEST && m->method == PUNCH_PEER_INFO) {
+		on_peer_info(rc, m);
+		return 1;
+	}
+	if ((m->cls != STUN_SUCCESS && m->cls != STUN_ERROR) || !rc->busy ||
+	    memcmp(m->txid, rc->txid, STUN_TXID_LEN) || m->method != rc->method)
+		return 0;
+	rc->busy = 0;
+	if (m->method == STUN_BINDING) {
+		if (m->cls != STUN_SUCCESS || !(m->present & STUN_HAS_XOR_MAPPED)) {
+			rc->on_event(rc->ctx, RDVC_EV_REFUSED,
+			             "the server did not answer the Binding request with an address");
+			return 1;
+		}
+		rc->srflx = m->xor_mapped;
+		rc->state = RDVC_DISCOVERED;
+		rc->on_event(rc->ctx, RDVC_EV_DISCOVERED, &rc->srflx);
+	} else if (m->cls == STUN_ERROR) {
+		on_register_error(rc, m, now_ms);
+	} else {
+		on_register_ok(rc, m, now_ms);
+	}
+	return 1;
+}
+
+uint64_t rdvc_tick(struct rdv_client *rc, uint64_t now_ms)
+{
+	if (rc->busy && now_ms >= rc->give_up_ms) {
+		rc->busy = 0;
+		if (!rc->ever_registered) {
+			rc->on_event(rc->ctx, RDVC_EV_UNREACHABLE, NULL);
+			return UINT64_MAX;
+		}
+		/* A refresh went unanswered (the server may be restarting):
+		 * keep the registration alive by trying again. */
+		log_info("rendezvous server not answering; still trying");
+		rc->refresh_ms = now_ms;
+	}
+	if (rc->busy && now_ms >= rc->next_ms) {
+		rc->send(rc->ctx, (const struct sockaddr *)&rc->server, rc->msg,
+		         rc->len);
+		rc->sent++;
+		if (rc->sent < RDVC_RC) {
+			rc->next_ms = now_ms + rc->rto_ms;
+			rc->rto_ms *= 2;
+		} else {
+			/* RFC 8489 6.2.1: after the last one, wait Rm * RTO */
+			rc->next_ms = UINT64_MAX;
+			rc->give_up_ms = now_ms + (uint64_t)RDVC_RM * RDVC_RTO_MS;
+		}
+	}
+	if (!rc->busy && rc->state == RDVC_REGISTERED && now_ms >= rc->refresh_ms)
+		rdvc_register(rc, now_ms);
+	if (rc->busy)
+		return rc->next_ms < rc->give_up_ms ? rc->next_ms : rc->give_up_ms;
+	return rc->state == RDVC_REGISTERED ? rc->refresh_ms : UINT64_MAX;
+}

@@ -1,0 +1,85 @@
+/*
+ * The client side of the rendezvous: learn our server-reflexive address
+ * (a Binding request), register (id, peer id, candidates, credentials),
+ * refresh the registration, and answer the server's PEER-INFO.
+ *
+ * Pure logic on deadlines, like agent.c: the caller feeds in messages from
+ * the server and the time, and it sends through a callback.  Requests are
+ * retransmitted on the RFC 8489 6.2.1 schedule (RTO 500 ms doubling, 7
+ * transmissions, a last wait of 16 RTO).
+ */
+#ifndef PUNCH_RENDEZVOUS_CLIENT_H
+#define PUNCH_RENDEZVOUS_CLIENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "punch_attr.h"
+#include "stun.h"
+
+enum {
+	RDVC_RTO_MS = 500,
+	RDVC_RC = 7,
+	RDVC_RM = 16,
+	RDVC_REFRESH_DIVISOR = 3, /* refresh at a third of the lifetime */
+	RDVC_NONCE_MAX = 64,
+};
+
+enum rdvc_state {
+	RDVC_IDLE,
+	RDVC_DISCOVERING,  /* Binding request out */
+	RDVC_DISCOVERED,   /* the app is gathering candidates */
+	RDVC_REGISTERING,  /* REGISTER out, not yet answered */
+	RDVC_REGISTERED,   /* answered; refreshing */
+};
+
+enum rdvc_event {
+	RDVC_EV_DISCOVERED,  /* srflx known: gather, then rdvc_register() */
+	RDVC_EV_REGISTERED,  /* arg: enum punch_status */
+	RDVC_EV_PEER_INFO,   /* arg: struct punch_peer * */
+	RDVC_EV_REFUSED,     /* arg: reason string; fatal */
+	RDVC_EV_UNREACHABLE, /* the first request got no answer; fatal */
+};
+
+typedef void rdvc_send_fn(void *ctx, const struct sockaddr *to,
+                          const uint8_t *buf, size_t len);
+typedef void rdvc_event_fn(void *ctx, int event, const void *arg);
+
+struct rdv_client {
+	struct sockaddr_storage server;
+	struct punch_peer self;   /* what we register */
+	struct sockaddr_storage srflx;
+	int state;                /* enum rdvc_state */
+	char nonce[RDVC_NONCE_MAX + 1];
+	uint32_t lifetime_s;
+	uint64_t refresh_ms;
+	int ever_registered;
+
+	/* the one outstanding request */
+	int busy;
+	uint16_t method;
+	uint8_t txid[STUN_TXID_LEN];
+	uint8_t msg[PUNCH_MSG_MAX];
+	size_t len;
+	uint64_t next_ms, give_up_ms;
+	uint32_t rto_ms;
+	int sent;
+
+	rdvc_send_fn *send;
+	rdvc_event_fn *on_event;
+	void *ctx;
+};
+
+void rdvc_init(struct rdv_client *rc, const struct sockaddr *server,
+               const struct punch_peer *self, rdvc_send_fn *send,
+               rdvc_event_fn *on_event, void *ctx);
+void rdvc_start(struct rdv_client *rc, uint64_t now_ms);
+/* Register rc->self (the app has filled in its candidates). */
+void rdvc_register(struct rdv_client *rc, uint64_t now_ms);
+/* A STUN message from the server's address.  Returns 1 if handled. */
+int rdvc_on_stun(struct rdv_client *rc, const uint8_t *buf, size_t len,
+                 const struct stun_msg *m, uint64_t now_ms);
+uint64_t rdvc_tick(struct rdv_client *rc, uint64_t now_ms);
+
+#endif
