@@ -1,6 +1,7 @@
 #include "addr.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -13,6 +14,10 @@ static int parse_port(const char *s, uint16_t *port)
 	char *end;
 	long v;
 
+	/* digits only: strtol alone would take " 5", "+5" and "-0" */
+	for (const char *p = s; *p; p++)
+		if (!isdigit((unsigned char)*p))
+			return -1;
 	if (!*s)
 		return -1;
 	errno = 0;
@@ -36,6 +41,8 @@ static int split_host_port(const char *s, char *host, size_t host_len,
 		if (!close || (close[1] && close[1] != ':'))
 			return -1;
 		n = (size_t)(close - s - 1);
+		if (!n)
+			return -1; /* "[]" */
 		*port = close[1] ? close + 2 : "";
 		if (close[1] && !close[2])
 			return -1;

@@ -85,7 +85,7 @@ enum stun_err {
 	STUN_ERR_TOO_MANY_ATTRS = -7,
 	STUN_ERR_FINGERPRINT = -8,     /* FINGERPRINT present and wrong */
 	STUN_ERR_AFTER_FINGERPRINT = -9, /* anything after FINGERPRINT */
-	STUN_ERR_CLASS = -10,          /* e.g. an error code in a non-error class */
+	STUN_ERR_CLASS = -10,          /* an error response without ERROR-CODE */
 	STUN_ERR_INTEGRITY = -11,      /* MESSAGE-INTEGRITY check failed */
 	STUN_ERR_NO_INTEGRITY = -12,   /* integrity asked for, none present */
 	STUN_ERR_NOSPACE = -13,        /* encoder: buffer too small */
@@ -208,6 +208,7 @@ struct stun_writer {
 void stun_writer_init(struct stun_writer *w, uint8_t *buf, size_t cap,
                       uint16_t method, uint8_t cls,
                       const uint8_t txid[STUN_TXID_LEN]);
+/* v may be NULL only when len is 0. */
 void stun_put_bytes(struct stun_writer *w, uint16_t type, const void *v,
                     size_t len);
 void stun_put_u32(struct stun_writer *w, uint16_t type, uint32_t v);

@@ -1,0 +1,547 @@
+/*
+ * Unit tests for the Binding responder (src/binding.c), driven through
+ * binding_handle() with a struct binding_service filled in by hand: no
+ * sockets.  Requests are built with the raw builder in unit.h and responses
+ * read back with stun_decode(), which also verifies their FINGERPRINT.
+ */
+#include "unit.h"
+
+#include <stdlib.h>
+
+#include "addr.h"
+#include "binding.h"
+#include "stun.h"
+
+enum { OUT_CAP = 2048 };
+
+static const char software[] = "punch unit test";
+
+/* Index i of an RFC 5780 server: bit 1 picks the IP, bit 0 the port. */
+static void svc_init(struct binding_service *svc, int rfc5780,
+                     const int have[BINDING_SOCKETS_MAX])
+{
+	static const char *const ip[2] = { "192.0.2.10", "192.0.2.11" };
+	static const uint16_t port[2] = { 3478, 3479 };
+
+	memset(svc, 0, sizeof(*svc));
+	for (int i = 0; i < BINDING_SOCKETS_MAX; i++) {
+		svc->local[i] = sa_make(ip[i >> 1], port[i & 1]);
+		svc->have[i] = have[i];
+	}
+	svc->rfc5780 = rfc5780;
+	svc->software = software;
+}
+
+static void svc_plain(struct binding_service *svc)
+{
+	static const int have[BINDING_SOCKETS_MAX] = { 1, 0, 0, 0 };
+
+	svc_init(svc, 0, have);
+}
+
+static void svc_5780(struct binding_service *svc)
+{
+	static const int have[BINDING_SOCKETS_MAX] = { 1, 1, 1, 1 };
+
+	svc_init(svc, 1, have);
+}
+
+/* A response and what binding_handle() said about it. */
+struct result {
+	int verdict;
+	struct binding_reply reply;
+	const char *why;
+	uint8_t out[OUT_CAP];
+	struct stun_msg m;
+};
+
+/* Run one request; on BINDING_REPLY check what holds for every reply (the
+ * amplification bound, the txid and method echoed, a valid FINGERPRINT)
+ * and decode it into res->m. */
+static void run(struct result *res, const struct binding_service *svc,
+                int sock, const struct raw *req, const struct sockaddr *from)
+{
+	struct stun_msg q;
+
+	memset(res, 0, sizeof(*res));
+	memset(res->out, 0xAA, sizeof(res->out));
+	res->verdict = binding_handle(svc, sock, req->b, req->len, from,
+	                              res->out, sizeof(res->out), &res->reply,
+	                              &res->why);
+	if (res->verdict != BINDING_REPLY)
+		return;
+	if (res->reply.len > BINDING_AMPLIFICATION_MAX * req->len)
+		print_error("response %zu bytes to a %zu-byte request\n",
+		            res->reply.len, req->len);
+	assert_true(res->reply.len <= BINDING_AMPLIFICATION_MAX * req->len);
+	assert_true(res->reply.len <= BINDING_RESPONSE_MAX);
+	decode_ok(&res->m, res->out, res->reply.len);
+	assert_true(res->m.present & STUN_HAS_FINGERPRINT);
+	assert_int_equal(res->m.cls, res->reply.is_error ? STUN_ERROR
+	                                                 : STUN_SUCCESS);
+	if (stun_decode(&q, req->b, req->len) == STUN_OK) {
+		assert_int_equal(res->m.method, q.method);
+		assert_memory_equal(res->m.txid, q.txid, STUN_TXID_LEN);
+	}
+}
+
+static void assert_error(const struct result *res, uint16_t code)
+{
+	assert_int_equal(res->verdict, BINDING_REPLY);
+	assert_true(res->reply.is_error);
+	assert_true(res->m.present & STUN_HAS_ERROR_CODE);
+	assert_int_equal(res->m.error_code, code);
+	assert_true(res->m.reason.len > 0);
+}
+
+/* A Binding request padded to at least len bytes with an optional
+ * attribute the server ignores. */
+static void request(struct raw *r, size_t len)
+{
+	raw_init(r, 0x0001);
+	assert_true(len == STUN_HEADER_LEN || len >= STUN_HEADER_LEN + 4);
+	if (len > r->len)
+		raw_attr(r, 0x8fff, NULL, len - r->len - 4);
+}
+
+/* ---- plain Binding ---------------------------------------------------- */
+
+static void check_plain(const char *ip, uint16_t port, size_t req_len)
+{
+	struct sockaddr_storage from = sa_make(ip, port);
+	struct binding_service svc;
+	struct result res;
+	struct raw req;
+
+	svc_plain(&svc);
+	request(&req, req_len);
+	run(&res, &svc, 0, &req, SA(from));
+	assert_int_equal(res.verdict, BINDING_REPLY);
+	assert_false(res.reply.is_error);
+	assert_int_equal(res.reply.sock, 0);
+	assert_addr(&res.reply.to, &from);
+	assert_int_equal(res.m.present, STUN_HAS_XOR_MAPPED | STUN_HAS_MAPPED |
+	                 STUN_HAS_SOFTWARE | STUN_HAS_FINGERPRINT);
+	assert_addr(&res.m.xor_mapped, &from);
+	assert_addr(&res.m.mapped, &from);
+	assert_bytes_str(res.m.software, software);
+}
+
+static void test_plain_ipv4(void **state)
+{
+	(void)state;
+	check_plain("198.51.100.7", 54321, 20);
+}
+
+static void test_plain_ipv6(void **state)
+{
+	(void)state;
+	check_plain("2001:db8::7", 1, 28);
+}
+
+/* 4 x 20 = 80 bytes: IPv6 XOR-MAPPED (24), MAPPED (24) and FINGERPRINT (8)
+ * fit after the header, SOFTWARE no longer does. */
+static void test_amplification_ipv6_20_bytes(void **state)
+{
+	struct sockaddr_storage from = sa_make("2001:db8::7", 40000);
+	struct binding_service svc;
+	struct result res;
+	struct raw req;
+
+	(void)state;
+	svc_plain(&svc);
+	request(&req, 20);
+	run(&res, &svc, 0, &req, SA(from));
+	assert_int_equal(res.verdict, BINDING_REPLY);
+	assert_addr(&res.m.xor_mapped, &from);
+	assert_false(res.m.present & STUN_HAS_SOFTWARE);
+	assert_size(res.reply.len, 76);
+}
+
+/* Every request size from 20 to 1000 bytes, both families, both kinds of
+ * server, each socket, success and error replies: the bound always holds
+ * (run() checks it) and the mandatory attributes are always there. */
+static void sweep(const struct binding_service *svc, const char *ip,
+                  size_t len)
+{
+	static const uint16_t unknown = 0x0033;
+	struct sockaddr_storage from = sa_make(ip, 9);
+	struct result res;
+	struct raw req;
+
+	for (int sock = 0; sock < BINDING_SOCKETS_MAX; sock++) {
+		if (!svc->have[sock])
+			continue;
+		request(&req, len);
+		run(&res, svc, sock, &req, SA(from));
+		assert_int_equal(res.verdict, BINDING_REPLY);
+		assert_addr(&res.m.xor_mapped, &from);
+		request(&req, len);
+		req.b[1] = 0x02; /* an unknown method: 400 */
+		run(&res, svc, sock, &req, SA(from));
+		assert_error(&res, 400);
+		if (len < 24)
+			continue;
+		request(&req, len - 4);
+		raw_attr(&req, unknown, NULL, 0);
+		run(&res, svc, sock, &req, SA(from));
+		assert_error(&res, 420);
+	}
+}
+
+static void test_amplification_sweep(void **state)
+{
+	static const char long_sw[] = "a SOFTWARE value long enough that it is "
+	                              "dropped from many of the small replies";
+	struct binding_service svc[2];
+
+	(void)state;
+	svc_plain(&svc[0]);
+	svc_5780(&svc[1]);
+	svc[0].software = long_sw;
+	for (size_t len = 20; len <= 1000; len += 4)
+		for (int s = 0; s < 2; s++) {
+			sweep(&svc[s], "192.0.2.99", len);
+			sweep(&svc[s], "2001:db8::99", len);
+		}
+}
+
+/* ---- errors ----------------------------------------------------------- */
+
+static void test_unknown_attribute_420(void **state)
+{
+	struct sockaddr_storage from = sa_make("198.51.100.7", 5000);
+	struct binding_service svc;
+	struct result res;
+	struct raw req;
+
+	(void)state;
+	svc_plain(&svc);
+	raw_init(&req, 0x0001);
+	raw_attr(&req, 0x0033, "x", 1);
+	raw_attr(&req, 0x8033, "optional", 8);
+	raw_attr(&req, 0x7fff, NULL, 0);
+	raw_attr(&req, 0x0033, "y", 1);
+	run(&res, &svc, 0, &req, SA(from));
+	assert_error(&res, 420);
+	assert_int_equal(res.reply.sock, 0);
+	assert_addr(&res.reply.to, &from);
+	assert_true(res.m.present & STUN_HAS_UNKNOWN_ATTRS);
+	assert_size(res.m.unknown_attrs_count, 2);
+	assert_int_equal(res.m.unknown_attrs[0], 0x0033);
+	assert_int_equal(res.m.unknown_attrs[1], 0x7fff);
+	assert_false(res.m.present & STUN_HAS_XOR_MAPPED);
+}
+
+static void test_unknown_method_400(void **state)
+{
+	static const uint16_t types[] = { 0x0002, 0x0003, 0x3EEF };
+	struct sockaddr_storage from = sa_make("198.51.100.7", 5000);
+	struct binding_service svc;
+	struct result res;
+	struct raw req;
+
+	(void)state;
+	svc_plain(&svc);
+	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+		raw_init(&req, types[i]);
+		run(&res, &svc, 0, &req, SA(from));
+		assert_error(&res, 400);
+		assert_false(res.m.present & STUN_HAS_UNKNOWN_ATTRS);
+	}
+}
+
+/* Indications and responses are valid but not for us (RFC 8489 6.3). */
+static void test_not_a_request_ignored(void **state)
+{
+	static const uint16_t types[] = { 0x0011, 0x0101, 0x0111, 0x0012 };
+	struct sockaddr_storage from = sa_make("198.51.100.7", 5000);
+	struct binding_service svc;
+	struct result res;
+	struct raw req;
+
+	(void)state;
+	svc_plain(&svc);
+	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+		raw_init(&req, types[i]);
+		raw_u32(&req, STUN_ATTR_ERROR_CODE, 0x00000400);
+		run(&res, &svc, 0, &req, SA(from));
+		assert_int_equal(res.verdict, BINDING_IGNORE);
+		assert_int_equal(res.out[0], 0xAA); /* nothing written */
+	}
+}
+
+static void expect_drop(const struct binding_service *svc, int sock,
+                        const struct raw *req, const struct sockaddr *from,
+                        const char *why)
+{
+	struct result res;
+
+	run(&res, svc, sock, req, from);
+	assert_int_equal(res.verdict, BINDING_DROP);
+	assert_non_null(res.why);
+	assert_string_equal(res.why, why);
+	assert_int_equal(res.out[0], 0xAA);
+}
+
+static void test_malformed_dropped(void **state)
+{
+	struct sockaddr_storage from = sa_make("198.51.100.7", 5000);
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	struct binding_service svc;
+	struct raw req;
+
+	(void)state;
+	svc_plain(&svc);
+	raw_init(&req, 0x0001);
+	req.b[4] ^= 1;
+	expect_drop(&svc, 0, &req, SA(from), stun_err_str(STUN_ERR_COOKIE));
+	raw_init(&req, 0x0001);
+	req.len = 19;
+	expect_drop(&svc, 0, &req, SA(from), stun_err_str(STUN_ERR_SHORT));
+	raw_init(&req, 0x0111);
+	expect_drop(&svc, 0, &req, SA(from), stun_err_str(STUN_ERR_CLASS));
+	raw_init(&req, 0x0001);
+	raw_u32(&req, STUN_ATTR_FINGERPRINT, 0);
+	expect_drop(&svc, 0, &req, SA(from),
+	            stun_err_str(STUN_ERR_FINGERPRINT));
+	raw_init(&req, 0x0001);
+	raw_attr(&req, STUN_ATTR_PRIORITY, NULL, 3);
+	expect_drop(&svc, 0, &req, SA(from),
+	            stun_err_str(STUN_ERR_ATTR_VALUE));
+	raw_init(&req, 0x0001);
+	expect_drop(&svc, 1, &req, SA(from), "unknown socket");
+	expect_drop(&svc, -1, &req, SA(from), "unknown socket");
+	expect_drop(&svc, BINDING_SOCKETS_MAX, &req, SA(from),
+	            "unknown socket");
+	expect_drop(&svc, 0, &req, (struct sockaddr *)&sun,
+	            "source address family");
+}
+
+/* An output buffer too small for the mandatory attributes: dropped, and
+ * nothing written past it (ASan watches the heap copy). */
+static void test_small_buffer_dropped(void **state)
+{
+	struct sockaddr_storage from = sa_make("2001:db8::7", 5000);
+	struct binding_service svc;
+	struct binding_reply reply;
+	const char *why = NULL;
+	struct raw req;
+	size_t cap = STUN_HEADER_LEN + 24 + 8 - 1;
+	uint8_t *out = malloc(cap);
+
+	(void)state;
+	assert_non_null(out);
+	svc_plain(&svc);
+	request(&req, 100);
+	assert_int_equal(binding_handle(&svc, 0, req.b, req.len, SA(from), out,
+	                                cap, &reply, &why),
+	                 BINDING_DROP);
+	assert_non_null(why);
+	assert_string_equal(why, stun_err_str(STUN_ERR_NOSPACE));
+	/* one more byte and it fits, with the optional attributes left out */
+	free(out);
+	out = malloc(++cap);
+	assert_non_null(out);
+	assert_int_equal(binding_handle(&svc, 0, req.b, req.len, SA(from), out,
+	                                cap, &reply, &why),
+	                 BINDING_REPLY);
+	assert_size(reply.len, cap);
+	/* and why may be NULL */
+	req.b[4] ^= 1;
+	assert_int_equal(binding_handle(&svc, 0, req.b, req.len, SA(from), out,
+	                                cap, &reply, NULL),
+	                 BINDING_DROP);
+	free(out);
+}
+
+/* ---- RFC 5780 --------------------------------------------------------- */
+
+/* A request big enough that the budget keeps every optional attribute. */
+static void request_5780(struct raw *r, int change, int flags)
+{
+	request(r, 64);
+	if (change)
+		raw_u32(r, STUN_ATTR_CHANGE_REQUEST, (uint32_t)flags);
+}
+
+/* RFC 5780 7.3/7.4: OTHER-ADDRESS is the socket differing in both IP and
+ * port from the one the request came in on; RESPONSE-ORIGIN is the one the
+ * reply leaves from. */
+static void test_rfc5780_addresses(void **state)
+{
+	struct sockaddr_storage from = sa_make("198.51.100.7", 5000);
+	struct binding_service svc;
+	struct result res;
+	struct raw req;
+
+	(void)state;
+	svc_5780(&svc);
+	for (int sock = 0; sock < BINDING_SOCKETS_MAX; sock++) {
+		request_5780(&req, 0, 0);
+		run(&res, &svc, sock, &req, SA(from));
+		assert_int_equal(res.verdict, BINDING_REPLY);
+		assert_int_equal(res.reply.sock, sock);
+		assert_int_equal(res.m.present,
+		                 STUN_HAS_XOR_MAPPED | STUN_HAS_MAPPED |
+		                 STUN_HAS_RESPONSE_ORIGIN |
+		                 STUN_HAS_OTHER_ADDRESS | STUN_HAS_SOFTWARE |
+		                 STUN_HAS_FINGERPRINT);
+		assert_addr(&res.m.other_address, &svc.local[sock ^ 3]);
+		assert_addr(&res.m.response_origin, &svc.local[sock]);
+	}
+}
+
+/* RFC 5780 7.2: change IP flips index bit 1, change port bit 0. */
+static void test_rfc5780_change_request(void **state)
+{
+	static const struct {
+		int in, flags, out;
+	} cases[] = {
+		{ 0, STUN_CHANGE_IP, 2 },
+		{ 0, STUN_CHANGE_PORT, 1 },
+		{ 0, STUN_CHANGE_IP | STUN_CHANGE_PORT, 3 },
+		{ 0, 0, 0 },
+		{ 3, STUN_CHANGE_IP, 1 },
+		{ 3, STUN_CHANGE_PORT, 2 },
+		{ 3, STUN_CHANGE_IP | STUN_CHANGE_PORT, 0 },
+		{ 1, STUN_CHANGE_IP, 3 },
+		{ 2, STUN_CHANGE_PORT, 3 },
+	};
+	struct sockaddr_storage from = sa_make("198.51.100.7", 5000);
+	struct binding_service svc;
+	struct result res;
+	struct raw req;
+
+	(void)state;
+	svc_5780(&svc);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		request_5780(&req, 1, cases[i].flags);
+		run(&res, &svc, cases[i].in, &req, SA(from));
+		assert_int_equal(res.verdict, BINDING_REPLY);
+		assert_false(res.reply.is_error);
+		if (res.reply.sock != cases[i].out)
+			print_error("from socket %d, flags %#x\n", cases[i].in,
+			            (unsigned)cases[i].flags);
+		assert_int_equal(res.reply.sock, cases[i].out);
+		assert_addr(&res.reply.to, &from);
+		assert_addr(&res.m.xor_mapped, &from);
+		assert_addr(&res.m.response_origin, &svc.local[cases[i].out]);
+		assert_addr(&res.m.other_address, &svc.local[cases[i].in ^ 3]);
+	}
+}
+
+static void assert_420_change_request(const struct result *res)
+{
+	assert_error(res, 420);
+	assert_size(res->m.unknown_attrs_count, 1);
+	assert_int_equal(res->m.unknown_attrs[0], STUN_ATTR_CHANGE_REQUEST);
+	assert_int_equal(res->reply.sock, 0);
+}
+
+/* RFC 5780 6.1: a server that cannot change as asked answers 420. */
+static void test_rfc5780_no_alternate_ip(void **state)
+{
+	static const int have[BINDING_SOCKETS_MAX] = { 1, 1, 0, 0 };
+	struct sockaddr_storage from = sa_make("198.51.100.7", 5000);
+	struct binding_service svc;
+	struct result res;
+	struct raw req;
+
+	(void)state;
+	svc_init(&svc, 1, have);
+	request_5780(&req, 1, STUN_CHANGE_IP);
+	run(&res, &svc, 0, &req, SA(from));
+	assert_420_change_request(&res);
+	request_5780(&req, 1, STUN_CHANGE_IP | STUN_CHANGE_PORT);
+	run(&res, &svc, 0, &req, SA(from));
+	assert_420_change_request(&res);
+	/* the port can change, and OTHER-ADDRESS is the port alternate */
+	request_5780(&req, 1, STUN_CHANGE_PORT);
+	run(&res, &svc, 0, &req, SA(from));
+	assert_int_equal(res.verdict, BINDING_REPLY);
+	assert_false(res.reply.is_error);
+	assert_int_equal(res.reply.sock, 1);
+	assert_addr(&res.m.other_address, &svc.local[1]);
+	assert_addr(&res.m.response_origin, &svc.local[1]);
+}
+
+static void test_change_request_without_rfc5780(void **state)
+{
+	static const int flags[] = { STUN_CHANGE_IP, STUN_CHANGE_PORT,
+	                             STUN_CHANGE_IP | STUN_CHANGE_PORT };
+	struct sockaddr_storage from = sa_make("198.51.100.7", 5000);
+	struct binding_service svc;
+	struct result res;
+	struct raw req;
+
+	(void)state;
+	svc_plain(&svc);
+	for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]); i++) {
+		request_5780(&req, 1, flags[i]);
+		run(&res, &svc, 0, &req, SA(from));
+		assert_420_change_request(&res);
+		assert_false(res.m.present & STUN_HAS_OTHER_ADDRESS);
+	}
+}
+
+/* RFC 5780 7.5: the reply goes to RESPONSE-PORT at the source IP, while
+ * XOR-MAPPED-ADDRESS still reports the real source. */
+static void test_response_port(void **state)
+{
+	static const char *const ips[] = { "198.51.100.7", "2001:db8::7" };
+	struct binding_service svc;
+	struct result res;
+	struct raw req;
+
+	(void)state;
+	svc_5780(&svc);
+	for (size_t i = 0; i < 2; i++) {
+		struct sockaddr_storage from = sa_make(ips[i], 5000);
+		struct sockaddr_storage to = sa_make(ips[i], 40000);
+
+		request(&req, 64);
+		raw_u32(&req, STUN_ATTR_RESPONSE_PORT, 40000u << 16);
+		run(&res, &svc, 2, &req, SA(from));
+		assert_int_equal(res.verdict, BINDING_REPLY);
+		assert_int_equal(res.reply.sock, 2);
+		assert_addr(&res.reply.to, &to);
+		assert_addr(&res.m.xor_mapped, &from);
+	}
+}
+
+static void test_response_port_zero(void **state)
+{
+	struct sockaddr_storage from = sa_make("198.51.100.7", 5000);
+	struct binding_service svc;
+	struct raw req;
+
+	(void)state;
+	svc_5780(&svc);
+	request(&req, 64);
+	raw_u32(&req, STUN_ATTR_RESPONSE_PORT, 0);
+	expect_drop(&svc, 0, &req, SA(from), "RESPONSE-PORT 0");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_plain_ipv4),
+		cmocka_unit_test(test_plain_ipv6),
+		cmocka_unit_test(test_amplification_ipv6_20_bytes),
+		cmocka_unit_test(test_amplification_sweep),
+		cmocka_unit_test(test_unknown_attribute_420),
+		cmocka_unit_test(test_unknown_method_400),
+		cmocka_unit_test(test_not_a_request_ignored),
+		cmocka_unit_test(test_malformed_dropped),
+		cmocka_unit_test(test_small_buffer_dropped),
+		cmocka_unit_test(test_rfc5780_addresses),
+		cmocka_unit_test(test_rfc5780_change_request),
+		cmocka_unit_test(test_rfc5780_no_alternate_ip),
+		cmocka_unit_test(test_change_request_without_rfc5780),
+		cmocka_unit_test(test_response_port),
+		cmocka_unit_test(test_response_port_zero),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
