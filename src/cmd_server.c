@@ -11,9 +11,11 @@
 #include "server.h"
 
 static const char usage[] =
-	"usage: punch server [-listen ADDR:PORT]... [-port PORT] [-alt ADDR[:PORT]] [-v]\n"
+	"usage: punch server [-listen ADDR:PORT]... [-port PORT] [-alt ADDR[:PORT]]\n"
+	"                    [-max-peers N] [-v]\n"
 	"\n"
-	"Answer STUN Binding requests (RFC 8489) over UDP.\n"
+	"Answer STUN Binding requests (RFC 8489) over UDP, and introduce peers\n"
+	"that register to reach each other (punch chat).\n"
 	"\n"
 	"  -listen ADDR:PORT  listen here; may be repeated (default 0.0.0.0:3478\n"
 	"                     and [::]:3478). IPv6 as [::1]:3478. Port 0 picks one.\n"
@@ -23,6 +25,8 @@ static const char usage[] =
 	"                     CHANGE-REQUEST. Also \":PORT\" (alternate port only).\n"
 	"                     A missing port is the listen port + 1. Needs exactly\n"
 	"                     one -listen with a specific address.\n"
+	"  -max-peers N       registrations held at most (default 4096; about\n"
+	"                     2.2 KB each, allocated at start)\n"
 	"  -v                 log every packet\n"
 	"  -h, -help          show this help\n"
 	"\n"
@@ -63,13 +67,14 @@ int cmd_server(int argc, char **argv)
 		{ "listen", required_argument, NULL, 'l' },
 		{ "port", required_argument, NULL, 'p' },
 		{ "alt", required_argument, NULL, 'a' },
+		{ "max-peers", required_argument, NULL, 'm' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct server_config cfg = { 0 };
 	const char *alt = NULL;
-	long port = SERVER_DEFAULT_PORT;
+	long port = SERVER_DEFAULT_PORT, port_or_max;
 	char *end;
 	int c;
 
@@ -92,6 +97,13 @@ int cmd_server(int argc, char **argv)
 			break;
 		case 'a':
 			alt = optarg;
+			break;
+		case 'm':
+			port_or_max = strtol(optarg, &end, 10);
+			if (*end || end == optarg || port_or_max < 1 ||
+			    port_or_max > 1000000)
+				return bad("-max-peers wants a number 1-1000000, got '%s'", optarg);
+			cfg.max_peers = (size_t)port_or_max;
 			break;
 		case 'v':
 			log_set_level(LOG_DEBUG);
