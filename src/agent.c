@@ -294,8 +294,11 @@ static void on_check(struct agent *a, int sock, const struct sockaddr *from,
                      const struct stun_msg *m, uint64_t now_ms)
 {
 	struct agent_pair *p;
+	char f[ADDR_STRLEN];
 	int r, i;
 
+	log_debug("agent: check from %s%s", addr_str(from, f, sizeof(f)),
+	          (m->present & STUN_HAS_USE_CANDIDATE) ? " with USE-CANDIDATE" : "");
 	respond_check(a, sock, from, m);
 	if (!a->have_remote)
 		return; /* the peer was quicker than PEER-INFO; it will retry */
@@ -336,7 +339,13 @@ static void on_response(struct agent *a, int i, const struct stun_msg *m,
                         uint64_t now_ms)
 {
 	struct agent_pair *p = &a->pairs[i];
+	char r[ADDR_STRLEN];
 
+	log_debug("agent: %s from %s%s",
+	          m->cls == STUN_ERROR ? "error response" : "check answered",
+	          addr_str((const struct sockaddr *)&a->remote[p->remote].addr,
+	                   r, sizeof(r)),
+	          p->nominating ? " (nominating)" : "");
 	if (m->cls == STUN_ERROR) {
 		p->state = PAIR_FAILED;
 		return;
@@ -399,6 +408,7 @@ static uint64_t min_u64(uint64_t x, uint64_t y)
 static void maybe_nominate(struct agent *a, uint64_t now_ms)
 {
 	int best = -1, better_pending = 0;
+	char r[ADDR_STRLEN];
 
 	for (size_t i = 0; i < a->n_pairs; i++)
 		if (a->pairs[i].nominating)
@@ -415,6 +425,9 @@ static void maybe_nominate(struct agent *a, uint64_t now_ms)
 			better_pending = 1;
 	if (better_pending && now_ms < a->first_success_ms + AGENT_NOMINATE_WAIT_MS)
 		return;
+	log_debug("agent: nominating the pair to %s",
+	          addr_str((const struct sockaddr *)&a->remote[a->pairs[best].remote].addr,
+	                   r, sizeof(r)));
 	a->pairs[best].nominating = 1;
 	a->pairs[best].rto_ms = AGENT_CHECK_RTO_MS;
 	a->pairs[best].next_ms = now_ms;
@@ -455,11 +468,15 @@ static uint64_t tick_checks(struct agent *a, uint64_t now_ms)
 		}
 		next = min_u64(next, p->next_ms);
 	}
-	if (a->controlling && a->first_success_ms)
+	/* wake for nomination, unless it has begun or its time has passed */
+	if (a->controlling && a->first_success_ms &&
+	    now_ms < a->first_success_ms + AGENT_NOMINATE_WAIT_MS)
 		next = min_u64(next, a->first_success_ms + AGENT_NOMINATE_WAIT_MS);
 	/* Give up when every pair has failed, or when nothing was chosen in
 	 * time (a controlled agent waits for the peer to nominate). */
 	if (!alive || now_ms - a->checks_ms >= AGENT_CHECK_TIMEOUT_MS) {
+		log_debug("agent: giving up: %s", alive ? "no pair chosen in time" :
+		                                     "every pair failed");
 		set_state(a, AGENT_STATE_FAILED);
 		return UINT64_MAX;
 	}

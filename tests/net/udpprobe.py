@@ -1,0 +1,134 @@
+#!/usr/bin/env python3
+"""Small UDP senders and receivers for the lab tests; every mode is bounded in time.
+
+  udpprobe.py echo BIND SECONDS
+      Bind BIND (IP:PORT), print "ready", then answer each datagram with
+      "seen IP:PORT" (its source address) and print "from IP:PORT TEXT", until
+      SECONDS have passed.
+  udpprobe.py ask BIND TO SECONDS
+      From BIND, send one datagram to TO on a connected socket and print what
+      came back within SECONDS: "reply FROM TEXT", "refused" (an ICMP port
+      unreachable reached us: something at TO answered, but no socket),
+      "error ENAME" (another ICMP error, e.g. EHOSTUNREACH: no route), or
+      "timeout" (silence: dropped somewhere).
+  udpprobe.py send BIND TO TTL
+      From BIND, send one datagram to TO with the given IP TTL, and exit.
+  udpprobe.py count BIND TO N SECONDS
+      Send N datagrams from BIND to TO (an echo), 1 ms apart, then count the
+      answers that arrive within SECONDS after the last: "sent N got M".
+
+The exit status is 0 whatever the network did; the caller judges the output.
+"""
+import errno
+import socket
+import sys
+import time
+
+
+def addr(text):
+    host, _, port = text.rpartition(":")
+    return host, int(port)
+
+
+def fmt(a):
+    return "%s:%d" % (a[0], a[1])
+
+
+def bound_socket(bind):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(addr(bind))
+    return s
+
+
+def echo(bind, seconds):
+    s = bound_socket(bind)
+    print("ready", flush=True)
+    deadline = time.monotonic() + seconds
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return
+        s.settimeout(left)
+        try:
+            data, src = s.recvfrom(2048)
+        except socket.timeout:
+            return
+        except OSError:  # an ICMP error for an earlier answer
+            continue
+        print("from %s %s" % (fmt(src), data.decode(errors="replace")), flush=True)
+        s.sendto(("seen %s" % fmt(src)).encode(), src)
+
+
+def ask(bind, to, seconds):
+    s = bound_socket(bind)
+    s.connect(addr(to))
+    s.send(b"probe")
+    s.settimeout(seconds)
+    try:
+        data = s.recv(2048)
+    except socket.timeout:
+        print("timeout")
+        return
+    except ConnectionRefusedError:
+        print("refused")
+        return
+    except OSError as e:
+        print("error %s" % errno.errorcode.get(e.errno, e.errno))
+        return
+    print("reply %s %s" % (to, data.decode(errors="replace")))
+
+
+def send(bind, to, ttl):
+    s = bound_socket(bind)
+    s.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, ttl)
+    s.sendto(b"probe ttl %d" % ttl, addr(to))
+    print("sent")
+
+
+def count(bind, to, n, seconds):
+    s = bound_socket(bind)
+    s.connect(addr(to))
+    got = 0
+    for i in range(n):
+        try:
+            s.send(b"count %d" % i)
+        except OSError:  # an ICMP error for an earlier datagram
+            pass
+        time.sleep(0.001)
+    deadline = time.monotonic() + seconds
+    s.setblocking(False)
+    while True:
+        try:
+            while True:
+                s.recv(2048)
+                got += 1
+        except BlockingIOError:
+            pass
+        except OSError:  # an ICMP error for an earlier datagram
+            pass
+        if time.monotonic() >= deadline:
+            break
+        time.sleep(0.01)
+    print("sent %d got %d" % (n, got))
+
+
+def main(argv):
+    try:
+        if argv[1] == "echo" and len(argv) == 4:
+            echo(argv[2], float(argv[3]))
+        elif argv[1] == "ask" and len(argv) == 5:
+            ask(argv[2], argv[3], float(argv[4]))
+        elif argv[1] == "send" and len(argv) == 5:
+            send(argv[2], argv[3], int(argv[4]))
+        elif argv[1] == "count" and len(argv) == 6:
+            count(argv[2], argv[3], int(argv[4]), float(argv[5]))
+        else:
+            raise IndexError
+    except (IndexError, ValueError):
+        sys.stderr.write(__doc__)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
