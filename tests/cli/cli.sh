@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# The command line: help that answers, and one clear sentence with exit
+# status 2 for each kind of bad input.  No network traffic.
+#   cli.sh PATH_TO_PUNCH
+set -euo pipefail
+punch=$1
+failures=0
+
+# expect STATUS PATTERN ARGS...: run punch ARGS, want exit STATUS and
+# PATTERN (extended regex) somewhere in its output.
+expect() {
+	local want=$1 pattern=$2 out rc=0
+	shift 2
+	out=$(timeout 10 "$punch" "$@" 2>&1 </dev/null) || rc=$?
+	if [[ $rc != "$want" ]] || ! LC_ALL=C grep -aqE -- "$pattern" <<<"$out"; then
+		echo "FAIL: punch $*: expected exit $want and /$pattern/; seen exit $rc:" >&2
+		sed 's/^/  | /' <<<"$out" >&2
+		failures=$((failures + 1))
+	else
+		echo "ok: punch $*"
+	fi
+}
+
+expect 0 'Commands:' help
+expect 0 'Commands:' --help
+expect 0 'Commands:' -h
+expect 0 '^punch [0-9]+\.[0-9]+\.[0-9]+$' version
+expect 0 '-alt ADDR' server -help
+expect 0 'Step 1 \(STUN\)' chat -help
+expect 2 "unknown command 'frobnicate'" frobnicate
+expect 2 "-listen wants ADDR:PORT, got '1.2.3.4'" server -listen 1.2.3.4
+expect 2 "-listen wants ADDR:PORT, got '1.2.3.4:\+5'" server -listen 1.2.3.4:+5
+expect 2 "-port wants a number 0-65535, got '70000'" server -port 70000
+expect 2 '-alt needs exactly one -listen with a specific address' server -alt 127.0.0.2
+expect 2 "-alt wants ADDR\[:PORT\]" server -listen 127.0.0.1:3478 -alt 127.0.0.1:3478
+expect 2 "-alt wants ADDR\[:PORT\]" server -listen 127.0.0.1:3478 -alt '[::1]:5'
+expect 2 "-max-peers wants a number" server -max-peers 0
+expect 2 "unexpected argument 'extra'" server extra
+expect 2 '-server HOST:PORT is required' chat -id a -peer b
+expect 2 'both -id and -peer are required' chat -server 127.0.0.1:1 -id a
+expect 2 '-id and -peer must differ' chat -server 127.0.0.1:1 -id a -peer a
+expect 2 "bad -id 'has space': id contains a space" chat -server 127.0.0.1:1 -id 'has space' -peer b
+expect 2 "bad -peer '$(printf 'x%.0s' {1..65})': id is longer than 64 bytes" \
+	chat -server 127.0.0.1:1 -id a -peer "$(printf 'x%.0s' {1..65})"
+expect 2 "bad -id .*: id is not valid UTF-8" chat -server 127.0.0.1:1 -id $'\xc3\x28' -peer b
+expect 2 "-wait wants seconds" chat -server 127.0.0.1:1 -id a -peer b -wait soon
+expect 2 "bad -server 'nonsense'" chat -server nonsense -id a -peer b
+# The task's command lines map onto the subcommands, errors included.
+expect 2 "-mode=teleport is not known" -mode=teleport
+expect 2 '-port wants a number' -mode=server -port=x
+expect 2 "-id and -peer must differ" -mode=client -stun=127.0.0.1:1 -peer=a -target=a
+expect 2 '-server HOST:PORT is required' -mode=client -peer=a -target=b
+# A port that is taken (here, by the same command's first -listen): one
+# sentence, exit 1.
+port=$(python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+expect 1 "cannot listen on 127.0.0.1:$port: Address already in use" \
+	server -listen "127.0.0.1:$port" -listen "127.0.0.1:$port"
+
+((failures == 0)) || { echo "$failures command-line checks failed" >&2; exit 1; }
