@@ -30,6 +30,8 @@ static void set_state(struct agent *a, int state)
 }
 
 static void consent_answered(struct agent *a, uint64_t now_ms);
+static void learn_check(struct agent *a, const struct sockaddr *from,
+                        uint32_t priority, int use_candidate, uint64_t now_ms);
 
 static int sock_of_family(int family)
 {
@@ -254,6 +256,10 @@ void agent_set_remote(struct agent *a, const struct punch_peer *peer,
 	a->state = AGENT_STATE_IDLE;
 	set_state(a, AGENT_STATE_CHECKING);
 	send_open_probes(a);
+	for (int i = 0; i < a->n_early; i++)
+		learn_check(a, (struct sockaddr *)&a->early[i].from,
+		            a->early[i].priority, a->early[i].use_candidate, now_ms);
+	a->n_early = 0;
 }
 
 /* ---- receiving --------------------------------------------------------- */
@@ -290,33 +296,29 @@ static void respond_check(struct agent *a, int sock, const struct sockaddr *from
 		a->send(a->ctx, sock, from, buf, (size_t)n, 0);
 }
 
-static void on_check(struct agent *a, int sock, const struct sockaddr *from,
-                     const struct stun_msg *m, uint64_t now_ms)
+/* What a check that reached us means, once we know the peer: a pair (with
+ * a peer-reflexive candidate if the source is new), a triggered check, and
+ * perhaps the peer's nomination. */
+static void learn_check(struct agent *a, const struct sockaddr *from,
+                        uint32_t priority, int use_candidate, uint64_t now_ms)
 {
 	struct agent_pair *p;
-	char f[ADDR_STRLEN];
 	int r, i;
 
-	log_debug("agent: check from %s%s", addr_str(from, f, sizeof(f)),
-	          (m->present & STUN_HAS_USE_CANDIDATE) ? " with USE-CANDIDATE" : "");
-	respond_check(a, sock, from, m);
-	if (!a->have_remote)
-		return; /* the peer was quicker than PEER-INFO; it will retry */
 	r = find_remote(a, from);
 	if (r < 0) {
 		/* RFC 8445 7.3.1.3: a peer-reflexive candidate */
 		struct punch_candidate c = { .type = CAND_PRFLX };
 
 		memcpy(&c.addr, from, addr_len(from));
-		c.priority = (m->present & STUN_HAS_PRIORITY) ?
-		             m->priority : punch_cand_priority(CAND_PRFLX, 0);
+		c.priority = priority ? priority : punch_cand_priority(CAND_PRFLX, 0);
 		if ((r = add_remote(a, &c)) < 0)
 			return;
 	}
 	if ((i = add_pair(a, r, now_ms)) < 0)
 		return;
 	p = &a->pairs[i];
-	if (!a->controlling && (m->present & STUN_HAS_USE_CANDIDATE)) {
+	if (!a->controlling && use_candidate) {
 		p->nominated = 1;
 		if (p->state == PAIR_SUCCEEDED && a->state == AGENT_STATE_CHECKING)
 			select_pair(a, i, now_ms);
@@ -332,6 +334,38 @@ static void on_check(struct agent *a, int sock, const struct sockaddr *from,
 			p->rto_ms = AGENT_CHECK_RTO_MS;
 			p->next_ms = now_ms;
 		}
+	}
+}
+
+static void on_check(struct agent *a, int sock, const struct sockaddr *from,
+                     const struct stun_msg *m, uint64_t now_ms)
+{
+	uint32_t priority = (m->present & STUN_HAS_PRIORITY) ? m->priority : 0;
+	int use = !!(m->present & STUN_HAS_USE_CANDIDATE);
+	char f[ADDR_STRLEN];
+
+	log_debug("agent: check from %s%s", addr_str(from, f, sizeof(f)),
+	          use ? " with USE-CANDIDATE" : "");
+	respond_check(a, sock, from, m);
+	if (a->have_remote) {
+		learn_check(a, from, priority, use, now_ms);
+		return;
+	}
+	/* The peer was quicker than our PEER-INFO.  Its check has been
+	 * answered, so it may even have nominated this pair already: keep
+	 * what the check said, for agent_set_remote(). */
+	for (int i = 0; i < a->n_early; i++) {
+		if (addr_equal((struct sockaddr *)&a->early[i].from, from)) {
+			a->early[i].use_candidate |= use;
+			return;
+		}
+	}
+	if (a->n_early < AGENT_EARLY_MAX) {
+		a->early[a->n_early].sock = sock;
+		memcpy(&a->early[a->n_early].from, from, addr_len(from));
+		a->early[a->n_early].priority = priority;
+		a->early[a->n_early].use_candidate = use;
+		a->n_early++;
 	}
 }
 

@@ -31,6 +31,7 @@
 enum {
 	AGENT_SOCKETS = 2,           /* [0] IPv4, [1] IPv6 */
 	AGENT_REMOTE_MAX = 16,
+	AGENT_EARLY_MAX = 8,         /* checks that beat PEER-INFO, kept */
 	AGENT_PAIRS_MAX = 32,
 	AGENT_CHECK_RTO_MS = 50,
 	AGENT_CHECK_RTO_MAX_MS = 800,
@@ -98,6 +99,16 @@ struct agent {
 	uint8_t consent_txid[STUN_TXID_LEN];
 	int consent_pending;
 	uint64_t consent_next_ms, consent_ok_ms;
+
+	/* Checks that arrived before the peer's info (we answer them at once;
+	 * they make pairs once the info is here). */
+	struct {
+		int sock;
+		struct sockaddr_storage from;
+		uint32_t priority;
+		int use_candidate;
+	} early[AGENT_EARLY_MAX];
+	int n_early;
 
 	uint64_t dropped;         /* checks that failed authentication */
 	agent_send_fn *send;

@@ -12,16 +12,17 @@
 
 #include "addr.h"
 #include "agent.h"
-#include "chat.h"
+#include "identity.h"
+#include "link.h"
+#include "quic.h"
 #include "gather.h"
 #include "log.h"
 #include "rendezvous_client.h"
 #include "stun.h"
 
 enum {
-	LINE_MAX_BYTES = PUNCH_DATA_MAX,
-	BYE_LINGER_MS = 3000,  /* wait this long for the peer to hear "bye" */
-	RECV_BUF_BYTES = 2048,
+	RECV_BUF_BYTES = 65536,
+	EARLY_QUIC_MAX = 8,    /* QUIC packets that beat our own nomination */
 };
 
 struct client {
@@ -32,25 +33,26 @@ struct client {
 	uint16_t port[AGENT_SOCKETS];
 	uv_timer_t timer;
 	uv_signal_t sigint, sigterm;
-	union {
-		uv_tty_t tty;
-		uv_pipe_t pipe;
-	} in;
-	int have_in, in_open;
-	char line[LINE_MAX_BYTES + 1];
-	size_t line_len;
 
 	struct sockaddr_storage server;
 	int server_sock;
 	struct rdv_client rc;
 	struct agent agent;
-	struct chat chat;
+	struct identity id;
+	struct link *link;
+	/* QUIC packets that arrive before we have chosen the pair: replayed
+	 * once the link exists. */
+	struct {
+		uint8_t data[1500];
+		size_t len;
+		struct sockaddr_storage from;
+	} early[EARLY_QUIC_MAX];
+	int n_early;
 
 	uint64_t t_start, t_step, t_peer_info;
 	int exit_code;
-	int ending;
 	int said_ready;
-	uint64_t end_by_ms;
+	int interrupted;
 	uint64_t malformed;
 	uint8_t rbuf[RECV_BUF_BYTES];
 };
@@ -62,6 +64,7 @@ static uint64_t now_ms(struct client *c)
 }
 
 static void schedule(struct client *c);
+static void on_timer(uv_timer_t *t);
 
 /* ---- output ------------------------------------------------------------ */
 
@@ -251,7 +254,62 @@ static void on_rdvc_event(void *ctx, int event, const void *arg)
 	}
 }
 
-/* ---- agent and chat events ------------------------------------------- */
+/* ---- the link ------------------------------------------------------- */
+
+static void link_send(void *ctx, const struct sockaddr *to, const uint8_t *buf,
+                      size_t len)
+{
+	struct client *c = ctx;
+	const struct agent_pair *p = agent_selected(&c->agent);
+
+	if (p)
+		udp_send(c, p->sock, to, buf, len, 0);
+}
+
+static void link_finish(void *ctx, int code)
+{
+	finish(ctx, code);
+}
+
+static void link_kick(void *ctx)
+{
+	struct client *c = ctx;
+
+	uv_timer_start(&c->timer, on_timer, 0, 0);
+}
+
+/* The pair is chosen: QUIC on it, the controlling peer as the client. */
+static void start_link(struct client *c, const struct sockaddr *local,
+                       const struct sockaddr *remote)
+{
+	struct link_env env = {
+		.loop = &c->loop,
+		.id = &c->id,
+		.peer_id = c->cfg->peer,
+		.pinned = c->cfg->has_peer_key ? c->cfg->peer_key : NULL,
+		.relayed = c->agent.peer.has_key_fp ? c->agent.peer.key_fp : NULL,
+		.is_client = c->agent.controlling,
+		.send = link_send,
+		.finish = link_finish,
+		.kick = link_kick,
+		.ctx = c,
+	};
+	char err[256];
+
+	memcpy(&env.local, local, addr_len(local));
+	memcpy(&env.remote, remote, addr_len(remote));
+	c->link = link_new(&env, c->cfg->app, &c->cfg->args, uv_hrtime(), err,
+	                   sizeof(err));
+	if (!c->link) {
+		log_error("%s", err);
+		finish(c, 1);
+		return;
+	}
+	for (int i = 0; i < c->n_early; i++)
+		link_on_datagram(c->link, (struct sockaddr *)&c->early[i].from,
+		                 c->early[i].data, c->early[i].len, uv_hrtime());
+	c->n_early = 0;
+}
 
 static void on_agent_state(void *ctx, int old, int state)
 {
@@ -268,15 +326,20 @@ static void on_agent_state(void *ctx, int old, int state)
 		p = agent_selected(&c->agent);
 		r = agent_pair_remote(&c->agent, p);
 		if (gather_source_for((const struct sockaddr *)&r->addr,
-		                      c->port[p->sock], &local))
+		                      c->port[p->sock], &local)) {
 			memset(&local, 0, sizeof(local));
+			local.ss_family = r->addr.ss_family;
+			addr_set_port((struct sockaddr *)&local, c->port[p->sock]);
+		}
 		say("Connection established: %s -> %s (%s), punch took %llu ms, %llu ms since start",
-		    local.ss_family ? addr_str((struct sockaddr *)&local, la, sizeof(la)) : "?",
+		    addr_str((struct sockaddr *)&local, la, sizeof(la)),
 		    addr_str((const struct sockaddr *)&r->addr, ra, sizeof(ra)),
 		    punch_cand_type_str(r->type),
 		    (unsigned long long)(t - c->t_peer_info),
 		    (unsigned long long)(t - c->t_start));
-		say("Type a line and press Enter to send it; 'quit' ends the chat.");
+		if (!c->link)
+			start_link(c, (struct sockaddr *)&local,
+			           (const struct sockaddr *)&r->addr);
 		break;
 	case AGENT_STATE_FAILED:
 		log_error("no direct path to %s: none of %zu candidate pairs answered within %d s",
@@ -287,114 +350,11 @@ static void on_agent_state(void *ctx, int old, int state)
 	case AGENT_STATE_GONE:
 		log_error("%s is gone: no answer for %d s", c->cfg->peer,
 		          AGENT_CONSENT_LOST_MS / 1000);
+		if (c->link)
+			link_close(c->link, APP_ERR_ABORTED, uv_hrtime());
 		finish(c, 1);
 		break;
 	}
-}
-
-static void on_chat_line(void *ctx, const char *text, size_t len)
-{
-	struct client *c = ctx;
-
-	printf("%s: %.*s\n", c->cfg->peer, (int)len, text);
-	fflush(stdout);
-}
-
-static void on_chat_bye(void *ctx)
-{
-	struct client *c = ctx;
-
-	say("%s left the chat", c->cfg->peer);
-	finish(c, 0);
-}
-
-/* ---- input ------------------------------------------------------------- */
-
-static void stop_input(struct client *c)
-{
-	if (c->in_open) {
-		uv_read_stop((uv_stream_t *)&c->in);
-		c->in_open = 0;
-	}
-}
-
-static void end_chat(struct client *c)
-{
-	stop_input(c);
-	if (c->ending)
-		return;
-	c->ending = 1;
-	chat_bye(&c->chat);
-	/* If we never connected, or the peer does not answer, don't hang. */
-	c->end_by_ms = c->agent.state == AGENT_STATE_CONNECTED ?
-	               UINT64_MAX : now_ms(c);
-	schedule(c);
-}
-
-static void on_line(struct client *c, const char *s, size_t n)
-{
-	if (n && s[n - 1] == '\r')
-		n--;
-	if (n == 4 && !memcmp(s, "quit", 4)) {
-		end_chat(c);
-		return;
-	}
-	if (n)
-		chat_send_line(&c->chat, s, n);
-}
-
-static void alloc_in(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
-{
-	static char b[4096];
-
-	(void)h;
-	(void)suggested;
-	*buf = uv_buf_init(b, sizeof(b));
-}
-
-static void on_stdin(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
-{
-	struct client *c = s->data;
-
-	if (nread < 0) {
-		if (c->line_len)
-			on_line(c, c->line, c->line_len);
-		c->line_len = 0;
-		end_chat(c); /* EOF: deliver what is queued, then leave */
-		return;
-	}
-	for (ssize_t i = 0; i < nread && !c->ending; i++) {
-		if (buf->base[i] == '\n' || c->line_len == LINE_MAX_BYTES) {
-			on_line(c, c->line, c->line_len);
-			c->line_len = 0;
-			if (buf->base[i] == '\n')
-				continue;
-		}
-		c->line[c->line_len++] = buf->base[i];
-	}
-	/* Back-pressure: nothing typed is dropped when the queue is full. */
-	if (!chat_can_queue(&c->chat))
-		stop_input(c);
-	schedule(c);
-}
-
-static void start_input(struct client *c)
-{
-	int rc;
-
-	if (uv_guess_handle(0) == UV_TTY)
-		rc = uv_tty_init(&c->loop, &c->in.tty, 0, 1);
-	else if ((rc = uv_pipe_init(&c->loop, &c->in.pipe, 0)) == 0)
-		rc = uv_pipe_open(&c->in.pipe, 0);
-	if (rc) {
-		log_warn("cannot read standard input (%s); receiving only",
-		         uv_strerror(rc));
-		return;
-	}
-	c->have_in = 1;
-	c->in.pipe.data = c;
-	if (uv_read_start((uv_stream_t *)&c->in, alloc_in, on_stdin) == 0)
-		c->in_open = 1;
 }
 
 /* ---- network input ----------------------------------------------------- */
@@ -405,6 +365,21 @@ static void alloc_udp(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 
 	(void)suggested;
 	*buf = uv_buf_init((char *)c->rbuf, sizeof(c->rbuf));
+}
+
+/* QUIC, by elimination: see on_udp. */
+static void on_quic(struct client *c, const struct sockaddr *from,
+                    const uint8_t *data, size_t len)
+{
+	if (c->link) {
+		link_on_datagram(c->link, from, data, len, uv_hrtime());
+	} else if (c->agent.have_remote && c->n_early < EARLY_QUIC_MAX &&
+	           len <= sizeof(c->early[0].data)) {
+		memcpy(c->early[c->n_early].data, data, len);
+		c->early[c->n_early].len = len;
+		memcpy(&c->early[c->n_early].from, from, addr_len(from));
+		c->n_early++;
+	}
 }
 
 static void on_udp(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
@@ -420,6 +395,16 @@ static void on_udp(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
 
 	if (nread <= 0 || !from)
 		return;
+	/* RFC 9443 tells STUN (first byte 0-3) from QUIC (64-255) by the first
+	 * byte, but ngtcp2 0.12 always allows its peer to grease the QUIC bit
+	 * (RFC 9287), which puts QUIC's first byte anywhere.  So: STUN is what
+	 * has the magic cookie in place, and everything else goes to QUIC,
+	 * which authenticates every packet it accepts. */
+	if (!(flags & UV_UDP_PARTIAL) && !stun_is_stun(data, (size_t)nread)) {
+		on_quic(c, from, data, (size_t)nread);
+		schedule(c);
+		return;
+	}
 	if ((flags & UV_UDP_PARTIAL) ||
 	    (rc = stun_decode(&m, data, (size_t)nread)) != STUN_OK) {
 		c->malformed++;
@@ -432,16 +417,9 @@ static void on_udp(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
 		if (!rdvc_on_stun(&c->rc, data, (size_t)nread, &m, t))
 			log_debug("unexpected message from the server dropped");
 	} else if (!agent_on_stun(&c->agent, sock, from, data, (size_t)nread,
-	                          &m, t) &&
-	           !chat_on_stun(&c->chat, sock, from, data, (size_t)nread,
-	                         &m, t)) {
+	                          &m, t)) {
 		log_debug("unexpected %s from %s dropped",
 		          stun_class_str(m.cls), addr_str(from, a, sizeof(a)));
-	}
-	if (!chat_can_queue(&c->chat) || c->in_open || !c->have_in || c->ending) {
-		/* nothing to resume */
-	} else if (uv_read_start((uv_stream_t *)&c->in, alloc_in, on_stdin) == 0) {
-		c->in_open = 1;
 	}
 	schedule(c);
 }
@@ -459,21 +437,23 @@ static void schedule(struct client *c)
 {
 	uint64_t t = now_ms(c), next = UINT64_MAX, n;
 
+	if (c->exit_code >= 0)
+		return;
 	n = rdvc_tick(&c->rc, t);
 	next = n < next ? n : next;
 	n = agent_tick(&c->agent, t);
 	next = n < next ? n : next;
-	n = chat_tick(&c->chat, t);
-	next = n < next ? n : next;
-	if (c->ending) {
-		if (c->chat.bye_acked || t >= c->end_by_ms) {
-			finish(c, c->exit_code < 0 ? 0 : c->exit_code);
-			return;
+	if (c->link && c->exit_code < 0) {
+		uint64_t ns = link_tick(c->link, uv_hrtime());
+
+		if (ns != UINT64_MAX) {
+			/* round up, so that the timer does not fire early */
+			n = (ns + 999999) / 1000000;
+			next = n < next ? n : next;
 		}
-		if (c->end_by_ms == UINT64_MAX)
-			c->end_by_ms = t + BYE_LINGER_MS;
-		next = c->end_by_ms < next ? c->end_by_ms : next;
 	}
+	if (c->exit_code >= 0)
+		return;
 	if (c->cfg->wait_s && !c->agent.have_remote &&
 	    t - c->t_start >= (uint64_t)c->cfg->wait_s * 1000) {
 		log_error("%s did not show up within %u s", c->cfg->peer,
@@ -491,10 +471,13 @@ static void on_signal(uv_signal_t *h, int signum)
 	struct client *c = h->data;
 
 	(void)signum;
-	if (c->ending)
+	if (c->link && !c->interrupted) {
+		c->interrupted = 1;
+		link_interrupt(c->link, uv_hrtime());
+		schedule(c);
+	} else {
 		finish(c, 130);
-	else
-		end_chat(c);
+	}
 }
 
 /* ---- set-up and tear-down --------------------------------------------- */
@@ -547,6 +530,7 @@ static void close_one(uv_handle_t *h, void *arg)
 static int setup(struct client *c, const struct client_config *cfg)
 {
 	struct punch_peer self = { 0 };
+	char err_buf[256];
 	const char *err;
 	int rc;
 
@@ -562,6 +546,14 @@ static int setup(struct client *c, const struct client_config *cfg)
 			return 1;
 		}
 	}
+	if (identity_load(&c->id, err_buf, sizeof(err_buf))) {
+		log_error("%s", err_buf);
+		return 1;
+	}
+	if (c->id.created)
+		say("Created a new identity key in %s", c->id.dir);
+	memcpy(self.key_fp, c->id.fp, sizeof(self.key_fp));
+	self.has_key_fp = 1;
 	snprintf(self.id, sizeof(self.id), "%s", cfg->id);
 	snprintf(self.peer_id, sizeof(self.peer_id), "%s", cfg->peer);
 	random_token(self.ufrag, 8);
@@ -573,7 +565,6 @@ static int setup(struct client *c, const struct client_config *cfg)
 	agent_init(&c->agent, strcmp(cfg->id, cfg->peer) < 0, self.ufrag,
 	           self.pwd, agent_send, c);
 	c->agent.on_state = on_agent_state;
-	chat_init(&c->chat, &c->agent, on_chat_line, on_chat_bye, c);
 	rdvc_init(&c->rc, (struct sockaddr *)&c->server, &self, rdvc_send,
 	          on_rdvc_event, c);
 
@@ -584,7 +575,6 @@ static int setup(struct client *c, const struct client_config *cfg)
 	c->sigint.data = c->sigterm.data = c;
 	uv_signal_start(&c->sigint, on_signal, SIGINT);
 	uv_signal_start(&c->sigterm, on_signal, SIGTERM);
-	start_input(c);
 	return 0;
 }
 
@@ -610,8 +600,9 @@ int client_run(const struct client_config *cfg)
 	}
 	uv_walk(&c->loop, close_one, NULL);
 	uv_run(&c->loop, UV_RUN_DEFAULT);
+	link_free(c->link);   /* after the loop has closed the app's handles */
 	uv_loop_close(&c->loop);
-	chat_free(&c->chat);
+	identity_free(&c->id);
 	gnutls_memset(c, 0, sizeof(*c));
 	free(c);
 	return rc;

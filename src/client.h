@@ -1,11 +1,14 @@
 /*
- * The client runtime behind `punch chat`: sockets, stdin, timers and
- * signals on libuv's loop, wiring the rendezvous client, the agent and the
- * chat together, and telling the user what happens (the task's Step 1-5).
+ * The client runtime behind punch chat, pipe, send, recv and forward:
+ * sockets, timers and signals on libuv's loop, wiring the rendezvous
+ * client, the agent and the secure link together, and telling the user
+ * what happens (the task's Step 1-5).
  */
 #ifndef PUNCH_CLIENT_H
 #define PUNCH_CLIENT_H
 
+#include "app.h"
+#include "identity.h"
 #include "punch_attr.h"
 
 struct client_config {
@@ -13,6 +16,10 @@ struct client_config {
 	char id[PUNCH_ID_MAX + 1];
 	char peer[PUNCH_ID_MAX + 1];
 	unsigned wait_s;      /* give up waiting for the peer; 0: never */
+	uint8_t peer_key[IDENTITY_FP_LEN]; /* -peer-key */
+	int has_peer_key;
+	const struct app_ops *app;
+	struct app_args args;
 };
 
 /* Run until the chat ends.  Returns the process exit status. */

@@ -10,6 +10,9 @@ enum {
 };
 
 int cmd_server(int argc, char **argv);
-int cmd_chat(int argc, char **argv);
+/* chat, pipe, send, recv, forward: argv[0] names which */
+int cmd_peer(int argc, char **argv);
+int cmd_is_peer(const char *name);
+int cmd_id(int argc, char **argv);
 
 #endif

@@ -15,6 +15,7 @@ static const char usage[] =
 	"Commands:\n"
 	"  server     STUN and rendezvous server (RFC 8489, RFC 5780), UDP 3478\n"
 	"  chat       find a peer through the server, punch through NATs, chat\n"
+	"  id         print this machine's key fingerprint (made on first use)\n"
 	"  version    print the version\n"
 	"  help       show this help\n"
 	"\n"
@@ -85,7 +86,7 @@ static int legacy_mode(int argc, char **argv)
 			args[n++] = rest[++i];
 	}
 	args[n] = NULL;
-	return cmd_chat(n, args);
+	return cmd_peer(n, args);
 }
 
 int main(int argc, char **argv)
@@ -98,8 +99,10 @@ int main(int argc, char **argv)
 		return legacy_mode(argc, argv);
 	if (!strcmp(cmd, "server"))
 		return cmd_server(argc - 1, argv + 1);
-	if (!strcmp(cmd, "chat"))
-		return cmd_chat(argc - 1, argv + 1);
+	if (cmd_is_peer(cmd))
+		return cmd_peer(argc - 1, argv + 1);
+	if (!strcmp(cmd, "id"))
+		return cmd_id(argc - 1, argv + 1);
 	if (!strcmp(cmd, "version") || !strcmp(cmd, "--version") ||
 	    !strcmp(cmd, "-version")) {
 		printf("punch %s\n", PUNCH_VERSION);

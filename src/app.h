@@ -1,0 +1,115 @@
+/*
+ * Apps on the secure link: chat, pipe, file transfer, port forwarding.
+ *
+ * The session (client.c) punches, sets up QUIC and then hands the link to
+ * one app.  Each app is a table of event handlers; it reads and writes its
+ * own local side (stdin, stdout, files, TCP) on the session's libuv loop,
+ * and its streams through quic.h.
+ *
+ * Every app starts each stream it opens with one line naming itself,
+ * "punch/1 NAME ...\n", so that two sides running different commands
+ * (say, send against chat) are told so instead of exchanging garbage.
+ */
+#ifndef PUNCH_APP_H
+#define PUNCH_APP_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "quic.h"
+
+enum {
+	APP_HEADER_MAX = 512,   /* the first line of a stream */
+	APP_ARGS_MAX = 16,
+};
+
+/* Error codes an app closes the link or a stream with. */
+enum app_error {
+	APP_OK = 0,
+	APP_ERR_MISMATCH = 1,   /* the two sides run different apps */
+	APP_ERR_ABORTED = 2,    /* interrupted, or a local failure */
+	APP_ERR_CORRUPT = 3,    /* a transfer failed its check */
+};
+
+/* What the session gives an app. */
+struct app_env {
+	uv_loop_t *loop;
+	struct quic *quic;
+	const char *peer_id;
+	int tty;                  /* stderr is a terminal: show progress */
+	/* End the session with this exit status, after the link is closed
+	 * cleanly (the app has flushed what it must). */
+	void (*finish)(void *ctx, int exit_code);
+	/* Something was queued on a stream: send it soon. */
+	void (*kick)(void *ctx);
+	void *ctx;
+};
+
+struct app_args {
+	const char *argv[APP_ARGS_MAX]; /* the command's operands and options */
+	int argc;
+	int force;                /* recv: overwrite existing files */
+	const char *dir;          /* recv: where to put files */
+	const char *forwards[APP_ARGS_MAX]; /* forward: -L specs */
+	int n_forwards;
+};
+
+struct app;
+
+struct app_ops {
+	const char *name;         /* the command: chat, pipe, send, recv, forward */
+	const char *wire;         /* the name on the wire: send and recv share "file" */
+	struct app *(*create)(const struct app_env *env, const struct app_args *args);
+	/* The link is up and the peer verified. */
+	void (*on_ready)(struct app *a);
+	void (*on_data)(struct app *a, int64_t id, const uint8_t *data, size_t len,
+	                int fin);
+	void (*on_writable)(struct app *a, int64_t id);
+	void (*on_stream_close)(struct app *a, int64_t id, uint64_t app_error);
+	/* The user interrupted (Ctrl-C): wind down. */
+	void (*on_interrupt)(struct app *a);
+	void (*destroy)(struct app *a);
+};
+
+extern const struct app_ops app_chat, app_pipe, app_send, app_recv, app_forward;
+
+/* A stream's first line, "punch/1 NAME REST\n", gathered as it arrives. */
+struct app_header {
+	char line[APP_HEADER_MAX];
+	size_t len;
+	int done;
+	const char *name, *rest;  /* into line, once done */
+};
+
+/* Feed stream data to h.  Returns the bytes it used (all of them until the
+ * newline), or -1 if this is not a punch header. */
+long app_header_feed(struct app_header *h, const uint8_t *data, size_t len);
+/* Write "punch/1 NAME REST\n" on stream id.  0, or -1 if it did not fit. */
+int app_header_write(struct quic *q, int64_t id, const char *name,
+                     const char *rest);
+
+/* Input from a file descriptor (stdin, a file, a pipe, a terminal) on the
+ * loop, in chunks, with pause and resume for back-pressure. */
+struct app_input {
+	int fd, kind;             /* kind: 0 stream (tty/pipe), 1 regular file */
+	union {
+		uv_tty_t tty;
+		uv_pipe_t pipe;
+		uv_idle_t idle;
+	} h;
+	int open, reading, eof;
+	/* len 0 means end of input. */
+	void (*on_data)(void *ctx, const uint8_t *data, size_t len);
+	void *ctx;
+	uint8_t buf[65536];
+};
+
+int app_input_open(struct app_input *in, uv_loop_t *loop, int fd,
+                   void (*on_data)(void *, const uint8_t *, size_t),
+                   void *ctx);
+void app_input_pause(struct app_input *in);
+void app_input_resume(struct app_input *in);
+void app_input_close(struct app_input *in);
+
+#endif

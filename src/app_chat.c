@@ -1,0 +1,193 @@
+/*
+ * punch chat on the secure link: each side writes its lines on a
+ * unidirectional stream of its own, after the header "punch/1 chat".  A
+ * line "quit", or the end of input, ends the stream (FIN); the peer says
+ * who left, ends its own stream, and both close the link.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "app.h"
+#include "log.h"
+
+enum {
+	CHAT_LINE_MAX = 4096,
+	CHAT_LINGER_MS = 3000, /* after our FIN, wait this long for the peer's */
+};
+
+struct chat_app {
+	struct app_env env;
+	struct app_input in;
+	int64_t out;              /* our stream, -1 until the link is up */
+	int out_done;             /* FIN queued */
+	struct app_header hdr;    /* the peer's stream header */
+	int peer_ok, peer_left;
+	char line[CHAT_LINE_MAX];
+	size_t line_len;          /* a partial line from the peer */
+	char typed[CHAT_LINE_MAX];
+	size_t typed_len;         /* a partial line from our input */
+	uv_timer_t linger;
+};
+
+static void send_line(struct chat_app *c, const char *s, size_t n)
+{
+	char buf[CHAT_LINE_MAX + 1];
+
+	if (c->out < 0 || c->out_done)
+		return;
+	memcpy(buf, s, n);
+	buf[n] = '\n';
+	/* A full buffer (4 MB of unacknowledged chat) stops input instead. */
+	if (quic_write(c->env.quic, c->out, buf, n + 1) != (long)(n + 1))
+		log_warn("chat: a line could not be queued");
+	c->env.kick(c->env.ctx);
+}
+
+static void on_linger(uv_timer_t *t)
+{
+	struct chat_app *c = t->data;
+
+	c->env.finish(c->env.ctx, 0);
+}
+
+static void end_ours(struct chat_app *c)
+{
+	if (c->out_done)
+		return;
+	c->out_done = 1;
+	app_input_pause(&c->in);
+	if (c->out >= 0)
+		quic_write_fin(c->env.quic, c->out);
+	c->env.kick(c->env.ctx);
+	if (c->peer_left)
+		c->env.finish(c->env.ctx, 0);
+	else
+		uv_timer_start(&c->linger, on_linger, CHAT_LINGER_MS, 0);
+}
+
+static void on_input(void *ctx, const uint8_t *data, size_t len)
+{
+	struct chat_app *c = ctx;
+
+	if (!len) {
+		if (c->typed_len)
+			send_line(c, c->typed, c->typed_len);
+		c->typed_len = 0;
+		end_ours(c);
+		return;
+	}
+	for (size_t i = 0; i < len && !c->out_done; i++) {
+		if (data[i] != '\n' && c->typed_len < sizeof(c->typed)) {
+			c->typed[c->typed_len++] = (char)data[i];
+			continue;
+		}
+		if (c->typed_len && c->typed[c->typed_len - 1] == '\r')
+			c->typed_len--;
+		if (c->typed_len == 4 && !memcmp(c->typed, "quit", 4))
+			end_ours(c);
+		else if (c->typed_len)
+			send_line(c, c->typed, c->typed_len);
+		c->typed_len = 0;
+		if (data[i] != '\n')
+			c->typed[c->typed_len++] = (char)data[i];
+	}
+}
+
+static struct app *chat_create(const struct app_env *env,
+                               const struct app_args *args)
+{
+	struct chat_app *c = calloc(1, sizeof(*c));
+
+	(void)args;
+	if (!c)
+		return NULL;
+	c->env = *env;
+	c->out = -1;
+	uv_timer_init(env->loop, &c->linger);
+	c->linger.data = c;
+	return (struct app *)c;
+}
+
+static void chat_ready(struct app *a)
+{
+	struct chat_app *c = (struct chat_app *)a;
+
+	c->out = quic_open_stream(c->env.quic, 0);
+	if (c->out < 0 || app_header_write(c->env.quic, c->out, "chat", NULL)) {
+		log_error("chat: cannot open a stream");
+		c->env.finish(c->env.ctx, 1);
+		return;
+	}
+	fprintf(stderr, "Type a line and press Enter to send it; 'quit' ends the chat.\n");
+	if (app_input_open(&c->in, c->env.loop, 0, on_input, c))
+		log_warn("cannot read standard input; receiving only");
+}
+
+static void print_line(struct chat_app *c)
+{
+	printf("%s: %.*s\n", c->env.peer_id, (int)c->line_len, c->line);
+	fflush(stdout);
+	c->line_len = 0;
+}
+
+static void chat_data(struct app *a, int64_t id, const uint8_t *data,
+                      size_t len, int fin)
+{
+	struct chat_app *c = (struct chat_app *)a;
+
+	(void)id;
+	if (!c->hdr.done) {
+		long used = app_header_feed(&c->hdr, data, len);
+
+		if (used < 0 || (c->hdr.done && strcmp(c->hdr.name, "chat"))) {
+			log_error("%s is not running punch chat (it sent '%s'); run the same command on both sides",
+			          c->env.peer_id, c->hdr.done ? c->hdr.name : "no header");
+			c->env.finish(c->env.ctx, 1);
+			return;
+		}
+		data += used;
+		len -= (size_t)used;
+	}
+	for (size_t i = 0; i < len; i++) {
+		if (data[i] == '\n' || c->line_len == sizeof(c->line)) {
+			print_line(c);
+			if (data[i] == '\n')
+				continue;
+		}
+		c->line[c->line_len++] = (char)data[i];
+	}
+	if (fin) {
+		if (c->line_len)
+			print_line(c);
+		c->peer_left = 1;
+		fprintf(stderr, "%s left the chat\n", c->env.peer_id);
+		if (c->out_done)
+			c->env.finish(c->env.ctx, 0);
+		else
+			end_ours(c);
+	}
+}
+
+static void chat_interrupt(struct app *a)
+{
+	end_ours((struct chat_app *)a);
+}
+
+static void chat_destroy(struct app *a)
+{
+	struct chat_app *c = (struct chat_app *)a;
+
+	app_input_close(&c->in);
+	free(c);
+}
+
+const struct app_ops app_chat = {
+	.name = "chat",
+	.wire = "chat",
+	.create = chat_create,
+	.on_ready = chat_ready,
+	.on_data = chat_data,
+	.on_interrupt = chat_interrupt,
+	.destroy = chat_destroy,
+};

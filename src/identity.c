@@ -1,0 +1,350 @@
+#include "identity.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <gnutls/abstract.h>
+#include <gnutls/crypto.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+enum {
+	KEY_FILE_MAX = 16384,
+	CERT_DAYS = 3650,
+};
+
+static const char key_name[] = "id_ed25519.pem";
+static const char known_name[] = "known_peers";
+static const char b64[] =
+	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+int identity_dir(char *out, size_t len)
+{
+	const char *xdg = getenv("XDG_CONFIG_HOME");
+	const char *home = getenv("HOME");
+	int n;
+
+	if (xdg && *xdg)
+		n = snprintf(out, len, "%s/punch", xdg);
+	else if (home && *home)
+		n = snprintf(out, len, "%s/.config/punch", home);
+	else
+		return -1;
+	return n > 0 && (size_t)n < len ? 0 : -1;
+}
+
+/* mkdir -p for the folder, the last part with mode 0700. */
+static int make_dir(const char *dir)
+{
+	char tmp[IDENTITY_PATH_MAX];
+
+	snprintf(tmp, sizeof(tmp), "%s", dir);
+	for (char *p = tmp + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(tmp, 0755) && errno != EEXIST)
+			return -1;
+		*p = '/';
+	}
+	return mkdir(tmp, 0700) && errno != EEXIST ? -1 : 0;
+}
+
+static int read_file(const char *path, gnutls_datum_t *out)
+{
+	static unsigned char buf[KEY_FILE_MAX];
+	FILE *f = fopen(path, "rb");
+	size_t n;
+
+	if (!f)
+		return -1;
+	n = fread(buf, 1, sizeof(buf), f);
+	fclose(f);
+	if (n == 0 || n == sizeof(buf))
+		return -1;
+	out->data = buf;
+	out->size = (unsigned)n;
+	return 0;
+}
+
+static int create_key(struct identity *id, const char *path, char *err,
+                      size_t errlen)
+{
+	unsigned char pem[KEY_FILE_MAX];
+	char tmp[IDENTITY_PATH_MAX + 64];
+	size_t pem_len = sizeof(pem);
+	int fd, rc;
+
+	if ((rc = gnutls_x509_privkey_generate(id->key, GNUTLS_PK_EDDSA_ED25519,
+	                                       0, 0)) < 0 ||
+	    (rc = gnutls_x509_privkey_export_pkcs8(id->key, GNUTLS_X509_FMT_PEM,
+	                                           NULL, GNUTLS_PKCS_PLAIN, pem,
+	                                           &pem_len)) < 0) {
+		snprintf(err, errlen, "cannot make an Ed25519 key: %s",
+		         gnutls_strerror(rc));
+		return -1;
+	}
+	/* Written whole to a temporary file, then linked into place: link()
+	 * never replaces a key that appeared meanwhile, and nobody reads a
+	 * half-written one.  If another punch was first, use its key. */
+	snprintf(tmp, sizeof(tmp), "%s.XXXXXX", path);
+	fd = mkstemp(tmp);
+	if (fd < 0 || fchmod(fd, 0600) || write(fd, pem, pem_len) != (ssize_t)pem_len ||
+	    fsync(fd)) {
+		snprintf(err, errlen, "cannot write %s: %s", tmp, strerror(errno));
+		if (fd >= 0) {
+			close(fd);
+			unlink(tmp);
+		}
+		gnutls_memset(pem, 0, sizeof(pem));
+		return -1;
+	}
+	rc = link(tmp, path);
+	if (rc && errno != EEXIST) {
+		snprintf(err, errlen, "cannot create %s: %s", path, strerror(errno));
+		close(fd);
+		unlink(tmp);
+		gnutls_memset(pem, 0, sizeof(pem));
+		return -1;
+	}
+	unlink(tmp);
+	if (rc) {
+		close(fd);
+		gnutls_memset(pem, 0, sizeof(pem));
+		return 1;
+	}
+	close(fd);
+	gnutls_memset(pem, 0, sizeof(pem));
+	id->created = 1;
+	return 0;
+}
+
+static int make_cert(struct identity *id, char *err, size_t errlen)
+{
+	uint8_t serial[16];
+	time_t now = time(NULL);
+	int rc;
+
+	gnutls_rnd(GNUTLS_RND_NONCE, serial, sizeof(serial));
+	serial[0] &= 0x7F; /* a positive number */
+	if ((rc = gnutls_x509_crt_init(&id->crt)) < 0 ||
+	    (rc = gnutls_x509_crt_set_version(id->crt, 3)) < 0 ||
+	    (rc = gnutls_x509_crt_set_serial(id->crt, serial, sizeof(serial))) < 0 ||
+	    (rc = gnutls_x509_crt_set_activation_time(id->crt, now - 86400)) < 0 ||
+	    (rc = gnutls_x509_crt_set_expiration_time(
+		     id->crt, now + (time_t)CERT_DAYS * 86400)) < 0 ||
+	    (rc = gnutls_x509_crt_set_dn_by_oid(id->crt, GNUTLS_OID_X520_COMMON_NAME,
+	                                        0, "punch", 5)) < 0 ||
+	    (rc = gnutls_x509_crt_set_key(id->crt, id->key)) < 0 ||
+	    (rc = gnutls_x509_crt_sign2(id->crt, id->crt, id->key,
+	                                GNUTLS_DIG_UNKNOWN, 0)) < 0) {
+		snprintf(err, errlen, "cannot make a certificate: %s",
+		         gnutls_strerror(rc));
+		return -1;
+	}
+	return 0;
+}
+
+int identity_load(struct identity *id, char *err, size_t errlen)
+{
+	char path[IDENTITY_PATH_MAX + 32];
+	gnutls_datum_t pem, der = { NULL, 0 };
+	struct stat st;
+	int rc;
+
+	memset(id, 0, sizeof(*id));
+	if (identity_dir(id->dir, sizeof(id->dir))) {
+		snprintf(err, errlen, "no folder for the key: set HOME or XDG_CONFIG_HOME");
+		return -1;
+	}
+	if (make_dir(id->dir)) {
+		snprintf(err, errlen, "cannot create %s: %s", id->dir, strerror(errno));
+		return -1;
+	}
+	snprintf(path, sizeof(path), "%s/%s", id->dir, key_name);
+	if (gnutls_x509_privkey_init(&id->key) < 0) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	if (stat(path, &st) != 0) {
+		rc = create_key(id, path, err, errlen);
+		if (rc < 0)
+			goto fail;
+		if (rc > 0 && stat(path, &st) != 0) {
+			snprintf(err, errlen, "cannot read %s", path);
+			goto fail;
+		}
+	}
+	if (!id->created) {
+		if (st.st_mode & 077) {
+			snprintf(err, errlen, "%s is readable by others (mode %03o); run: chmod 600 %s",
+			         path, st.st_mode & 0777, path);
+			goto fail;
+		}
+		if (read_file(path, &pem) ||
+		    (rc = gnutls_x509_privkey_import2(id->key, &pem,
+		                                      GNUTLS_X509_FMT_PEM, NULL,
+		                                      GNUTLS_PKCS_PLAIN)) < 0) {
+			snprintf(err, errlen, "cannot read the key in %s", path);
+			goto fail;
+		}
+		gnutls_memset(pem.data, 0, pem.size);
+		if (gnutls_x509_privkey_get_pk_algorithm(id->key) !=
+		    GNUTLS_PK_EDDSA_ED25519) {
+			snprintf(err, errlen, "%s is not an Ed25519 key", path);
+			goto fail;
+		}
+	}
+	if (make_cert(id, err, errlen))
+		goto fail;
+	if ((rc = gnutls_x509_crt_export2(id->crt, GNUTLS_X509_FMT_DER, &der)) < 0 ||
+	    identity_fp_of_cert(&der, id->fp)) {
+		snprintf(err, errlen, "cannot fingerprint the key");
+		gnutls_free(der.data);
+		goto fail;
+	}
+	gnutls_free(der.data);
+	return 0;
+fail:
+	identity_free(id);
+	return -1;
+}
+
+void identity_free(struct identity *id)
+{
+	if (id->crt)
+		gnutls_x509_crt_deinit(id->crt);
+	if (id->key)
+		gnutls_x509_privkey_deinit(id->key);
+	id->crt = NULL;
+	id->key = NULL;
+}
+
+int identity_fp_of_cert(const gnutls_datum_t *der, uint8_t fp[IDENTITY_FP_LEN])
+{
+	gnutls_x509_crt_t crt;
+	gnutls_pubkey_t pub;
+	gnutls_datum_t spki = { NULL, 0 };
+	int rc = -1;
+
+	if (gnutls_x509_crt_init(&crt) < 0)
+		return -1;
+	if (gnutls_pubkey_init(&pub) < 0) {
+		gnutls_x509_crt_deinit(crt);
+		return -1;
+	}
+	if (gnutls_x509_crt_import(crt, der, GNUTLS_X509_FMT_DER) >= 0 &&
+	    gnutls_pubkey_import_x509(pub, crt, 0) >= 0 &&
+	    gnutls_pubkey_export2(pub, GNUTLS_X509_FMT_DER, &spki) >= 0 &&
+	    gnutls_hash_fast(GNUTLS_DIG_SHA256, spki.data, spki.size, fp) >= 0)
+		rc = 0;
+	gnutls_free(spki.data);
+	gnutls_pubkey_deinit(pub);
+	gnutls_x509_crt_deinit(crt);
+	return rc;
+}
+
+void identity_fp_str(const uint8_t fp[IDENTITY_FP_LEN],
+                     char out[IDENTITY_FP_STRLEN])
+{
+	size_t o = 7;
+
+	memcpy(out, "SHA256:", 7);
+	/* unpadded base64: 32 bytes are 42 full sextets and 2 bits */
+	for (size_t i = 0; i < IDENTITY_FP_LEN; i += 3) {
+		uint32_t v = (uint32_t)fp[i] << 16;
+
+		if (i + 1 < IDENTITY_FP_LEN)
+			v |= (uint32_t)fp[i + 1] << 8;
+		if (i + 2 < IDENTITY_FP_LEN)
+			v |= fp[i + 2];
+		out[o++] = b64[(v >> 18) & 63];
+		out[o++] = b64[(v >> 12) & 63];
+		if (i + 1 < IDENTITY_FP_LEN)
+			out[o++] = b64[(v >> 6) & 63];
+		if (i + 2 < IDENTITY_FP_LEN)
+			out[o++] = b64[v & 63];
+	}
+	out[o] = '\0';
+}
+
+int identity_fp_parse(const char *s, uint8_t fp[IDENTITY_FP_LEN])
+{
+	uint32_t acc = 0;
+	size_t bits = 0, n = 0;
+
+	if (!strncmp(s, "SHA256:", 7))
+		s += 7;
+	if (strlen(s) != 43)
+		return -1;
+	for (; *s; s++) {
+		const char *p = strchr(b64, *s);
+
+		if (!p || !*s)
+			return -1;
+		acc = (acc << 6) | (uint32_t)(p - b64);
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			if (n == IDENTITY_FP_LEN)
+				return -1;
+			fp[n++] = (uint8_t)(acc >> bits);
+		}
+	}
+	/* the 2 leftover bits must be zero, as identity_fp_str writes them */
+	return n == IDENTITY_FP_LEN && !(acc & ((1u << bits) - 1)) ? 0 : -1;
+}
+
+void identity_short_code(const uint8_t b[4], char out[16])
+{
+	uint32_t v = (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 |
+	             (uint32_t)b[2] << 8 | b[3];
+
+	snprintf(out, 16, "%03u-%03u", (v >> 16) % 1000, (v & 0xFFFF) % 1000);
+}
+
+int known_peers_check(const char *dir, const char *peer_id,
+                      const uint8_t fp[IDENTITY_FP_LEN], int *line)
+{
+	char path[IDENTITY_PATH_MAX + 32], buf[512], id[128], fps[128];
+	uint8_t known[IDENTITY_FP_LEN];
+	int n = 0, rc = KNOWN_NEW;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, known_name);
+	if (!(f = fopen(path, "r")))
+		return errno == ENOENT ? KNOWN_NEW : KNOWN_ERROR;
+	while (fgets(buf, sizeof(buf), f)) {
+		n++;
+		if (buf[0] == '#' || sscanf(buf, "%127s %127s", id, fps) != 2 ||
+		    strcmp(id, peer_id))
+			continue;
+		*line = n;
+		if (identity_fp_parse(fps, known)) {
+			rc = KNOWN_ERROR;
+			break;
+		}
+		rc = memcmp(known, fp, IDENTITY_FP_LEN) ? KNOWN_MISMATCH : KNOWN_MATCH;
+		break;
+	}
+	fclose(f);
+	return rc;
+}
+
+int known_peers_add(const char *dir, const char *peer_id,
+                    const uint8_t fp[IDENTITY_FP_LEN])
+{
+	char path[IDENTITY_PATH_MAX + 32], fps[IDENTITY_FP_STRLEN];
+	FILE *f;
+	int rc;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, known_name);
+	if (!(f = fopen(path, "a")))
+		return -1;
+	identity_fp_str(fp, fps);
+	rc = fprintf(f, "%s %s\n", peer_id, fps) < 0;
+	return (fclose(f) || rc) ? -1 : 0;
+}

@@ -1,0 +1,776 @@
+/*
+ * QUIC v1 with ngtcp2 0.12 and GnuTLS, the wiring shown by ngtcp2's
+ * examples/gtlssimpleclient.c, for both ends of a peer-to-peer link.
+ *
+ * Streams keep what they send in a ring buffer until the peer acknowledges
+ * it (ngtcp2 may retransmit from it until then); received data goes
+ * straight to the app, and the flow-control window is extended as it goes.
+ */
+#include "quic.h"
+
+#include <gnutls/crypto.h>
+#include <gnutls/gnutls.h>
+#include <ngtcp2/ngtcp2.h>
+#include <ngtcp2/ngtcp2_crypto.h>
+#include <ngtcp2/ngtcp2_crypto_gnutls.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "addr.h"
+#include "log.h"
+
+enum {
+	PKT_MAX = 1452,          /* Ethernet MTU minus IPv4 and UDP headers */
+	PKTS_PER_TICK = 256,
+	SCID_LEN = 16,
+};
+
+static const char alpn_name[] = "punch/1";
+static const char priority[] =
+	"NORMAL:-VERS-ALL:+VERS-TLS1.3:-CIPHER-ALL:+AES-128-GCM:+AES-256-GCM:"
+	"+CHACHA20-POLY1305:-GROUP-ALL:+GROUP-X25519:+GROUP-SECP256R1:"
+	"%DISABLE_TLS13_COMPAT_MODE";
+
+struct qstream {
+	int64_t id;
+	int used;
+	uint8_t *buf;            /* ring of QUIC_STREAM_BUF bytes */
+	size_t head, len;        /* unacked bytes start at buf[head] */
+	uint64_t base;           /* stream offset of buf[head] */
+	uint64_t sent;           /* stream offset handed to ngtcp2 so far */
+	int fin_wanted, fin_sent, was_full;
+};
+
+struct quic {
+	ngtcp2_crypto_conn_ref conn_ref;
+	ngtcp2_conn *conn;
+	gnutls_session_t session;
+	gnutls_certificate_credentials_t cred;
+	int is_client, ready, closed;
+	struct sockaddr_storage local, remote;
+	struct quic_callbacks cb;
+	void *ctx;
+	const struct identity *id;
+	struct qstream streams[QUIC_STREAMS_MAX];
+	size_t next_stream;      /* round-robin start for sending */
+	ngtcp2_connection_close_error last_error;
+	char reason[160];
+};
+
+static ngtcp2_conn *get_conn(ngtcp2_crypto_conn_ref *ref)
+{
+	return ((struct quic *)ref->user_data)->conn;
+}
+
+/* ---- streams ---------------------------------------------------------- */
+
+static struct qstream *stream_find(struct quic *q, int64_t id)
+{
+	for (size_t i = 0; i < QUIC_STREAMS_MAX; i++)
+		if (q->streams[i].used && q->streams[i].id == id)
+			return &q->streams[i];
+	return NULL;
+}
+
+static struct qstream *stream_add(struct quic *q, int64_t id)
+{
+	for (size_t i = 0; i < QUIC_STREAMS_MAX; i++) {
+		struct qstream *s = &q->streams[i];
+
+		if (s->used)
+			continue;
+		memset(s, 0, sizeof(*s));
+		if (!(s->buf = malloc(QUIC_STREAM_BUF)))
+			return NULL;
+		s->used = 1;
+		s->id = id;
+		return s;
+	}
+	return NULL;
+}
+
+static void stream_free(struct qstream *s)
+{
+	free(s->buf);
+	memset(s, 0, sizeof(*s));
+}
+
+/* The unsent part of s as at most two iovecs (the ring may wrap). */
+static int stream_unsent(const struct qstream *s, ngtcp2_vec v[2])
+{
+	size_t off = (size_t)(s->sent - s->base);
+	size_t n = s->len - off, start = (s->head + off) % QUIC_STREAM_BUF;
+	size_t first = QUIC_STREAM_BUF - start < n ? QUIC_STREAM_BUF - start : n;
+
+	if (!n)
+		return 0;
+	v[0].base = s->buf + start;
+	v[0].len = first;
+	if (first == n)
+		return 1;
+	v[1].base = s->buf;
+	v[1].len = n - first;
+	return 2;
+}
+
+long quic_write(struct quic *q, int64_t id, const void *data, size_t len)
+{
+	struct qstream *s = stream_find(q, id);
+	size_t room, tail, first;
+
+	if (!s || s->fin_wanted)
+		return -1;
+	room = QUIC_STREAM_BUF - s->len;
+	if (len > room) {
+		len = room;
+		s->was_full = 1;
+	}
+	tail = (s->head + s->len) % QUIC_STREAM_BUF;
+	first = QUIC_STREAM_BUF - tail < len ? QUIC_STREAM_BUF - tail : len;
+	memcpy(s->buf + tail, data, first);
+	memcpy(s->buf, (const uint8_t *)data + first, len - first);
+	s->len += len;
+	return (long)len;
+}
+
+int quic_write_fin(struct quic *q, int64_t id)
+{
+	struct qstream *s = stream_find(q, id);
+
+	if (!s)
+		return -1;
+	s->fin_wanted = 1;
+	return 0;
+}
+
+size_t quic_unacked(const struct quic *q, int64_t id)
+{
+	for (size_t i = 0; i < QUIC_STREAMS_MAX; i++)
+		if (q->streams[i].used && q->streams[i].id == id)
+			return q->streams[i].len;
+	return 0;
+}
+
+int64_t quic_open_stream(struct quic *q, int bidi)
+{
+	int64_t id;
+	int rc;
+
+	if (!q->conn || !q->ready)
+		return -1;
+	rc = bidi ? ngtcp2_conn_open_bidi_stream(q->conn, &id, NULL) :
+	            ngtcp2_conn_open_uni_stream(q->conn, &id, NULL);
+	if (rc != 0)
+		return -1;
+	if (!stream_add(q, id)) {
+		ngtcp2_conn_shutdown_stream(q->conn, id, 1);
+		return -1;
+	}
+	return id;
+}
+
+int quic_stream_is_ours(const struct quic *q, int64_t id)
+{
+	return q->conn && ngtcp2_conn_is_local_stream(q->conn, id);
+}
+
+/* ---- ngtcp2 callbacks ------------------------------------------------- */
+
+static int cb_handshake_completed(ngtcp2_conn *conn, void *user)
+{
+	struct quic *q = user;
+
+	(void)conn;
+	q->ready = 1;
+	if (q->cb.on_ready)
+		q->cb.on_ready(q->ctx);
+	return 0;
+}
+
+static int cb_recv_stream_data(ngtcp2_conn *conn, uint32_t flags,
+                               int64_t id, uint64_t offset,
+                               const uint8_t *data, size_t len, void *user,
+                               void *stream_user)
+{
+	struct quic *q = user;
+
+	(void)offset;
+	(void)stream_user;
+	if (!stream_find(q, id) && !stream_add(q, id))
+		return NGTCP2_ERR_CALLBACK_FAILURE;
+	q->cb.on_stream_data(q->ctx, id, data, len,
+	                     !!(flags & NGTCP2_STREAM_DATA_FLAG_FIN));
+	/* The app has taken the data: open the window by as much. */
+	ngtcp2_conn_extend_max_stream_offset(conn, id, len);
+	ngtcp2_conn_extend_max_offset(conn, len);
+	return 0;
+}
+
+static int cb_acked(ngtcp2_conn *conn, int64_t id, uint64_t offset,
+                    uint64_t len, void *user, void *stream_user)
+{
+	struct quic *q = user;
+	struct qstream *s = stream_find(q, id);
+	uint64_t end = offset + len;
+
+	(void)conn;
+	(void)stream_user;
+	if (!s || end <= s->base)
+		return 0;
+	/* ngtcp2 reports acknowledged data in order, from the start. */
+	len = end - s->base;
+	if (len > s->len)
+		len = s->len;
+	s->head = (s->head + (size_t)len) % QUIC_STREAM_BUF;
+	s->len -= (size_t)len;
+	s->base += len;
+	if (s->was_full && s->len < QUIC_STREAM_BUF / 2) {
+		s->was_full = 0;
+		if (q->cb.on_writable)
+			q->cb.on_writable(q->ctx, id);
+	}
+	return 0;
+}
+
+static int cb_stream_open(ngtcp2_conn *conn, int64_t id, void *user)
+{
+	struct quic *q = user;
+
+	(void)conn;
+	return stream_find(q, id) || stream_add(q, id) ? 0 :
+	       NGTCP2_ERR_CALLBACK_FAILURE;
+}
+
+static int cb_stream_close(ngtcp2_conn *conn, uint32_t flags, int64_t id,
+                           uint64_t app_error, void *user, void *stream_user)
+{
+	struct quic *q = user;
+	struct qstream *s = stream_find(q, id);
+
+	(void)conn;
+	(void)flags;
+	(void)stream_user;
+	if (s)
+		stream_free(s);
+	if (q->cb.on_stream_close)
+		q->cb.on_stream_close(q->ctx, id, app_error);
+	return 0;
+}
+
+static void cb_rand(uint8_t *dest, size_t len, const ngtcp2_rand_ctx *ctx)
+{
+	(void)ctx;
+	gnutls_rnd(GNUTLS_RND_RANDOM, dest, len);
+}
+
+static int cb_new_cid(ngtcp2_conn *conn, ngtcp2_cid *cid, uint8_t *token,
+                      size_t cidlen, void *user)
+{
+	(void)conn;
+	(void)user;
+	if (gnutls_rnd(GNUTLS_RND_RANDOM, cid->data, cidlen) ||
+	    gnutls_rnd(GNUTLS_RND_RANDOM, token, NGTCP2_STATELESS_RESET_TOKENLEN))
+		return NGTCP2_ERR_CALLBACK_FAILURE;
+	cid->datalen = cidlen;
+	return 0;
+}
+
+static void log_printf(void *user, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static void log_printf(void *user, const char *fmt, ...)
+{
+	char line[512];
+	va_list ap;
+
+	(void)user;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	log_debug("quic: %s", line);
+}
+
+/* ---- TLS ---------------------------------------------------------------- */
+
+/* Both ends: the peer's certificate must carry the key we expect. */
+static int verify_cb(gnutls_session_t session)
+{
+	ngtcp2_crypto_conn_ref *ref = gnutls_session_get_ptr(session);
+	struct quic *q = ref->user_data;
+	const gnutls_datum_t *certs;
+	uint8_t fp[IDENTITY_FP_LEN];
+	unsigned n = 0;
+
+	certs = gnutls_certificate_get_peers(session, &n);
+	if (!certs || !n || identity_fp_of_cert(&certs[0], fp)) {
+		snprintf(q->reason, sizeof(q->reason),
+		         "the peer sent no usable certificate");
+		return -1;
+	}
+	if (q->cb.verify_peer(q->ctx, fp)) {
+		snprintf(q->reason, sizeof(q->reason),
+		         "the peer's key was refused");
+		return -1;
+	}
+	return 0;
+}
+
+/* SSLKEYLOGFILE: the NSS key log format Wireshark reads, one line per
+ * secret: LABEL CLIENT_RANDOM SECRET, in hex. */
+static int keylog_cb(gnutls_session_t session, const char *label,
+                     const gnutls_datum_t *secret)
+{
+	const char *path = getenv("SSLKEYLOGFILE");
+	gnutls_datum_t crandom, srandom;
+	FILE *f;
+
+	if (!path || !*path || !(f = fopen(path, "a")))
+		return 0;
+	gnutls_session_get_random(session, &crandom, &srandom);
+	fprintf(f, "%s ", label);
+	for (unsigned i = 0; i < crandom.size; i++)
+		fprintf(f, "%02x", crandom.data[i]);
+	fputc(' ', f);
+	for (unsigned i = 0; i < secret->size; i++)
+		fprintf(f, "%02x", secret->data[i]);
+	fputc('\n', f);
+	fclose(f);
+	return 0;
+}
+
+static int tls_init(struct quic *q, char *err, size_t errlen)
+{
+	gnutls_datum_t alpn = { (unsigned char *)alpn_name,
+	                        sizeof(alpn_name) - 1 };
+	unsigned flags = q->is_client ? GNUTLS_CLIENT : GNUTLS_SERVER;
+	gnutls_x509_crt_t crt = q->id->crt;
+	int rc;
+
+	if ((rc = gnutls_certificate_allocate_credentials(&q->cred)) < 0 ||
+	    (rc = gnutls_certificate_set_x509_key(q->cred, &crt, 1,
+	                                          q->id->key)) < 0 ||
+	    (rc = gnutls_init(&q->session, flags | GNUTLS_ENABLE_EARLY_DATA |
+	                                       GNUTLS_NO_END_OF_EARLY_DATA)) < 0 ||
+	    (rc = gnutls_priority_set_direct(q->session, priority, NULL)) < 0 ||
+	    (rc = gnutls_credentials_set(q->session, GNUTLS_CRD_CERTIFICATE,
+	                                 q->cred)) < 0 ||
+	    (rc = gnutls_alpn_set_protocols(q->session, &alpn, 1,
+	                                    GNUTLS_ALPN_MANDATORY)) < 0) {
+		snprintf(err, errlen, "TLS set-up failed: %s", gnutls_strerror(rc));
+		return -1;
+	}
+	if ((q->is_client ? ngtcp2_crypto_gnutls_configure_client_session(q->session) :
+	                    ngtcp2_crypto_gnutls_configure_server_session(q->session))) {
+		snprintf(err, errlen, "QUIC TLS set-up failed");
+		return -1;
+	}
+	if (!q->is_client)
+		gnutls_certificate_server_set_request(q->session, GNUTLS_CERT_REQUIRE);
+	gnutls_session_set_verify_function(q->session, verify_cb);
+	if (getenv("SSLKEYLOGFILE"))
+		gnutls_session_set_keylog_function(q->session, keylog_cb);
+	gnutls_session_set_ptr(q->session, &q->conn_ref);
+	return 0;
+}
+
+/* ---- connection ------------------------------------------------------- */
+
+static void fill_callbacks(ngtcp2_callbacks *c, int is_client)
+{
+	memset(c, 0, sizeof(*c));
+	if (is_client) {
+		c->client_initial = ngtcp2_crypto_client_initial_cb;
+		c->recv_retry = ngtcp2_crypto_recv_retry_cb;
+	} else {
+		c->recv_client_initial = ngtcp2_crypto_recv_client_initial_cb;
+	}
+	c->recv_crypto_data = ngtcp2_crypto_recv_crypto_data_cb;
+	c->encrypt = ngtcp2_crypto_encrypt_cb;
+	c->decrypt = ngtcp2_crypto_decrypt_cb;
+	c->hp_mask = ngtcp2_crypto_hp_mask_cb;
+	c->update_key = ngtcp2_crypto_update_key_cb;
+	c->delete_crypto_aead_ctx = ngtcp2_crypto_delete_crypto_aead_ctx_cb;
+	c->delete_crypto_cipher_ctx = ngtcp2_crypto_delete_crypto_cipher_ctx_cb;
+	c->get_path_challenge_data = ngtcp2_crypto_get_path_challenge_data_cb;
+	c->version_negotiation = ngtcp2_crypto_version_negotiation_cb;
+	c->handshake_completed = cb_handshake_completed;
+	c->recv_stream_data = cb_recv_stream_data;
+	c->acked_stream_data_offset = cb_acked;
+	c->stream_open = cb_stream_open;
+	c->stream_close = cb_stream_close;
+	c->rand = cb_rand;
+	c->get_new_connection_id = cb_new_cid;
+}
+
+static void fill_params(ngtcp2_settings *s, ngtcp2_transport_params *p,
+                        uint64_t now_ns)
+{
+	ngtcp2_settings_default(s);
+	s->initial_ts = now_ns;
+	s->max_tx_udp_payload_size = PKT_MAX;
+	s->cc_algo = NGTCP2_CC_ALGO_CUBIC;
+	s->max_window = 24 * 1024 * 1024;
+	s->max_stream_window = 16 * 1024 * 1024;
+	s->handshake_timeout = 10 * NGTCP2_SECONDS;
+	if (log_threshold >= LOG_DEBUG && getenv("PUNCH_QUIC_TRACE"))
+		s->log_printf = log_printf;
+	ngtcp2_transport_params_default(p);
+	p->initial_max_streams_bidi = QUIC_STREAMS_MAX / 2;
+	p->initial_max_streams_uni = 16;
+	p->initial_max_stream_data_uni = 4 * 1024 * 1024;
+	p->initial_max_stream_data_bidi_local = 4 * 1024 * 1024;
+	p->initial_max_stream_data_bidi_remote = 4 * 1024 * 1024;
+	p->initial_max_data = 16 * 1024 * 1024;
+	p->max_idle_timeout = QUIC_IDLE_TIMEOUT_S * NGTCP2_SECONDS;
+	/* ngtcp2 0.12 advertises grease_quic_bit (RFC 9287) whatever we set,
+	 * so the peer may clear the QUIC bit: client.c demultiplexes by the
+	 * STUN magic cookie rather than by the first byte alone. */
+}
+
+static ngtcp2_path path_of(struct quic *q)
+{
+	ngtcp2_path p = {
+		{ (struct sockaddr *)&q->local,
+		  addr_len((struct sockaddr *)&q->local) },
+		{ (struct sockaddr *)&q->remote,
+		  addr_len((struct sockaddr *)&q->remote) },
+		NULL,
+	};
+
+	return p;
+}
+
+static int conn_client(struct quic *q, uint64_t now_ns, char *err,
+                       size_t errlen)
+{
+	ngtcp2_callbacks cbs;
+	ngtcp2_settings settings;
+	ngtcp2_transport_params params;
+	ngtcp2_path path = path_of(q);
+	ngtcp2_cid dcid = { .datalen = SCID_LEN }, scid = { .datalen = SCID_LEN };
+	int rc;
+
+	gnutls_rnd(GNUTLS_RND_RANDOM, dcid.data, dcid.datalen);
+	gnutls_rnd(GNUTLS_RND_RANDOM, scid.data, scid.datalen);
+	fill_callbacks(&cbs, 1);
+	fill_params(&settings, &params, now_ns);
+	rc = ngtcp2_conn_client_new(&q->conn, &dcid, &scid, &path,
+	                            NGTCP2_PROTO_VER_V1, &cbs, &settings,
+	                            &params, NULL, q);
+	if (rc) {
+		snprintf(err, errlen, "QUIC set-up failed: %s", ngtcp2_strerror(rc));
+		return -1;
+	}
+	ngtcp2_conn_set_tls_native_handle(q->conn, q->session);
+	return 0;
+}
+
+/* Server: the client's first Initial packet makes the connection. */
+static int conn_server(struct quic *q, const uint8_t *pkt, size_t len,
+                       uint64_t now_ns)
+{
+	ngtcp2_callbacks cbs;
+	ngtcp2_settings settings;
+	ngtcp2_transport_params params;
+	ngtcp2_path path = path_of(q);
+	ngtcp2_pkt_hd hd;
+	ngtcp2_cid scid = { .datalen = SCID_LEN };
+	int rc;
+
+	if (ngtcp2_accept(&hd, pkt, len) != 0)
+		return -1;
+	gnutls_rnd(GNUTLS_RND_RANDOM, scid.data, scid.datalen);
+	fill_callbacks(&cbs, 0);
+	fill_params(&settings, &params, now_ns);
+	params.original_dcid = hd.dcid;
+	rc = ngtcp2_conn_server_new(&q->conn, &hd.scid, &scid, &path, hd.version,
+	                            &cbs, &settings, &params, NULL, q);
+	if (rc) {
+		log_debug("quic: cannot accept: %s", ngtcp2_strerror(rc));
+		return -1;
+	}
+	ngtcp2_conn_set_tls_native_handle(q->conn, q->session);
+	return 0;
+}
+
+struct quic *quic_new(int is_client, const struct identity *id,
+                      const struct sockaddr *local,
+                      const struct sockaddr *remote,
+                      const struct quic_callbacks *cb, void *ctx,
+                      uint64_t now_ns, char *err, size_t errlen)
+{
+	struct quic *q = calloc(1, sizeof(*q));
+
+	if (!q) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	q->is_client = is_client;
+	q->id = id;
+	q->cb = *cb;
+	q->ctx = ctx;
+	q->conn_ref.get_conn = get_conn;
+	q->conn_ref.user_data = q;
+	memcpy(&q->local, local, addr_len(local));
+	memcpy(&q->remote, remote, addr_len(remote));
+	ngtcp2_connection_close_error_default(&q->last_error);
+	if (tls_init(q, err, errlen) ||
+	    (is_client && conn_client(q, now_ns, err, errlen))) {
+		quic_free(q);
+		return NULL;
+	}
+	return q;
+}
+
+void quic_free(struct quic *q)
+{
+	if (!q)
+		return;
+	for (size_t i = 0; i < QUIC_STREAMS_MAX; i++)
+		if (q->streams[i].used)
+			stream_free(&q->streams[i]);
+	if (q->conn)
+		ngtcp2_conn_del(q->conn);
+	if (q->session)
+		gnutls_deinit(q->session);
+	if (q->cred)
+		gnutls_certificate_free_credentials(q->cred);
+	free(q);
+}
+
+int quic_ready(const struct quic *q)
+{
+	return q->ready && !q->closed;
+}
+
+static void finish(struct quic *q, const char *reason)
+{
+	if (q->closed)
+		return;
+	q->closed = 1;
+	if (q->cb.on_closed)
+		q->cb.on_closed(q->ctx, reason);
+}
+
+/* Send CONNECTION_CLOSE with q->last_error, once. */
+static void send_close(struct quic *q, uint64_t now_ns)
+{
+	uint8_t buf[PKT_MAX];
+	ngtcp2_path_storage ps;
+	ngtcp2_ssize n;
+
+	if (!q->conn || ngtcp2_conn_is_in_closing_period(q->conn) ||
+	    ngtcp2_conn_is_in_draining_period(q->conn))
+		return;
+	ngtcp2_path_storage_zero(&ps);
+	n = ngtcp2_conn_write_connection_close(q->conn, &ps.path, NULL, buf,
+	                                       sizeof(buf), &q->last_error,
+	                                       now_ns);
+	if (n > 0)
+		q->cb.send(q->ctx, (struct sockaddr *)&q->remote, buf, (size_t)n);
+}
+
+static void fail(struct quic *q, int liberr, uint64_t now_ns)
+{
+	char why[160];
+
+	if (q->closed)
+		return;
+	if (!q->reason[0])
+		snprintf(q->reason, sizeof(q->reason), "%s",
+		         ngtcp2_strerror(liberr));
+	snprintf(why, sizeof(why), "%s", q->reason);
+	if (liberr == NGTCP2_ERR_CRYPTO)
+		ngtcp2_connection_close_error_set_transport_error_tls_alert(
+			&q->last_error, ngtcp2_conn_get_tls_alert(q->conn), NULL, 0);
+	else
+		ngtcp2_connection_close_error_set_transport_error_liberr(
+			&q->last_error, liberr, NULL, 0);
+	send_close(q, now_ns);
+	finish(q, why);
+}
+
+void quic_close(struct quic *q, uint64_t app_error, const char *reason,
+                uint64_t now_ns)
+{
+	if (q->closed)
+		return;
+	ngtcp2_connection_close_error_set_application_error(
+		&q->last_error, app_error, (const uint8_t *)reason,
+		reason ? strlen(reason) : 0);
+	send_close(q, now_ns);
+	finish(q, NULL);
+}
+
+static void peer_closed(struct quic *q)
+{
+	ngtcp2_connection_close_error err, *e = &err;
+
+	ngtcp2_conn_get_connection_close_error(q->conn, e);
+
+	if (e->type == NGTCP2_CONNECTION_CLOSE_ERROR_CODE_TYPE_APPLICATION &&
+	    e->error_code == 0) {
+		finish(q, NULL);
+		return;
+	}
+	snprintf(q->reason, sizeof(q->reason), "the peer closed the link (%s code 0x%llx%s%.*s)",
+	         e->type == NGTCP2_CONNECTION_CLOSE_ERROR_CODE_TYPE_APPLICATION ?
+	         "application" : "transport",
+	         (unsigned long long)e->error_code, e->reasonlen ? ": " : "",
+	         (int)e->reasonlen, (const char *)e->reason);
+	finish(q, q->reason);
+}
+
+void quic_on_datagram(struct quic *q, const struct sockaddr *from,
+                      const uint8_t *buf, size_t len, uint64_t now_ns)
+{
+	ngtcp2_path path;
+	ngtcp2_pkt_info pi = { 0 };
+	int rc;
+
+	if (q->closed)
+		return;
+	if (!q->conn && (q->is_client || conn_server(q, buf, len, now_ns)))
+		return;
+	/* Where it came from now: a NAT that rebinds moves the peer, and
+	 * ngtcp2 validates the new path (RFC 9000 9). */
+	path = path_of(q);
+	path.remote.addr = (struct sockaddr *)from;
+	path.remote.addrlen = addr_len(from);
+	rc = ngtcp2_conn_read_pkt(q->conn, &path, &pi, buf, len, now_ns);
+	if (rc == NGTCP2_ERR_DRAINING) {
+		peer_closed(q);
+	} else if (rc == NGTCP2_ERR_DROP_CONN || rc == NGTCP2_ERR_CLOSING) {
+		finish(q, "the link was dropped");
+	} else if (rc) {
+		fail(q, rc, now_ns);
+	} else {
+		memcpy(&q->remote, ngtcp2_conn_get_path(q->conn)->remote.addr,
+		       ngtcp2_conn_get_path(q->conn)->remote.addrlen);
+	}
+}
+
+/* Pick the next stream with something to send, round robin. */
+static struct qstream *next_sender(struct quic *q, int *skip)
+{
+	for (size_t k = 0; k < QUIC_STREAMS_MAX; k++) {
+		size_t i = (q->next_stream + k) % QUIC_STREAMS_MAX;
+		struct qstream *s = &q->streams[i];
+
+		if (!s->used || skip[i])
+			continue;
+		if (s->sent < s->base + s->len || (s->fin_wanted && !s->fin_sent)) {
+			q->next_stream = i;
+			return s;
+		}
+	}
+	return NULL;
+}
+
+static int write_packets(struct quic *q, uint64_t now_ns)
+{
+	static int skip[QUIC_STREAMS_MAX];
+	uint8_t buf[PKT_MAX];
+	ngtcp2_path_storage ps;
+	int sent = 0;
+
+	memset(skip, 0, sizeof(skip));
+	ngtcp2_path_storage_zero(&ps);
+	while (sent < PKTS_PER_TICK) {
+		struct qstream *s = next_sender(q, skip);
+		ngtcp2_vec v[2];
+		int nv = 0;
+		uint32_t flags = 0;
+		ngtcp2_ssize consumed = -1, n;
+
+		/* With stream data, ask ngtcp2 to leave room for more frames
+		 * (WRITE_MORE); without, a call with stream -1 and no flag
+		 * closes the packet being built. */
+		if (s) {
+			nv = stream_unsent(s, v);
+			if (s->fin_wanted && !s->fin_sent)
+				flags |= NGTCP2_WRITE_STREAM_FLAG_FIN;
+			if (!nv && !flags)
+				s = NULL;
+			else
+				flags |= NGTCP2_WRITE_STREAM_FLAG_MORE;
+		}
+		n = ngtcp2_conn_writev_stream(q->conn, &ps.path, NULL, buf,
+		                              sizeof(buf), &consumed, flags,
+		                              s ? s->id : -1, v, (size_t)nv,
+		                              now_ns);
+		if (s && consumed >= 0) {
+			s->sent += (uint64_t)consumed;
+			if ((flags & NGTCP2_WRITE_STREAM_FLAG_FIN) &&
+			    s->sent == s->base + s->len)
+				s->fin_sent = 1;
+		}
+		if (n == NGTCP2_ERR_WRITE_MORE)
+			continue;
+		if (n == NGTCP2_ERR_STREAM_DATA_BLOCKED ||
+		    n == NGTCP2_ERR_STREAM_SHUT_WR ||
+		    n == NGTCP2_ERR_STREAM_NOT_FOUND) {
+			skip[s - q->streams] = 1;
+			continue;
+		}
+		if (n < 0) {
+			fail(q, (int)n, now_ns);
+			return -1;
+		}
+		if (n == 0)
+			break;
+		q->cb.send(q->ctx, (struct sockaddr *)&q->remote, buf, (size_t)n);
+		sent++;
+		if (s)
+			q->next_stream = (size_t)(s - q->streams) + 1;
+	}
+	ngtcp2_conn_update_pkt_tx_time(q->conn, now_ns);
+	return 0;
+}
+
+uint64_t quic_tick(struct quic *q, uint64_t now_ns)
+{
+	uint64_t expiry;
+	int rc;
+
+	if (!q->conn || q->closed)
+		return UINT64_MAX;
+	expiry = ngtcp2_conn_get_expiry(q->conn);
+	if (expiry <= now_ns) {
+		rc = ngtcp2_conn_handle_expiry(q->conn, now_ns);
+		if (rc == NGTCP2_ERR_IDLE_CLOSE) {
+			finish(q, "the peer stopped answering (QUIC idle timeout)");
+			return UINT64_MAX;
+		}
+		if (rc) {
+			fail(q, rc, now_ns);
+			return UINT64_MAX;
+		}
+	}
+	if (write_packets(q, now_ns))
+		return UINT64_MAX;
+	return ngtcp2_conn_get_expiry(q->conn);
+}
+
+int quic_short_code(struct quic *q, char out[16])
+{
+	static const char label[] = "EXPORTER-punch-short-code";
+	uint8_t b[4];
+
+	if (!q->ready ||
+	    gnutls_prf_rfc5705(q->session, sizeof(label) - 1, label, 0, NULL,
+	                       sizeof(b), (char *)b) < 0)
+		return -1;
+	identity_short_code(b, out);
+	return 0;
+}
+
+uint64_t quic_rtt_us(struct quic *q)
+{
+	ngtcp2_conn_stat st;
+
+	if (!q->conn)
+		return 0;
+	ngtcp2_conn_get_conn_stat(q->conn, &st);
+	return st.smoothed_rtt / 1000;
+}

@@ -1,0 +1,85 @@
+/*
+ * The secure link: QUIC v1 (ngtcp2) with TLS 1.3 (GnuTLS) on the punched
+ * path.  ngtcp2 stays inside quic.c; the rest of punch sees connections and
+ * streams.
+ *
+ * No sockets and no event loop here: datagrams come in through
+ * quic_on_datagram(), go out through the send callback, and quic_tick()
+ * runs the timers and returns the next deadline (nanoseconds, monotonic).
+ *
+ * Both ends present a self-signed certificate made from their identity key;
+ * each checks the other's key fingerprint through the verify callback
+ * before the handshake can complete.
+ */
+#ifndef PUNCH_QUIC_H
+#define PUNCH_QUIC_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "identity.h"
+
+enum {
+	QUIC_STREAM_BUF = 1 << 22,  /* bytes buffered per stream until acked */
+	QUIC_STREAMS_MAX = 256,
+	QUIC_IDLE_TIMEOUT_S = 30,
+};
+
+struct quic_callbacks {
+	void (*send)(void *ctx, const struct sockaddr *to, const uint8_t *buf,
+	             size_t len);
+	/* The peer's key fingerprint: 0 to accept, -1 to refuse. */
+	int (*verify_peer)(void *ctx, const uint8_t fp[IDENTITY_FP_LEN]);
+	void (*on_ready)(void *ctx);
+	void (*on_stream_data)(void *ctx, int64_t id, const uint8_t *data,
+	                       size_t len, int fin);
+	/* The stream's buffer has room again after being full. */
+	void (*on_writable)(void *ctx, int64_t id);
+	void (*on_stream_close)(void *ctx, int64_t id, uint64_t app_error);
+	/* The connection is over; reason says why (NULL: a clean close). */
+	void (*on_closed)(void *ctx, const char *reason);
+};
+
+struct quic;
+
+/* A client connects at once; a server waits for the client's first packet
+ * from `remote`.  Returns NULL with a sentence in err. */
+struct quic *quic_new(int is_client, const struct identity *id,
+                      const struct sockaddr *local,
+                      const struct sockaddr *remote,
+                      const struct quic_callbacks *cb, void *ctx,
+                      uint64_t now_ns, char *err, size_t errlen);
+void quic_free(struct quic *q);
+
+void quic_on_datagram(struct quic *q, const struct sockaddr *from,
+                      const uint8_t *buf, size_t len, uint64_t now_ns);
+/* Run timers and send what can be sent; returns the next deadline. */
+uint64_t quic_tick(struct quic *q, uint64_t now_ns);
+
+int quic_ready(const struct quic *q);
+/* Open a stream, bidirectional or unidirectional (ours to write); -1 if
+ * none can be opened now.  on_stream_close reports when it is done: for a
+ * unidirectional stream of ours, when the peer has acknowledged all of it
+ * and its FIN. */
+int64_t quic_open_stream(struct quic *q, int bidi);
+/* Is this stream one we opened? */
+int quic_stream_is_ours(const struct quic *q, int64_t id);
+/* Queue data on a stream; returns the bytes taken (fewer when the buffer is
+ * full: wait for on_writable), or -1 if the stream is gone. */
+long quic_write(struct quic *q, int64_t id, const void *data, size_t len);
+int quic_write_fin(struct quic *q, int64_t id);
+/* Bytes queued on the stream and not yet acknowledged by the peer. */
+size_t quic_unacked(const struct quic *q, int64_t id);
+/* Close the connection with an application error (0: no error). */
+void quic_close(struct quic *q, uint64_t app_error, const char *reason,
+                uint64_t now_ns);
+
+/* A short code from the TLS session (an RFC 5705 exporter): both ends get
+ * the same one only if no one is in the middle.  0 or -1. */
+int quic_short_code(struct quic *q, char out[16]);
+
+/* Statistics for the user: smoothed RTT and bytes sent. */
+uint64_t quic_rtt_us(struct quic *q);
+
+#endif
