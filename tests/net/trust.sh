@@ -16,6 +16,12 @@ net_init "${1:-}"
 
 OTHER_FP=SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA
 
+# re TEXT: TEXT as an extended regex that matches itself (fingerprints
+# hold '+' and '/').
+re() {
+	sed 's/[][\\.^$*+?(){}|/]/\\&/g' <<<"$1"
+}
+
 # case NAME ALICE_ARGS...: a fresh lab run of nat2 with bob's key made
 # beforehand (so that the test knows it) and alice's extra arguments.
 start_case() {
@@ -51,7 +57,7 @@ end_case
 start_case "pinned key, wrong"
 lab_start_client alice bob -peer-key "$OTHER_FP"
 lab_start_client bob alice
-lab_wait_client alice "bob's key is $BOB_FP, not the pinned $OTHER_FP: refusing to connect" \
+lab_wait_client alice "bob's key is $(re "$BOB_FP"), not the pinned $(re "$OTHER_FP"): refusing to connect" \
 	"the refusal of bob's key"
 lab_wait_gone "$OPT_TIMEOUT" "${CLIENT_PID[alice]}" || fail "alice: expected to exit after refusing; seen still running"
 lab_client_exited alice
@@ -65,7 +71,7 @@ start_case "known_peers mismatch"
 printf '# punch known_peers\nbob %s\n' "$OTHER_FP" >"$RUN_DIR/alice.config/punch/known_peers"
 lab_start_client alice bob
 lab_start_client bob alice
-lab_wait_client alice "WARNING: bob's key has changed! It is now $BOB_FP, but .*/known_peers line 2 has a different one" \
+lab_wait_client alice "WARNING: bob's key has changed! It is now $(re "$BOB_FP"), but .*/known_peers line 2 has a different one" \
 	"the changed-key warning naming known_peers line 2"
 lab_wait_gone "$OPT_TIMEOUT" "${CLIENT_PID[alice]}" || fail "alice: expected to exit after refusing; seen still running"
 lab_client_exited alice
