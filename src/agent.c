@@ -424,6 +424,14 @@ int agent_on_stun(struct agent *a, int sock, const struct sockaddr *from,
 			a->dropped++;
 			return 1;
 		}
+		/* RFC 8445 7.2.5.2.1: only an answer from where the check
+		 * went proves the pair */
+		if (!addr_equal(from, (const struct sockaddr *)
+		                &a->remote[a->pairs[i].remote].addr) ||
+		    sock != a->pairs[i].sock) {
+			log_debug("agent: answer from an unexpected address dropped");
+			return 1;
+		}
 		on_response(a, (int)i, m, now_ms);
 		return 1;
 	}

@@ -19,13 +19,15 @@ static void put32(uint8_t *p, uint32_t v)
 
 /* Length of the UTF-8 sequence at s (at most n bytes), or 0 if it is not
  * well formed (RFC 3629: no overlongs, no surrogates, max U+10FFFF). */
-static size_t utf8_seq(const uint8_t *s, size_t n)
+static size_t utf8_seq(const uint8_t *s, size_t n, uint32_t *out)
 {
 	uint32_t cp;
 	size_t len;
 
-	if (s[0] < 0x80)
+	if (s[0] < 0x80) {
+		*out = s[0];
 		return 1;
+	}
 	if (s[0] >= 0xC2 && s[0] <= 0xDF)
 		len = 2, cp = s[0] & 0x1F;
 	else if (s[0] >= 0xE0 && s[0] <= 0xEF)
@@ -44,7 +46,17 @@ static size_t utf8_seq(const uint8_t *s, size_t n)
 	if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
 	    (cp >= 0xD800 && cp <= 0xDFFF) || cp > 0x10FFFF)
 		return 0;
+	*out = cp;
 	return len;
+}
+
+/* C0 and C1 controls, DEL, and the Unicode space characters (Zs, and the
+ * line and paragraph separators): ids are printed on terminals. */
+static int id_forbidden(uint32_t cp)
+{
+	return cp <= 0x20 || (cp >= 0x7F && cp <= 0xA0) || cp == 0x1680 ||
+	       (cp >= 0x2000 && cp <= 0x200A) || cp == 0x2028 || cp == 0x2029 ||
+	       cp == 0x202F || cp == 0x205F || cp == 0x3000;
 }
 
 const char *punch_id_check(const uint8_t *s, size_t len)
@@ -54,11 +66,12 @@ const char *punch_id_check(const uint8_t *s, size_t len)
 	if (len > PUNCH_ID_MAX)
 		return "id is longer than 64 bytes";
 	for (size_t i = 0; i < len;) {
-		size_t n = utf8_seq(s + i, len - i);
+		uint32_t cp;
+		size_t n = utf8_seq(s + i, len - i, &cp);
 
 		if (!n)
 			return "id is not valid UTF-8";
-		if (n == 1 && (s[i] <= 0x20 || s[i] == 0x7F))
+		if (id_forbidden(cp))
 			return "id contains a space or control character";
 		i += n;
 	}
@@ -132,7 +145,7 @@ int punch_method_is_rendezvous(int method)
 
 int punch_attr_known(uint16_t type)
 {
-	return type >= PUNCH_ATTR_ID && type <= PUNCH_ATTR_SEQ;
+	return type >= PUNCH_ATTR_ID && type <= PUNCH_ATTR_OBSERVED;
 }
 
 size_t punch_unknown_required(const struct stun_msg *m, uint16_t *out)

@@ -1,7 +1,7 @@
 /*
  * punch's own STUN methods and attributes: the rendezvous protocol.
  * docs/protocol.md describes them; the numbers are in ranges IANA has not
- * assigned (methods 0x07D-0x07F, attributes 0x4F01-0x4F0C).  The methods
+ * assigned (methods 0x07D-0x07E, attributes 0x4F01-0x4F0A).  The methods
  * sit below 0x080 so that the first byte of every message stays in 0-3,
  * where RFC 9443 demultiplexing expects STUN.
  *
@@ -19,7 +19,6 @@
 enum punch_method {
 	PUNCH_REGISTER = 0x07D,  /* client -> server, request */
 	PUNCH_PEER_INFO = 0x07E, /* server -> client, request */
-	PUNCH_DATA = 0x07F,      /* peer -> peer, request: a chat line */
 };
 
 enum punch_attr_type {
@@ -33,8 +32,6 @@ enum punch_attr_type {
 	PUNCH_ATTR_LIFETIME = 0x4F08,  /* seconds */
 	PUNCH_ATTR_STATUS = 0x4F09,    /* enum punch_status */
 	PUNCH_ATTR_OBSERVED = 0x4F0A,  /* XOR address the server saw */
-	PUNCH_ATTR_DATA = 0x4F0B,      /* chat payload */
-	PUNCH_ATTR_SEQ = 0x4F0C,       /* 32-bit sequence of a DATA request */
 };
 
 enum punch_status {
@@ -55,7 +52,6 @@ enum {
 	PUNCH_UFRAG_MAX = 32,
 	PUNCH_PWD_MAX = 64,
 	PUNCH_KEY_FP_LEN = 32,
-	PUNCH_DATA_MAX = 1000,
 	PUNCH_MSG_MAX = 1200, /* every message fits one unfragmented datagram */
 };
 

@@ -120,10 +120,21 @@ static void on_register_error(struct rdv_client *rc, const struct stun_msg *m,
 
 	if (m->error_code == 438 && (m->present & STUN_HAS_NONCE) &&
 	    m->nonce.len <= RDVC_NONCE_MAX) {
-		/* The server's return-routability nonce: again, with it. */
+		/* The server's return-routability nonce: again, with it, at
+		 * once the first time.  A 438 to a request that already had a
+		 * nonce (a new server, a rebinding NAT) is retried after a
+		 * pause, so that a confused server cannot cause a storm. */
+		int had_nonce = rc->nonce[0] != '\0';
+
 		memcpy(rc->nonce, m->nonce.ptr, m->nonce.len);
 		rc->nonce[m->nonce.len] = '\0';
-		rdvc_register(rc, now_ms);
+		if (!had_nonce || rc->stale_438 == 0) {
+			rc->stale_438++;
+			rdvc_register(rc, now_ms);
+		} else {
+			rc->retry_ms = now_ms + RDVC_RTO_MS * (1u << (rc->stale_438 < 5 ? rc->stale_438 : 5));
+			rc->stale_438++;
+		}
 		return;
 	}
 	snprintf(reason, sizeof(reason), "%u %.*s", m->error_code,
@@ -149,6 +160,7 @@ static void on_register_ok(struct rdv_client *rc, const struct stun_msg *m,
 	rc->refresh_ms = now_ms + (uint64_t)lifetime * 1000 / RDVC_REFRESH_DIVISOR;
 	rc->state = RDVC_REGISTERED;
 	rc->ever_registered = 1;
+	rc->stale_438 = 0;
 	rc->on_event(rc->ctx, RDVC_EV_REGISTERED, &status);
 }
 
@@ -208,9 +220,15 @@ uint64_t rdvc_tick(struct rdv_client *rc, uint64_t now_ms)
 			rc->give_up_ms = now_ms + (uint64_t)RDVC_RM * RDVC_RTO_MS;
 		}
 	}
+	if (!rc->busy && rc->retry_ms && now_ms >= rc->retry_ms) {
+		rc->retry_ms = 0;
+		rdvc_register(rc, now_ms);
+	}
 	if (!rc->busy && rc->state == RDVC_REGISTERED && now_ms >= rc->refresh_ms)
 		rdvc_register(rc, now_ms);
 	if (rc->busy)
 		return rc->next_ms < rc->give_up_ms ? rc->next_ms : rc->give_up_ms;
+	if (rc->retry_ms)
+		return rc->retry_ms;
 	return rc->state == RDVC_REGISTERED ? rc->refresh_ms : UINT64_MAX;
 }

@@ -54,6 +54,8 @@ struct rdv_client {
 	char nonce[RDVC_NONCE_MAX + 1];
 	uint32_t lifetime_s;
 	uint64_t refresh_ms;
+	uint64_t retry_ms;        /* a REGISTER to retry after a 438, or 0 */
+	int stale_438;            /* 438s in a row */
 	int ever_registered;
 
 	/* the one outstanding request */

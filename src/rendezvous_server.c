@@ -160,7 +160,9 @@ static void pending_send(struct rdv_server *rs, struct pending *p,
 	rs->send(rs->ctx, p->sock, (const struct sockaddr *)&p->to, p->msg,
 	         p->len);
 	p->sent++;
-	p->next_ms = now_ms + p->rto_ms;
+	/* RFC 8489 6.2.1: after the last transmission, wait Rm * RTO */
+	p->next_ms = now_ms + (p->sent < RDV_RC ? p->rto_ms :
+	                       (uint32_t)RDV_RM * RDV_RTO_MS);
 	p->rto_ms *= 2;
 }
 
@@ -283,9 +285,17 @@ int rdv_handle(struct rdv_server *rs, int sock, const uint8_t *buf,
 	memset(reply, 0, sizeof(*reply));
 	reply->sock = sock;
 	memcpy(&reply->to, from, addr_len(from));
-	if (m.cls == STUN_REQUEST && m.method == PUNCH_REGISTER)
-		return handle_register(rs, sock, &m, from, now_ms, out, cap,
-		                       reply);
+	if (m.cls == STUN_REQUEST && m.method == PUNCH_REGISTER) {
+		rc = handle_register(rs, sock, &m, from, now_ms, out, cap, reply);
+		/* The Binding service's bound holds here too: a bare REGISTER
+		 * from a spoofed source must not earn a bigger 438. */
+		if (rc == BINDING_REPLY &&
+		    reply->len > len * BINDING_AMPLIFICATION_MAX) {
+			*why = "answer would exceed the amplification bound";
+			return BINDING_DROP;
+		}
+		return rc;
+	}
 	if ((m.cls == STUN_SUCCESS || m.cls == STUN_ERROR) &&
 	    m.method == PUNCH_PEER_INFO) {
 		for (int i = 0; i < RDV_PENDING_MAX; i++) {

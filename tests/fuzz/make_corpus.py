@@ -2,7 +2,8 @@
 """Write the seed corpus for fuzz_stun: valid messages carrying every
 attribute the codec knows, the RFC 5769 vectors, and broken variants.
 Run it again only when the codec learns new attributes; the output is
-committed so every test run replays the same inputs."""
+committed so every test run replays the same inputs.  The message helpers
+are shared with make_rendezvous_corpus.py."""
 import hashlib
 import hmac
 import os
@@ -20,26 +21,26 @@ def attr(t, v):
     return struct.pack("!HH", t, len(v)) + v + b"\0" * pad
 
 
-def addr(t, fam, port, ip, xor=False):
+def addr(t, fam, port, ip, xor=False, txid=TXID):
     if xor:
         port ^= COOKIE >> 16
-        mask = struct.pack("!I", COOKIE) + TXID
+        mask = struct.pack("!I", COOKIE) + txid
         ip = bytes(a ^ b for a, b in zip(ip, mask))
     return attr(t, struct.pack("!BBH", 0, fam, port) + ip)
 
 
-def msg(mtype, attrs, integrity=None, fingerprint=True):
+def msg(mtype, attrs, integrity=None, fingerprint=True, txid=TXID):
     body = b"".join(attrs)
     if integrity:
         algo, size, t = integrity
-        hdr = struct.pack("!HHI", mtype, len(body) + 4 + size, COOKIE) + TXID
+        hdr = struct.pack("!HHI", mtype, len(body) + 4 + size, COOKIE) + txid
         mac = hmac.new(KEY, hdr + body, algo).digest()[:size]
         body += attr(t, mac)
     if fingerprint:
-        hdr = struct.pack("!HHI", mtype, len(body) + 8, COOKIE) + TXID
+        hdr = struct.pack("!HHI", mtype, len(body) + 8, COOKIE) + txid
         crc = zlib.crc32(hdr + body) ^ 0x5354554E
         body += attr(0x8028, struct.pack("!I", crc))
-    return struct.pack("!HHI", mtype, len(body), COOKIE) + TXID + body
+    return struct.pack("!HHI", mtype, len(body), COOKIE) + txid + body
 
 
 V4 = bytes([192, 0, 2, 1])
@@ -83,9 +84,16 @@ seeds = {
     "not_stun_quic": bytes([0xC3]) + b"\0" * 39,
 }
 
-out = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "corpus", "stun")
-os.makedirs(out, exist_ok=True)
-for name, data in seeds.items():
-    with open(os.path.join(out, name), "wb") as f:
-        f.write(data)
-print(f"wrote {len(seeds)} seeds to {out}")
+
+
+def write(seeds, out):
+    os.makedirs(out, exist_ok=True)
+    for name, data in seeds.items():
+        with open(os.path.join(out, name), "wb") as f:
+            f.write(data)
+    print(f"wrote {len(seeds)} seeds to {out}")
+
+
+if __name__ == "__main__":
+    write(seeds, sys.argv[1] if len(sys.argv) > 1 else
+          os.path.join(os.path.dirname(__file__), "corpus", "stun"))

@@ -54,6 +54,30 @@ static inline void unit_check_size(size_t seen, size_t expected,
 	fail();
 }
 
+/* 64-bit values (times in ms, counters) in decimal. */
+#define assert_u64(seen, expected)                                           \
+	do {                                                                  \
+		unsigned long long s_ = (seen), e_ = (expected);              \
+		if (s_ != e_) {                                               \
+			print_error("%s:%d: %s: expected %llu, saw %llu\n",   \
+			            __FILE__, __LINE__, #seen, e_, s_);       \
+			fail();                                               \
+		}                                                             \
+	} while (0)
+
+/* Like assert_string_equal(), but a NULL (say, no reason given) is a
+ * failure rather than a crash. */
+#define assert_str(seen, want)                                               \
+	do {                                                                  \
+		const char *s_ = (seen), *w_ = (want);                        \
+		if (!s_ || !w_ || strcmp(s_, w_)) {                           \
+			print_error("%s:%d: %s: expected \"%s\", saw \"%s\"\n", \
+			            __FILE__, __LINE__, #seen,                \
+			            w_ ? w_ : "(null)", s_ ? s_ : "(null)");  \
+			fail();                                               \
+		}                                                             \
+	} while (0)
+
 static inline void decode_ok(struct stun_msg *m, const uint8_t *buf,
                              size_t len)
 {

@@ -1,0 +1,593 @@
+/*
+ * Unit tests for the rendezvous client (src/rendezvous_client.c), with a
+ * fake clock and no sockets: two clients wired to a real rdv_server and
+ * Binding responder through an in-memory queue, and answers built by hand
+ * where a real server would not send them.
+ */
+#include "unit.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "binding.h"
+#include "log.h"
+#include "punch_attr.h"
+#include "registry.h"
+#include "rendezvous_client.h"
+#include "rendezvous_server.h"
+
+enum { OUT_CAP = 1500 };
+
+/* The server, freed by the teardown even when a test fails. */
+static struct rdv_server *srv;
+
+static int teardown(void **state)
+{
+	(void)state;
+	rdv_server_free(srv);
+	srv = NULL;
+	return 0;
+}
+
+/* A small world: one server (Binding + rendezvous on one socket), two
+ * clients, and the datagrams between them. */
+enum { WIRE_MAX = 256, EV_MAX = 64 };
+
+struct wire_msg {
+	int to_server;                /* else to client `client` */
+	int client;                   /* sender or receiver */
+	uint8_t buf[PUNCH_MSG_MAX];
+	size_t len;
+};
+
+struct event {
+	int type;
+	uint32_t status;
+	struct punch_peer peer;
+	char reason[STUN_MAX_REASON + 32];
+	uint64_t at;
+};
+
+struct tclient {
+	struct rdv_client rc;
+	struct sockaddr_storage addr;
+	struct event ev[EV_MAX];
+	size_t n_ev;
+	size_t sent;                  /* datagrams it sent */
+	int auto_register;            /* rdvc_register() on DISCOVERED */
+};
+
+static struct {
+	struct tclient c[2];
+	struct wire_msg q[WIRE_MAX];
+	size_t n;
+	uint64_t now;
+	int server_down;
+	struct binding_service svc;
+	struct sockaddr_storage server_addr;
+} world;
+
+static void w_push(int to_server, int client, const uint8_t *buf, size_t len)
+{
+	struct wire_msg *m;
+
+	assert_true(world.n < WIRE_MAX);
+	assert_true(len <= PUNCH_MSG_MAX);
+	m = &world.q[world.n++];
+	m->to_server = to_server;
+	m->client = client;
+	memcpy(m->buf, buf, len);
+	m->len = len;
+}
+
+static void w_client_send(void *ctx, const struct sockaddr *to,
+                          const uint8_t *buf, size_t len)
+{
+	struct tclient *c = ctx;
+
+	assert_true(addr_equal(to, SA(world.server_addr)));
+	c->sent++;
+	w_push(1, (int)(c - world.c), buf, len);
+}
+
+static void w_server_send(void *ctx, int sock, const struct sockaddr *to,
+                          const uint8_t *buf, size_t len)
+{
+	(void)ctx;
+	assert_int_equal(sock, 0);
+	for (int i = 0; i < 2; i++)
+		if (addr_equal(to, SA(world.c[i].addr)))
+			w_push(0, i, buf, len);
+}
+
+static void w_event(void *ctx, int type, const void *arg)
+{
+	struct tclient *c = ctx;
+	struct event *e;
+
+	assert_true(c->n_ev < EV_MAX);
+	e = &c->ev[c->n_ev++];
+	memset(e, 0, sizeof(*e));
+	e->type = type;
+	e->at = world.now;
+	if (type == RDVC_EV_REGISTERED)
+		e->status = *(const uint32_t *)arg;
+	else if (type == RDVC_EV_PEER_INFO)
+		e->peer = *(const struct punch_peer *)arg;
+	else if (type == RDVC_EV_REFUSED)
+		snprintf(e->reason, sizeof(e->reason), "%s", (const char *)arg);
+	else if (type == RDVC_EV_DISCOVERED) {
+		assert_addr(arg, &c->addr);
+		if (c->auto_register)
+			rdvc_register(&c->rc, world.now);
+	}
+}
+
+/* Deliver everything queued (and what that causes) at the current time. */
+static void w_pump(void)
+{
+	for (size_t i = 0; i < world.n; i++) {
+		struct wire_msg *m = &world.q[i];
+		struct tclient *c = &world.c[m->client];
+		struct stun_msg sm;
+
+		if (m->to_server) {
+			struct binding_reply reply;
+			uint8_t out[OUT_CAP];
+			const char *why;
+			int v;
+
+			if (world.server_down)
+				continue;
+			if (punch_method_is_rendezvous(
+			            stun_peek_method(m->buf, m->len)))
+				v = rdv_handle(srv, 0, m->buf, m->len,
+				               SA(c->addr), world.now, out,
+				               sizeof(out), &reply, &why);
+			else
+				v = binding_handle(&world.svc, 0, m->buf,
+				                   m->len, SA(c->addr), out,
+				                   sizeof(out), &reply, &why);
+			assert_int_not_equal(v, BINDING_DROP);
+			if (v == BINDING_REPLY)
+				w_push(0, m->client, out, reply.len);
+		} else {
+			decode_ok(&sm, m->buf, m->len);
+			assert_int_equal(rdvc_on_stun(&c->rc, m->buf, m->len,
+			                              &sm, world.now),
+			                 1);
+		}
+	}
+	world.n = 0;
+}
+
+/* Advance the clock to `until`, a millisecond at a time. */
+static void w_run(uint64_t until)
+{
+	for (; world.now <= until; world.now++) {
+		for (int i = 0; i < 2; i++)
+			rdvc_tick(&world.c[i].rc, world.now);
+		rdv_tick(srv, world.now);
+		w_pump();
+	}
+	world.now = until;
+}
+
+static void w_init(void)
+{
+	static const char *ids[2] = { "alice", "bob" };
+
+	memset(&world, 0, sizeof(world));
+	world.server_addr = sa_make("192.0.2.10", 3478);
+	world.svc.local[0] = world.server_addr;
+	world.svc.have[0] = 1;
+	rdv_server_free(srv);
+	srv = rdv_server_new(64, w_server_send, NULL);
+	assert_non_null(srv);
+	for (int i = 0; i < 2; i++) {
+		struct punch_peer self;
+
+		memset(&self, 0, sizeof(self));
+		snprintf(self.id, sizeof(self.id), "%s", ids[i]);
+		snprintf(self.peer_id, sizeof(self.peer_id), "%s", ids[!i]);
+		snprintf(self.ufrag, sizeof(self.ufrag), "uf%d", i);
+		snprintf(self.pwd, sizeof(self.pwd), "pwd-%d-0123456789", i);
+		self.session = 0x5E55000 + (uint64_t)i;
+		self.cand[0].type = CAND_HOST;
+		self.cand[0].priority = punch_cand_priority(CAND_HOST, 65535);
+		self.cand[0].addr = sa_make(i ? "10.0.0.2" : "10.0.0.1", 5000);
+		self.n_cand = 1;
+		world.c[i].addr = sa_make(i ? "203.0.113.2" : "203.0.113.1",
+		                          (uint16_t)(60000 + i));
+		world.c[i].auto_register = 1;
+		rdvc_init(&world.c[i].rc, SA(world.server_addr), &self,
+		          w_client_send, w_event, &world.c[i]);
+	}
+}
+
+static int w_setup(void **state)
+{
+	(void)state;
+	log_set_level(LOG_WARN);
+	w_init();
+	return 0;
+}
+
+static const struct event *find_event(const struct tclient *c, int type,
+                                      size_t nth)
+{
+	for (size_t i = 0; i < c->n_ev; i++)
+		if (c->ev[i].type == type && nth-- == 0)
+			return &c->ev[i];
+	return NULL;
+}
+
+static size_t count_events(const struct tclient *c, int type)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < c->n_ev; i++)
+		n += c->ev[i].type == type;
+	return n;
+}
+
+static void test_client_flow(void **state)
+{
+	const struct event *e;
+
+	(void)state;
+	rdvc_start(&world.c[0].rc, 0);
+	assert_int_equal(world.c[0].rc.state, RDVC_DISCOVERING);
+	w_run(100);
+	/* Binding, REGISTER (438), REGISTER with the nonce */
+	assert_size(world.c[0].sent, 3);
+	assert_int_equal(world.c[0].rc.state, RDVC_REGISTERED);
+	assert_addr(&world.c[0].rc.srflx, &world.c[0].addr);
+	assert_size(world.c[0].n_ev, 2);
+	assert_int_equal(world.c[0].ev[0].type, RDVC_EV_DISCOVERED);
+	assert_int_equal(world.c[0].ev[1].type, RDVC_EV_REGISTERED);
+	assert_int_equal(world.c[0].ev[1].status, PUNCH_STATUS_WAITING);
+	assert_int_equal(world.c[0].rc.lifetime_s, REGISTRY_LIFETIME_MS / 1000);
+
+	rdvc_start(&world.c[1].rc, 100);
+	w_run(200);
+	e = find_event(&world.c[1], RDVC_EV_REGISTERED, 0);
+	assert_non_null(e);
+	assert_int_equal(e->status, PUNCH_STATUS_PAIRED);
+	for (int i = 0; i < 2; i++) {
+		e = find_event(&world.c[i], RDVC_EV_PEER_INFO, 0);
+		assert_non_null(e);
+		assert_str(e->peer.id, i ? "alice" : "bob");
+		assert_true(e->peer.session == 0x5E55000 + (uint64_t)!i);
+		assert_true(e->peer.has_observed);
+		assert_addr(&e->peer.observed, &world.c[!i].addr);
+		assert_size(e->peer.n_cand, 1);
+		assert_addr(&e->peer.cand[0].addr,
+		            &world.c[!i].rc.self.cand[0].addr);
+	}
+	/* the clients' answers stop the server's retransmissions */
+	assert_u64(rdv_stats(srv)->acked, 2);
+	w_run(40000);
+	for (int i = 0; i < 2; i++)
+		assert_size(count_events(&world.c[i], RDVC_EV_PEER_INFO), 1);
+	assert_u64(rdv_stats(srv)->gave_up, 0);
+	assert_u64(rdv_stats(srv)->introduced, 1);
+}
+
+/* RFC 8489 6.2.1: 0, 500, 1500, ..., 31500, then 16 RTO of silence. */
+static void test_client_retransmissions(void **state)
+{
+	static const uint64_t want[RDVC_RC] = { 0, 500, 1500, 3500, 7500,
+	                                        15500, 31500 };
+	size_t sends = 1; /* the first went out from rdvc_start() itself */
+	uint64_t t0 = 5000;
+
+	(void)state;
+	world.server_down = 1;
+	world.now = t0;
+	rdvc_start(&world.c[0].rc, t0);
+	for (uint64_t t = t0; t <= t0 + 60000; t++) {
+		size_t before = world.c[0].sent;
+		uint64_t next;
+
+		world.now = t;
+		next = rdvc_tick(&world.c[0].rc, t);
+		if (world.c[0].sent != before) {
+			assert_true(sends < RDVC_RC);
+			assert_u64(t - t0, want[sends]);
+			sends++;
+		}
+		if (!world.c[0].n_ev) {
+			if (sends < RDVC_RC)
+				assert_u64(next, t0 + want[sends]);
+			else
+				assert_u64(next, t0 + 31500 + 16 * 500);
+		}
+		w_pump();
+	}
+	assert_size(sends, RDVC_RC);
+	assert_size(world.c[0].sent, RDVC_RC);
+	assert_size(world.c[0].n_ev, 1);
+	assert_int_equal(world.c[0].ev[0].type, RDVC_EV_UNREACHABLE);
+	assert_u64(world.c[0].ev[0].at, t0 + 31500 + 16 * 500);
+	assert_false(world.c[0].rc.busy);
+}
+
+static void test_client_refresh(void **state)
+{
+	const struct event *e;
+	size_t sent;
+
+	(void)state;
+	rdvc_start(&world.c[0].rc, 0);
+	w_run(10);
+	assert_int_equal(world.c[0].rc.state, RDVC_REGISTERED);
+	sent = world.c[0].sent;
+	/* a third of the 30 s lifetime later, one REGISTER (the nonce is
+	 * still good), then the next */
+	w_run(9999);
+	assert_size(world.c[0].sent, sent);
+	w_run(10000);
+	assert_size(world.c[0].sent, sent + 1);
+	assert_size(count_events(&world.c[0], RDVC_EV_REGISTERED), 2);
+	w_run(20000);
+	assert_size(world.c[0].sent, sent + 2);
+	/* the registration never lapses */
+	w_run(200000);
+	assert_non_null(registry_find(rdv_registry(srv), "alice"));
+	/* nonces go stale every 60-120 s: a new dance, no REFUSED */
+	assert_size(count_events(&world.c[0], RDVC_EV_REFUSED), 0);
+	assert_true(world.c[0].sent >= sent + 20);
+	e = find_event(&world.c[0], RDVC_EV_REGISTERED, 20);
+	assert_non_null(e);
+}
+
+/* A registration answered with a short lifetime is refreshed sooner. */
+static void test_client_lifetime(void **state)
+{
+	struct stun_writer w;
+	uint8_t buf[256];
+	struct stun_msg m;
+	int n;
+
+	(void)state;
+	world.server_down = 1;
+	world.c[0].rc.state = RDVC_DISCOVERED;
+	rdvc_register(&world.c[0].rc, 1000);
+	assert_int_equal(world.c[0].rc.state, RDVC_REGISTERING);
+	stun_writer_init(&w, buf, sizeof(buf), PUNCH_REGISTER, STUN_SUCCESS,
+	                 world.c[0].rc.txid);
+	stun_put_u32(&w, PUNCH_ATTR_STATUS, PUNCH_STATUS_PAIRED);
+	stun_put_u32(&w, PUNCH_ATTR_LIFETIME, 9);
+	n = stun_writer_finish(&w);
+	assert_true(n > 0);
+	decode_ok(&m, buf, (size_t)n);
+	/* the wrong method, or another transaction: not ours */
+	m.method = STUN_BINDING;
+	assert_int_equal(rdvc_on_stun(&world.c[0].rc, buf, (size_t)n, &m, 1100),
+	                 0);
+	m.method = PUNCH_REGISTER;
+	m.txid[0] ^= 1;
+	assert_int_equal(rdvc_on_stun(&world.c[0].rc, buf, (size_t)n, &m, 1100),
+	                 0);
+	m.txid[0] ^= 1;
+	assert_int_equal(rdvc_on_stun(&world.c[0].rc, buf, (size_t)n, &m, 1100),
+	                 1);
+	assert_int_equal(world.c[0].rc.state, RDVC_REGISTERED);
+	assert_u64(world.c[0].rc.refresh_ms, 1100 + 3000);
+	assert_u64(rdvc_tick(&world.c[0].rc, 1200), 1100 + 3000);
+	assert_size(world.c[0].n_ev, 1);
+	assert_int_equal(world.c[0].ev[0].status, PUNCH_STATUS_PAIRED);
+	/* a duplicate of the answer is not ours any more */
+	assert_int_equal(rdvc_on_stun(&world.c[0].rc, buf, (size_t)n, &m, 1101),
+	                 0);
+
+	/* a lifetime under 3 s is taken as 3 s */
+	for (uint32_t life = 0; life <= 4; life++) {
+		rdvc_register(&world.c[0].rc, 2000);
+		stun_writer_init(&w, buf, sizeof(buf), PUNCH_REGISTER,
+		                 STUN_SUCCESS, world.c[0].rc.txid);
+		stun_put_u32(&w, PUNCH_ATTR_LIFETIME, life);
+		n = stun_writer_finish(&w);
+		decode_ok(&m, buf, (size_t)n);
+		assert_int_equal(rdvc_on_stun(&world.c[0].rc, buf, (size_t)n,
+		                              &m, 2000),
+		                 1);
+		assert_u64(world.c[0].rc.refresh_ms,
+		           2000 + (life < 3 ? 3 : life) * 1000 / 3);
+	}
+}
+
+static void test_client_refused(void **state)
+{
+	const struct event *e;
+
+	(void)state;
+	snprintf(world.c[0].rc.self.id, sizeof(world.c[0].rc.self.id),
+	         "al ice");
+	rdvc_start(&world.c[0].rc, 0);
+	w_run(100);
+	e = find_event(&world.c[0], RDVC_EV_REFUSED, 0);
+	assert_non_null(e);
+	assert_str(e->reason,
+	           "400 Bad Request: id contains a space or control character");
+	assert_size(world.c[0].sent, 3);
+	/* refused is final: nothing is retransmitted */
+	w_run(60000);
+	assert_size(world.c[0].sent, 3);
+}
+
+/* The answer to a Binding request must carry an address. */
+static void test_client_binding_without_address(void **state)
+{
+	struct stun_writer w;
+	uint8_t buf[64];
+	struct stun_msg m;
+	int n;
+
+	(void)state;
+	world.server_down = 1;
+	rdvc_start(&world.c[0].rc, 0);
+	stun_writer_init(&w, buf, sizeof(buf), STUN_BINDING, STUN_SUCCESS,
+	                 world.c[0].rc.txid);
+	n = stun_writer_finish(&w);
+	decode_ok(&m, buf, (size_t)n);
+	assert_int_equal(rdvc_on_stun(&world.c[0].rc, buf, (size_t)n, &m, 5),
+	                 1);
+	assert_size(world.c[0].n_ev, 1);
+	assert_int_equal(world.c[0].ev[0].type, RDVC_EV_REFUSED);
+	assert_int_equal(rdvc_tick(&world.c[0].rc, 100000), UINT64_MAX);
+}
+
+static void peer_info_to(int client, const struct punch_peer *p,
+                         const uint8_t txid[STUN_TXID_LEN])
+{
+	struct stun_writer w;
+	uint8_t buf[PUNCH_MSG_MAX];
+	int n;
+
+	stun_writer_init(&w, buf, sizeof(buf), PUNCH_PEER_INFO, STUN_REQUEST,
+	                 txid);
+	punch_peer_put(&w, p, 0);
+	n = stun_writer_finish(&w);
+	assert_true(n > 0);
+	w_push(0, client, buf, (size_t)n);
+	w_pump();
+}
+
+static void test_client_answers_peer_info(void **state)
+{
+	struct punch_peer p;
+	uint8_t txid[STUN_TXID_LEN] = { 7 };
+
+	(void)state;
+	world.server_down = 1;
+	memset(&p, 0, sizeof(p));
+	snprintf(p.id, sizeof(p.id), "bob");
+	snprintf(p.ufrag, sizeof(p.ufrag), "u");
+	snprintf(p.pwd, sizeof(p.pwd), "p");
+	p.session = 42;
+	peer_info_to(0, &p, txid);
+	assert_size(count_events(&world.c[0], RDVC_EV_PEER_INFO), 1);
+	/* a repeat is answered again, and reported again: the app decides
+	 * by session */
+	peer_info_to(0, &p, txid);
+	assert_size(count_events(&world.c[0], RDVC_EV_PEER_INFO), 2);
+	/* about someone else: answered, not reported */
+	snprintf(p.id, sizeof(p.id), "mallory");
+	peer_info_to(0, &p, txid);
+	/* malformed (no credentials): answered, not reported */
+	snprintf(p.id, sizeof(p.id), "bob");
+	p.pwd[0] = '\0';
+	peer_info_to(0, &p, txid);
+	assert_size(count_events(&world.c[0], RDVC_EV_PEER_INFO), 2);
+	/* every copy was answered with a success carrying its txid */
+	assert_size(world.c[0].sent, 4);
+}
+
+/* Capture the answers the client sends, without a server. */
+static void test_client_peer_info_answer_bytes(void **state)
+{
+	struct punch_peer p;
+	uint8_t txid[STUN_TXID_LEN] = { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12 };
+	struct stun_writer w;
+	uint8_t buf[PUNCH_MSG_MAX];
+	struct stun_msg m;
+	int n;
+
+	(void)state;
+	world.server_down = 1;
+	memset(&p, 0, sizeof(p));
+	snprintf(p.id, sizeof(p.id), "bob");
+	snprintf(p.ufrag, sizeof(p.ufrag), "u");
+	snprintf(p.pwd, sizeof(p.pwd), "p");
+	stun_writer_init(&w, buf, sizeof(buf), PUNCH_PEER_INFO, STUN_REQUEST,
+	                 txid);
+	punch_peer_put(&w, &p, 0);
+	n = stun_writer_finish(&w);
+	decode_ok(&m, buf, (size_t)n);
+	assert_int_equal(rdvc_on_stun(&world.c[0].rc, buf, (size_t)n, &m, 0),
+	                 1);
+	assert_size(world.n, 1);
+	assert_true(world.q[0].to_server);
+	decode_ok(&m, world.q[0].buf, world.q[0].len);
+	assert_int_equal(m.method, PUNCH_PEER_INFO);
+	assert_int_equal(m.cls, STUN_SUCCESS);
+	assert_memory_equal(m.txid, txid, STUN_TXID_LEN);
+	assert_true(m.present & STUN_HAS_FINGERPRINT);
+	world.n = 0;
+}
+
+/* The server restarts between refreshes: the client's old nonce gets a
+ * 438, it registers again, and both are introduced again with the same
+ * sessions. */
+static void test_client_server_restart(void **state)
+{
+	(void)state;
+	rdvc_start(&world.c[0].rc, 0);
+	rdvc_start(&world.c[1].rc, 0);
+	w_run(100);
+	for (int i = 0; i < 2; i++)
+		assert_size(count_events(&world.c[i], RDVC_EV_PEER_INFO), 1);
+	rdv_server_free(srv);
+	srv = rdv_server_new(64, w_server_send, NULL);
+	assert_non_null(srv);
+	w_run(10100);
+	for (int i = 0; i < 2; i++) {
+		const struct event *e = find_event(&world.c[i],
+		                                   RDVC_EV_PEER_INFO, 1);
+
+		assert_non_null(e);
+		assert_true(e->peer.session == 0x5E55000 + (uint64_t)!i);
+		assert_size(count_events(&world.c[i], RDVC_EV_REFUSED), 0);
+		assert_int_equal(world.c[i].rc.state, RDVC_REGISTERED);
+	}
+	assert_size(registry_count(rdv_registry(srv)), 2);
+}
+
+/* The server goes away after the client registered: the client keeps
+ * trying, and says nothing fatal. */
+static void test_client_server_gone(void **state)
+{
+	size_t sent;
+
+	(void)state;
+	rdvc_start(&world.c[0].rc, 0);
+	w_run(100);
+	assert_int_equal(world.c[0].rc.state, RDVC_REGISTERED);
+	world.server_down = 1;
+	sent = world.c[0].sent;
+	/* the refresh at 10 s, its 7 transmissions, the 8 s wait, and a new
+	 * attempt at once */
+	w_run(10000 + 39500 - 1);
+	assert_size(world.c[0].sent, sent + RDVC_RC);
+	w_run(10000 + 39500);
+	assert_size(world.c[0].sent, sent + RDVC_RC + 1);
+	assert_size(count_events(&world.c[0], RDVC_EV_UNREACHABLE), 0);
+	assert_size(count_events(&world.c[0], RDVC_EV_REFUSED), 0);
+	/* and when the server is back, it registers again */
+	world.server_down = 0;
+	w_run(10000 + 39500 + 500);
+	assert_int_equal(world.c[0].rc.state, RDVC_REGISTERED);
+	assert_false(world.c[0].rc.busy);
+}
+
+int main(void)
+{
+#define T(f) cmocka_unit_test_setup_teardown(f, w_setup, teardown)
+	const struct CMUnitTest tests[] = {
+		T(test_client_flow),
+		T(test_client_retransmissions),
+		T(test_client_refresh),
+		T(test_client_lifetime),
+		T(test_client_refused),
+		T(test_client_binding_without_address),
+		T(test_client_answers_peer_info),
+		T(test_client_peer_info_answer_bytes),
+		T(test_client_server_restart),
+		T(test_client_server_gone),
+	};
+#undef T
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
