@@ -270,9 +270,7 @@ static void select_pair(struct agent *a, int i, uint64_t now_ms)
 
 	a->selected = i;
 	a->connected_ms = now_ms;
-	a->consent_ok_ms = now_ms;
-	a->consent_next_ms = now_ms + AGENT_CONSENT_MS;
-	a->consent_pending = 0;
+	consent_answered(a, now_ms); /* the first consent check, jittered */
 	log_debug("agent: chose %s", addr_str((const struct sockaddr *)
 	                                      &a->remote[a->pairs[i].remote].addr,
 	                                      r, sizeof(r)));

@@ -1,0 +1,307 @@
+#!/usr/bin/env bash
+# The reference captures (docs/dumps), made afresh and read with tshark:
+#
+#   captures.sh PATH_TO_PUNCH
+#
+# 1. scripts/capture records every capture into a scratch directory, in this
+#    test's own lab instance.
+# 2. Each punch capture has the session in order: Binding request and answer
+#    at the server, REGISTER's 438 and success, PEER-INFO, connectivity checks
+#    and their answers between the two addresses the peers end up using, the
+#    USE-CANDIDATE check, then QUIC: alice's Initial (she is the QUIC client),
+#    bob's Handshake, and each chat line, decrypted with the TLS secrets that
+#    the lab stores in the capture.  Where there is a NAT, no private
+#    source address leaves its public side, and the rewrite of alice's first
+#    packet keeps her port (port-preserving MASQUERADE).
+# 3. Per capture: nat2 and nat2_plain have the TTL-2 probe of each peer, the
+#    router's ICMP time exceeded for it, and each NAT sent to the other before
+#    anything from the other arrived; nat2 has a consent check each way after
+#    its 7 s of quiet; samenat has nata's port unreachable for the checks to
+#    its own public address (no hairpinning); plain_race has alice's packet
+#    leaving from a new port after bob's stray one, and both ways through
+#    after her TTL-2 probe.
+# 4. No packet in any capture is malformed or carries an expert error.
+# 5. When contrib/wireshark/punch.lua exists: it loads without a Lua error,
+#    names REGISTER and PEER-INFO, and still finds nothing malformed.
+#
+# tshark runs as docs/dumps/README.md shows it: -o udp.try_heuristic_first:TRUE
+# --enable-heuristic stun_udp, so that peer-to-peer STUN on any port decodes,
+# and -o quic.reassemble_crypto_out_of_order:FALSE, without which tshark 4.0
+# cannot decrypt 1-RTT packets that a capture holds at several points.
+# Every wait is bounded: scripts/capture by CAPTURE_LIMIT_S (each lab run
+# inside it bounds its own waits), each tshark by TSHARK_LIMIT_S.  lib.sh's
+# cleanup stops every process and removes the instance even on failure, and
+# the scratch directory (TMPDIR for scripts/capture) goes with it.
+
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+net_init "${1:-}"
+for cmd in tshark tcpdump mergecap editcap capinfos; do
+	command -v "$cmd" >/dev/null || fail "$cmd not found (scripts/deps.sh installs tcpdump and tshark)"
+done
+
+CAPTURE_LIMIT_S=100 # scripts/capture: six lab runs, about 25 s in all (ctest allows 180)
+TSHARK_LIMIT_S=20
+LUA=$NET_REPO/contrib/wireshark/punch.lua
+DUMPS=$NET_TMP/dumps
+TSHARK_ERR=$NET_TMP/tshark.err
+TSHARK_OPTS=(-n -o udp.try_heuristic_first:TRUE --enable-heuristic stun_udp
+	-o quic.reassemble_crypto_out_of_order:FALSE)
+
+# Addresses per capture: the server, then alice and bob as the other sees
+# them on the chosen path.
+declare -A ADDRS=(
+	[lan]="10.0.0.1 10.0.0.2 10.0.0.3"
+	[nat1]="198.51.100.10 203.0.113.10 192.0.2.20"
+	[nat2]="198.51.100.10 203.0.113.10 192.0.2.10"
+	[samenat]="198.51.100.10 10.0.1.2 10.0.1.3"
+	[nat2_plain]="198.51.100.10 203.0.113.10 192.0.2.10"
+)
+declare -A IFACES=( # the capture points, in frame.interface_name's words
+	[lan]="sw/br0"
+	[nat1]="nata/lan0 nata/wan0 router/pb0"
+	[nat2]="nata/lan0 nata/wan0 natb/wan0 natb/lan0"
+	[samenat]="nata/lan0 nata/wan0"
+	[nat2_plain]="nata/lan0 nata/wan0 natb/wan0 natb/lan0"
+	[plain_race]="nata/lan0 nata/wan0 natb/wan0 natb/lan0"
+)
+
+# tsh FILE ARGS...: tshark on FILE, bounded; fails on a non-zero status or
+# on anything on stderr but the warning about running as root.
+tsh() {
+	local file=$1 rc=0
+	shift
+	timeout -k 2 "$TSHARK_LIMIT_S" tshark -r "$file" "${TSHARK_OPTS[@]}" "$@" 2>"$TSHARK_ERR" || rc=$?
+	((rc != 124)) || fail "tshark -r $file $*: expected to finish within $TSHARK_LIMIT_S s; seen: killed"
+	((rc == 0)) || fail "tshark -r $file $*: expected status 0; seen $rc: $(cat "$TSHARK_ERR")"
+	if grep -v -q '^Running as user "root"' "$TSHARK_ERR"; then
+		fail "tshark -r $file $*: expected nothing on stderr; seen: $(grep -v '^Running as user' "$TSHARK_ERR")"
+	fi
+}
+
+# frames FILE FILTER: the numbers of the frames that match, one a line.
+frames() {
+	tsh "$1" -Y "$2" -T fields -e frame.number
+}
+
+# first_field FILE FIELD FILTER: FIELD of the first frame that matches, or
+# nothing.  (tshark reads to the end: a `| head` would kill it with SIGPIPE.)
+first_field() {
+	local out
+	out=$(tsh "$1" -Y "$3" -T fields -e "$2")
+	echo "${out%%$'\n'*}"
+}
+
+# first NAME WHAT FILTER: prints the first frame of capture NAME that matches
+# FILTER; fails, naming WHAT, if none does.
+first() {
+	local n
+	n=$(first_field "$DUMPS/$1.pcapng" frame.number "$3")
+	[[ -n $n ]] || fail "$1: expected $2 ($3); seen none"
+	echo "$n"
+}
+
+# expect_none NAME WHAT FILTER
+expect_none() {
+	local seen
+	seen=$(frames "$DUMPS/$1.pcapng" "$3" | tr '\n' ' ')
+	[[ -z $seen ]] || fail "$1: expected no $2 ($3); seen frames $seen"
+}
+
+# expect_sequence NAME WHAT FILTER WHAT FILTER ...: each first match comes
+# after the one before it.
+expect_sequence() {
+	local name=$1 prev=0 prev_what="the start" n
+	shift
+	while (($#)); do
+		n=$(first "$name" "$1" "$2")
+		((n > prev)) || fail "$name: expected $1 (first in frame $n) after $prev_what (first in frame $prev)"
+		prev=$n prev_what=$1
+		shift 2
+	done
+}
+
+# count_txids NAME FILTER: how many transactions (distinct ids) match.
+count_txids() {
+	tsh "$DUMPS/$1.pcapng" -Y "$2" -T fields -e stun.id | sort -u | grep -c . || true
+}
+
+check_interfaces() {
+	local name=$1 seen
+	seen=$(tsh "$DUMPS/$name.pcapng" -T fields -e frame.interface_name | sort -u | tr '\n' ' ')
+	local want
+	want=$(tr ' ' '\n' <<<"${IFACES[$name]}" | sort -u | tr '\n' ' ')
+	expect_eq "$name: interfaces with packets (frame.interface_name)" "$want" "$seen"
+}
+
+# check_session NAME: part 2 of the header.
+check_session() {
+	local name=$1 s a b
+	read -r s a b <<<"${ADDRS[$name]}"
+	local q="!icmp" # an ICMP error quotes the packet that caused it: not that packet
+	expect_sequence "$name" \
+		"a Binding request to the server" "stun.type == 0x0001 && ip.dst == $s && udp.dstport == 3478 && $q" \
+		"a Binding success from the server" "stun.type == 0x0101 && ip.src == $s && udp.srcport == 3478 && $q" \
+		"a REGISTER request" "stun.type == 0x00ed && ip.dst == $s && $q" \
+		"REGISTER's 438 Stale Nonce" "stun.type == 0x01fd && stun.att.error.class == 4 && stun.att.error == 38 && $q" \
+		"a REGISTER success" "stun.type == 0x01ed && ip.src == $s && $q" \
+		"a PEER-INFO request from the server" "stun.type == 0x00ee && ip.src == $s && $q" \
+		"a check alice -> bob" "stun.type == 0x0001 && ip.src == $a && ip.dst == $b && stun.att.username && $q" \
+		"alice's USE-CANDIDATE check" "stun.type == 0x0001 && ip.src == $a && ip.dst == $b && stun.att.type == 0x0025 && $q"
+	first "$name" "a PEER-INFO success to the server" "stun.type == 0x01ee && ip.dst == $s && $q" >/dev/null
+	first "$name" "a check bob -> alice" "stun.type == 0x0001 && ip.src == $b && ip.dst == $a && stun.att.username && $q" >/dev/null
+	first "$name" "a check's success alice -> bob" "stun.type == 0x0101 && ip.src == $a && ip.dst == $b && $q" >/dev/null
+	first "$name" "a check's success bob -> alice" "stun.type == 0x0101 && ip.src == $b && ip.dst == $a && $q" >/dev/null
+	expect_none "$name" "USE-CANDIDATE from bob (alice controls: her id sorts first)" \
+		"stun.att.type == 0x0025 && ip.src == $b && $q"
+	check_chat "$name" "$a" "$b"
+	[[ $name == lan ]] && return 0
+
+	expect_none "$name" "private source address on a public link" \
+		"frame.interface_name matches \"/(wan0|pb0)\$\" && ip.src == 10.0.0.0/8"
+	# Alice's first Binding request (one transaction id) before and after
+	# nata: a new source address, the same port.
+	local f=$DUMPS/$name.pcapng txid lan_port wan
+	local req="stun.type == 0x0001 && udp.dstport == 3478 && !icmp"
+	txid=$(first_field "$f" stun.id "frame.interface_name == \"nata/lan0\" && ip.src == 10.0.1.2 && $req")
+	[[ -n $txid ]] || fail "$name: expected alice's Binding request from 10.0.1.2 on nata/lan0; seen none"
+	txid=$(sed 's/../&:/g; s/:$//' <<<"$txid") # aa:bb:...: never mistaken for a number or a name
+	lan_port=$(first_field "$f" udp.srcport "frame.interface_name == \"nata/lan0\" && stun.id == $txid && $req")
+	wan=$(first_field "$f" ip.src "frame.interface_name == \"nata/wan0\" && stun.id == $txid && $req")
+	wan+=:$(first_field "$f" udp.srcport "frame.interface_name == \"nata/wan0\" && stun.id == $txid && $req")
+	expect_eq "$name: alice's Binding request 10.0.1.2:$lan_port after nata (port-preserving rewrite)" \
+		"203.0.113.10:$lan_port" "$wan"
+}
+
+# check_chat NAME A B: the secure link after nomination.  The controlling
+# peer (alice) is the QUIC client; each chat line is decrypted with the
+# secrets in the capture (the lab's clients write SSLKEYLOGFILE), and
+# alice's quit closes her stream.
+check_chat() {
+	local name=$1 a=$2 b=$3 q="!icmp"
+	expect_sequence "$name" \
+		"alice's USE-CANDIDATE check" "stun.type == 0x0001 && ip.src == $a && ip.dst == $b && stun.att.type == 0x0025 && $q" \
+		"alice's QUIC Initial" "quic.long.packet_type == 0 && ip.src == $a && ip.dst == $b && $q" \
+		"bob's QUIC Handshake" "quic.long.packet_type == 2 && ip.src == $b && ip.dst == $a && $q" \
+		"alice's chat line, decrypted" "quic.stream_data contains \"hello from alice\" && ip.src == $a && ip.dst == $b" \
+		"bob's chat line, decrypted" "quic.stream_data contains \"hello from bob\" && ip.src == $b && ip.dst == $a" \
+		"alice's quit (her stream's FIN)" "quic.stream.fin == 1 && ip.src == $a && ip.dst == $b"
+}
+
+# check_probes NAME: the TTL-2 probes of nat2 and nat2_plain (part 3).
+check_probes() {
+	local name=$1 nat peer router mine
+	for nat in a b; do
+		if [[ $nat == a ]]; then
+			mine=203.0.113.10 peer=192.0.2.10 router=203.0.113.1
+		else
+			mine=192.0.2.10 peer=203.0.113.10 router=192.0.2.1
+		fi
+		expect_sequence "$name" \
+			"nat$nat: a TTL-2 probe to $peer leaving the LAN" \
+			"frame.interface_name == \"nat$nat/lan0\" && ip.ttl == 2 && stun.type == 0x0001 && ip.dst == $peer && !icmp" \
+			"nat$nat: the router's time exceeded for it" \
+			"frame.interface_name == \"nat$nat/wan0\" && icmp.type == 11 && ip.src == $router"
+		local out in
+		out=$(first "$name" "nat$nat sending to $peer" \
+			"frame.interface_name == \"nat$nat/wan0\" && ip.src == $mine && ip.dst == $peer && !icmp")
+		in=$(first "$name" "nat$nat receiving from $peer" \
+			"frame.interface_name == \"nat$nat/wan0\" && ip.src == $peer && ip.dst == $mine && !icmp")
+		((out < in)) || fail "$name: expected nat$nat to send to $peer (first in frame $out) before anything from $peer arrived (frame $in)"
+	done
+}
+
+# check_consent: nat2 after 7 s of quiet.  Once tshark has seen the QUIC
+# handshake, it gives the whole 5-tuple to QUIC, so the consent checks are
+# found by their bytes: a Binding request type and the magic cookie.
+check_consent() {
+	local name=nat2 a=203.0.113.10 b=192.0.2.10
+	local binding="udp.payload[0:2] == 00:01 && udp.payload[4:4] == 21:12:a4:42"
+	first "$name" "a consent check alice -> bob after 4 s" \
+		"frame.time_relative > 4 && $binding && ip.src == $a && ip.dst == $b" >/dev/null
+	first "$name" "a consent check bob -> alice after 4 s" \
+		"frame.time_relative > 4 && $binding && ip.src == $b && ip.dst == $a" >/dev/null
+}
+
+check_hairpin() { # samenat
+	first samenat "a check to nata's own public address" \
+		"frame.interface_name == \"nata/lan0\" && stun.type == 0x0001 && ip.dst == 203.0.113.10 && !icmp" >/dev/null
+	first samenat "nata's port unreachable for it (no hairpinning)" \
+		"frame.interface_name == \"nata/lan0\" && icmp.type == 3 && icmp.code == 3 && ip.src == 203.0.113.10" >/dev/null
+}
+
+check_race() {
+	local name=plain_race f=$DUMPS/plain_race.pcapng port
+	expect_sequence "$name" \
+		"bob's stray packet reaching nata" \
+		"frame.interface_name == \"nata/wan0\" && ip.src == 192.0.2.10 && udp.dstport == 40000 && !icmp" \
+		"nata's port unreachable for it" \
+		"frame.interface_name == \"nata/wan0\" && icmp.type == 3 && icmp.code == 3 && ip.src == 203.0.113.10" \
+		"alice's packet to bob from 10.0.1.2:40000" \
+		"frame.interface_name == \"nata/lan0\" && ip.src == 10.0.1.2 && udp.srcport == 40000 && !icmp"
+	port=$(first_field "$f" udp.srcport \
+		"frame.interface_name == \"nata/wan0\" && ip.src == 203.0.113.10 && ip.dst == 192.0.2.10 && udp.dstport == 40000 && !icmp")
+	[[ -n $port && $port != 40000 ]] ||
+		fail "$name: expected alice's packet to leave nata from a new port (40000 is held by bob's stray entry); seen '${port:-none}'"
+	expect_sequence "$name" \
+		"alice's TTL-2 probe" "frame.interface_name == \"nata/wan0\" && ip.ttl == 1 && udp.srcport == 40001 && !icmp" \
+		"bob's packet delivered to alice" "frame.interface_name == \"nata/lan0\" && ip.dst == 10.0.1.2 && udp.dstport == 40001 && !icmp" \
+		"alice's answer delivered to bob" "frame.interface_name == \"natb/lan0\" && ip.dst == 10.0.2.2 && udp.dstport == 40001 && !icmp"
+}
+
+check_clean() { # NAME [TSHARK ARGS...]: part 4
+	local name=$1 seen
+	shift
+	seen=$(tsh "$DUMPS/$name.pcapng" "$@" -Y "_ws.malformed || _ws.expert.severity >= error")
+	[[ -z $seen ]] || fail "$name: expected no malformed packet and no expert error; seen:
+$seen"
+}
+
+check_lua() { # part 5, on nat2
+	local f=$DUMPS/nat2.pcapng text method
+	text=$(tsh "$f" -X "lua_script:$LUA" -V)
+	for method in REGISTER PEER-INFO; do
+		grep -q -w -- "$method" <<<"$text" ||
+			fail "nat2 with $LUA: expected the method name $method in the decoded tree; seen none"
+	done
+	check_clean nat2 -X "lua_script:$LUA"
+}
+
+# ----------------------------------------------------------------- main
+
+echo "== scripts/capture $DUMPS (LAB=$LAB)"
+# In the background, so that a TERM to this test is handled at once (bash
+# defers traps while a foreground child runs); the cleanup stops timeout,
+# which passes the signal to its whole process group (the lab runs).
+rc=0
+TMPDIR=$NET_TMP timeout -k 5 "$CAPTURE_LIMIT_S" "$NET_REPO/scripts/capture" "$DUMPS" &
+NET_PIDS+=($!)
+wait $! || rc=$?
+((rc != 124)) || fail "scripts/capture: expected to finish within $CAPTURE_LIMIT_S s; seen: still running, killed"
+((rc == 0)) || fail "scripts/capture: expected exit status 0; seen $rc (its report is above)"
+net_expect_gone
+
+for name in lan nat1 nat2 samenat nat2_plain plain_race; do
+	[[ -s $DUMPS/$name.pcapng ]] || fail "$name: expected $DUMPS/$name.pcapng; seen none"
+	check_interfaces "$name"
+	[[ $name == plain_race ]] || check_session "$name"
+	case $name in
+	nat2)
+		check_probes nat2
+		check_consent
+		;;
+	nat2_plain) check_probes nat2_plain ;;
+	samenat) check_hairpin ;;
+	plain_race) check_race ;;
+	esac
+	check_clean "$name"
+	ok "$name: $(capinfos -M -c -T -r "$DUMPS/$name.pcapng" | cut -f2) packets, session in order, nothing malformed"
+done
+
+if [[ -e $LUA ]]; then
+	check_lua
+	ok "$LUA: loads; punch's methods decode; nothing malformed"
+else
+	note "$LUA not present: the dissector checks were skipped"
+fi
+echo PASS
