@@ -14,6 +14,8 @@ packages=(
 	coturn
 	# the namespace lab and captures
 	iproute2 iptables nftables conntrack tcpdump tshark tmux util-linux
+	# the benchmarks' reference tools
+	nebula iperf3
 )
 
 missing=()

@@ -4,12 +4,12 @@
 --   tshark -X lua_script:contrib/wireshark/punch.lua -r capture.pcap
 --   or copy this file to ~/.local/lib/wireshark/plugins/
 --
--- Every punch control message is STUN (RFC 8489).  punch adds three methods
--- (REGISTER 0x07D, PEER-INFO 0x07E, DATA 0x07F) and twelve attributes
--- (PUNCH-ID 0x4F01 ... PUNCH-SEQ 0x4F0C).  Wireshark 4.0's STUN dissector
--- calls those methods "Unknown" and adds a Warning for every punch
--- attribute ("Unknown attribute 0x4f01"); it has no dissector table for
--- methods or attributes that a plugin could fill in, and a post-dissector
+-- Every punch control message is STUN (RFC 8489).  punch adds two methods
+-- (REGISTER 0x07D, PEER-INFO 0x07E) and ten attributes (PUNCH-ID 0x4F01
+-- ... PUNCH-OBSERVED 0x4F0A).  Wireshark 4.0's STUN dissector calls those
+-- methods "Unknown" and adds a Warning for every punch attribute
+-- ("Unknown attribute 0x4f01"); it has no dissector table for methods or
+-- attributes that a plugin could fill in, and a post-dissector
 -- can add a tree but cannot take the warnings back.  So this file decodes
 -- a STUN message in full when it carries a punch method or attribute, and
 -- hands every other STUN message (Binding: discovery, the connectivity
@@ -25,15 +25,19 @@
 --                   ports decode with no -d.  It must claim the Binding
 --                   checks too, not only punch's own messages: the
 --                   built-in heuristic pins any flow it matches to
---                   "stun-udp", and the DATA requests that follow the
---                   checks would never reach a heuristic again.
+--                   "stun-udp", which turns the flow's QUIC away, and
+--                   then QUIC's own heuristic pins the flow to QUIC at
+--                   the first Initial, so the check answers sent after
+--                   it would decode as QUIC.
 --   conversation    each flow the heuristic claims is pinned to this
 --                   dissector instead, so its later packets come here
 --                   before the UDP port table (where an ephemeral port may
 --                   belong to some other protocol).  punch's QUIC link on
 --                   the same flow is handed to Wireshark's QUIC dissector
---                   from here (RFC 9443), so that QUIC's own heuristic never
---                   pins the flow and the consent checks stay STUN.
+--                   from here (RFC 9443), so that QUIC's own heuristic
+--                   never pins the flow.  (Wireshark 4.0's QUIC dissector
+--                   still takes the flow over once the handshake is under
+--                   way: README.md, "Known limitation".)
 --
 -- Nothing here writes packets or reads files; it only parses.  Every
 -- length is checked before it is read (STYLE.md, "Parsers are pure and
@@ -48,12 +52,11 @@ local FINGERPRINT_XOR = 0x5354554E -- RFC 8489 14.7
 local DEFAULT_PORT = 3478
 
 -- docs/protocol.md, "Methods"; src/punch_attr.h, enum punch_method.
-local M_BINDING, M_REGISTER, M_PEER_INFO, M_DATA = 0x001, 0x07D, 0x07E, 0x07F
+local M_BINDING, M_REGISTER, M_PEER_INFO = 0x001, 0x07D, 0x07E
 local methods = {
 	[M_BINDING] = "Binding",
 	[M_REGISTER] = "REGISTER",
 	[M_PEER_INFO] = "PEER-INFO",
-	[M_DATA] = "DATA",
 }
 local classes = {
 	[0] = "Request",
@@ -90,10 +93,8 @@ local A = {
 	PUNCH_LIFETIME = 0x4F08,
 	PUNCH_STATUS = 0x4F09,
 	PUNCH_OBSERVED = 0x4F0A,
-	PUNCH_DATA = 0x4F0B,
-	PUNCH_SEQ = 0x4F0C,
 }
-local PUNCH_ATTR_FIRST, PUNCH_ATTR_LAST = A.PUNCH_ID, A.PUNCH_SEQ
+local PUNCH_ATTR_FIRST, PUNCH_ATTR_LAST = A.PUNCH_ID, A.PUNCH_OBSERVED
 
 local attr_names = {}
 for name, v in pairs(A) do
@@ -140,8 +141,6 @@ local f = {
 	session = ProtoField.uint64("punch.session", "PUNCH-SESSION", base.HEX),
 	lifetime = ProtoField.uint32("punch.lifetime", "PUNCH-LIFETIME (s)", base.DEC),
 	status = ProtoField.uint32("punch.status", "PUNCH-STATUS", base.DEC, statuses),
-	data = ProtoField.string("punch.data", "PUNCH-DATA"),
-	seq = ProtoField.uint32("punch.seq", "PUNCH-SEQ", base.DEC),
 	cand_type = ProtoField.uint8("punch.cand.type", "Candidate Type", base.DEC, cand_types),
 	cand_priority = ProtoField.uint32("punch.cand.priority", "Candidate Priority", base.DEC),
 
@@ -250,9 +249,11 @@ local function looks_like_stun(tvb)
 end
 
 -- A punch method, or any punch attribute (walked within what was captured).
+-- Any other method or attribute, 0x07F and 0x4F0B-0x4F0C included (an
+-- interim chat method, since removed), is left to Wireshark's dissector.
 local function is_punch(tvb)
 	local m = type_method(tvb(0, 2):uint())
-	if m >= M_REGISTER and m <= M_DATA then
+	if m == M_REGISTER or m == M_PEER_INFO then
 		return true
 	end
 	local off, last = STUN_HDR_LEN, tvb:len()
@@ -282,19 +283,6 @@ local function add_string(pf)
 		local s = r:string(ENC_UTF_8)
 		t:add(pf, r, s)
 		return s
-	end
-end
-
--- A string that a person reads in the Info column: quoted.
-local function add_text(pf)
-	return function(t, r)
-		if not r then
-			t:add(pf, ""):set_generated()
-			return '"" (left)'
-		end
-		local s = r:string(ENC_UTF_8)
-		t:add(pf, r, s)
-		return '"' .. s .. '"'
 	end
 end
 
@@ -395,8 +383,6 @@ local decoders = {
 	end,
 	[A.PUNCH_LIFETIME] = add_uint32(f.lifetime, function(v) return v .. " s" end),
 	[A.PUNCH_STATUS] = add_uint32(f.status, function(v) return statuses[v] or ("status " .. v) end),
-	[A.PUNCH_SEQ] = add_uint32(f.seq, tostring),
-	[A.PUNCH_DATA] = add_text(f.data),
 	[A.PUNCH_OBSERVED] = add_address(fa.observed, true),
 	[A.PUNCH_CANDIDATE] = function(t, r, ctx)
 		-- docs/protocol.md, "PUNCH-CANDIDATE": type, family, X-Port,
@@ -544,8 +530,6 @@ local info_keys = {
 	[A.PUNCH_PEER_ID] = "peer",
 	[A.PUNCH_STATUS] = "status",
 	[A.PUNCH_LIFETIME] = "lifetime",
-	[A.PUNCH_SEQ] = "seq",
-	[A.PUNCH_DATA] = "data",
 	[A.ERROR_CODE] = "error",
 	[A.PUNCH_OBSERVED] = "observed",
 	[A.XOR_MAPPED_ADDRESS] = "mapped",
@@ -685,9 +669,9 @@ end
 -- anything else goes to "stun-udp" as before this file was loaded (TURN
 -- ChannelData).  On a peer-to-peer flow, QUIC (punch's secure link, after
 -- the checks) goes to Wireshark's QUIC dissector from here: if it went back
--- to UDP, the QUIC heuristic would pin the flow to QUIC, and every later
--- consent check would be decoded as a QUIC packet.  Anything else goes back
--- to UDP (0), which tries its other dissectors.
+-- to UDP, the QUIC heuristic would pin the flow to QUIC at the first
+-- Initial, and the STUN that follows it would be decoded as QUIC packets.
+-- Anything else goes back to UDP (0), which tries its other dissectors.
 function punch.dissector(tvb, pinfo, tree)
 	if looks_like_stun(tvb) then
 		if is_punch(tvb) then

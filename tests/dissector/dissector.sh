@@ -20,19 +20,18 @@
 #   decoded      every UDP datagram (also one quoted in ICMP) decodes as STUN
 #                or punch, or as QUIC (the secure link on the same flow);
 #                every one that has the STUN header (first byte 0-3, magic
-#                cookie) decodes as STUN or punch, never as QUIC
+#                cookie) decodes as STUN or punch, never as QUIC, and went
+#                through punch.lua first (udp:punch in frame.protocols: the
+#                server port, or the heuristic and the flow it pinned)
 #   known        Wireshark's own STUN dissector saw none of punch's methods
-#                (0x07D-0x07F) and called no attribute unknown (it would,
-#                for 0x4F01-0x4F0C), and no Info column says "Unknown"
-#   methods      REGISTER, PEER-INFO and DATA requests and their success
-#                responses all appear (DATA only if the capture has no QUIC:
-#                chat lines go over the secure link once it exists)
+#                (0x07D-0x07E) and called no attribute unknown (it would,
+#                for 0x4F01-0x4F0A), and no Info column says "Unknown"
+#   methods      REGISTER and PEER-INFO requests and their success responses
+#                all appear
 #   values       PUNCH-ID values are exactly alice and bob; PUNCH-PEER-ID names
 #                the other one; PUNCH-STATUS is waiting or paired and both
-#                appear; PUNCH-LIFETIME is 30 s (docs/protocol.md); every DATA
-#                request has a PUNCH-SEQ; PUNCH-DATA is printable, and (if
-#                DATA is expected) some is a non-empty line; candidate types
-#                are 1-4
+#                appear; PUNCH-LIFETIME is 30 s (docs/protocol.md); candidate
+#                types are 1-4
 #   addresses    every address and port the dissector un-XORed (candidates,
 #                PUNCH-OBSERVED, XOR-MAPPED-ADDRESS) is one that the
 #                capture's own IP and UDP headers show (the lab records both
@@ -67,7 +66,7 @@ fields=(
 	frame.number frame.protocols _ws.malformed _ws.lua.error
 	_ws.expert.severity _ws.expert.group _ws.expert.message udp.payload
 	stun.type.method stun.unknown_attribute _ws.col.Info
-	punch.id punch.peer_id punch.status punch.lifetime punch.data punch.seq
+	punch.id punch.peer_id punch.status punch.lifetime
 	punch.cand.type punch.cand.ipv4 punch.observed.ipv4 punch.xor_mapped.ipv4
 	punch.cand.port punch.observed.port punch.xor_mapped.port
 	ip.src ip.dst udp.srcport udp.dstport
@@ -136,7 +135,7 @@ check_capture() {
 			# The raw bytes, not a dissector: RFC 8489 6 and RFC 9443.
 			p = $8
 			first = substr(p, 1, 2)
-			flow = ($25 < $26) ? ($25 ":" $27 " " $26 ":" $28) : ($26 ":" $28 " " $25 ":" $27)
+			flow = ($23 < $24) ? ($23 ":" $25 " " $24 ":" $26) : ($24 ":" $26 " " $23 ":" $25)
 			if ($2 ~ /:quic/ && first >= "c0")
 				quic_flow[flow] = 1
 			if ((first == "00" || first == "01" || first == "02" || first == "03") &&
@@ -151,6 +150,11 @@ check_capture() {
 					stun_after_quic++
 				else if (last != "stun" && last != "punch")
 					note("stun_as_other", n " (" protos ")")
+				# Not the built-in STUN heuristic: it would pin the flow
+				# to "stun-udp", and the QUIC heuristic would then take the
+				# flow at its first Initial (contrib/wireshark/punch.lua).
+				else if (protos !~ /:udp:punch(:|$)/)
+					note("stun_bypassed", n " (" protos ")")
 			}
 			if (last == "punch")
 				note("false_punch", n)
@@ -165,16 +169,16 @@ check_capture() {
 				note("expert", n " (" msg[i] ")")
 		nm = split($9, m, "\037")
 		for (i = 1; i <= nm; i++)
-			# The field is the message type under mask 0x3eef: REGISTER,
-			# PEER-INFO and DATA (0x07D-0x07F) show as 0x00ed-0x00ef.
-			if (tolower(m[i]) ~ /^0x00e[def]$/) note("stun_method", n " (" m[i] ")")
+			# The field is the message type under mask 0x3eef: REGISTER
+			# and PEER-INFO (0x07D-0x07E) show as 0x00ed-0x00ee.
+			if (tolower(m[i]) ~ /^0x00e[de]$/) note("stun_method", n " (" m[i] ")")
 		# The built-in dissector marks an attribute it does not know with
 		# this item (and expert info) rather than a stun.att.type.
 		if ($10 != "") note("stun_attr", n)
 		if (udp && info ~ /Unknown/) note("unknown_info", n " (" info ")")
 
-		split("REGISTER PEER-INFO DATA", meth, " ")
-		for (i = 1; i <= 3; i++) {
+		split("REGISTER PEER-INFO", meth, " ")
+		for (i = 1; i <= 2; i++) {
 			if (index(info, meth[i] " Request") == 1) count[meth[i] " Request"]++
 			if (index(info, meth[i] " Success Response") == 1) count[meth[i] " Success Response"]++
 		}
@@ -189,18 +193,13 @@ check_capture() {
 		nl = split($15, lt, "\037")
 		for (i = 1; i <= nl; i++)
 			if (lt[i] != lifetime) note("lifetime", n " (" lt[i] ")")
-		if (index(info, "DATA Request") == 1 && $17 == "") note("seq", n)
-		if ($16 != "") {
-			if ($16 ~ /[[:cntrl:]]/) note("data", n " (\"" $16 "\")")
-			else data_lines++
-		}
-		nc = split($18, ct, "\037")
+		nc = split($16, ct, "\037")
 		for (i = 1; i <= nc; i++)
 			if (ct[i] !~ /^[1-4]$/) note("cand_type", n " (" ct[i] ")")
-		for (k = 19; k <= 21; k++) add(decoded_ip, $k)
-		for (k = 22; k <= 24; k++) add(decoded_port, $k)
-		for (k = 25; k <= 26; k++) add(header_ip, $k)
-		for (k = 27; k <= 28; k++) add(header_port, $k)
+		for (k = 17; k <= 19; k++) add(decoded_ip, $k)
+		for (k = 20; k <= 22; k++) add(decoded_port, $k)
+		for (k = 23; k <= 24; k++) add(header_ip, $k)
+		for (k = 25; k <= 26; k++) add(header_port, $k)
 	}
 	END {
 		if (frames_seen == 0) fail("frames", "a capture with packets", "none")
@@ -216,12 +215,11 @@ check_capture() {
 		}
 		if (bad["undecoded"] != "") fail("decoded", "every UDP datagram decoded as STUN, punch or QUIC", seen("undecoded"))
 		if (bad["stun_as_other"] != "") fail("decoded", "every datagram with a STUN header decoded as STUN or punch", seen("stun_as_other"))
+		if (bad["stun_bypassed"] != "") fail("decoded", "every datagram with a STUN header dissected by punch.lua first (udp:punch)", seen("stun_bypassed"))
 		if (bad["stun_method"] != "") fail("known", "no punch method left to the built-in STUN dissector", seen("stun_method"))
 		if (bad["stun_attr"] != "") fail("known", "no attribute that the built-in STUN dissector calls unknown", seen("stun_attr"))
 		if (bad["unknown_info"] != "") fail("known", "no \"Unknown\" in the Info column", seen("unknown_info"))
-		# docs/protocol.md: DATA carries chat lines "until the secure link
-		# replaces it"; a capture with QUIC has its chat there.
-		nmeth = split(quic_frames ? "REGISTER PEER-INFO" : "REGISTER PEER-INFO DATA", meth, " ")
+		nmeth = split("REGISTER PEER-INFO", meth, " ")
 		for (i = 1; i <= nmeth; i++)
 			for (c = 1; c <= 2; c++) {
 				what = meth[i] (c == 1 ? " Request" : " Success Response")
@@ -241,9 +239,6 @@ check_capture() {
 		if (!("0" in status_seen) || !("1" in status_seen))
 			fail("values", "PUNCH-STATUS waiting (0) and paired (1) both", "{" keys(status_seen) "}")
 		if (bad["lifetime"] != "") fail("values", "PUNCH-LIFETIME " lifetime, seen("lifetime"))
-		if (bad["seq"] != "") fail("values", "a PUNCH-SEQ in every DATA request", "none in " seen("seq"))
-		if (bad["data"] != "") fail("values", "PUNCH-DATA as printable text", seen("data"))
-		if (data_lines == 0 && !quic_frames) fail("values", "at least one non-empty PUNCH-DATA line", "none")
 		if (bad["cand_type"] != "") fail("values", "candidate types 1-4", seen("cand_type"))
 		missing = ""
 		for (k in decoded_ip) if (!(k in header_ip)) missing = missing (missing == "" ? "" : " ") k
@@ -252,9 +247,9 @@ check_capture() {
 		for (k in decoded_port) if (!(k in header_port)) missing = missing (missing == "" ? "" : " ") k
 		if (missing != "") fail("addresses", "un-XORed ports among the UDP headers", missing)
 		if (!failed)
-			printf "ok: %s: %d frames; REGISTER %d, PEER-INFO %d, DATA %d requests, %d QUIC; ids {%s}; %d addresses un-XORed; %d consent checks shown as QUIC by Wireshark\n",
+			printf "ok: %s: %d frames; REGISTER %d, PEER-INFO %d requests, %d QUIC; ids {%s}; %d addresses un-XORed; %d consent checks shown as QUIC by Wireshark\n",
 				name, frames_seen, count["REGISTER Request"], count["PEER-INFO Request"],
-				count["DATA Request"], quic_frames, keys(id_set), length(decoded_ip), stun_after_quic
+				quic_frames, keys(id_set), length(decoded_ip), stun_after_quic
 		exit failed
 	}' "$tmp/fields" || rc=1
 	return "$rc"
