@@ -8,9 +8,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "app_file.h"
+#include "app_forward.h"
 #include "client.h"
 #include "cmd.h"
 #include "log.h"
+
+/* Options only some commands take. */
+enum {
+	PEER_OPT_FORCE = 1 << 0,  /* -f */
+	PEER_OPT_FORWARD = 1 << 1, /* -L */
+};
 
 struct peer_cmd {
 	const char *name;
@@ -18,6 +26,9 @@ struct peer_cmd {
 	const char *synopsis;     /* after "punch NAME -server ... " */
 	const char *about;
 	int min_operands, max_operands;
+	unsigned opts;            /* PEER_OPT_* */
+	/* Before connecting: 0, or an exit status with a sentence in why. */
+	int (*check)(const struct app_args *args, char *why, size_t len);
 };
 
 static const struct peer_cmd cmds[] = {
@@ -27,7 +38,40 @@ static const struct peer_cmd cmds[] = {
 	  "stdout as 'THEM: text'. 'quit' or end of input ends the chat on both\n"
 	  "sides. The task's form also works:\n"
 	  "  punch -mode=client -stun=HOST:PORT -peer=ME -target=THEM\n",
-	  0, 0 },
+	  0, 0, 0, NULL },
+	{ "pipe", &app_pipe, "",
+	  "Connect standard input to THEM's standard output, both ways: run\n"
+	  "punch pipe on both sides. Each side's input ends with its end of file.\n"
+	  "Exits 0 once both directions have arrived in full; 1 if the link\n"
+	  "ended first. Example: tar c dir | punch pipe ... (and on the other\n"
+	  "side: punch pipe ... </dev/null | tar x).\n",
+	  0, 0, 0, NULL },
+	{ "send", &app_send, " FILE",
+	  "Send FILE to THEM, who runs punch recv. The file goes under its own\n"
+	  "name (the last component of FILE), with its size and SHA-256; recv\n"
+	  "checks both before it keeps the file. Exits 0 only once recv has\n"
+	  "said the file arrived intact. Names that start with '.' are refused.\n"
+	  "A progress bar shows on a terminal; a summary line at the end.\n",
+	  1, 1, 0, app_send_check },
+	{ "recv", &app_recv, " [DIR] [-f]",
+	  "Receive one file from THEM, who runs punch send FILE, into DIR\n"
+	  "(default: the current directory). It is written to a temporary\n"
+	  "DIR/.punch-recv-XXXXXX and renamed into place only if its size and\n"
+	  "SHA-256 match. An existing file is refused unless -f; so is a name\n"
+	  "with '/' or '\\', a control character, or a leading '.'.\n"
+	  "  -f                 overwrite an existing file of that name\n",
+	  0, 1, PEER_OPT_FORCE, app_recv_check },
+	{ "forward", &app_forward, " [-L LPORT:HOST:PORT]...",
+	  "Forward TCP connections over the link, as ssh -L does. With -L, listen\n"
+	  "on 127.0.0.1:LPORT (0: any free port; the port is printed); each\n"
+	  "connection is carried to THEM, which connects to HOST:PORT as it\n"
+	  "resolves it there. THEM runs punch forward too, with or without -L of\n"
+	  "its own. Each side connects wherever the peer's -L asks (any host and\n"
+	  "port it can reach), so run it only with a peer you trust.\n"
+	  "Ctrl-C stops both sides.\n"
+	  "  -L LPORT:HOST:PORT forward 127.0.0.1:LPORT here to HOST:PORT there\n"
+	  "                     (up to 16; an IPv6 HOST in brackets)\n",
+	  0, 0, PEER_OPT_FORWARD, app_forward_check },
 };
 
 static const char usage_common[] =
@@ -106,6 +150,7 @@ int cmd_peer(int argc, char **argv)
 	const struct peer_cmd *pc = find_cmd(argv[0]);
 	struct client_config cfg = { 0 };
 	const char *cmd = argv[0];
+	char why[512];
 	char *end;
 	long v;
 	int c, rc;
@@ -139,9 +184,13 @@ int cmd_peer(int argc, char **argv)
 			cfg.wait_s = (unsigned)v;
 			break;
 		case 'f':
+			if (!(pc->opts & PEER_OPT_FORCE))
+				return bad(cmd, "-f is an option of punch recv");
 			cfg.args.force = 1;
 			break;
 		case 'L':
+			if (!(pc->opts & PEER_OPT_FORWARD))
+				return bad(cmd, "-L is an option of punch forward");
 			if (cfg.args.n_forwards == APP_ARGS_MAX)
 				return bad(cmd, "too many -L (at most %d)", APP_ARGS_MAX);
 			cfg.args.forwards[cfg.args.n_forwards++] = optarg;
@@ -157,16 +206,25 @@ int cmd_peer(int argc, char **argv)
 		}
 	}
 	if (argc - optind < pc->min_operands)
-		return bad(cmd, "missing operand");
+		return bad(cmd, "missing operand: the command takes%s", pc->synopsis);
 	if (argc - optind > pc->max_operands)
 		return bad(cmd, "unexpected argument '%s'", argv[optind + pc->max_operands]);
 	for (int i = optind; i < argc; i++)
 		cfg.args.argv[cfg.args.argc++] = argv[i];
+	if (pc->opts & PEER_OPT_FORCE)
+		cfg.args.dir = cfg.args.argc ? cfg.args.argv[0] : ".";
 	if (!cfg.server)
 		return bad(cmd, "-server HOST:PORT is required");
 	if (!cfg.id[0] || !cfg.peer[0])
 		return bad(cmd, "both -id and -peer are required");
 	if (!strcmp(cfg.id, cfg.peer))
 		return bad(cmd, "-id and -peer must differ");
+	/* What can be wrong locally is said now, not after the punch. */
+	if (pc->check && (rc = pc->check(&cfg.args, why, sizeof(why)))) {
+		if (rc == EXIT_USAGE)
+			return bad(cmd, "%s", why);
+		fprintf(stderr, "punch %s: %s\n", cmd, why);
+		return rc;
+	}
 	return client_run(&cfg);
 }

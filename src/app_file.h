@@ -1,0 +1,80 @@
+/*
+ * punch send and punch recv: one file over the secure link.
+ *
+ * On the wire (both are "file"; see app_file.c for the whole exchange):
+ *
+ *   sender   -> "punch/1 file NAME SIZE\n", SIZE bytes, 32-byte SHA-256, FIN
+ *   receiver -> "punch/1 file\n", then "ok\n" or "bad REASON[ DETAIL]\n", FIN
+ *
+ * NAME is the file's name with '%', space, control characters and DEL
+ * written as %XX (two hex digits); every other byte, UTF-8 included, is
+ * itself.  The name rules below are the receiver's; the sender applies
+ * them too, so that a user learns before connecting.
+ */
+#ifndef PUNCH_APP_FILE_H
+#define PUNCH_APP_FILE_H
+
+#include <stddef.h>
+
+#include "app.h"
+
+enum {
+	FILE_NAME_MAX = 255,      /* bytes, decoded: NAME_MAX on Linux */
+	FILE_WIRE_NAME_MAX = 470, /* encoded, so that the header fits APP_HEADER_MAX */
+	FILE_HASH_LEN = 32,       /* the trailer: SHA-256 */
+	FILE_REPLY_MAX = 256,     /* "ok" or "bad REASON DETAIL" */
+	FILE_CHUNK = sizeof(((struct app_input *)0)->buf),
+};
+
+/* NULL if `name` (len bytes, decoded) is acceptable as a file name in the
+ * receiver's directory, else why not: empty, too long, a path separator
+ * ('/' or '\'), a leading '.' (which covers "." and ".."), or a control
+ * character (NUL included). */
+const char *file_name_check(const char *name, size_t len);
+
+/* Percent-encode name (len bytes) into out, NUL-terminated.  Returns the
+ * encoded length, or -1 if it does not fit in outlen. */
+int file_name_encode(const char *name, size_t len, char *out, size_t outlen);
+
+/* Decode a wire NAME into out (NUL-terminated; the name itself may hold a
+ * NUL, which file_name_check refuses).  Returns the decoded length, or -1
+ * for a malformed escape, a raw space or control byte, or no room. */
+int file_name_decode(const char *in, char *out, size_t outlen);
+
+/* The name send uses for a path: its last component. */
+const char *file_base_name(const char *path);
+
+/* Before connecting: is FILE a readable regular file with a name recv
+ * will take?  Is DIR a directory we can write?  0, or an exit status with
+ * a sentence in why. */
+int app_send_check(const struct app_args *args, char *why, size_t len);
+int app_recv_check(const struct app_args *args, char *why, size_t len);
+
+/* ---- for app_send.c and app_recv.c -------------------------------- */
+
+/* What both ends keep: the link, and a finish that runs from the loop
+ * rather than from inside ngtcp2's callbacks, after a kick has sent what
+ * is queued. */
+struct file_end {
+	struct app_env env;
+	uv_timer_t end;
+	int done, code;
+};
+
+void file_end_init(struct file_end *e, const struct app_env *env);
+/* Finish with this exit status (the first call wins). */
+void file_end_now(struct file_end *e, int code);
+
+/* Gather the peer's stream header from *data (advancing it): 0 once it is
+ * "punch/1 file" with operands (want_args: we are recv) or without (we are
+ * send); 1 while incomplete; -1 after telling the user what the peer runs
+ * instead (want_cmd names the command we expected). */
+int file_peer_header(struct file_end *e, struct app_header *h,
+                     const uint8_t **data, size_t *len, int want_args,
+                     const char *want_cmd);
+
+/* The SHA-256 as 64 lowercase hex digits. */
+void file_hash_hex(const uint8_t digest[FILE_HASH_LEN],
+                   char out[2 * FILE_HASH_LEN + 1]);
+
+#endif

@@ -1,0 +1,371 @@
+/*
+ * punch forward [-L LPORT:HOST:PORT]...: TCP port forwarding, like ssh -L.
+ *
+ * A side with -L listens on 127.0.0.1:LPORT.  Each connection it accepts
+ * gets a bidirectional QUIC stream of its own (wire format: app_forward.h);
+ * the other side connects to HOST:PORT as it resolves it there, and bytes
+ * flow both ways.  TCP end of input becomes FIN and FIN becomes a TCP
+ * shutdown, so half-closed connections work.  Either side may have -L;
+ * both accept the other's streams.
+ *
+ * Who speaks first: the QUIC server side sends its "punch/1 forward" as
+ * the link comes up, the client once the server's has arrived; each side
+ * listens (-L) only once it knows the peer runs punch forward too.
+ *
+ * Policy: the other side connects to whatever HOST:PORT the peer asks for,
+ * as ssh's server does with forwarding allowed.  The peer is the one whose
+ * key was checked, and running punch forward is the consent.
+ *
+ * Each connection, its stream and its back-pressure: forward_conn.c.
+ */
+#include "app_forward.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmd.h"
+#include "forward_conn.h"
+#include "log.h"
+
+enum {
+	FWD_BACKLOG = 128,
+};
+
+/* ---- -L specs -------------------------------------------------------------- */
+
+int forward_host_ok(const char *host)
+{
+	size_t n = strlen(host);
+
+	if (!n || n > FORWARD_HOST_MAX)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		char ch = host[i];
+
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		      (ch >= '0' && ch <= '9') || ch == '.' || ch == '-' ||
+		      ch == '_' || ch == ':'))
+			return 0;
+	}
+	return 1;
+}
+
+int forward_port_parse(const char *s, size_t n, int allow_zero, uint16_t *out)
+{
+	unsigned long v = 0;
+
+	if (!n || n > 5)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		v = v * 10 + (unsigned long)(s[i] - '0');
+	}
+	if (v > 65535 || (!v && !allow_zero))
+		return -1;
+	*out = (uint16_t)v;
+	return 0;
+}
+
+int forward_spec_parse(const char *s, struct forward_spec *out, char *why,
+                       size_t len)
+{
+	const char *c1 = strchr(s, ':'), *c2 = strrchr(s, ':');
+	const char *h, *he;
+
+	memset(out, 0, sizeof(*out));
+	if (!c1 || c1 == c2)
+		goto bad;
+	if (forward_port_parse(s, (size_t)(c1 - s), 1, &out->lport)) {
+		snprintf(why, len, "-L '%s': LPORT must be a number 0-65535", s);
+		return -1;
+	}
+	if (forward_port_parse(c2 + 1, strlen(c2 + 1), 0, &out->port)) {
+		snprintf(why, len, "-L '%s': PORT must be a number 1-65535", s);
+		return -1;
+	}
+	h = c1 + 1;
+	he = c2;
+	if (he - h >= 2 && *h == '[' && he[-1] == ']') {
+		h++;
+		he--;
+	}
+	if ((size_t)(he - h) > FORWARD_HOST_MAX)
+		goto bad;
+	memcpy(out->host, h, (size_t)(he - h));
+	out->host[he - h] = '\0';
+	if (forward_host_ok(out->host))
+		return 0;
+bad:
+	snprintf(why, len, "-L wants LPORT:HOST:PORT (an IPv6 HOST in brackets), got '%s'", s);
+	return -1;
+}
+
+int app_forward_check(const struct app_args *args, char *why, size_t len)
+{
+	struct forward_spec spec;
+
+	for (int i = 0; i < args->n_forwards; i++) {
+		if (forward_spec_parse(args->forwards[i], &spec, why, len))
+			return EXIT_USAGE;
+		for (int j = 0; j < i; j++) {
+			struct forward_spec other;
+
+			forward_spec_parse(args->forwards[j], &other, why, len);
+			if (spec.lport && spec.lport == other.lport) {
+				snprintf(why, len, "-L: port %u is given twice", spec.lport);
+				return EXIT_USAGE;
+			}
+		}
+	}
+	return 0;
+}
+
+/* ---- state ------------------------------------------------------------------- */
+
+struct fwd_app;
+
+struct fwd_listener {
+	uv_tcp_t tcp;
+	struct fwd_app *f;
+	struct forward_spec spec;
+};
+
+struct fwd_app {
+	struct fwd_ctx x;         /* first: what the connections share */
+	const char *specs[APP_ARGS_MAX]; /* -L */
+	int n_specs;
+	struct fwd_listener listeners[APP_ARGS_MAX];
+	int n_listeners;
+	struct app_header hello;  /* the peer's "punch/1 forward" stream */
+	int64_t hello_id, hello_out;
+	int spoke, listening;
+	uv_timer_t end;
+	int end_code;
+};
+
+/* ---- ending ------------------------------------------------------------------ */
+
+static void on_end(uv_timer_t *t)
+{
+	struct fwd_app *f = t->data;
+
+	f->x.env.finish(f->x.env.ctx, f->end_code);
+}
+
+static void close_listeners(struct fwd_app *f)
+{
+	for (int i = 0; i < f->n_listeners; i++)
+		if (!uv_is_closing((uv_handle_t *)&f->listeners[i].tcp))
+			uv_close((uv_handle_t *)&f->listeners[i].tcp, NULL);
+}
+
+/* Finish from the loop, not from inside a QUIC callback. */
+static void fwd_end(struct fwd_app *f, int code)
+{
+	if (f->x.closing)
+		return;
+	f->x.closing = 1;
+	f->end_code = code;
+	close_listeners(f);
+	f->x.env.kick(f->x.env.ctx);
+	uv_timer_start(&f->end, on_end, 0, 0);
+}
+
+/* ---- the peer's hello ---------------------------------------------------------- */
+
+static void fwd_speak(struct fwd_app *f, int listen);
+
+/* The peer's uni stream says what it runs. */
+static void peer_hello(struct fwd_app *f, int64_t id, const uint8_t *data,
+                       size_t len)
+{
+	long used;
+
+	if (f->hello_id < 0)
+		f->hello_id = id;
+	if (id != f->hello_id || f->hello.done || !len)
+		return;
+	used = app_header_feed(&f->hello, data, len);
+	if (used < 0 || (f->hello.done && strcmp(f->hello.name, "forward"))) {
+		log_error("%s is not running punch forward (it runs %s); run punch forward on both sides",
+		          f->x.env.peer_id, !f->hello.done ? "something else" :
+		          !strcmp(f->hello.name, "file") ? "send or recv" : f->hello.name);
+		fwd_speak(f, 0);  /* so that the peer learns what we run */
+		fwd_end(f, 1);
+	} else if (f->hello.done) {
+		log_debug("forward: %s runs punch forward", f->x.env.peer_id);
+		fwd_speak(f, 1);
+	}
+}
+
+static void fwd_data(struct app *a, int64_t id, const uint8_t *data,
+                     size_t len, int fin)
+{
+	struct fwd_app *f = (struct fwd_app *)a;
+
+	if (f->x.closing)
+		return;
+	if (id & 0x2)  /* RFC 9000 2.1: a unidirectional stream */
+		peer_hello(f, id, data, len);
+	else
+		fwd_conn_data(&f->x, id, data, len, fin);
+}
+
+static void fwd_writable(struct app *a, int64_t id)
+{
+	fwd_conn_writable(&((struct fwd_app *)a)->x, id);
+}
+
+static void fwd_stream_close(struct app *a, int64_t id, uint64_t err)
+{
+	fwd_conn_stream_close(&((struct fwd_app *)a)->x, id, err);
+}
+
+/* ---- the side that listens --------------------------------------------------- */
+
+static void on_accept(uv_stream_t *server, int status)
+{
+	struct fwd_listener *l = server->data;
+	struct fwd_app *f = l->f;
+
+	if (status < 0) {
+		log_warn("forward: accept on port %u: %s", l->spec.lport,
+		         uv_strerror(status));
+		return;
+	}
+	if (!f->x.closing)
+		fwd_conn_accept(&f->x, server, l->spec.host, l->spec.port,
+		                l->spec.lport);
+}
+
+static int listen_one(struct fwd_app *f, const char *arg)
+{
+	struct fwd_listener *l = &f->listeners[f->n_listeners];
+	struct sockaddr_in sin;
+	struct sockaddr_storage bound;
+	int len = sizeof(bound), rc;
+	char why[160];
+
+	if (forward_spec_parse(arg, &l->spec, why, sizeof(why))) {
+		log_error("%s", why);
+		return -1;
+	}
+	l->f = f;
+	uv_tcp_init(f->x.env.loop, &l->tcp);
+	l->tcp.data = l;
+	f->n_listeners++;
+	uv_ip4_addr("127.0.0.1", l->spec.lport, &sin);
+	if ((rc = uv_tcp_bind(&l->tcp, (struct sockaddr *)&sin, 0)) ||
+	    (rc = uv_listen((uv_stream_t *)&l->tcp, FWD_BACKLOG, on_accept)) ||
+	    (rc = uv_tcp_getsockname(&l->tcp, (struct sockaddr *)&bound, &len))) {
+		log_error("cannot listen on 127.0.0.1:%u: %s", l->spec.lport,
+		          uv_strerror(rc));
+		return -1;
+	}
+	l->spec.lport = ntohs(((struct sockaddr_in *)&bound)->sin_port);
+	fprintf(stderr, "Forwarding 127.0.0.1:%u to %s:%u on %s's side\n",
+	        l->spec.lport, l->spec.host, l->spec.port, f->x.env.peer_id);
+	return 0;
+}
+
+/* ---- app ---------------------------------------------------------------------- */
+
+static struct app *fwd_create(const struct app_env *env,
+                              const struct app_args *args)
+{
+	struct fwd_app *f = calloc(1, sizeof(*f));
+
+	if (!f)
+		return NULL;
+	for (int i = 0; i < args->n_forwards && i < APP_ARGS_MAX; i++)
+		f->specs[f->n_specs++] = args->forwards[i];
+	/* A TCP peer that resets is an error on that connection, not a
+	 * signal that ends every other one. */
+	signal(SIGPIPE, SIG_IGN);
+	f->x.env = *env;
+	f->hello_id = f->hello_out = -1;
+	uv_timer_init(env->loop, &f->end);
+	f->end.data = f;
+	return (struct app *)f;
+}
+
+/* Our hello (once), then the listeners, once the peer is known to run
+ * punch forward. */
+static void fwd_speak(struct fwd_app *f, int listen)
+{
+	if (f->hello_out < 0)
+		return;  /* before on_ready: it speaks */
+	if (!f->spoke) {
+		f->spoke = 1;
+		if (app_header_write(f->x.env.quic, f->hello_out, "forward", NULL) ||
+		    quic_write_fin(f->x.env.quic, f->hello_out)) {
+			log_error("forward: cannot write on our stream");
+			fwd_end(f, 1);
+			return;
+		}
+		f->x.env.kick(f->x.env.ctx);
+	}
+	if (!listen || f->listening || f->x.closing)
+		return;
+	f->listening = 1;
+	for (int i = 0; i < f->n_specs; i++) {
+		if (listen_one(f, f->specs[i])) {
+			fwd_end(f, 1);
+			return;
+		}
+	}
+	if (!f->n_listeners)
+		fprintf(stderr, "Accepting %s's forwarded connections; Ctrl-C stops\n",
+		        f->x.env.peer_id);
+}
+
+static void fwd_ready(struct app *a)
+{
+	struct fwd_app *f = (struct fwd_app *)a;
+
+	f->hello_out = quic_open_stream(f->x.env.quic, 0);
+	if (f->hello_out < 0) {
+		log_error("forward: cannot open a stream");
+		fwd_end(f, 1);
+		return;
+	}
+	/* RFC 9000 2.1: bit 0x1 of a stream id is set when the server opened
+	 * it.  The server speaks first; the client once it has heard. */
+	if (f->hello_out & 1)
+		fwd_speak(f, 0);
+	if (f->hello.done)
+		fwd_speak(f, !strcmp(f->hello.name, "forward"));
+}
+
+static void fwd_interrupt(struct app *a)
+{
+	struct fwd_app *f = (struct fwd_app *)a;
+	unsigned open = fwd_conn_count(&f->x);
+
+	fprintf(stderr, "punch forward: stopping; closing %u connection%s\n",
+	        open, open == 1 ? "" : "s");
+	fwd_end(f, 0);
+}
+
+static void fwd_destroy(struct app *a)
+{
+	struct fwd_app *f = (struct fwd_app *)a;
+
+	/* The loop has closed every handle and run every callback. */
+	fwd_conn_free_all(&f->x);
+	free(f);
+}
+const struct app_ops app_forward = {
+	.name = "forward",
+	.wire = "forward",
+	.create = fwd_create,
+	.on_ready = fwd_ready,
+	.on_data = fwd_data,
+	.on_writable = fwd_writable,
+	.on_stream_close = fwd_stream_close,
+	.on_interrupt = fwd_interrupt,
+	.destroy = fwd_destroy,
+};

@@ -1,0 +1,677 @@
+/*
+ * One forwarded connection: see forward_conn.h, and app_forward.h for the
+ * lines on the wire.
+ *
+ * Back-pressure:
+ *   TCP -> QUIC: when quic_write takes less than a read, reading stops and
+ *     keeps the rest until on_writable.
+ *   QUIC -> TCP: quic.c opens the flow-control window as soon as data is
+ *     handed to us, so QUIC cannot push back on the peer.  What the local
+ *     TCP reader has not taken yet is queued, up to FWD_QUEUE_MAX_BYTES per
+ *     connection; a connection whose reader falls further behind is closed
+ *     (with a warning) rather than let memory grow without bound.
+ *
+ * Freeing: conn_maybe_free() is only ever the last call of an event
+ * handler, so that nothing touches a connection after it is gone.
+ */
+#include "forward_conn.h"
+
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "app_forward.h"
+#include "log.h"
+
+enum {
+	FWD_STATUS_MAX = 256,           /* "ok" or "bad connect ..." */
+};
+
+/* Stream bytes waiting for the TCP connection to be made. */
+struct fwd_chunk {
+	struct fwd_chunk *next;
+	size_t len;
+	uint8_t data[];
+};
+
+struct fwd_write {
+	uv_write_t req;
+	struct fwd_conn *c;
+	size_t len;
+	uint8_t data[];
+};
+
+struct fwd_conn {
+	struct fwd_ctx *x;
+	struct fwd_conn *next;
+	unsigned serial;          /* for messages */
+	int opener;               /* we accepted the TCP connection */
+	int64_t sid;
+	char host[FORWARD_HOST_MAX + 1];
+	uint16_t port;
+	int reqs;                 /* libuv requests outstanding */
+
+	uv_tcp_t tcp;
+	int tcp_init, tcp_closed, connected;
+	uv_getaddrinfo_t gai;
+	struct addrinfo *ai, *ai_next;
+	uv_connect_t connect;
+	int connect_err;          /* the last address's failure */
+	uv_shutdown_t shutdown;
+
+	/* stream -> TCP */
+	struct app_header hdr;    /* the request, at the other end */
+	char status[FWD_STATUS_MAX]; /* the answer, at the opener */
+	size_t status_len;
+	int status_done;
+	struct fwd_chunk *held, **held_tail;
+	size_t queued;            /* held, or in uv_write */
+	int peer_fin, shut_sent, shut_done, write_dead;
+
+	/* TCP -> stream */
+	uint8_t *pend;            /* FWD_READ_BYTES, once needed */
+	size_t pend_len;
+	int reading, read_done, fin_sent;
+
+	int stream_closed;
+};
+
+static void conn_pump(struct fwd_conn *c);
+static void conn_abort(struct fwd_conn *c, const char *why);
+
+/* ---- connections: life cycle ------------------------------------------------ */
+
+static struct fwd_conn *conn_new(struct fwd_ctx *x, int opener, int64_t sid)
+{
+	struct fwd_conn *c = calloc(1, sizeof(*c));
+
+	if (!c)
+		return NULL;
+	c->x = x;
+	c->opener = opener;
+	c->sid = sid;
+	c->serial = ++x->serial;
+	c->held_tail = &c->held;
+	c->next = x->conns;
+	x->conns = c;
+	return c;
+}
+
+static struct fwd_conn *conn_find(struct fwd_ctx *x, int64_t sid)
+{
+	for (struct fwd_conn *c = x->conns; c; c = c->next)
+		if (c->sid == sid)
+			return c;
+	return NULL;
+}
+
+static void conn_free(struct fwd_conn *c)
+{
+	struct fwd_conn **pp = &c->x->conns;
+
+	while (*pp && *pp != c)
+		pp = &(*pp)->next;
+	if (*pp)
+		*pp = c->next;
+	while (c->held) {
+		struct fwd_chunk *k = c->held;
+
+		c->held = k->next;
+		free(k);
+	}
+	if (c->ai)
+		uv_freeaddrinfo(c->ai);
+	free(c->pend);
+	free(c);
+}
+
+/* Only ever called last in an event handler: nothing may touch c after. */
+static void conn_maybe_free(struct fwd_conn *c)
+{
+	if (c->reqs || (c->tcp_init && !c->tcp_closed) ||
+	    (!c->stream_closed && !c->x->closing))
+		return;
+	log_debug("forward: connection %u done", c->serial);
+	conn_free(c);
+}
+
+static void on_tcp_closed(uv_handle_t *h)
+{
+	struct fwd_conn *c = h->data;
+
+	c->tcp_closed = 1;
+	conn_maybe_free(c);
+}
+
+static void conn_close_tcp(struct fwd_conn *c)
+{
+	if (c->tcp_init && !uv_is_closing((uv_handle_t *)&c->tcp))
+		uv_close((uv_handle_t *)&c->tcp, on_tcp_closed);
+}
+
+/* Both TCP directions done: close the socket. */
+static void conn_maybe_close(struct fwd_conn *c)
+{
+	if (c->read_done && (c->shut_done || c->write_dead))
+		conn_close_tcp(c);
+}
+
+static void stream_fin(struct fwd_conn *c)
+{
+	if (c->fin_sent || c->sid < 0 || c->pend_len)
+		return;
+	c->fin_sent = 1;
+	quic_write_fin(c->x->env.quic, c->sid);
+	c->x->env.kick(c->x->env.ctx);
+}
+
+/* Give up on the TCP side: close it, end our half of the stream, and drop
+ * whatever the peer still sends (there is no stream reset in quic.h). */
+static void conn_abort(struct fwd_conn *c, const char *why)
+{
+	if (why)
+		log_warn("forward: connection %u (%s:%u): %s", c->serial, c->host,
+		         c->port, why);
+	c->write_dead = 1;
+	c->read_done = 1;
+	c->pend_len = 0;
+	if (c->reading)
+		uv_read_stop((uv_stream_t *)&c->tcp);
+	c->reading = 0;
+	stream_fin(c);
+	conn_close_tcp(c);
+}
+
+/* ---- stream -> TCP ----------------------------------------------------------- */
+
+static void conn_maybe_shutdown(struct fwd_conn *c);
+
+static void on_write(uv_write_t *req, int status)
+{
+	struct fwd_write *w = (struct fwd_write *)req;
+	struct fwd_conn *c = w->c;
+
+	c->reqs--;
+	c->queued -= w->len;
+	free(w);
+	if (status < 0 && status != UV_ECANCELED && !c->write_dead)
+		conn_abort(c, uv_strerror(status));
+	conn_maybe_shutdown(c);
+	conn_maybe_free(c);
+}
+
+static void tcp_send(struct fwd_conn *c, const uint8_t *data, size_t len)
+{
+	struct fwd_write *w;
+	uv_buf_t b;
+	int n = 0;
+
+	if (!c->queued) {
+		b = uv_buf_init((char *)data, (unsigned)len);
+		n = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+		if (n == UV_EAGAIN)
+			n = 0;
+		if (n < 0) {
+			conn_abort(c, uv_strerror(n));
+			return;
+		}
+	}
+	if ((size_t)n == len)
+		return;
+	data += n;
+	len -= (size_t)n;
+	if (c->queued + len > FWD_QUEUE_MAX_BYTES) {
+		conn_abort(c, "the local side reads too slowly (16 MB queued); closing it");
+		return;
+	}
+	if (!(w = malloc(sizeof(*w) + len))) {
+		conn_abort(c, "out of memory");
+		return;
+	}
+	w->c = c;
+	w->len = len;
+	memcpy(w->data, data, len);
+	b = uv_buf_init((char *)w->data, (unsigned)len);
+	if ((n = uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, on_write))) {
+		free(w);
+		conn_abort(c, uv_strerror(n));
+		return;
+	}
+	c->reqs++;
+	c->queued += len;
+}
+
+static void hold(struct fwd_conn *c, const uint8_t *data, size_t len)
+{
+	struct fwd_chunk *k;
+
+	if (c->queued + len > FWD_QUEUE_MAX_BYTES ||
+	    !(k = malloc(sizeof(*k) + len))) {
+		conn_abort(c, "too much data before the connection was made");
+		return;
+	}
+	k->next = NULL;
+	k->len = len;
+	memcpy(k->data, data, len);
+	*c->held_tail = k;
+	c->held_tail = &k->next;
+	c->queued += len;
+}
+
+static void on_shutdown(uv_shutdown_t *req, int status)
+{
+	struct fwd_conn *c = req->data;
+
+	(void)status;
+	c->reqs--;
+	c->shut_done = 1;
+	conn_maybe_close(c);
+	conn_maybe_free(c);
+}
+
+/* The peer's FIN, once everything before it is written: TCP shutdown. */
+static void conn_maybe_shutdown(struct fwd_conn *c)
+{
+	if (!c->peer_fin || c->queued || !c->connected || c->shut_sent ||
+	    c->write_dead || uv_is_closing((uv_handle_t *)&c->tcp))
+		return;
+	c->shut_sent = 1;
+	c->shutdown.data = c;
+	if (uv_shutdown(&c->shutdown, (uv_stream_t *)&c->tcp, on_shutdown)) {
+		c->shut_done = 1;
+		conn_maybe_close(c);
+		return;
+	}
+	c->reqs++;
+}
+
+/* Bytes from the stream: to the socket, or held until it connects. */
+static void conn_deliver(struct fwd_conn *c, const uint8_t *data, size_t len)
+{
+	if (!len || c->write_dead)
+		return;
+	if (c->connected)
+		tcp_send(c, data, len);
+	else
+		hold(c, data, len);
+}
+
+/* ---- TCP -> stream ----------------------------------------------------------- */
+
+static void alloc_read(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+	struct fwd_conn *c = h->data;
+
+	(void)suggested;
+	*buf = uv_buf_init((char *)c->x->rbuf, sizeof(c->x->rbuf));
+}
+
+static void stream_send(struct fwd_conn *c, const uint8_t *data, size_t len)
+{
+	long n = quic_write(c->x->env.quic, c->sid, data, len);
+
+	if (n < 0) {
+		conn_abort(c, "its stream is gone");
+		return;
+	}
+	if ((size_t)n < len) {
+		if (!c->pend && !(c->pend = malloc(FWD_READ_BYTES))) {
+			conn_abort(c, "out of memory");
+			return;
+		}
+		memmove(c->pend, data + n, len - (size_t)n);
+		c->pend_len = len - (size_t)n;
+		if (c->reading) {
+			uv_read_stop((uv_stream_t *)&c->tcp);
+			c->reading = 0;
+		}
+	}
+	c->x->env.kick(c->x->env.ctx);
+}
+
+static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+{
+	struct fwd_conn *c = s->data;
+
+	(void)buf;
+	if (n > 0) {
+		stream_send(c, c->x->rbuf, (size_t)n);
+	} else if (n < 0) {
+		uv_read_stop(s);
+		c->reading = 0;
+		c->read_done = 1;
+		if (n != UV_EOF) {
+			conn_abort(c, uv_strerror((int)n));
+		} else {
+			log_debug("forward: connection %u: end of TCP input", c->serial);
+			stream_fin(c);
+			conn_maybe_close(c);
+		}
+	}
+	conn_maybe_free(c);
+}
+
+static void conn_start_reading(struct fwd_conn *c)
+{
+	if (c->reading || c->read_done || c->pend_len || c->x->closing)
+		return;
+	if (uv_read_start((uv_stream_t *)&c->tcp, alloc_read, on_read) == 0)
+		c->reading = 1;
+}
+
+/* Everything held goes out, and reading starts: the connection is up. */
+static void conn_pump(struct fwd_conn *c)
+{
+	while (c->held && !c->write_dead) {
+		struct fwd_chunk *k = c->held;
+
+		c->held = k->next;
+		c->queued -= k->len;
+		tcp_send(c, k->data, k->len);
+		free(k);
+	}
+	c->held_tail = &c->held;
+	conn_start_reading(c);
+	conn_maybe_shutdown(c);
+}
+
+void fwd_conn_writable(struct fwd_ctx *x, int64_t id)
+{
+	struct fwd_conn *c = conn_find(x, id);
+	size_t len;
+
+	if (!c || !c->pend_len)
+		return;
+	len = c->pend_len;
+	c->pend_len = 0;
+	stream_send(c, c->pend, len);
+	if (!c->pend_len) {
+		if (c->read_done)
+			stream_fin(c);
+		else
+			conn_start_reading(c);
+	}
+	conn_maybe_free(c);
+}
+
+/* ---- the side that connects -------------------------------------------------- */
+
+static void answer(struct fwd_conn *c, const char *line, int fin)
+{
+	quic_write(c->x->env.quic, c->sid, line, strlen(line));
+	if (fin) {
+		c->fin_sent = 1;
+		quic_write_fin(c->x->env.quic, c->sid);
+	}
+	c->x->env.kick(c->x->env.ctx);
+}
+
+static void refuse(struct fwd_conn *c, const char *why)
+{
+	char line[FWD_STATUS_MAX];
+
+	log_warn("forward: %s asked for %s:%u: %s", c->x->env.peer_id, c->host,
+	         c->port, why);
+	snprintf(line, sizeof(line), "bad connect %s\n", why);
+	answer(c, line, 1);
+	c->write_dead = 1;
+	c->read_done = 1;
+	conn_close_tcp(c);
+}
+
+static void try_connect(struct fwd_conn *c);
+
+/* A socket that failed to connect cannot be reused: close it, and try the
+ * next address once it is closed. */
+static void on_failed_closed(uv_handle_t *h)
+{
+	struct fwd_conn *c = h->data;
+
+	c->reqs--;
+	c->tcp_init = 0;
+	if (!c->x->closing)
+		try_connect(c);
+	conn_maybe_free(c);
+}
+
+static void connect_failed(struct fwd_conn *c, int err)
+{
+	c->connect_err = err;
+	c->ai_next = c->ai_next->ai_next;
+	c->reqs++;
+	uv_close((uv_handle_t *)&c->tcp, on_failed_closed);
+}
+
+static void on_connect(uv_connect_t *req, int status)
+{
+	struct fwd_conn *c = req->data;
+
+	c->reqs--;
+	if (status == UV_ECANCELED || c->x->closing ||
+	    uv_is_closing((uv_handle_t *)&c->tcp)) {
+		conn_maybe_free(c);
+		return;
+	}
+	if (status < 0) {
+		connect_failed(c, status);
+		return;
+	}
+	c->connected = 1;
+	uv_tcp_nodelay(&c->tcp, 1);
+	uv_freeaddrinfo(c->ai);
+	c->ai = c->ai_next = NULL;
+	log_debug("forward: connection %u: connected to %s:%u for %s", c->serial,
+	          c->host, c->port, c->x->env.peer_id);
+	answer(c, "ok\n", 0);
+	conn_pump(c);
+	conn_maybe_free(c);
+}
+
+/* Connect to the next address of c->ai (c->ai_next). */
+static void try_connect(struct fwd_conn *c)
+{
+	int rc;
+
+	if (!c->ai_next) {
+		refuse(c, uv_strerror(c->connect_err));
+		return;
+	}
+	if ((rc = uv_tcp_init(c->x->env.loop, &c->tcp))) {
+		refuse(c, uv_strerror(rc));
+		return;
+	}
+	c->tcp_init = 1;
+	c->tcp_closed = 0;
+	c->tcp.data = c;
+	c->connect.data = c;
+	rc = uv_tcp_connect(&c->connect, &c->tcp, c->ai_next->ai_addr, on_connect);
+	if (rc) {
+		connect_failed(c, rc);
+		return;
+	}
+	c->reqs++;
+}
+
+static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *ai)
+{
+	struct fwd_conn *c = req->data;
+
+	c->reqs--;
+	if (status == UV_ECANCELED || c->x->closing) {
+		uv_freeaddrinfo(ai);
+	} else if (status < 0) {
+		refuse(c, uv_strerror(status));
+	} else {
+		c->ai = c->ai_next = ai;
+		c->connect_err = UV_EHOSTUNREACH;
+		try_connect(c);
+	}
+	conn_maybe_free(c);
+}
+
+/* The opener's request, "punch/1 forward HOST PORT". */
+static void conn_request(struct fwd_conn *c)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM };
+	const char *rest = c->hdr.rest, *sp = strchr(rest, ' ');
+	char port[8];
+	int rc;
+
+	if (strcmp(c->hdr.name, "forward") || !sp ||
+	    (size_t)(sp - rest) > FORWARD_HOST_MAX ||
+	    forward_port_parse(sp + 1, strlen(sp + 1), 0, &c->port)) {
+		snprintf(c->host, sizeof(c->host), "?");
+		refuse(c, "a request punch cannot read");
+		return;
+	}
+	memcpy(c->host, rest, (size_t)(sp - rest));
+	c->host[sp - rest] = '\0';
+	if (!forward_host_ok(c->host)) {
+		refuse(c, "not a host name or address");
+		return;
+	}
+	snprintf(port, sizeof(port), "%u", c->port);
+	c->gai.data = c;
+	rc = uv_getaddrinfo(c->x->env.loop, &c->gai, on_resolved, c->host, port,
+	                    &hints);
+	if (rc) {
+		refuse(c, uv_strerror(rc));
+		return;
+	}
+	c->reqs++;
+}
+
+/* ---- stream events ----------------------------------------------------------- */
+
+/* The opener reads the answer line before the bytes. */
+static size_t opener_status(struct fwd_conn *c, const uint8_t *data, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < len && !c->status_done; i++) {
+		if (data[i] != '\n') {
+			if (c->status_len < sizeof(c->status) - 1)
+				c->status[c->status_len++] = (char)data[i];
+			continue;
+		}
+		c->status[c->status_len] = '\0';
+		c->status_done = 1;
+		if (strcmp(c->status, "ok")) {
+			char why[FWD_STATUS_MAX + 64];
+
+			snprintf(why, sizeof(why), "%s cannot connect to it: %s",
+			         c->x->env.peer_id,
+			         strncmp(c->status, "bad connect ", 12) ?
+			         c->status : c->status + 12);
+			conn_abort(c, why);
+		}
+	}
+	return i;
+}
+
+void fwd_conn_data(struct fwd_ctx *x, int64_t id, const uint8_t *data,
+                   size_t len, int fin)
+{
+	struct fwd_conn *c = conn_find(x, id);
+
+	if (!c && (quic_stream_is_ours(x->env.quic, id) || !(c = conn_new(x, 0, id))))
+		return;
+	if (c->opener && !c->status_done) {
+		size_t used = opener_status(c, data, len);
+
+		data += used;
+		len -= used;
+	} else if (!c->opener && !c->hdr.done && len) {
+		long used = app_header_feed(&c->hdr, data, len);
+
+		if (used < 0) {
+			snprintf(c->host, sizeof(c->host), "?");
+			refuse(c, "a request punch cannot read");
+			len = 0;
+		} else {
+			data += used;
+			len -= (size_t)used;
+			if (c->hdr.done)
+				conn_request(c);
+		}
+	}
+	conn_deliver(c, data, len);
+	if (fin) {
+		c->peer_fin = 1;
+		if (!c->opener && !c->hdr.done) {
+			snprintf(c->host, sizeof(c->host), "?");
+			refuse(c, "the request ended early");
+		} else if (c->opener && !c->status_done) {
+			conn_abort(c, "the peer ended the stream without an answer");
+		}
+		conn_maybe_shutdown(c);
+		conn_maybe_close(c);
+	}
+	conn_maybe_free(c);
+}
+
+void fwd_conn_stream_close(struct fwd_ctx *x, int64_t id, uint64_t err)
+{
+	struct fwd_conn *c = conn_find(x, id);
+
+	if (!c)
+		return;
+	c->stream_closed = 1;
+	c->sid = -1;
+	if (err || !c->peer_fin)
+		conn_abort(c, err ? "the peer stopped the stream" : NULL);
+	conn_maybe_free(c);
+}
+
+/* ---- the side that listens --------------------------------------------------- */
+
+void fwd_conn_accept(struct fwd_ctx *x, uv_stream_t *server,
+                     const char *host, uint16_t port, uint16_t lport)
+{
+	struct fwd_conn *c;
+	char rest[APP_HEADER_MAX];
+	int64_t sid;
+
+	if (!(c = conn_new(x, 1, -1)))
+		return;
+	snprintf(c->host, sizeof(c->host), "%s", host);
+	c->port = port;
+	uv_tcp_init(x->env.loop, &c->tcp);
+	c->tcp_init = 1;
+	c->tcp.data = c;
+	c->stream_closed = 1; /* until there is one */
+	if (uv_accept(server, (uv_stream_t *)&c->tcp)) {
+		conn_abort(c, NULL);
+		return;
+	}
+	sid = quic_open_stream(x->env.quic, 1);
+	snprintf(rest, sizeof(rest), "%s %u", c->host, c->port);
+	if (sid < 0 || app_header_write(x->env.quic, sid, "forward", rest)) {
+		conn_abort(c, "no QUIC stream free (too many connections at once)");
+		return;
+	}
+	c->sid = sid;
+	c->stream_closed = 0;
+	c->connected = 1;
+	uv_tcp_nodelay(&c->tcp, 1);
+	log_debug("forward: connection %u: accepted on port %u, stream %lld",
+	          c->serial, lport, (long long)sid);
+	conn_start_reading(c);
+	x->env.kick(x->env.ctx);
+}
+
+unsigned fwd_conn_count(const struct fwd_ctx *x)
+{
+	unsigned n = 0;
+
+	for (const struct fwd_conn *c = x->conns; c; c = c->next)
+		n++;
+	return n;
+}
+
+void fwd_conn_free_all(struct fwd_ctx *x)
+{
+	while (x->conns)
+		conn_free(x->conns);
+}
