@@ -1,6 +1,7 @@
 #include "client.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <gnutls/crypto.h>
 #include <netinet/in.h>
@@ -589,6 +590,9 @@ int client_run(const struct client_config *cfg)
 	}
 	c->cfg = cfg;
 	c->exit_code = -1;
+	/* A closed stdout (punch chat | head) is an error to report, not a
+	 * reason to die silently. */
+	signal(SIGPIPE, SIG_IGN);
 	uv_loop_init(&c->loop);
 	c->t_start = c->t_step = now_ms(c);
 	rc = setup(c, cfg);

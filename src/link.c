@@ -17,6 +17,10 @@ struct link {
 	struct app_env app_env;
 	uint64_t now_ns;
 	int done;
+	/* An app that ends asks for the close; it happens at the next tick,
+	 * outside ngtcp2's callbacks, where ngtcp2 0.12 forbids writing the
+	 * CONNECTION_CLOSE. */
+	int close_pending, close_code;
 };
 
 /* ---- trust ------------------------------------------------------------ */
@@ -141,11 +145,11 @@ static void app_finish(void *ctx, int code)
 {
 	struct link *l = ctx;
 
-	if (l->done)
+	if (l->done || l->close_pending)
 		return;
-	l->done = 1;
-	quic_close(l->quic, code ? APP_ERR_ABORTED : APP_OK, NULL, l->now_ns);
-	l->env.finish(l->env.ctx, code);
+	l->close_pending = 1;
+	l->close_code = code;
+	l->env.kick(l->env.ctx);
 }
 
 static void app_kick(void *ctx)
@@ -223,8 +227,18 @@ void link_on_datagram(struct link *l, const struct sockaddr *from,
 
 uint64_t link_tick(struct link *l, uint64_t now_ns)
 {
+	uint64_t next;
+
 	l->now_ns = now_ns;
-	return quic_tick(l->quic, now_ns);
+	next = quic_tick(l->quic, now_ns);
+	if (l->close_pending && !l->done) {
+		l->done = 1;
+		quic_close(l->quic, l->close_code ? APP_ERR_ABORTED : APP_OK,
+		           NULL, now_ns);
+		l->env.finish(l->env.ctx, l->close_code);
+		return UINT64_MAX;
+	}
+	return next;
 }
 
 void link_interrupt(struct link *l, uint64_t now_ns)
