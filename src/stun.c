@@ -24,6 +24,7 @@
  */
 #include "stun.h"
 
+#include <stddef.h>
 #include <string.h>
 #include <netinet/in.h>
 #include <gnutls/crypto.h>
@@ -388,7 +389,7 @@ int stun_decode(struct stun_msg *m, const uint8_t *buf, size_t len)
 	int after_integrity = 0;
 	int rc;
 
-	memset(m, 0, sizeof(*m));
+	memset(m, 0, offsetof(struct stun_msg, mapped));
 	rc = decode_header(m, buf, len);
 	if (rc)
 		return rc;

@@ -134,10 +134,6 @@ struct stun_msg {
 	uint8_t txid[STUN_TXID_LEN];
 	uint32_t present;                 /* STUN_HAS_* */
 
-	struct sockaddr_storage mapped;
-	struct sockaddr_storage xor_mapped;
-	struct sockaddr_storage response_origin;
-	struct sockaddr_storage other_address;
 	struct stun_bytes username;
 	struct stun_bytes software;
 	struct stun_bytes realm;
@@ -150,24 +146,33 @@ struct stun_msg {
 	uint32_t priority;
 	uint64_t tiebreaker;              /* ICE-CONTROLLED / ICE-CONTROLLING */
 	uint32_t fingerprint;
-	uint16_t unknown_attrs[STUN_MAX_UNKNOWN]; /* from UNKNOWN-ATTRIBUTES */
 	size_t unknown_attrs_count;
-
-	/* Comprehension-required attribute types this codec does not know;
-	 * a server answers them with 420 (RFC 8489 7.3.1). */
-	uint16_t unknown_required[STUN_MAX_UNKNOWN];
 	size_t unknown_required_count;
+	size_t attrs_count;
 
 	/* Offsets of the integrity attributes from the message start, so that
 	 * stun_check_integrity() can hash exactly the covered prefix. */
 	size_t integrity_offset;
 	size_t integrity_sha256_offset;
-	uint8_t integrity[STUN_HMAC_SHA1_LEN];
-	uint8_t integrity_sha256[STUN_HMAC_SHA256_LEN];
 	size_t integrity_sha256_len;      /* 16..32, RFC 8489 14.6 */
 
+	/*
+	 * Everything from here on is valid only as the fields above say: an
+	 * address when its STUN_HAS_ bit is set, an array up to its count.
+	 * stun_decode() zeroes only the part above, which keeps the server's
+	 * per-request cost down (this part is over 1 KB).
+	 */
+	struct sockaddr_storage mapped;
+	struct sockaddr_storage xor_mapped;
+	struct sockaddr_storage response_origin;
+	struct sockaddr_storage other_address;
+	uint16_t unknown_attrs[STUN_MAX_UNKNOWN]; /* from UNKNOWN-ATTRIBUTES */
+	/* Comprehension-required attribute types this codec does not know;
+	 * a server answers them with 420 (RFC 8489 7.3.1). */
+	uint16_t unknown_required[STUN_MAX_UNKNOWN];
+	uint8_t integrity[STUN_HMAC_SHA1_LEN];
+	uint8_t integrity_sha256[STUN_HMAC_SHA256_LEN];
 	struct stun_attr attrs[STUN_MAX_ATTRS];
-	size_t attrs_count;
 };
 
 /* Does this datagram look like STUN at all?  RFC 9443: first byte 0..3 and
