@@ -252,7 +252,7 @@ static int handle_register(struct rdv_server *rs, int sock,
 	          registry_result_str(rc), p.n_cand);
 	if (rc == REG_INTRODUCE) {
 		rs->stats.introduced++;
-		log_info("introducing %s and %s", self->peer.id, peer->peer.id);
+		log_debug("introducing %s and %s", self->peer.id, peer->peer.id);
 		introduce(rs, self, peer, now_ms);
 		introduce(rs, peer, self, now_ms);
 	}
