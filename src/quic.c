@@ -764,13 +764,3 @@ int quic_short_code(struct quic *q, char out[16])
 	identity_short_code(b, out);
 	return 0;
 }
-
-uint64_t quic_rtt_us(struct quic *q)
-{
-	ngtcp2_conn_stat st;
-
-	if (!q->conn)
-		return 0;
-	ngtcp2_conn_get_conn_stat(q->conn, &st);
-	return st.smoothed_rtt / 1000;
-}

@@ -79,7 +79,4 @@ void quic_close(struct quic *q, uint64_t app_error, const char *reason,
  * the same one only if no one is in the middle.  0 or -1. */
 int quic_short_code(struct quic *q, char out[16]);
 
-/* Statistics for the user: smoothed RTT and bytes sent. */
-uint64_t quic_rtt_us(struct quic *q);
-
 #endif

@@ -224,7 +224,9 @@ static int handle_register(struct rdv_server *rs, int sock,
 		return reply_error(m, 438, "Stale Nonce", nonce, NULL, 0, out,
 		                   cap, reply);
 	}
-	if (punch_peer_parse(&p, m, &why) || (!p.peer_id[0] && (why = "peer id missing"))) {
+	if (!punch_peer_parse(&p, m, &why) && !p.peer_id[0])
+		why = "peer id missing";
+	if (why) {
 		snprintf(reason, sizeof(reason), "Bad Request: %s", why);
 		rs->stats.rejected++;
 		return reply_error(m, 400, reason, NULL, NULL, 0, out, cap,

@@ -611,9 +611,10 @@ void stun_put_xor_addr(struct stun_writer *w, uint16_t type,
 	put_addr(w, type, sa, 1);
 }
 
-void stun_put_error(struct stun_writer *w, uint16_t code, const char *reason)
+/* ERROR-CODE from a reason of rlen bytes (not NUL-terminated). */
+static void put_error(struct stun_writer *w, uint16_t code, const void *reason,
+                      size_t rlen)
 {
-	size_t rlen = reason ? strlen(reason) : 0;
 	uint8_t *p;
 
 	if (code < 300 || code > 699 || rlen > STUN_MAX_REASON) {
@@ -628,6 +629,11 @@ void stun_put_error(struct stun_writer *w, uint16_t code, const char *reason)
 	p[3] = (uint8_t)(code % 100);
 	if (rlen)
 		memcpy(p + 4, reason, rlen);
+}
+
+void stun_put_error(struct stun_writer *w, uint16_t code, const char *reason)
+{
+	put_error(w, code, reason, reason ? strlen(reason) : 0);
 }
 
 void stun_put_unknown(struct stun_writer *w, const uint16_t *types, size_t n)
@@ -711,18 +717,8 @@ int stun_encode(const struct stun_msg *m, uint8_t *buf, size_t cap,
 	put_bytes_if(&w, m, STUN_HAS_USERNAME, STUN_ATTR_USERNAME, &m->username);
 	put_bytes_if(&w, m, STUN_HAS_REALM, STUN_ATTR_REALM, &m->realm);
 	put_bytes_if(&w, m, STUN_HAS_NONCE, STUN_ATTR_NONCE, &m->nonce);
-	if (m->present & STUN_HAS_ERROR_CODE) {
-		uint8_t *p = writer_reserve(&w, STUN_ATTR_ERROR_CODE,
-		                            4 + m->reason.len);
-
-		if (p) {
-			p[0] = p[1] = 0;
-			p[2] = (uint8_t)(m->error_code / 100);
-			p[3] = (uint8_t)(m->error_code % 100);
-			if (m->reason.len)
-				memcpy(p + 4, m->reason.ptr, m->reason.len);
-		}
-	}
+	if (m->present & STUN_HAS_ERROR_CODE)
+		put_error(&w, m->error_code, m->reason.ptr, m->reason.len);
 	if (m->present & STUN_HAS_UNKNOWN_ATTRS)
 		stun_put_unknown(&w, m->unknown_attrs, m->unknown_attrs_count);
 	if (m->present & STUN_HAS_CHANGE_REQUEST)
