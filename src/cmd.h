@@ -9,6 +9,11 @@ enum {
 	EXIT_USAGE = 2, /* bad command line */
 };
 
+/* "punch CMD: <message>" and a pointer to the help, on stderr; returns
+ * EXIT_USAGE. */
+int cmd_bad(const char *cmd, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
 int cmd_server(int argc, char **argv);
 /* chat, pipe, send, recv, forward: argv[0] names which */
 int cmd_peer(int argc, char **argv);

@@ -3,7 +3,6 @@
  * They share the rendezvous options and differ in the app they run.
  */
 #include <getopt.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -109,26 +108,13 @@ static void help(const struct peer_cmd *pc)
 	       pc->name, pc->synopsis, pc->about, usage_common);
 }
 
-__attribute__((format(printf, 2, 3)))
-static int bad(const char *cmd, const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "punch %s: ", cmd);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fprintf(stderr, "\nTry 'punch %s -help'.\n", cmd);
-	return EXIT_USAGE;
-}
-
 static int set_id(const char *cmd, char *dst, const char *src,
                   const char *flag)
 {
 	const char *why = punch_id_check((const uint8_t *)src, strlen(src));
 
 	if (why)
-		return bad(cmd, "bad %s '%s': %s", flag, src, why);
+		return cmd_bad(cmd, "bad %s '%s': %s", flag, src, why);
 	snprintf(dst, PUNCH_ID_MAX + 1, "%s", src);
 	return 0;
 }
@@ -156,7 +142,7 @@ int cmd_peer(int argc, char **argv)
 	int c, rc;
 
 	if (!pc)
-		return bad(cmd, "unknown command");
+		return cmd_bad(cmd, "unknown command");
 	cfg.app = pc->app;
 	optind = 1;
 	while ((c = getopt_long_only(argc, argv, "vhfL:", opts, NULL)) != -1) {
@@ -174,25 +160,25 @@ int cmd_peer(int argc, char **argv)
 			break;
 		case 'k':
 			if (identity_fp_parse(optarg, cfg.peer_key))
-				return bad(cmd, "-peer-key wants a fingerprint as 'punch id' prints it (SHA256:...), got '%s'", optarg);
+				return cmd_bad(cmd, "-peer-key wants a fingerprint as 'punch id' prints it (SHA256:...), got '%s'", optarg);
 			cfg.has_peer_key = 1;
 			break;
 		case 'w':
 			v = strtol(optarg, &end, 10);
 			if (*end || end == optarg || v < 0 || v > 86400)
-				return bad(cmd, "-wait wants seconds (0-86400), got '%s'", optarg);
+				return cmd_bad(cmd, "-wait wants seconds (0-86400), got '%s'", optarg);
 			cfg.wait_s = (unsigned)v;
 			break;
 		case 'f':
 			if (!(pc->opts & PEER_OPT_FORCE))
-				return bad(cmd, "-f is an option of punch recv");
+				return cmd_bad(cmd, "-f is an option of punch recv");
 			cfg.args.force = 1;
 			break;
 		case 'L':
 			if (!(pc->opts & PEER_OPT_FORWARD))
-				return bad(cmd, "-L is an option of punch forward");
+				return cmd_bad(cmd, "-L is an option of punch forward");
 			if (cfg.args.n_forwards == APP_ARGS_MAX)
-				return bad(cmd, "too many -L (at most %d)", APP_ARGS_MAX);
+				return cmd_bad(cmd, "too many -L (at most %d)", APP_ARGS_MAX);
 			cfg.args.forwards[cfg.args.n_forwards++] = optarg;
 			break;
 		case 'v':
@@ -202,27 +188,27 @@ int cmd_peer(int argc, char **argv)
 			help(pc);
 			return 0;
 		default:
-			return bad(cmd, "unknown option");
+			return cmd_bad(cmd, "unknown option");
 		}
 	}
 	if (argc - optind < pc->min_operands)
-		return bad(cmd, "missing operand: the command takes%s", pc->synopsis);
+		return cmd_bad(cmd, "missing operand: the command takes%s", pc->synopsis);
 	if (argc - optind > pc->max_operands)
-		return bad(cmd, "unexpected argument '%s'", argv[optind + pc->max_operands]);
+		return cmd_bad(cmd, "unexpected argument '%s'", argv[optind + pc->max_operands]);
 	for (int i = optind; i < argc; i++)
 		cfg.args.argv[cfg.args.argc++] = argv[i];
 	if (pc->opts & PEER_OPT_FORCE)
 		cfg.args.dir = cfg.args.argc ? cfg.args.argv[0] : ".";
 	if (!cfg.server)
-		return bad(cmd, "-server HOST:PORT is required");
+		return cmd_bad(cmd, "-server HOST:PORT is required");
 	if (!cfg.id[0] || !cfg.peer[0])
-		return bad(cmd, "both -id and -peer are required");
+		return cmd_bad(cmd, "both -id and -peer are required");
 	if (!strcmp(cfg.id, cfg.peer))
-		return bad(cmd, "-id and -peer must differ");
+		return cmd_bad(cmd, "-id and -peer must differ");
 	/* What can be wrong locally is said now, not after the punch. */
 	if (pc->check && (rc = pc->check(&cfg.args, why, sizeof(why)))) {
 		if (rc == EXIT_USAGE)
-			return bad(cmd, "%s", why);
+			return cmd_bad(cmd, "%s", why);
 		fprintf(stderr, "punch %s: %s\n", cmd, why);
 		return rc;
 	}

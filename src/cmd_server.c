@@ -1,5 +1,4 @@
 #include <getopt.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,19 +31,6 @@ static const char usage[] =
 	"\n"
 	"A response is never more than 4 times the size of its request.\n"
 	"Stops cleanly on SIGINT or SIGTERM.\n";
-
-__attribute__((format(printf, 1, 2)))
-static int bad(const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "punch server: ");
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fprintf(stderr, "\nTry 'punch server -help'.\n");
-	return EXIT_USAGE;
-}
 
 static int parse_alt(struct server_config *cfg, const char *s)
 {
@@ -83,17 +69,17 @@ int cmd_server(int argc, char **argv)
 		switch (c) {
 		case 'l':
 			if (cfg.n_listen == SERVER_LISTEN_MAX)
-				return bad("too many -listen addresses (at most 8)");
+				return cmd_bad("server", "too many -listen addresses (at most 8)");
 			cfg.listen[cfg.n_listen].ss_family = AF_INET;
 			if (addr_parse(&cfg.listen[cfg.n_listen], optarg) ||
 			    !strchr(optarg, ':'))
-				return bad("-listen wants ADDR:PORT, got '%s'", optarg);
+				return cmd_bad("server", "-listen wants ADDR:PORT, got '%s'", optarg);
 			cfg.n_listen++;
 			break;
 		case 'p':
 			port = strtol(optarg, &end, 10);
 			if (*end || end == optarg || port < 0 || port > 65535)
-				return bad("-port wants a number 0-65535, got '%s'", optarg);
+				return cmd_bad("server", "-port wants a number 0-65535, got '%s'", optarg);
 			break;
 		case 'a':
 			alt = optarg;
@@ -102,7 +88,7 @@ int cmd_server(int argc, char **argv)
 			port_or_max = strtol(optarg, &end, 10);
 			if (*end || end == optarg || port_or_max < 1 ||
 			    port_or_max > 1000000)
-				return bad("-max-peers wants a number 1-1000000, got '%s'", optarg);
+				return cmd_bad("server", "-max-peers wants a number 1-1000000, got '%s'", optarg);
 			cfg.max_peers = (size_t)port_or_max;
 			break;
 		case 'v':
@@ -112,11 +98,11 @@ int cmd_server(int argc, char **argv)
 			fputs(usage, stdout);
 			return 0;
 		default:
-			return bad("unknown option");
+			return cmd_bad("server", "unknown option");
 		}
 	}
 	if (optind < argc)
-		return bad("unexpected argument '%s'", argv[optind]);
+		return cmd_bad("server", "unexpected argument '%s'", argv[optind]);
 	if (!cfg.n_listen) {
 		struct sockaddr_in *v4 = (struct sockaddr_in *)&cfg.listen[0];
 		struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&cfg.listen[1];
@@ -130,9 +116,9 @@ int cmd_server(int argc, char **argv)
 	if (alt) {
 		if (cfg.n_listen != 1 ||
 		    addr_is_any((struct sockaddr *)&cfg.listen[0]))
-			return bad("-alt needs exactly one -listen with a specific address, e.g. -listen 192.0.2.1:3478 -alt 192.0.2.2:3479");
+			return cmd_bad("server", "-alt needs exactly one -listen with a specific address, e.g. -listen 192.0.2.1:3478 -alt 192.0.2.2:3479");
 		if (parse_alt(&cfg, alt))
-			return bad("-alt wants ADDR[:PORT] or :PORT of the listen address's family, different from it; got '%s'", alt);
+			return cmd_bad("server", "-alt wants ADDR[:PORT] or :PORT of the listen address's family, different from it; got '%s'", alt);
 		cfg.has_alt = 1;
 	}
 	log_set_tag("punch server");
