@@ -7,7 +7,7 @@ packages=(
 	# build
 	build-essential cmake pkg-config clang libclang-rt-14-dev
 	libuv1-dev libgnutls28-dev zlib1g-dev
-	libngtcp2-dev libngtcp2-crypto-gnutls-dev
+	libngtcp2-dev libngtcp2-crypto-gnutls-dev libsodium-dev
 	# tests
 	libcmocka-dev python3 procps
 	# interop peers and the benchmark's reference server
