@@ -28,6 +28,13 @@ static const char usage[] =
 	"Options take one dash or two. 'punch COMMAND -help' shows a command's\n"
 	"options; 'man punch' has the details.\n";
 
+/* "--x" reads as "-x".  Checks the first byte before the second, so that
+ * an empty argument is never read past its end. */
+static const char *skip_dash(const char *a)
+{
+	return a + (a[0] == '-' && a[1] == '-');
+}
+
 /* The task's command lines, rewritten into subcommands:
  *   -mode=server [-port=N]                  -> server [-port N]
  *   -mode=client -stun=H:P -peer=A -target=B -> chat -server H:P -id A -peer B
@@ -42,7 +49,7 @@ static int legacy_mode(int argc, char **argv)
 	int n = 0, nrest = 0;
 
 	for (int i = 1; i < argc && nrest < 60; i++) {
-		const char *a = argv[i] + (argv[i][1] == '-');
+		const char *a = skip_dash(argv[i]);
 
 		if (!strncmp(a, "-mode=", 6))
 			mode = a + 6;
@@ -68,7 +75,7 @@ static int legacy_mode(int argc, char **argv)
 	}
 	args[n++] = "chat";
 	for (int i = 0; i < nrest && n < 60; i++) {
-		const char *a = rest[i] + (rest[i][1] == '-');
+		const char *a = skip_dash(rest[i]);
 		const char *eq = strchr(a, '=');
 		size_t k;
 

@@ -50,6 +50,9 @@ expect 2 "-mode=teleport is not known" -mode=teleport
 expect 2 '-port wants a number' -mode=server -port=x
 expect 2 "-id and -peer must differ" -mode=client -stun=127.0.0.1:1 -peer=a -target=a
 expect 2 '-server HOST:PORT is required' -mode=client -peer=a -target=b
+# An empty argument is read no further than its end.
+expect 2 "unexpected argument ''" -mode=server ''
+expect 2 "unexpected argument ''" -mode=client -stun=127.0.0.1:1 '' -peer=a -target=b
 # A port that is taken (here, by the same command's first -listen): one
 # sentence, exit 1.
 port=$(python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
