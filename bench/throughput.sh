@@ -86,6 +86,8 @@ TP_REPO=$(cd "$TP_HERE/.." && pwd)
 LAB=${LAB:-tp$$}
 # shellcheck source=../scripts/lab
 source "$TP_REPO/scripts/lab"
+# shellcheck source=bench/lib.sh
+source "$TP_REPO/bench/lib.sh"
 
 PUNCH=${PUNCH:-$TP_REPO/build/punch}
 ROUNDS=${ROUNDS:-3}
@@ -432,69 +434,8 @@ m_udpfwd() {
 }
 
 # ------------------------------------------------------------------ Nebula
-# (certificates and configuration as in bench/punch_time.sh)
+# (certificates and configuration: bench/lib.sh)
 
-# neb_certs DIR: a CA and certificates for the lighthouse, alice and bob.
-neb_certs() {
-	local dir=$1 name ip
-	mkdir -p "$dir"
-	nebula-cert ca -name "throughput bench" -out-crt "$dir/ca.crt" -out-key "$dir/ca.key"
-	for name in lighthouse:1 alice:2 bob:3; do
-		ip=${name#*:} name=${name%%:*}
-		nebula-cert sign -ca-crt "$dir/ca.crt" -ca-key "$dir/ca.key" -name "$name" \
-			-ip "$NEB_NET.$ip/24" -out-crt "$dir/$name.crt" -out-key "$dir/$name.key"
-	done
-}
-
-# neb_config DIR NAME SERVER_IP: DIR/NAME.yml (certificates in DIR): punchy
-# on, Nebula's defaults otherwise (tun MTU 1300, one routine).
-neb_config() {
-	local dir=$1 name=$2 server=$3 port=0
-	[[ $name == lighthouse ]] && port=$NEB_PORT
-	{
-		cat <<EOF
-pki:
-  ca: $dir/ca.crt
-  cert: $dir/$name.crt
-  key: $dir/$name.key
-listen:
-  host: 0.0.0.0
-  port: $port
-punchy:
-  punch: true
-EOF
-		if [[ $name == lighthouse ]]; then
-			printf 'static_host_map: {}\nlighthouse:\n  am_lighthouse: true\n'
-		else
-			cat <<EOF
-static_host_map:
-  "$NEB_NET.1": ["$server:$NEB_PORT"]
-lighthouse:
-  am_lighthouse: false
-  interval: 60
-  hosts:
-    - "$NEB_NET.1"
-EOF
-		fi
-		cat <<EOF
-tun:
-  dev: nebula1
-  mtu: 1300
-logging:
-  level: info
-  format: text
-firewall:
-  outbound:
-    - port: any
-      proto: any
-      host: any
-  inbound:
-    - port: any
-      proto: any
-      host: any
-EOF
-	} >"$dir/$name.yml"
-}
 
 m_nebula() {
 	local name pids=() side
@@ -545,7 +486,7 @@ tp_setup() {
 	# Nebula: certificates, configurations, the lighthouse for the whole run.
 	neb_certs "$TP_TMP/nebula" >/dev/null
 	for id in lighthouse alice bob; do
-		neb_config "$TP_TMP/nebula" "$id" "$SERVER_IP"
+		neb_config "$TP_TMP/nebula" "$TP_TMP/nebula" "$id" "" "$SERVER_IP"
 	done
 	lab_spawn server "$RUN_DIR/lighthouse" /dev/null nebula -config "$TP_TMP/nebula/lighthouse.yml"
 	lab_wait_line "$RUN_DIR/lighthouse.out" 'Nebula interface is active' "$NEB_UP_S" "$LAB_PID" ||
