@@ -8,6 +8,10 @@
 # override (U+202E) and a zero-width space (U+200B).  alice's stdout must
 # hold exactly the escaped text, byte for byte, and neither of alice's
 # outputs may hold an ESC, BEL or the raw override.
+#
+# Then bob sends alice a file whose name holds a right-to-left override
+# ("invoice<U+202E>fdp.exe" shows as "invoiceexe.pdf"): alice keeps it
+# under its real name, and her stderr shows the override escaped.
 
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -42,4 +46,31 @@ for f in alice.out alice.err; do
 done
 lab_check_sanitizers
 ok "a chat line with ESC sequences, C1, bidi and zero-width characters is printed escaped"
+lab_run_stop 0 2>/dev/null || true
+lab_down
+rm -rf "$RUN_DIR"
+lab_run_init
+
+name=$'invoice\u202efdp.exe'
+mkdir -p "$NET_TMP/in" "$NET_TMP/out"
+echo "not a pdf" >"$NET_TMP/in/$name"
+net_up nat2
+lab_start_server
+LAB_STDIN=/dev/null lab_start_peer alice bob recv "$NET_TMP/out"
+LAB_STDIN=/dev/null lab_start_peer bob alice send "$NET_TMP/in/$name"
+lab_wait_established alice bob
+lab_wait_gone "$DONE_S" "${CLIENT_PID[alice]}" "${CLIENT_PID[bob]}" ||
+	fail "alice and bob: expected both to exit within $DONE_S s of the transfer; seen: still running"
+for id in alice bob; do
+	lab_client_exited "$id"
+	expect_eq "$id's exit status" 0 "${CLIENT_RC[$id]}"
+done
+[[ -f $NET_TMP/out/$name ]] || fail "alice: expected the file under its real name; seen $(ls "$NET_TMP/out")"
+grep -q -F 'Receiving invoice\u{202e}fdp.exe (10 bytes) from bob' "$RUN_DIR/alice.err" ||
+	fail "alice: expected 'Receiving invoice\\u{202e}fdp.exe (10 bytes) from bob' on stderr; seen $(grep -a Receiving "$RUN_DIR/alice.err" | od -An -c | tr -s '\n' ' ')"
+if LC_ALL=C grep -q -P '\xe2\x80\xae' "$RUN_DIR/alice.err"; then
+	fail "alice.err: expected no raw U+202E; seen it"
+fi
+lab_check_sanitizers
+ok "a file name with a bidi override is printed escaped and kept as it is"
 echo PASS
