@@ -201,3 +201,48 @@ int addr_is_any(const struct sockaddr *sa)
 			&((const struct sockaddr_in6 *)sa)->sin6_addr);
 	return 0;
 }
+
+static enum addr_class class_v4(uint32_t a) /* host order */
+{
+	if ((a >> 24) == 0)
+		return ADDR_CLASS_UNSPECIFIED;
+	if ((a >> 24) == 127)
+		return ADDR_CLASS_LOOPBACK;
+	if ((a >> 16) == 0xA9FE)
+		return ADDR_CLASS_LINK_LOCAL;
+	if ((a >> 28) == 0xE || a == 0xFFFFFFFF)
+		return ADDR_CLASS_MULTICAST;
+	return ADDR_CLASS_ROUTABLE;
+}
+
+enum addr_class addr_classify(const struct sockaddr *sa)
+{
+	const struct in6_addr *a6;
+
+	if (sa->sa_family == AF_INET)
+		return class_v4(ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr));
+	if (sa->sa_family != AF_INET6)
+		return ADDR_CLASS_OTHER;
+	a6 = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+	if (IN6_IS_ADDR_V4MAPPED(a6))
+		return class_v4((uint32_t)a6->s6_addr[12] << 24 |
+		                (uint32_t)a6->s6_addr[13] << 16 |
+		                (uint32_t)a6->s6_addr[14] << 8 | a6->s6_addr[15]);
+	if (IN6_IS_ADDR_UNSPECIFIED(a6))
+		return ADDR_CLASS_UNSPECIFIED;
+	if (IN6_IS_ADDR_LOOPBACK(a6))
+		return ADDR_CLASS_LOOPBACK;
+	if (IN6_IS_ADDR_LINKLOCAL(a6))
+		return ADDR_CLASS_LINK_LOCAL;
+	if (IN6_IS_ADDR_MULTICAST(a6))
+		return ADDR_CLASS_MULTICAST;
+	return ADDR_CLASS_ROUTABLE;
+}
+
+const char *addr_class_str(enum addr_class c)
+{
+	static const char *const names[] = { "routable", "unspecified",
+		"loopback", "link-local", "multicast", "not IP" };
+
+	return (unsigned)c < sizeof(names) / sizeof(names[0]) ? names[c] : "?";
+}

@@ -33,4 +33,24 @@ void addr_set_port(struct sockaddr *sa, uint16_t port);
 socklen_t addr_len(const struct sockaddr *sa);
 int addr_is_any(const struct sockaddr *sa);
 
+/* Where an address can lead, for deciding whether a candidate the peer
+ * lists (or we gather) is worth a check.  Only ADDR_CLASS_ROUTABLE ones
+ * are, unless both peers use a server on loopback (one machine): a check
+ * to another class reaches this host, this link or a group, never a peer
+ * across the internet, and a hostile PEER-INFO could aim us at local
+ * services. */
+enum addr_class {
+	ADDR_CLASS_ROUTABLE = 0,  /* public or private unicast */
+	ADDR_CLASS_UNSPECIFIED,   /* 0.0.0.0/8 (RFC 1122 3.2.1.3), :: */
+	ADDR_CLASS_LOOPBACK,      /* 127.0.0.0/8, ::1 */
+	ADDR_CLASS_LINK_LOCAL,    /* 169.254.0.0/16 (RFC 3927), fe80::/10 */
+	ADDR_CLASS_MULTICAST,     /* 224.0.0.0/4, ff00::/8, and 255.255.255.255 */
+	ADDR_CLASS_OTHER,         /* not IPv4 or IPv6 */
+};
+
+/* The class of sa's address; an IPv4-mapped IPv6 address (::ffff:a.b.c.d)
+ * is classed by its IPv4 address, which is where it leads.  Pure. */
+enum addr_class addr_classify(const struct sockaddr *sa);
+const char *addr_class_str(enum addr_class c);
+
 #endif

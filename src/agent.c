@@ -129,6 +129,25 @@ static int add_remote(struct agent *a, const struct punch_candidate *c)
 	return (int)a->n_remote++;
 }
 
+/* A candidate the peer listed (or the server saw): loopback, multicast,
+ * unspecified and link-local addresses lead to this host or this link, not
+ * to the peer, so they get no check. */
+static void add_listed(struct agent *a, const struct punch_candidate *c)
+{
+	enum addr_class k = addr_classify((const struct sockaddr *)&c->addr);
+	char s[ADDR_STRLEN];
+
+	if (k != ADDR_CLASS_ROUTABLE && !a->allow_local) {
+		a->skipped++;
+		log_debug("agent: skipping the peer's %s candidate %s (%s)",
+		          punch_cand_type_str(c->type),
+		          addr_str((const struct sockaddr *)&c->addr, s, sizeof(s)),
+		          addr_class_str(k));
+		return;
+	}
+	add_remote(a, c);
+}
+
 static int find_pair(const struct agent *a, int sock, int remote)
 {
 	for (size_t i = 0; i < a->n_pairs; i++)
@@ -242,14 +261,14 @@ void agent_set_remote(struct agent *a, const struct punch_peer *peer,
 	a->checks_ms = now_ms;
 	a->open_at_ms = now_ms + AGENT_OPEN_DELAY_MS;
 	for (size_t i = 0; i < peer->n_cand; i++)
-		add_remote(a, &peer->cand[i]);
+		add_listed(a, &peer->cand[i]);
 	if (peer->has_observed) {
 		struct punch_candidate c = {
 			.type = CAND_SRFLX,
 			.priority = punch_cand_priority(CAND_SRFLX, 0),
 			.addr = peer->observed,
 		};
-		add_remote(a, &c);
+		add_listed(a, &c);
 	}
 	for (size_t i = 0; i < a->n_remote; i++)
 		add_pair(a, (int)i, now_ms);

@@ -111,6 +111,11 @@ struct agent {
 	int n_early;
 
 	uint64_t dropped;         /* checks that failed authentication */
+	/* Listed candidates that are not ADDR_CLASS_ROUTABLE (addr.h) are
+	 * skipped, and counted here, unless allow_local is set (the server is
+	 * on loopback: both peers are on this machine). */
+	int allow_local;
+	uint64_t skipped;
 	agent_send_fn *send;
 	void *ctx;
 	void (*on_state)(void *ctx, int old_state, int new_state);

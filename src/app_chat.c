@@ -10,6 +10,7 @@
 
 #include "app.h"
 #include "log.h"
+#include "term.h"
 
 enum {
 	CHAT_LINE_MAX = 4096,
@@ -126,7 +127,10 @@ static void chat_ready(struct app *a)
 
 static void print_line(struct chat_app *c)
 {
-	printf("%s: %.*s\n", c->env.peer_id, (int)c->line_len, c->line);
+	char esc[TERM_ESCAPE_SIZE(CHAT_LINE_MAX)];
+
+	term_escape(esc, sizeof(esc), c->line, c->line_len);
+	printf("%s: %s\n", c->env.peer_id, esc);
 	fflush(stdout);
 	c->line_len = 0;
 }
@@ -141,8 +145,11 @@ static void chat_data(struct app *a, int64_t id, const uint8_t *data,
 		long used = app_header_feed(&c->hdr, data, len);
 
 		if (used < 0 || (c->hdr.done && strcmp(c->hdr.name, "chat"))) {
+			char name[TERM_ESCAPE_SIZE(APP_HEADER_MAX)];
+
 			log_error("%s is not running punch chat (it sent '%s'); run the same command on both sides",
-			          c->env.peer_id, c->hdr.done ? c->hdr.name : "no header");
+			          c->env.peer_id, c->hdr.done ?
+			          term_str(name, sizeof(name), c->hdr.name) : "no header");
 			c->env.finish(c->env.ctx, 1);
 			return;
 		}

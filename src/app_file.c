@@ -36,6 +36,7 @@
 
 #include "cmd.h"
 #include "log.h"
+#include "term.h"
 
 /* ---- names ------------------------------------------------------------- */
 
@@ -224,8 +225,11 @@ int file_peer_header(struct file_end *e, struct app_header *h,
 		return 1;
 	used = app_header_feed(h, *data, *len);
 	if (used < 0 || (h->done && strcmp(h->name, "file"))) {
+		char name[TERM_ESCAPE_SIZE(APP_HEADER_MAX)];
+
 		log_error("%s is not running punch %s (it runs %s); run punch send FILE on one side and punch recv on the other",
-		          e->env.peer_id, want_cmd, h->done ? h->name : "something else");
+		          e->env.peer_id, want_cmd,
+		          h->done ? term_str(name, sizeof(name), h->name) : "something else");
 		return -1;
 	}
 	*data += used;

@@ -28,6 +28,7 @@
 #include "cmd.h"
 #include "forward_conn.h"
 #include "log.h"
+#include "term.h"
 
 enum {
 	FWD_BACKLOG = 128,
@@ -190,9 +191,12 @@ static void peer_hello(struct fwd_app *f, int64_t id, const uint8_t *data,
 		return;
 	used = app_header_feed(&f->hello, data, len);
 	if (used < 0 || (f->hello.done && strcmp(f->hello.name, "forward"))) {
+		char name[TERM_ESCAPE_SIZE(APP_HEADER_MAX)];
+
 		log_error("%s is not running punch forward (it runs %s); run punch forward on both sides",
 		          f->x.env.peer_id, !f->hello.done ? "something else" :
-		          !strcmp(f->hello.name, "file") ? "send or recv" : f->hello.name);
+		          !strcmp(f->hello.name, "file") ? "send or recv" :
+		          term_str(name, sizeof(name), f->hello.name));
 		fwd_speak(f, 0);  /* so that the peer learns what we run */
 		fwd_end(f, 1);
 	} else if (f->hello.done) {

@@ -29,6 +29,7 @@
 
 #include "app.h"
 #include "log.h"
+#include "term.h"
 
 enum {
 	PIPE_CHUNK = sizeof(((struct app_input *)0)->buf),
@@ -212,9 +213,12 @@ static void pipe_data(struct app *a, int64_t id, const uint8_t *data,
 		long used = app_header_feed(&p->hdr, data, len);
 
 		if (used < 0 || (p->hdr.done && strcmp(p->hdr.name, "pipe"))) {
+			char name[TERM_ESCAPE_SIZE(APP_HEADER_MAX)];
+
 			log_error("%s is not running punch pipe (it runs %s); run punch pipe on both sides",
 			          p->env.peer_id, !p->hdr.done ? "something else" :
-			          !strcmp(p->hdr.name, "file") ? "send or recv" : p->hdr.name);
+			          !strcmp(p->hdr.name, "file") ? "send or recv" :
+			          term_str(name, sizeof(name), p->hdr.name));
 			if (p->out >= 0)
 				speak(p, 0);
 			pipe_end(p, 1);

@@ -18,6 +18,10 @@
 #include "app_file.h"
 #include "log.h"
 #include "progress.h"
+#include "term.h"
+
+/* A name or path from the peer, escaped for the terminal (term.h). */
+typedef char shown_path[TERM_ESCAPE_SIZE(PATH_MAX)];
 
 static const char tmp_prefix[] = ".punch-recv-";
 
@@ -147,15 +151,20 @@ static int recv_parse_header(struct recv_app *r, const char *rest)
 	errno = 0;
 	size = strtoull(sp + 1, &end, 10);
 	if (*end || errno || size > (unsigned long long)INT64_MAX) {
+		shown_path sz;
+
 		log_error("%s sent a request punch cannot read (size '%s')",
-		          r->e.env.peer_id, sp + 1);
+		          r->e.env.peer_id, term_str(sz, sizeof(sz), sp + 1));
 		recv_answer(r, "bad header");
 		return -1;
 	}
 	len = file_name_decode(wire, r->name, sizeof(r->name));
 	if (len < 0 || (bad = file_name_check(r->name, (size_t)len))) {
+		shown_path w;
+
 		log_error("refusing the file %s offered as '%s': %s", r->e.env.peer_id,
-		          wire, len < 0 ? "the name is not encoded properly" : bad);
+		          term_str(w, sizeof(w), wire),
+		          len < 0 ? "the name is not encoded properly" : bad);
 		recv_answer(r, "bad name");
 		return -1;
 	}
@@ -168,23 +177,27 @@ static int recv_parse_header(struct recv_app *r, const char *rest)
 static int recv_begin(struct recv_app *r, const char *rest)
 {
 	struct stat st;
+	shown_path shown;
 	int n;
 
 	if (recv_parse_header(r, rest))
 		return -1;
 	n = snprintf(r->dest, sizeof(r->dest), "%s/%s", r->dir, r->name);
 	if (n < 0 || (size_t)n >= sizeof(r->dest)) {
-		log_error("the path %s/%s is too long", r->dir, r->name);
+		log_error("the path %s/%s is too long", r->dir,
+		          term_str(shown, sizeof(shown), r->name));
 		recv_answer(r, "bad name");
 		return -1;
 	}
 	if (lstat(r->dest, &st) == 0 && S_ISDIR(st.st_mode)) {
-		log_error("%s is a directory; not replacing it", r->dest);
+		log_error("%s is a directory; not replacing it",
+		          term_str(shown, sizeof(shown), r->dest));
 		recv_answer(r, "bad exists");
 		return -1;
 	}
 	if (lstat(r->dest, &st) == 0 && !r->force) {
-		log_error("%s already exists; not overwriting it without -f", r->dest);
+		log_error("%s already exists; not overwriting it without -f",
+		          term_str(shown, sizeof(shown), r->dest));
 		recv_answer(r, "bad exists");
 		return -1;
 	}
@@ -211,7 +224,8 @@ static int recv_begin(struct recv_app *r, const char *rest)
 		return -1;
 	}
 	r->hashing = 1;
-	fprintf(stderr, "Receiving %s (%llu bytes) from %s\n", r->name,
+	fprintf(stderr, "Receiving %s (%llu bytes) from %s\n",
+	        term_str(shown, sizeof(shown), r->name),
 	        (unsigned long long)r->size, r->e.env.peer_id);
 	progress_start(&r->prog, r->size);
 	recv_set_state(r, RECV_DATA);
@@ -243,8 +257,9 @@ static int recv_write(struct recv_app *r, const uint8_t *data, size_t len)
 /* Everything is here: check, and put the file in place. */
 static void recv_finish(struct recv_app *r)
 {
-	char what[FILE_NAME_MAX + 16], hex[2 * FILE_HASH_LEN + 1];
-	char tail[PATH_MAX + 96];
+	char what[TERM_ESCAPE_SIZE(FILE_NAME_MAX) + 16], hex[2 * FILE_HASH_LEN + 1];
+	char tail[TERM_ESCAPE_SIZE(PATH_MAX) + 96];
+	shown_path shown;
 	int err;
 
 	if (r->got != r->size || r->trailer_len != FILE_HASH_LEN) {
@@ -258,7 +273,7 @@ static void recv_finish(struct recv_app *r)
 	/* Not a secret: a plain comparison is fine. */
 	if (memcmp(r->digest, r->trailer, FILE_HASH_LEN)) {
 		log_error("%s arrived corrupted: its SHA-256 does not match the sender's; not keeping it",
-		          r->name);
+		          term_str(shown, sizeof(shown), r->name));
 		recv_answer(r, "bad sha256");
 		return;
 	}
@@ -283,15 +298,18 @@ static void recv_finish(struct recv_app *r)
 				unlink(r->tmp);
 		}
 		if (err) {
-			log_error("cannot put %s in place: %s", r->dest, strerror(err));
+			log_error("cannot put %s in place: %s",
+			          term_str(shown, sizeof(shown), r->dest), strerror(err));
 			recv_answer(r, err == EEXIST ? "bad exists" : "bad write");
 			return;
 		}
 	}
 	r->tmp[0] = '\0';
-	snprintf(what, sizeof(what), "received %s", r->name);
+	snprintf(what, sizeof(what), "received %s",
+	         term_str(shown, sizeof(shown), r->name));
 	file_hash_hex(r->digest, hex);
-	snprintf(tail, sizeof(tail), ", SHA-256 %s; saved as %s", hex, r->dest);
+	snprintf(tail, sizeof(tail), ", SHA-256 %s; saved as %s", hex,
+	         term_str(shown, sizeof(shown), r->dest));
 	progress_end(&r->prog, what, tail);
 	recv_answer(r, "ok");
 }

@@ -17,6 +17,7 @@
 #include "app_file.h"
 #include "log.h"
 #include "progress.h"
+#include "term.h"
 
 struct send_app {
 	struct file_end e;        /* first: the app pointer is this */
@@ -173,6 +174,7 @@ static const char *refusal(const char *reason)
 static void send_reply(struct send_app *s)
 {
 	char *line = s->reply;
+	char shown[TERM_ESCAPE_SIZE(FILE_REPLY_MAX)];
 
 	s->reply[s->reply_len] = '\0';
 	if (!strcmp(line, "ok")) {
@@ -187,12 +189,13 @@ static void send_reply(struct send_app *s)
 		return;
 	}
 	progress_abort(&s->prog);
+	term_escape(shown, sizeof(shown), line, s->reply_len);
 	if (!strncmp(line, "bad ", 4))
 		log_error("%s refused %s: %s (%s)", s->e.env.peer_id, s->path,
-		          refusal(line + 4), line + 4);
+		          refusal(line + 4), shown + 4);
 	else
 		log_error("%s sent an answer punch does not know: '%s'",
-		          s->e.env.peer_id, line);
+		          s->e.env.peer_id, shown);
 	send_fail(s, 1);
 }
 

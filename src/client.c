@@ -566,6 +566,10 @@ static int setup(struct client *c, const struct client_config *cfg)
 	agent_init(&c->agent, strcmp(cfg->id, cfg->peer) < 0, self.ufrag,
 	           self.pwd, agent_send, c);
 	c->agent.on_state = on_agent_state;
+	/* Local candidates are checked only when everything is on this
+	 * machine (tests, the lab's one-host runs). */
+	c->agent.allow_local = addr_classify((struct sockaddr *)&c->server) ==
+	                       ADDR_CLASS_LOOPBACK;
 	rdvc_init(&c->rc, (struct sockaddr *)&c->server, &self, rdvc_send,
 	          on_rdvc_event, c);
 

@@ -12,6 +12,7 @@
 #include "client.h"
 #include "cmd.h"
 #include "log.h"
+#include "term.h"
 
 /* Options only some commands take. */
 enum {
@@ -112,9 +113,12 @@ static int set_id(const char *cmd, char *dst, const char *src,
                   const char *flag)
 {
 	const char *why = punch_id_check((const uint8_t *)src, strlen(src));
+	char shown[TERM_ESCAPE_SIZE(PUNCH_ID_MAX + 1)];
 
+	/* Shown escaped, so that a bidi control in it can be seen. */
 	if (why)
-		return cmd_bad(cmd, "bad %s '%s': %s", flag, src, why);
+		return cmd_bad(cmd, "bad %s '%s': %s", flag,
+		               term_str(shown, sizeof(shown), src), why);
 	snprintf(dst, PUNCH_ID_MAX + 1, "%s", src);
 	return 0;
 }

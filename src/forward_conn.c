@@ -23,6 +23,7 @@
 
 #include "app_forward.h"
 #include "log.h"
+#include "term.h"
 
 enum {
 	FWD_STATUS_MAX = 256,           /* "ok" or "bad connect ..." */
@@ -409,10 +410,10 @@ static void answer(struct fwd_conn *c, const char *line, int fin)
 
 static void refuse(struct fwd_conn *c, const char *why)
 {
-	char line[FWD_STATUS_MAX];
+	char line[FWD_STATUS_MAX], host[TERM_ESCAPE_SIZE(FORWARD_HOST_MAX)];
 
-	log_warn("forward: %s asked for %s:%u: %s", c->x->env.peer_id, c->host,
-	         c->port, why);
+	log_warn("forward: %s asked for %s:%u: %s", c->x->env.peer_id,
+	         term_str(host, sizeof(host), c->host), c->port, why);
 	snprintf(line, sizeof(line), "bad connect %s\n", why);
 	answer(c, line, 1);
 	c->write_dead = 1;
@@ -558,12 +559,14 @@ static size_t opener_status(struct fwd_conn *c, const uint8_t *data, size_t len)
 		c->status[c->status_len] = '\0';
 		c->status_done = 1;
 		if (strcmp(c->status, "ok")) {
-			char why[FWD_STATUS_MAX + 64];
+			char why[TERM_ESCAPE_SIZE(FWD_STATUS_MAX) + 64];
+			char said[TERM_ESCAPE_SIZE(FWD_STATUS_MAX)];
 
-			snprintf(why, sizeof(why), "%s cannot connect to it: %s",
-			         c->x->env.peer_id,
+			term_str(said, sizeof(said),
 			         strncmp(c->status, "bad connect ", 12) ?
 			         c->status : c->status + 12);
+			snprintf(why, sizeof(why), "%s cannot connect to it: %s",
+			         c->x->env.peer_id, said);
 			conn_abort(c, why);
 		}
 	}

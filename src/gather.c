@@ -14,16 +14,14 @@ static int usable(const struct ifaddrs *ifa, int family)
 		return 0;
 	if (!(ifa->ifa_flags & IFF_UP) || (ifa->ifa_flags & IFF_LOOPBACK))
 		return 0;
-	if (family == AF_INET6) {
-		const struct in6_addr *a =
-			&((const struct sockaddr_in6 *)ifa->ifa_addr)->sin6_addr;
-
-		/* Link-local needs a scope and reaches no further than the
-		 * link; RFC 8445 5.1.1.1 says not to use it. */
-		if (IN6_IS_ADDR_LINKLOCAL(a) || IN6_IS_ADDR_LOOPBACK(a) ||
-		    IN6_IS_ADDR_V4MAPPED(a))
-			return 0;
-	}
+	/* Link-local reaches no further than the link (and in IPv6 needs a
+	 * scope); RFC 8445 5.1.1.1 says not to use it, nor loopback.  The
+	 * peer would skip them anyway (agent.c). */
+	if (addr_classify(ifa->ifa_addr) != ADDR_CLASS_ROUTABLE)
+		return 0;
+	if (family == AF_INET6 &&
+	    IN6_IS_ADDR_V4MAPPED(&((const struct sockaddr_in6 *)ifa->ifa_addr)->sin6_addr))
+		return 0;
 	return 1;
 }
 

@@ -7,6 +7,7 @@
 
 #include "log.h"
 #include "quic.h"
+#include "term.h"
 
 struct link {
 	struct link_env env;
@@ -134,8 +135,13 @@ static void q_closed(void *ctx, const char *reason)
 	if (l->done)
 		return;
 	l->done = 1;
-	if (reason)
-		log_error("link to %s closed: %s", l->env.peer_id, reason);
+	if (reason) {
+		/* It may hold the peer's CONNECTION_CLOSE reason phrase. */
+		char shown[TERM_ESCAPE_SIZE(256)];
+
+		log_error("link to %s closed: %s", l->env.peer_id,
+		          term_str(shown, sizeof(shown), reason));
+	}
 	l->env.finish(l->env.ctx, reason ? 1 : 0);
 }
 

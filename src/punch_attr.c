@@ -3,6 +3,8 @@
 #include <netinet/in.h>
 #include <string.h>
 
+#include "term.h"
+
 static uint32_t get32(const uint8_t *p)
 {
 	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
@@ -15,39 +17,6 @@ static void put32(uint8_t *p, uint32_t v)
 	p[1] = (uint8_t)(v >> 16);
 	p[2] = (uint8_t)(v >> 8);
 	p[3] = (uint8_t)v;
-}
-
-/* Length of the UTF-8 sequence at s (at most n bytes), or 0 if it is not
- * well formed (RFC 3629: no overlongs, no surrogates, max U+10FFFF). */
-static size_t utf8_seq(const uint8_t *s, size_t n, uint32_t *out)
-{
-	uint32_t cp;
-	size_t len;
-
-	if (s[0] < 0x80) {
-		*out = s[0];
-		return 1;
-	}
-	if (s[0] >= 0xC2 && s[0] <= 0xDF)
-		len = 2, cp = s[0] & 0x1F;
-	else if (s[0] >= 0xE0 && s[0] <= 0xEF)
-		len = 3, cp = s[0] & 0x0F;
-	else if (s[0] >= 0xF0 && s[0] <= 0xF4)
-		len = 4, cp = s[0] & 0x07;
-	else
-		return 0;
-	if (len > n)
-		return 0;
-	for (size_t i = 1; i < len; i++) {
-		if ((s[i] & 0xC0) != 0x80)
-			return 0;
-		cp = cp << 6 | (s[i] & 0x3F);
-	}
-	if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
-	    (cp >= 0xD800 && cp <= 0xDFFF) || cp > 0x10FFFF)
-		return 0;
-	*out = cp;
-	return len;
 }
 
 /* C0 and C1 controls, DEL, and the Unicode space characters (Zs, and the
@@ -65,14 +34,20 @@ const char *punch_id_check(const uint8_t *s, size_t len)
 		return "id is empty";
 	if (len > PUNCH_ID_MAX)
 		return "id is longer than 64 bytes";
+	/* known_peers and known_servers take '#' for a comment */
+	if (s[0] == '#')
+		return "id starts with '#'";
 	for (size_t i = 0; i < len;) {
 		uint32_t cp;
-		size_t n = utf8_seq(s + i, len - i, &cp);
+		size_t n = term_utf8_decode(s + i, len - i, &cp);
 
 		if (!n)
 			return "id is not valid UTF-8";
 		if (id_forbidden(cp))
 			return "id contains a space or control character";
+		/* Two ids that look the same must not be two ids. */
+		if (term_invisible(cp))
+			return "id contains a bidi control or an invisible character";
 		i += n;
 	}
 	return NULL;

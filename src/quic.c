@@ -8,6 +8,8 @@
  */
 #include "quic.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <gnutls/crypto.h>
 #include <gnutls/gnutls.h>
 #include <ngtcp2/ngtcp2.h>
@@ -16,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "addr.h"
 #include "log.h"
@@ -316,26 +319,54 @@ static int verify_cb(gnutls_session_t session)
 }
 
 /* SSLKEYLOGFILE: the NSS key log format Wireshark reads, one line per
- * secret: LABEL CLIENT_RANDOM SECRET, in hex. */
+ * secret: LABEL CLIENT_RANDOM SECRET, in hex.  Whoever reads the file can
+ * decrypt the link, so it is created 0600, never opened through a symbolic
+ * link (another user's link in /tmp would take the secrets elsewhere), and
+ * the user is told, once, that secrets are being written.  A file that
+ * cannot be opened so fails the handshake: the user asked for the secrets,
+ * and a link they cannot decrypt is not what they wanted. */
 static int keylog_cb(gnutls_session_t session, const char *label,
                      const gnutls_datum_t *secret)
 {
+	static int said; /* one process, one link: warn once */
 	const char *path = getenv("SSLKEYLOGFILE");
 	gnutls_datum_t crandom, srandom;
-	FILE *f;
+	char line[512];
+	size_t n;
+	int fd, err;
 
-	if (!path || !*path || !(f = fopen(path, "a")))
+	if (!path || !*path)
 		return 0;
+	fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC,
+	          0600);
+	if (fd < 0) {
+		err = errno;
+		if (err == ELOOP)
+			log_error("SSLKEYLOGFILE %s is a symbolic link; not writing TLS secrets through it (name the file itself)",
+			          path);
+		else
+			log_error("cannot open SSLKEYLOGFILE %s: %s; unset it or fix the path",
+			          path, strerror(err));
+		return -1;
+	}
+	if (!said++)
+		log_warn("writing TLS secrets to %s (SSLKEYLOGFILE): anyone who can read it can decrypt this link",
+		         path);
 	gnutls_session_get_random(session, &crandom, &srandom);
-	fprintf(f, "%s ", label);
-	for (unsigned i = 0; i < crandom.size; i++)
-		fprintf(f, "%02x", crandom.data[i]);
-	fputc(' ', f);
-	for (unsigned i = 0; i < secret->size; i++)
-		fprintf(f, "%02x", secret->data[i]);
-	fputc('\n', f);
-	fclose(f);
-	return 0;
+	/* A label is under 40 bytes, the random 32, a secret at most 64:
+	 * the bounds below never cut a real line. */
+	n = (size_t)snprintf(line, sizeof(line), "%.64s ", label);
+	for (unsigned i = 0; i < crandom.size && n + 4 < sizeof(line); i++)
+		n += (size_t)snprintf(line + n, 3, "%02x", crandom.data[i]);
+	line[n++] = ' ';
+	for (unsigned i = 0; i < secret->size && n + 4 < sizeof(line); i++)
+		n += (size_t)snprintf(line + n, 3, "%02x", secret->data[i]);
+	line[n++] = '\n';
+	/* One write: with O_APPEND, lines from two processes do not mix. */
+	err = write(fd, line, n) == (ssize_t)n ? 0 : -1;
+	gnutls_memset(line, 0, sizeof(line));
+	close(fd);
+	return err;
 }
 
 static int tls_init(struct quic *q, char *err, size_t errlen)

@@ -6,6 +6,7 @@
 
 #include "addr.h"
 #include "log.h"
+#include "term.h"
 
 void rdvc_init(struct rdv_client *rc, const struct sockaddr *server,
                const struct punch_peer *self, rdvc_send_fn *send,
@@ -116,7 +117,7 @@ static void on_peer_info(struct rdv_client *rc, const struct stun_msg *m)
 static void on_register_error(struct rdv_client *rc, const struct stun_msg *m,
                               uint64_t now_ms)
 {
-	char reason[STUN_MAX_REASON + 32];
+	char reason[TERM_ESCAPE_SIZE(STUN_MAX_REASON) + 32];
 
 	if (m->error_code == 438 && (m->present & STUN_HAS_NONCE) &&
 	    m->nonce.len <= RDVC_NONCE_MAX) {
@@ -137,8 +138,10 @@ static void on_register_error(struct rdv_client *rc, const struct stun_msg *m,
 		}
 		return;
 	}
-	snprintf(reason, sizeof(reason), "%u %.*s", m->error_code,
-	         (int)m->reason.len, (const char *)m->reason.ptr);
+	/* The server's reason phrase is printed: escape it (term.h). */
+	snprintf(reason, sizeof(reason), "%u ", m->error_code);
+	term_escape(reason + strlen(reason), sizeof(reason) - strlen(reason),
+	            m->reason.ptr, m->reason.len);
 	rc->on_event(rc->ctx, RDVC_EV_REFUSED, reason);
 }
 

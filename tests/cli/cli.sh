@@ -43,6 +43,11 @@ expect 2 "bad -id 'has space': id contains a space" chat -server 127.0.0.1:1 -id
 expect 2 "bad -peer '$(printf 'x%.0s' {1..65})': id is longer than 64 bytes" \
 	chat -server 127.0.0.1:1 -id a -peer "$(printf 'x%.0s' {1..65})"
 expect 2 "bad -id .*: id is not valid UTF-8" chat -server 127.0.0.1:1 -id $'\xc3\x28' -peer b
+expect 2 "bad -peer '#bob': id starts with '#'" chat -server 127.0.0.1:1 -id a -peer '#bob'
+# A bidi override in an id is refused, and shown escaped in the error.
+expect 2 "bad -peer 'bob[\\]u[{]202e[}]ecila': id contains a bidi control or an invisible character" \
+	chat -server 127.0.0.1:1 -id a -peer $'bob\xe2\x80\xaeecila'
+expect 2 "bad -id 'a[\\]u[{]200b[}]b': id contains a bidi control" chat -server 127.0.0.1:1 -id $'a\xe2\x80\x8bb' -peer b
 expect 2 "-wait wants seconds" chat -server 127.0.0.1:1 -id a -peer b -wait soon
 expect 2 "bad -server 'nonsense'" chat -server nonsense -id a -peer b
 # The task's command lines map onto the subcommands, errors included.

@@ -185,6 +185,64 @@ static void test_port_len_any(void **state)
 	assert_false(addr_is_any((struct sockaddr *)&sun));
 }
 
+/* Which addresses lead beyond this host and link (addr_classify()). */
+static void test_classify(void **state)
+{
+	static const struct {
+		const char *ip;
+		enum addr_class want;
+	} cases[] = {
+		{ "0.0.0.0", ADDR_CLASS_UNSPECIFIED },
+		{ "0.1.2.3", ADDR_CLASS_UNSPECIFIED },
+		{ "127.0.0.1", ADDR_CLASS_LOOPBACK },
+		{ "127.255.255.254", ADDR_CLASS_LOOPBACK },
+		{ "169.254.0.1", ADDR_CLASS_LINK_LOCAL },
+		{ "169.254.255.255", ADDR_CLASS_LINK_LOCAL },
+		{ "224.0.0.1", ADDR_CLASS_MULTICAST },
+		{ "239.255.255.250", ADDR_CLASS_MULTICAST },
+		{ "255.255.255.255", ADDR_CLASS_MULTICAST },
+		{ "1.0.0.0", ADDR_CLASS_ROUTABLE },
+		{ "10.0.0.1", ADDR_CLASS_ROUTABLE },
+		{ "126.255.255.255", ADDR_CLASS_ROUTABLE },
+		{ "128.0.0.0", ADDR_CLASS_ROUTABLE },
+		{ "169.253.255.255", ADDR_CLASS_ROUTABLE },
+		{ "169.255.0.0", ADDR_CLASS_ROUTABLE },
+		{ "192.168.1.1", ADDR_CLASS_ROUTABLE },
+		{ "203.0.113.7", ADDR_CLASS_ROUTABLE },
+		{ "223.255.255.255", ADDR_CLASS_ROUTABLE },
+		{ "::", ADDR_CLASS_UNSPECIFIED },
+		{ "::1", ADDR_CLASS_LOOPBACK },
+		{ "fe80::1", ADDR_CLASS_LINK_LOCAL },
+		{ "febf::1", ADDR_CLASS_LINK_LOCAL },
+		{ "ff02::1", ADDR_CLASS_MULTICAST },
+		{ "ff0e::1", ADDR_CLASS_MULTICAST },
+		{ "::ffff:127.0.0.1", ADDR_CLASS_LOOPBACK },
+		{ "::ffff:224.0.0.1", ADDR_CLASS_MULTICAST },
+		{ "::ffff:0.0.0.0", ADDR_CLASS_UNSPECIFIED },
+		{ "::ffff:169.254.9.9", ADDR_CLASS_LINK_LOCAL },
+		{ "::ffff:192.0.2.1", ADDR_CLASS_ROUTABLE },
+		{ "::2", ADDR_CLASS_ROUTABLE },
+		{ "fec0::1", ADDR_CLASS_ROUTABLE },
+		{ "fd00::1", ADDR_CLASS_ROUTABLE },
+		{ "2001:db8::1", ADDR_CLASS_ROUTABLE },
+	};
+	struct sockaddr_un un = { .sun_family = AF_UNIX };
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct sockaddr_storage ss = sa_make(cases[i].ip, 5000);
+		enum addr_class k = addr_classify(SA(ss));
+
+		if (k != cases[i].want)
+			print_error("%s: expected %s, saw %s\n", cases[i].ip,
+			            addr_class_str(cases[i].want), addr_class_str(k));
+		assert_int_equal(k, cases[i].want);
+	}
+	assert_int_equal(addr_classify((struct sockaddr *)&un), ADDR_CLASS_OTHER);
+	assert_string_equal(addr_class_str(ADDR_CLASS_LINK_LOCAL), "link-local");
+	assert_string_equal(addr_class_str((enum addr_class)99), "?");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -195,6 +253,7 @@ int main(void)
 		cmocka_unit_test(test_str),
 		cmocka_unit_test(test_equal),
 		cmocka_unit_test(test_port_len_any),
+		cmocka_unit_test(test_classify),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -576,6 +576,82 @@ static void test_remote_table_full(void **state)
 		assert_true(b->a.pairs[i].remote < AGENT_REMOTE_MAX);
 }
 
+/* ---- candidates that lead nowhere but here ---------------------------- */
+
+static const char *const local_cands[] = {
+	"127.0.0.1", "224.0.0.1", "0.0.0.0", "169.254.1.2", "255.255.255.255",
+	"::1", "fe80::1", "::ffff:127.0.0.1", "ff02::1", "::",
+};
+enum { N_LOCAL = sizeof(local_cands) / sizeof(local_cands[0]) };
+
+/* bob's PEER-INFO lists, after his host and srflx candidates, every
+ * address above (port 5000), and the server "saw" him at 127.0.0.1. */
+static void list_local_cands(int observed_loopback)
+{
+	struct punch_peer *p = &net.n[BOB].self;
+
+	assert_true(p->n_cand + N_LOCAL <= PUNCH_CANDIDATES_MAX);
+	for (size_t i = 0; i < N_LOCAL; i++) {
+		struct punch_candidate *c = &p->cand[p->n_cand++];
+
+		c->type = CAND_HOST;
+		c->priority = punch_cand_priority(CAND_HOST, (uint16_t)(60000 + i));
+		c->addr = sa_make(local_cands[i], 5000);
+	}
+	if (observed_loopback)
+		p->observed = sa_make("127.0.0.1", 6000);
+}
+
+/* Was anything sent to one of local_cands, or to 127.0.0.1:6000? */
+static size_t sent_to_local(void)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < net.nlog; i++)
+		if (addr_classify(SA(net.log[i].dst)) != ADDR_CLASS_ROUTABLE)
+			n++;
+	return n;
+}
+
+/* A PEER-INFO (from a hostile server, or a peer that lists what it
+ * likes) cannot aim our checks at this host, this link or a multicast
+ * group: those candidates are skipped and counted, and the real path
+ * still connects. */
+static void test_local_candidates_skipped(void **state)
+{
+	struct agent *a = &net.n[ALICE].a;
+
+	(void)state;
+	nodes_lan_nat();
+	agent_set_socket(a, 1, punch_cand_priority(CAND_HOST, 65535));
+	list_local_cands(1);
+	introduce();
+	run_until_both(AGENT_STATE_CONNECTED, 1000);
+	run_until(net.now + 30000);            /* retransmissions, consent */
+	assert_size(sent_to_local(), 0);
+	assert_u64(a->skipped, N_LOCAL + 1);   /* and the observed address */
+	assert_size(a->n_remote, 2);           /* bob's host and srflx */
+	assert_addr(&selected_remote(ALICE)->addr, &net.n[BOB].host);
+}
+
+/* With the server on loopback (both peers on one machine) they are
+ * checked as any other. */
+static void test_local_candidates_allowed(void **state)
+{
+	struct agent *a = &net.n[ALICE].a;
+
+	(void)state;
+	nodes_lan_nat();
+	agent_set_socket(a, 1, punch_cand_priority(CAND_HOST, 65535));
+	a->allow_local = 1;
+	list_local_cands(1);
+	introduce();
+	assert_u64(a->skipped, 0);
+	assert_size(a->n_remote, 2 + N_LOCAL + 1);
+	run_until(net.now + 100);
+	assert_true(sent_to_local() >= N_LOCAL + 1);
+}
+
 /* ---- nomination, controlled side -------------------------------------- */
 
 static uint64_t nominations_from;
@@ -898,6 +974,8 @@ int main(void)
 		T(test_prflx_learned),
 		T(test_triggered_check),
 		T(test_remote_table_full),
+		T(test_local_candidates_skipped),
+		T(test_local_candidates_allowed),
 		T(test_controlled_waits_for_use_candidate),
 		T(test_use_candidate_before_own_success),
 		T(test_consent_and_gone),

@@ -210,6 +210,11 @@ static void test_bad_ids_400(void **state)
 		{ "alice", "", "Bad Request: id is empty" },
 		{ NULL, "bob", "Bad Request: id missing" },
 		{ "alice", NULL, "Bad Request: peer id missing" },
+		{ "#alice", "bob", "Bad Request: id starts with '#'" },
+		{ "alice", "bob\xE2\x80\xAE",
+		  "Bad Request: id contains a bidi control or an invisible character" },
+		{ "al\xE2\x80\x8Bice", "bob",
+		  "Bad Request: id contains a bidi control or an invisible character" },
 		{ "012345678901234567890123456789012345678901234567890123456789"
 		  "0123X",
 		  "bob", "Bad Request: id is longer than 64 bytes" },
