@@ -12,6 +12,7 @@
 #                                                terminal; what is typed into the
 #                                                terminal reaches alice; one `quit` ends it
 # ctrl_c   as inside                             Ctrl-C in the server's pane ends it all
+# ctrl_c_here as inside                          Ctrl-C where the demo was started, too
 # dumb     a terminal with TERM=dumb             the scripted exchange, no tmux
 # noterm   no terminal (stdin /dev/null, output  the scripted exchange, even with $TMUX
 #          to a file), inside tmux               set; no window opened
@@ -140,15 +141,22 @@ outer_status() {
 }
 
 # start_outer ENV...: the test's terminal, 200x60, running the demo with
-# ENV (env(1) arguments).  A shell there waits for the demo (a child of
-# its own, so that it, not tmux, reaps it), writes its status to TMP/rc
-# and keeps the pane open for capture-pane; the demo's pid goes to TMP/pid.
+# ENV (env(1) arguments).  A shell there waits for the demo (a child of its
+# own, so that it, not tmux, reaps it; a Ctrl-C for the demo does not stop
+# it), writes the demo's status to TMP/rc and keeps the pane open for
+# capture-pane.  The demo's pid goes to TMP/pid.
 start_outer() {
 	printf 'set -g history-limit 5000\n' >"$TMP/tmux.conf"
-	local demo
-	demo=$(printf '%q ' env "$@" LAB="$LAB" PUNCH="$PUNCH" "$REPO/scripts/demo")
+	{
+		echo "trap : INT"
+		printf '%q ' bash -c 'echo $$ >"$1"; shift; exec "$@"' demo "$TMP/pid" \
+			env "$@" LAB="$LAB" PUNCH="$PUNCH" "$REPO/scripts/demo"
+		echo
+		echo "echo \$? >$(printf '%q' "$TMP/rc")"
+		echo "exec tail -f /dev/null"
+	} >"$TMP/outer.sh"
 	"${T[@]}" -f "$TMP/tmux.conf" new-session -d -s outer -x 200 -y 60 \
-		"bash -c $(printf '%q' "echo \$\$ >$TMP/pid; exec $demo"); echo \$? >$TMP/rc; exec tail -f /dev/null"
+		"exec bash $(printf '%q' "$TMP/outer.sh")"
 	wait_until 5 "the demo's pid" test -s "$TMP/pid"
 	DEMO_PID=$(<"$TMP/pid")
 }
@@ -251,6 +259,15 @@ mode_ctrl_c() {
 	ok "Ctrl-C in the server's pane ended the demo: summary shown, window and namespaces gone"
 }
 
+mode_ctrl_c_here() {
+	start_outer -u CI
+	wait_until "$PANES_S" "the panes server, alice and bob" have_panes T
+	connected T
+	"${T[@]}" send-keys -t outer:0.0 C-c
+	expect_end "Ctrl-C where the demo was started"
+	ok "Ctrl-C where the demo was started ended it: summary shown, window and namespaces gone"
+}
+
 # expect_scripted TEXT WHY: the scripted exchange, told why, with the
 # server's story and a line each way.
 expect_scripted() {
@@ -302,7 +319,7 @@ $(tail -n 40 "$TMP/out" | sed 's/^/  | /')"
 }
 
 ((EUID == 0)) || fail "the demo needs root (network namespaces), as CI has"
-(($# == 2)) && [[ -x $1 ]] || fail "usage: $0 PATH_TO_PUNCH inside|outside|ctrl_c|dumb|noterm"
+if (($# != 2)) || [[ ! -x $1 ]]; then fail "usage: $0 PATH_TO_PUNCH inside|outside|ctrl_c|ctrl_c_here|dumb|noterm"; fi
 PUNCH=$1
 command -v tmux >/dev/null || fail "tmux not found (scripts/deps.sh installs it)"
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/punch-demotest.XXXXXX")
@@ -310,7 +327,7 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 case $2 in
-inside | outside | ctrl_c | dumb | noterm) "mode_$2" ;;
-*) fail "unknown mode '$2' (inside, outside, ctrl_c, dumb, noterm)" ;;
+inside | outside | ctrl_c | ctrl_c_here | dumb | noterm) "mode_$2" ;;
+*) fail "unknown mode '$2' (inside, outside, ctrl_c, ctrl_c_here, dumb, noterm)" ;;
 esac
 echo PASS

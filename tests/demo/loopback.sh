@@ -25,7 +25,7 @@ fail() {
 }
 
 ((EUID == 0)) || fail "this test needs root (a network namespace), as CI has"
-(($# == 1)) && [[ -x $1 ]] || fail "usage: $0 PATH_TO_PUNCH"
+if (($# != 1)) || [[ ! -x $1 ]]; then fail "usage: $0 PATH_TO_PUNCH"; fi
 PUNCH=$1
 lab_opts_reset
 lab_check_free
