@@ -149,6 +149,7 @@ start_outer() {
 	printf 'set -g history-limit 5000\n' >"$TMP/tmux.conf"
 	{
 		echo "trap : INT"
+		# shellcheck disable=SC2016 # expanded by the inner bash
 		printf '%q ' bash -c 'echo $$ >"$1"; shift; exec "$@"' demo "$TMP/pid" \
 			env "$@" LAB="$LAB" PUNCH="$PUNCH" "$REPO/scripts/demo"
 		echo
