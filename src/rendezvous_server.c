@@ -61,6 +61,7 @@ static enum rdv_reg_kind reg_kind(const struct rdv_server *rs,
 {
 	const struct reg_entry *e = registry_find(rs->reg, p->id);
 
+	memset(was, 0, sizeof(*was));
 	if (!e)
 		return RDV_REG_NEW;
 	*was = e->from;
