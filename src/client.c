@@ -147,10 +147,39 @@ static void rdvc_send(void *ctx, const struct sockaddr *to,
 
 /* ---- rendezvous events: Steps 1 to 4 ---------------------------------- */
 
+static int is_loopback(const struct sockaddr *sa)
+{
+	if (sa->sa_family == AF_INET)
+		return (ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr) >>
+		        24) == 127;
+	return sa->sa_family == AF_INET6 &&
+	       IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)sa)->sin6_addr);
+}
+
+/* Step 1 in plain words.  A mapped address that is one of this machine's
+ * own means no NAT; one on loopback means the server runs here too, which
+ * only a local test does (the srflx candidate stays: it is what works
+ * between two peers on a machine with no other address). */
+static void say_step1(struct client *c, int natted)
+{
+	const struct sockaddr *m = (const struct sockaddr *)&c->rc.srflx;
+	char a[ADDR_STRLEN];
+
+	addr_str(m, a, sizeof(a));
+	if (is_loopback(m))
+		say("Step 1: STUN: the server sees me at %s (no NAT: the server is on loopback, so this is a local test), asked %s in %llu ms",
+		    a, c->cfg->server, (unsigned long long)step_ms(c));
+	else
+		say("Step 1: STUN: my public address is %s (%s), asked %s in %llu ms",
+		    a, natted ? "behind a NAT" :
+		    "no NAT: it is this machine's own address",
+		    c->cfg->server, (unsigned long long)step_ms(c));
+}
+
 static void publish_candidates(struct client *c)
 {
 	struct punch_peer *self = &c->rc.self;
-	char a[ADDR_STRLEN], list[1024];
+	char list[1024];
 	int natted = 1;
 
 	self->n_cand = 0;
@@ -185,10 +214,7 @@ static void publish_candidates(struct client *c)
 		                 punch_cand_priority(CAND_HOST, 0));
 	}
 	cand_list(self->cand, self->n_cand, list, sizeof(list));
-	say("Step 1: STUN: my public address is %s (%s), asked %s in %llu ms",
-	    addr_str((struct sockaddr *)&c->rc.srflx, a, sizeof(a)),
-	    natted ? "behind a NAT" : "no NAT", c->cfg->server,
-	    (unsigned long long)step_ms(c));
+	say_step1(c, natted);
 	say("Step 2: registering as %s, looking for %s; candidates: %s",
 	    c->cfg->id, c->cfg->peer, list);
 }

@@ -11,7 +11,7 @@
 
 static const char usage[] =
 	"usage: punch server [-listen ADDR:PORT]... [-port PORT] [-alt ADDR[:PORT]]\n"
-	"                    [-max-peers N] [-v]\n"
+	"                    [-max-peers N] [-log quiet|info|debug] [-v]\n"
 	"\n"
 	"Answer STUN Binding requests (RFC 8489) over UDP, and introduce peers\n"
 	"that register to reach each other (punch chat).\n"
@@ -26,7 +26,11 @@ static const char usage[] =
 	"                     one -listen with a specific address.\n"
 	"  -max-peers N       registrations held at most (default 4096; about\n"
 	"                     2.2 KB each, allocated at start)\n"
-	"  -v                 log every packet\n"
+	"  -log LEVEL         quiet: the start and stop lines, warnings, errors\n"
+	"                     (the default); info: also one line per rendezvous\n"
+	"                     event (registered, waiting, introduced, expired,\n"
+	"                     refused and why); debug: also every packet\n"
+	"  -v                 the same as -log debug\n"
 	"  -h, -help          show this help\n"
 	"\n"
 	"A response is never more than 4 times the size of its request.\n"
@@ -47,6 +51,20 @@ static int parse_alt(struct server_config *cfg, const char *s)
 	return addr_equal(p, (const struct sockaddr *)&cfg->alt) ? -1 : 0;
 }
 
+/* quiet, info, debug: see the usage text */
+static int parse_log_level(const char *s)
+{
+	if (!strcmp(s, "quiet"))
+		log_set_level(LOG_INFO);
+	else if (!strcmp(s, "info"))
+		log_set_level(LOG_EVENT);
+	else if (!strcmp(s, "debug"))
+		log_set_level(LOG_DEBUG);
+	else
+		return -1;
+	return 0;
+}
+
 int cmd_server(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -55,6 +73,7 @@ int cmd_server(int argc, char **argv)
 		{ "alt", required_argument, NULL, 'a' },
 		{ "max-peers", required_argument, NULL, 'm' },
 		{ "verbose", no_argument, NULL, 'v' },
+		{ "log", required_argument, NULL, 'L' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -93,6 +112,10 @@ int cmd_server(int argc, char **argv)
 			break;
 		case 'v':
 			log_set_level(LOG_DEBUG);
+			break;
+		case 'L':
+			if (parse_log_level(optarg))
+				return cmd_bad("server", "-log wants quiet, info or debug, got '%s'", optarg);
 			break;
 		case 'h':
 			fputs(usage, stdout);

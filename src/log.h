@@ -9,7 +9,8 @@ enum log_level {
 	LOG_ERROR = 0,
 	LOG_WARN = 1,
 	LOG_INFO = 2,
-	LOG_DEBUG = 3,
+	LOG_EVENT = 3, /* one line per protocol event: the server's -log info */
+	LOG_DEBUG = 4,
 };
 
 extern enum log_level log_threshold;
@@ -28,6 +29,7 @@ void log_msg(enum log_level level, const char *fmt, ...)
 #define log_error(...) log_at(LOG_ERROR, __VA_ARGS__)
 #define log_warn(...) log_at(LOG_WARN, __VA_ARGS__)
 #define log_info(...) log_at(LOG_INFO, __VA_ARGS__)
+#define log_event(...) log_at(LOG_EVENT, __VA_ARGS__)
 #define log_debug(...) log_at(LOG_DEBUG, __VA_ARGS__)
 
 #endif

@@ -10,6 +10,8 @@ struct registry {
 	struct reg_entry **buckets;
 	size_t max, n_buckets, count, per_ip_max;
 	struct reg_entry *free_list;
+	registry_expire_fn *on_expire;
+	void *on_expire_ctx;
 };
 
 /* FNV-1a: ids are short, and a bucket walk is checked against the id. */
@@ -159,11 +161,19 @@ size_t registry_expire(struct registry *r, uint64_t now_ms)
 
 	for (size_t i = 0; i < r->max; i++) {
 		if (r->pool[i].used && r->pool[i].expires_ms <= now_ms) {
+			if (r->on_expire)
+				r->on_expire(r->on_expire_ctx, &r->pool[i]);
 			unlink_entry(r, &r->pool[i]);
 			n++;
 		}
 	}
 	return n;
+}
+
+void registry_on_expire(struct registry *r, registry_expire_fn *fn, void *ctx)
+{
+	r->on_expire = fn;
+	r->on_expire_ctx = ctx;
 }
 
 const char *registry_result_str(int result)

@@ -60,6 +60,10 @@ int registry_register(struct registry *r, const struct punch_peer *p,
 /* Drop registrations that were not refreshed in time; returns how many. */
 size_t registry_expire(struct registry *r, uint64_t now_ms);
 
+/* fn (if set) sees each entry registry_expire() drops, just before. */
+typedef void registry_expire_fn(void *ctx, const struct reg_entry *e);
+void registry_on_expire(struct registry *r, registry_expire_fn *fn, void *ctx);
+
 const struct reg_entry *registry_find(const struct registry *r,
                                       const char *id);
 size_t registry_count(const struct registry *r);

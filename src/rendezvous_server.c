@@ -35,6 +35,43 @@ struct rdv_server {
 
 enum { NONCE_LEN = 32 }; /* 8 hex digits of bucket + 24 of MAC */
 
+static void on_expire(void *ctx, const struct reg_entry *e)
+{
+	struct rdv_server *rs = ctx;
+
+	rs->stats.expired++;
+	rdv_log_expired(e);
+}
+
+/* Count a refusal and tell the story; the reply is built by the caller. */
+static void refused(struct rdv_server *rs, int refusal, unsigned code,
+                    const char *id, const char *peer_id,
+                    const struct sockaddr *from, const char *reason)
+{
+	rs->stats.refused[refusal]++;
+	rs->stats.rejected++;
+	rdv_log_refused(id, peer_id, from, code, reason);
+}
+
+/* Which kind of registration p is, before the registry takes it. */
+static enum rdv_reg_kind reg_kind(const struct rdv_server *rs,
+                                  const struct punch_peer *p,
+                                  const struct sockaddr *from,
+                                  struct sockaddr_storage *was)
+{
+	const struct reg_entry *e = registry_find(rs->reg, p->id);
+
+	memset(was, 0, sizeof(*was));
+	if (!e)
+		return RDV_REG_NEW;
+	*was = e->from;
+	if (e->peer.session != p->session)
+		return RDV_REG_RESTART;
+	if (!addr_equal((const struct sockaddr *)&e->from, from))
+		return RDV_REG_MOVED;
+	return RDV_REG_REFRESH;
+}
+
 struct rdv_server *rdv_server_new(size_t max_entries, rdv_send_fn *send,
                                   void *ctx)
 {
@@ -50,6 +87,7 @@ struct rdv_server *rdv_server_new(size_t max_entries, rdv_send_fn *send,
 	}
 	rs->send = send;
 	rs->ctx = ctx;
+	registry_on_expire(rs->reg, on_expire, rs);
 	return rs;
 }
 
@@ -206,21 +244,28 @@ static int handle_register(struct rdv_server *rs, int sock,
 {
 	uint32_t bucket = (uint32_t)(now_ms / 1000 / RDV_NONCE_BUCKET_S);
 	const struct reg_entry *self = NULL, *peer = NULL;
+	struct sockaddr_storage was;
+	enum rdv_reg_kind kind;
 	uint16_t unknown[STUN_MAX_UNKNOWN];
 	size_t n_unknown = punch_unknown_required(m, unknown);
-	char nonce[NONCE_LEN + 1], reason[128], a[ADDR_STRLEN];
+	char nonce[NONCE_LEN + 1], reason[128];
 	struct punch_peer p;
 	const char *why;
 	struct stun_writer w;
 	int rc, n;
 
-	if (n_unknown)
+	if (n_unknown) {
+		refused(rs, RDV_REFUSED_UNKNOWN_ATTR, 420, "", "", from,
+		        "Unknown Attribute");
 		return reply_error(m, 420, "Unknown Attribute", NULL, unknown,
 		                   n_unknown, out, cap, reply);
+	}
 	if (!nonce_ok(rs, m, from, bucket)) {
 		/* RFC 8489 9.2's Stale Nonce, used as a return-routability
 		 * check: only a real source address sees this nonce. */
 		nonce_make(rs, bucket, from, nonce);
+		rs->stats.challenged++;
+		rdv_log_challenge(from);
 		return reply_error(m, 438, "Stale Nonce", nonce, NULL, 0, out,
 		                   cap, reply);
 	}
@@ -228,10 +273,11 @@ static int handle_register(struct rdv_server *rs, int sock,
 		why = "peer id missing";
 	if (why) {
 		snprintf(reason, sizeof(reason), "Bad Request: %s", why);
-		rs->stats.rejected++;
+		refused(rs, RDV_REFUSED_BAD_REQUEST, 400, "", "", from, reason);
 		return reply_error(m, 400, reason, NULL, NULL, 0, out, cap,
 		                   reply);
 	}
+	kind = reg_kind(rs, &p, from, &was);
 	rc = registry_register(rs->reg, &p, from, sock, now_ms, &self, &peer);
 	if (rc < 0) {
 		uint16_t code = rc == REG_ERR_FULL ? 508 :
@@ -241,20 +287,20 @@ static int handle_register(struct rdv_server *rs, int sock,
 		         code == 508 ? "Insufficient Capacity" :
 		         code == 403 ? "Forbidden" : "Bad Request",
 		         registry_result_str(rc));
-		rs->stats.rejected++;
-		log_debug("register %s -> %s from %s refused: %s", p.id,
-		          p.peer_id, addr_str(from, a, sizeof(a)),
-		          registry_result_str(rc));
+		refused(rs, rdv_refusal_of(rc), code, p.id, p.peer_id, from,
+		        registry_result_str(rc));
 		return reply_error(m, code, reason, NULL, NULL, 0, out, cap,
 		                   reply);
 	}
 	rs->stats.registered++;
-	log_debug("register %s -> %s from %s: %s, %zu candidates", p.id,
-	          p.peer_id, addr_str(from, a, sizeof(a)),
-	          registry_result_str(rc), p.n_cand);
+	if (kind == RDV_REG_REFRESH)
+		rs->stats.refreshed++;
+	rdv_log_registered(&p, from, (const struct sockaddr *)&was, kind);
+	if (rc == REG_WAITING && kind != RDV_REG_REFRESH)
+		rdv_log_waiting(&p);
 	if (rc == REG_INTRODUCE) {
 		rs->stats.introduced++;
-		log_debug("introducing %s and %s", self->peer.id, peer->peer.id);
+		rdv_log_introduced(self, peer);
 		introduce(rs, self, peer, now_ms);
 		introduce(rs, peer, self, now_ms);
 	}
@@ -288,11 +334,14 @@ int rdv_handle(struct rdv_server *rs, int sock, const uint8_t *buf,
 	reply->sock = sock;
 	memcpy(&reply->to, from, addr_len(from));
 	if (m.cls == STUN_REQUEST && m.method == PUNCH_REGISTER) {
+		uint64_t challenged = rs->stats.challenged;
+
 		rc = handle_register(rs, sock, &m, from, now_ms, out, cap, reply);
 		/* The Binding service's bound holds here too: a bare REGISTER
 		 * from a spoofed source must not earn a bigger 438. */
 		if (rc == BINDING_REPLY &&
 		    reply->len > len * BINDING_AMPLIFICATION_MAX) {
+			rs->stats.challenged = challenged; /* none was sent */
 			*why = "answer would exceed the amplification bound";
 			return BINDING_DROP;
 		}
@@ -304,17 +353,18 @@ int rdv_handle(struct rdv_server *rs, int sock, const uint8_t *buf,
 			struct pending *p = &rs->pending[i];
 
 			if (p->used && !memcmp(p->txid, m.txid, STUN_TXID_LEN)) {
-				log_debug("PEER-INFO acknowledged by %s",
-				          p->to_id);
+				rdv_log_peer_info_acked(p->to_id);
 				p->used = 0;
 				rs->stats.acked++;
 			}
 		}
 		return BINDING_IGNORE;
 	}
-	if (m.cls == STUN_REQUEST)
+	if (m.cls == STUN_REQUEST) {
+		rs->stats.bad_method++;
 		return reply_error(&m, 400, "Bad Request: unknown method", NULL,
 		                   NULL, 0, out, cap, reply);
+	}
 	return BINDING_IGNORE;
 }
 
@@ -323,10 +373,7 @@ uint64_t rdv_tick(struct rdv_server *rs, uint64_t now_ms)
 	uint64_t next = now_ms + 1000;
 
 	if (now_ms >= rs->next_expire_ms) {
-		size_t n = registry_expire(rs->reg, now_ms);
-
-		if (n)
-			log_debug("%zu registrations expired", n);
+		registry_expire(rs->reg, now_ms); /* on_expire() tells */
 		rs->next_expire_ms = now_ms + 1000;
 	}
 	for (int i = 0; i < RDV_PENDING_MAX; i++) {
@@ -336,7 +383,7 @@ uint64_t rdv_tick(struct rdv_server *rs, uint64_t now_ms)
 			continue;
 		if (p->next_ms <= now_ms) {
 			if (p->sent >= RDV_RC) {
-				log_debug("PEER-INFO to %s: no answer", p->to_id);
+				rdv_log_peer_info_gave_up(p->to_id, p->sent);
 				p->used = 0;
 				rs->stats.gave_up++;
 				continue;

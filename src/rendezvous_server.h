@@ -18,6 +18,7 @@
 
 #include "binding.h"
 #include "registry.h"
+#include "rendezvous_log.h"
 
 enum {
 	RDV_PENDING_MAX = 1024,  /* PEER-INFO requests awaiting an answer */
@@ -30,8 +31,16 @@ enum {
 typedef void rdv_send_fn(void *ctx, int sock, const struct sockaddr *to,
                          const uint8_t *buf, size_t len);
 
+/* What the server did, for its stop line.  A 438 challenge is a normal
+ * step of every registration, not an error; refusals are counted by
+ * reason (rejected is their sum). */
 struct rdv_stats {
 	uint64_t registered, introduced, rejected, acked, gave_up;
+	uint64_t challenged;                /* 438 with a fresh nonce */
+	uint64_t refused[RDV_REFUSED_N];    /* REGISTER refused, by reason */
+	uint64_t refreshed;                 /* of registered: same session */
+	uint64_t expired;                   /* not refreshed in time */
+	uint64_t bad_method;                /* 400 to an unknown method */
 };
 
 struct rdv_server;

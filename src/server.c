@@ -132,7 +132,7 @@ static void handle_one(struct server *srv, struct server_socket *s,
 	struct binding_reply reply;
 	const char *why = NULL;
 	char a[ADDR_STRLEN];
-	int rc, slot;
+	int rc, slot, rdv;
 
 	if (truncated) {
 		srv->stats.malformed++;
@@ -142,7 +142,8 @@ static void handle_one(struct server *srv, struct server_socket *s,
 	}
 	q = &srv->sq[s->index];
 	slot = (int)q->n;
-	if (punch_method_is_rendezvous(stun_peek_method(buf, len))) {
+	rdv = punch_method_is_rendezvous(stun_peek_method(buf, len));
+	if (rdv) {
 		rc = rdv_handle(srv->rdv, (int)(s - srv->socks), buf, len, from,
 		                uv_now(&srv->loop), q->data[slot],
 		                sizeof(q->data[slot]), &reply, &why);
@@ -175,9 +176,11 @@ static void handle_one(struct server *srv, struct server_socket *s,
 		q = oq;
 		slot = (int)oq->n;
 	}
-	log_debug("%s from %s, %zu bytes answered with %zu",
-	          reply.is_error ? "error response" : "request",
-	          addr_str(from, a, sizeof(a)), len, reply.len);
+	/* The rendezvous has said what its error responses were. */
+	log_debug("%s from %s, %zu bytes answered with %zu%s",
+	          rdv ? "rendezvous request" : "request",
+	          addr_str(from, a, sizeof(a)), len, reply.len,
+	          reply.is_error && !rdv ? " (error response)" : "");
 	q->to[slot] = reply.to;
 	q->iov[slot] = (struct iovec){ q->data[slot], reply.len };
 	q->msgs[slot].msg_hdr = (struct msghdr){
@@ -187,10 +190,10 @@ static void handle_one(struct server *srv, struct server_socket *s,
 		.msg_iovlen = 1,
 	};
 	q->n++;
-	if (reply.is_error)
-		srv->stats.errors++;
-	else
+	if (!reply.is_error)
 		srv->stats.answered++;
+	else if (!rdv) /* the rendezvous counts its own: 438s, refusals */
+		srv->stats.errors++;
 }
 
 static void flush_all(struct server *srv, const struct binding_service *svc)
@@ -375,6 +378,43 @@ static void server_close(struct server *srv)
 	rdv_server_free(srv->rdv);
 }
 
+/* The stop line keeps apart what is normal (answers, the 438 challenge
+ * that precedes every registration), what the server refused and why,
+ * requests that were wrong (errors), and datagrams that were not STUN. */
+static void server_log_stop(const struct server *srv)
+{
+	const struct rdv_stats *rs = rdv_stats(srv->rdv);
+	char why[256] = "";
+	size_t off = 0;
+
+	for (int i = 0; i < RDV_REFUSED_N && off < sizeof(why); i++)
+		if (rs->refused[i])
+			off += (size_t)snprintf(why + off, sizeof(why) - off,
+			                        "%s%s=%llu", off ? " " : " (",
+			                        rdv_refusal_name(i),
+			                        (unsigned long long)rs->refused[i]);
+	if (off && off < sizeof(why) - 1)
+		snprintf(why + off, sizeof(why) - off, ")");
+	log_info("stopped: answered=%llu challenges=%llu refused=%llu%s "
+	         "errors=%llu malformed=%llu",
+	         (unsigned long long)srv->stats.answered,
+	         (unsigned long long)rs->challenged,
+	         (unsigned long long)rs->rejected, why,
+	         (unsigned long long)(srv->stats.errors + rs->bad_method),
+	         (unsigned long long)srv->stats.malformed);
+	log_debug("stopped: registered=%llu refreshed=%llu introduced=%llu "
+	          "expired=%llu peer_info_acked=%llu peer_info_gave_up=%llu "
+	          "ignored=%llu send_failed=%llu",
+	          (unsigned long long)rs->registered,
+	          (unsigned long long)rs->refreshed,
+	          (unsigned long long)rs->introduced,
+	          (unsigned long long)rs->expired,
+	          (unsigned long long)rs->acked,
+	          (unsigned long long)rs->gave_up,
+	          (unsigned long long)srv->stats.ignored,
+	          (unsigned long long)srv->stats.send_failed);
+}
+
 int server_run(const struct server_config *cfg)
 {
 	struct server *srv = calloc(1, sizeof(*srv));
@@ -416,16 +456,7 @@ int server_run(const struct server_config *cfg)
 
 	uv_run(&srv->loop, UV_RUN_DEFAULT);
 
-	log_info("stopped: answered=%llu errors=%llu malformed=%llu",
-	         (unsigned long long)srv->stats.answered,
-	         (unsigned long long)srv->stats.errors,
-	         (unsigned long long)srv->stats.malformed);
-	log_debug("ignored=%llu send_failed=%llu registered=%llu "
-	          "introduced=%llu",
-	          (unsigned long long)srv->stats.ignored,
-	          (unsigned long long)srv->stats.send_failed,
-	          (unsigned long long)rdv_stats(srv->rdv)->registered,
-	          (unsigned long long)rdv_stats(srv->rdv)->introduced);
+	server_log_stop(srv);
 	rc = 0;
 out:
 	server_close(srv);

@@ -23,7 +23,8 @@ struct server_config {
 
 struct server_stats {
 	uint64_t answered;  /* success responses sent */
-	uint64_t errors;    /* error responses sent */
+	uint64_t errors;    /* Binding error responses (400, 420): the request
+	                     * was wrong; the rendezvous counts its own */
 	uint64_t malformed; /* datagrams dropped as malformed */
 	uint64_t ignored;   /* valid STUN that needs no answer */
 	uint64_t send_failed;

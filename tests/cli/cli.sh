@@ -35,6 +35,7 @@ expect 2 '-alt needs exactly one -listen with a specific address' server -alt 12
 expect 2 "-alt wants ADDR\[:PORT\]" server -listen 127.0.0.1:3478 -alt 127.0.0.1:3478
 expect 2 "-alt wants ADDR\[:PORT\]" server -listen 127.0.0.1:3478 -alt '[::1]:5'
 expect 2 "-max-peers wants a number" server -max-peers 0
+expect 2 "-log wants quiet, info or debug, got 'loud'" server -log loud
 expect 2 "unexpected argument 'extra'" server extra
 expect 2 '-server HOST:PORT is required' chat -id a -peer b
 expect 2 'both -id and -peer are required' chat -server 127.0.0.1:1 -id a

@@ -54,7 +54,7 @@ MAX_UDP_V4 = 65507
 RSS_LIMIT_KIB = int(os.environ.get("FLOOD_RSS_LIMIT_KIB", "512"))
 
 START_RE = re.compile(r"^punch server: listening on 127\.0\.0\.1:(\d+)$")
-STOP_RE = re.compile(r"^punch server: stopped: answered=(\d+) errors=(\d+) malformed=(\d+)$")
+STOP_RE = re.compile(r"^punch server: stopped: answered=(\d+) challenges=0 refused=0 errors=(\d+) malformed=(\d+)$")
 SANITIZER_RE = re.compile(r"ERROR: (Address|Leak|Memory|Thread)Sanitizer|runtime error:")
 
 
@@ -151,8 +151,8 @@ class Server:
                               "input is logged only with -v):\n%s" % (len(lines), indent(text, 40)))
         m = STOP_RE.match(lines[1])
         if not m:
-            raise TestFailure("stop line %r, expected 'punch server: stopped: answered=N errors=N "
-                              "malformed=N'" % lines[1])
+            raise TestFailure("stop line %r, expected 'punch server: stopped: answered=N challenges=0 "
+                              "refused=0 errors=N malformed=N'" % lines[1])
         return tuple(int(x) for x in m.groups())
 
     def kill(self):

@@ -139,8 +139,9 @@ $(sed 's/^/    /' "$err")"
 	((stops == 1)) || fail "punch server ($name): $stops stop lines on stderr, expected exactly 1; stderr:
 $(sed 's/^/    /' "$err")"
 	stop_line=$(grep '^punch server: stopped: ' "$err")
-	local re='^punch server: stopped: answered=([0-9]+) errors=([0-9]+) malformed=([0-9]+)$'
-	[[ $stop_line =~ $re ]] || fail "punch server ($name): stop line '$stop_line', expected 'punch server: stopped: answered=N errors=N malformed=N'"
+	# Binding only here: no rendezvous challenges or refusals.
+	local re='^punch server: stopped: answered=([0-9]+) challenges=0 refused=0 errors=([0-9]+) malformed=([0-9]+)$'
+	[[ $stop_line =~ $re ]] || fail "punch server ($name): stop line '$stop_line', expected 'punch server: stopped: answered=N challenges=0 refused=0 errors=N malformed=N'"
 	ANSWERED=${BASH_REMATCH[1]}
 	ERRORS=${BASH_REMATCH[2]}
 	MALFORMED=${BASH_REMATCH[3]}
