@@ -424,11 +424,23 @@ static int state_open(struct server *srv, const struct server_config *cfg)
 	}
 	/* libsodium's secret key is the seed followed by the public key */
 	rdv_server_set_key(srv->rdv, key.sk);
+	if (sign_self_test(&key)) {
+		log_error("the key in %s does not sign: cannot start", srv->state_dir);
+		sign_key_wipe(&key);
+		return -1;
+	}
 	sign_key_wipe(&key);
 	if (cfg->id_ttl_s)
 		rdv_server_set_id_ttl(srv->rdv, cfg->id_ttl_s);
 	rdv_server_set_wall(srv->rdv, (uint64_t)time(NULL) -
 	                    uv_now(&srv->loop) / 1000);
+	/* Written once now: a state directory we cannot write is an error at
+	 * start, not a warning days later. */
+	if (state_bindings_save(srv->state_dir, rdv_idbind(srv->rdv), err,
+	                        sizeof(err))) {
+		log_error("%s", err);
+		return -1;
+	}
 	idbind_clean(rdv_idbind(srv->rdv));
 	srv->saved_ms = uv_now(&srv->loop);
 	sign_fp(rdv_server_pk(srv->rdv), fp);

@@ -64,7 +64,7 @@ fail:
 static int write_atomic(const char *path, const void *data, size_t len,
                         int keep_existing, char *err, size_t errlen)
 {
-	char tmp[STATE_PATH_MAX + 16];
+	char tmp[STATE_PATH_MAX + 64];
 	int fd, rc;
 
 	snprintf(tmp, sizeof(tmp), "%s.XXXXXX", path);
@@ -209,11 +209,21 @@ long state_bindings_load(const char *dir, struct idbind *t, char *err,
 	return count;
 }
 
+/* The bindings go out through one fixed buffer, whatever their number. */
 struct save_ctx {
-	char *buf;
-	size_t len, cap;
+	int fd;
+	char buf[16384];
+	size_t len;
 	int err;
 };
+
+static void save_flush(struct save_ctx *s)
+{
+	if (!s->err && s->len &&
+	    write(s->fd, s->buf, s->len) != (ssize_t)s->len)
+		s->err = errno ? errno : EIO;
+	s->len = 0;
+}
 
 static void save_one(void *ctx, const char *id,
                      const uint8_t fp[PUNCH_KEY_FP_LEN], uint64_t last_s)
@@ -221,22 +231,12 @@ static void save_one(void *ctx, const char *id,
 	struct save_ctx *s = ctx;
 	int n;
 
-	if (s->err)
-		return;
-	if (s->cap - s->len < IDBIND_LINE_MAX) {
-		size_t cap = s->cap * 2;
-		char *p = realloc(s->buf, cap);
-
-		if (!p) {
-			s->err = 1;
-			return;
-		}
-		s->buf = p;
-		s->cap = cap;
-	}
-	n = idbind_format_line(s->buf + s->len, s->cap - s->len, id, fp, last_s);
+	if (sizeof(s->buf) - s->len < IDBIND_LINE_MAX)
+		save_flush(s);
+	n = idbind_format_line(s->buf + s->len, sizeof(s->buf) - s->len, id,
+	                       fp, last_s);
 	if (n < 0)
-		s->err = 1;
+		s->err = EINVAL;
 	else
 		s->len += (size_t)n;
 }
@@ -246,24 +246,32 @@ int state_bindings_save(const char *dir, const struct idbind *t, char *err,
 {
 	static const char head[] =
 		"# punch server: id bindings (fingerprint, last use, id)\n";
-	struct save_ctx s = { .cap = 4096 };
-	char path[STATE_PATH_MAX + 32];
-	int rc;
+	static struct save_ctx s;
+	char path[STATE_PATH_MAX + 32], tmp[STATE_PATH_MAX + 48];
 
 	snprintf(path, sizeof(path), "%s/%s", dir, bindings_name);
-	if (!(s.buf = malloc(s.cap))) {
-		snprintf(err, errlen, "out of memory saving %s", path);
+	snprintf(tmp, sizeof(tmp), "%s.XXXXXX", path);
+	memset(&s, 0, sizeof(s));
+	/* Written whole to a temporary file, then renamed over the old one:
+	 * a crash leaves one or the other, never half of one. */
+	if ((s.fd = mkstemp(tmp)) < 0) {
+		snprintf(err, errlen, "cannot write %s: %s", tmp, strerror(errno));
 		return -1;
 	}
 	memcpy(s.buf, head, sizeof(head) - 1);
 	s.len = sizeof(head) - 1;
 	idbind_foreach(t, save_one, &s);
+	save_flush(&s);
+	if (!s.err && (fchmod(s.fd, 0600) || fsync(s.fd)))
+		s.err = errno;
+	if (close(s.fd) && !s.err)
+		s.err = errno;
+	if (!s.err && rename(tmp, path))
+		s.err = errno;
 	if (s.err) {
-		snprintf(err, errlen, "out of memory saving %s", path);
-		free(s.buf);
+		snprintf(err, errlen, "cannot write %s: %s", path, strerror(s.err));
+		unlink(tmp);
 		return -1;
 	}
-	rc = write_atomic(path, s.buf, s.len, 0, err, errlen);
-	free(s.buf);
-	return rc;
+	return 0;
 }

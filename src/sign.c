@@ -168,3 +168,21 @@ const char *sign_err_str(int err)
 	default: return "?";
 	}
 }
+
+int sign_self_test(const struct sign_key *k)
+{
+	uint8_t buf[256], txid[STUN_TXID_LEN] = { 0 }, pk[SIGN_PK_LEN];
+	struct stun_writer w;
+	struct stun_msg m;
+	int n;
+
+	stun_writer_init(&w, buf, sizeof(buf), PUNCH_REGISTER, STUN_SUCCESS,
+	                 txid);
+	sign_put(&w, PUNCH_ATTR_SERVER_KEY, k);
+	stun_put_fingerprint(&w);
+	n = stun_writer_finish(&w);
+	if (n < 0 || stun_decode(&m, buf, (size_t)n))
+		return -1;
+	return sign_verify(&m, buf, (size_t)n, PUNCH_ATTR_SERVER_KEY, pk) ||
+	       memcmp(pk, k->pk, SIGN_PK_LEN) ? -1 : 0;
+}

@@ -67,5 +67,8 @@ void sign_put(struct stun_writer *w, uint16_t key_attr,
 int sign_verify(const struct stun_msg *m, const uint8_t *buf, size_t len,
                 uint16_t key_attr, uint8_t pk[SIGN_PK_LEN]);
 const char *sign_err_str(int err);
+/* Sign a small message and check it: 0 if the key works.  (Run once at
+ * start, it also brings the code in before any traffic.) */
+int sign_self_test(const struct sign_key *k);
 
 #endif
