@@ -139,10 +139,6 @@ def main(punch):
         expect("past the cap, refusals with 508", 40 - (MAX_PEERS - PER_IP), results.count(508))
 
         flood = Client("127.0.0.5", port)
-        # A warm-up first: the signed refusals' one-time cost (about 1.6 MiB
-        # of allocator and library pages under ASan) is not growth.
-        for i in range(500):
-            flood.register(b"w%05d" % i)
         before = rss_kib(proc.pid)
         codes = {}
         for i in range(5000):
