@@ -288,10 +288,11 @@ int idbind_parse_line(const char *line, size_t len,
 	if (n == 0 || n > LAST_DIGITS_MAX)
 		return -1;
 	for (size_t k = s; k < i; k++) {
-		if (line[k] < '0' || line[k] > '9' ||
-		    v > (UINT64_MAX - 9) / 10)
+		uint64_t d = (uint64_t)(line[k] - '0');
+
+		if (line[k] < '0' || line[k] > '9' || v > (UINT64_MAX - d) / 10)
 			return -1;
-		v = v * 10 + (uint64_t)(line[k] - '0');
+		v = v * 10 + d;
 	}
 	n = field(line, len, &i, &s);
 	if (n == 0 || i != len ||

@@ -23,6 +23,7 @@
 #include "punch_attr.h"
 #include "registry.h"
 #include "rendezvous_server.h"
+#include "identity.h"
 
 /* Wire types: method bits interleaved with the class (RFC 8489 5). */
 enum {
@@ -32,6 +33,7 @@ enum {
 	T_PEER_INFO_OK = 0x01EE,
 	T_PEER_INFO_ERR = 0x01FE,
 	T_BINDING = 0x0001,
+	T_RELEASE = 0x00EF,
 	OUT_CAP = 1500,
 	T0 = 1000, /* the tests' epoch: inside the first nonce bucket */
 	KEY_DEFAULT = 0x11,
