@@ -24,6 +24,11 @@ were signed (issue 8); the test fails if the attack succeeds.
 5. changed server key: alice has pinned the server's key; the server comes
    back on the same address with a new state directory (a new key).
    alice must stop, naming known_servers and the line.
+6. connected: a rendezvous server of the test's own (it signs, so the
+   clients trust it) introduces alice and bob; once they are connected it
+   tells alice that "bob" has another key and a new session, then repeats
+   bob's first PEER-INFO: alice must leave her link alone.  Then bob's own
+   key with a new session (a real restart): that one alice acts on.
 
 Traffic stays on 127.0.0.0/8.  Every wait is bounded; every process is
 killed on every exit path.
@@ -347,6 +352,125 @@ def scenario_restart_and_release(env):
     env.procs.kill_all()
 
 
+class FakeServer:
+    """A minimal signing rendezvous (for scenario 6): Binding answers,
+    REGISTER answered with success, PEER-INFO sent when both are here."""
+
+    def __init__(self):
+        self.sock = W.udp_socket("127.0.0.1")
+        self.port = self.sock.getsockname()[1]
+        self.key = W.signing_key()
+        self.regs = {}       # id -> dict(addr, ufrag, pwd, session, fp)
+        self.introduced = False
+
+    def serve(self, until):
+        """Answer what arrives until the monotonic time `until`."""
+        while True:
+            left = until - time.monotonic()
+            if left <= 0:
+                return
+            r = select.select([self.sock], [], [], left)[0]
+            if not r:
+                return
+            data, src = self.sock.recvfrom(4096)
+            try:
+                msg = W.decode(data)
+            except W.Malformed:
+                continue
+            self.handle(msg, src[:2])
+
+    def handle(self, msg, src):
+        t, txid = msg["type"], msg["txid"]
+        if t == 0x0001:  # Binding request
+            self.sock.sendto(W.message(0x0101, txid, self.xaddr(0x0020, src)), src)
+        elif t == REGISTER_REQUEST:
+            a = {k: v for k, v in msg["attrs"]}
+            pk = a.get(W.PUNCH_PUBKEY)
+            # an older client only claims its fingerprint
+            fp = W.key_fingerprint(pk) if pk else a.get(P_KEY_FP, b"\0" * 32)
+            self.regs[a[P_ID]] = dict(addr=src, ufrag=a[P_UFRAG], pwd=a[P_PWD],
+                                      session=a[P_SESSION], fp=fp)
+            body = (self.xaddr(0x0020, src) + W.attr(0x4F09, struct.pack("!I", 0)) +
+                    W.attr(0x4F08, struct.pack("!I", 30)))
+            self.sock.sendto(W.signed_message(0x01ED, txid, body, self.key,
+                                              W.PUNCH_SERVER_KEY), src)
+            if not self.introduced and b"alice" in self.regs and b"bob" in self.regs:
+                self.introduced = True
+                self.peer_info(b"alice", b"bob")
+                self.peer_info(b"bob", b"alice")
+
+    def xaddr(self, atype, addr, txid=None):
+        ip, port = addr
+        xip = struct.unpack("!I", socket.inet_aton(ip))[0] ^ W.MAGIC
+        return W.attr(atype, struct.pack("!BBHI", 0, 1, port ^ (W.MAGIC >> 16), xip))
+
+    def peer_info(self, to, about, session=None, fp=None, addr=None, ufrag=None, pwd=None):
+        r = self.regs[about]
+        addr = addr or r["addr"]
+        xip = struct.unpack("!I", socket.inet_aton(addr[0]))[0] ^ W.MAGIC
+        cand = W.attr(P_CAND, struct.pack("!BBHII", 1, 1, addr[1] ^ (W.MAGIC >> 16),
+                                          0x7E00FFFF, xip))
+        body = (W.attr(P_ID, about) + W.attr(P_UFRAG, ufrag or r["ufrag"]) +
+                W.attr(P_PWD, pwd or r["pwd"]) + W.attr(P_SESSION, session or r["session"]) +
+                W.attr(P_KEY_FP, fp or r["fp"]) + cand)
+        msg = W.signed_message(PEER_INFO_REQUEST, os.urandom(12), body, self.key,
+                               W.PUNCH_SERVER_KEY)
+        self.sock.sendto(msg, self.regs[to]["addr"])
+
+
+def scenario_connected(env):
+    fake = FakeServer()
+    env.port = fake.port
+    rfd, wfd = os.pipe()
+    brfd, bob_in = os.pipe()
+    for name, me, them, fd in (("alice3", "alice", "bob", rfd), ("bob3", "bob", "alice", brfd)):
+        env.procs.start(name, [env.punch, "chat", "-server", "127.0.0.1:%d" % fake.port,
+                               "-id", me, "-peer", them], env=env.home(name), stdin=fd)
+        os.close(fd)
+    end = time.monotonic() + 20
+    while time.monotonic() < end:
+        fake.serve(time.monotonic() + 0.2)
+        if ("Secure link up" in env.procs.text("alice3") and
+                "Secure link up" in env.procs.text("bob3")):
+            break
+    else:
+        raise Fail("through the test's server, alice and bob never connected:\n%s\n%s"
+                   % (env.procs.text("alice3"), env.procs.text("bob3")))
+    mal = Mallory(fake.port)
+    first_session = fake.regs[b"bob"]["session"]
+    # another key, a new session, mallory's address
+    fake.peer_info(b"alice", b"bob", session=os.urandom(8),
+                   fp=W.key_fingerprint(bytes(mal.key.verify_key)),
+                   addr=mal.sock.getsockname()[:2], ufrag=b"mallory", pwd=b"mallory-password-123")
+    # bob's own first PEER-INFO again (a replay)
+    fake.peer_info(b"alice", b"bob", session=first_session)
+    fake.serve(time.monotonic() + 2.0)
+    text = env.procs.text("alice3")
+    if "restarted" in text or select.select([mal.sock], [], [], 0)[0]:
+        raise Fail("a PEER-INFO with another key (or a replay) disturbed alice's link:\n" + text)
+    try:
+        os.write(wfd, b"still here\n")
+    except BrokenPipeError:
+        raise Fail("alice is gone after the forged PEER-INFO:\n" + text)
+    end = time.monotonic() + WAIT_S
+    while "alice: still here" not in env.procs.text("bob3", "out") and time.monotonic() < end:
+        fake.serve(time.monotonic() + 0.1)
+    if "alice: still here" not in env.procs.text("bob3", "out"):
+        raise Fail("after the forged PEER-INFO, alice's line did not reach bob:\n%s\n%s"
+                   % (text, env.procs.text("bob3", "out")))
+    ok("a PEER-INFO with another key, and a replayed one, leave the link alone")
+    # the control: bob's key, a new session: alice re-punches
+    fake.peer_info(b"alice", b"bob", session=os.urandom(8))
+    fake.serve(time.monotonic() + 2.0)
+    if "bob restarted; punching again" not in env.procs.text("alice3"):
+        raise Fail("a PEER-INFO with bob's key and a new session was not acted on:\n"
+                   + env.procs.text("alice3"))
+    ok("the same key with a new session (a restart) is acted on")
+    os.close(wfd)
+    os.close(bob_in)
+    env.procs.kill_all()
+
+
 def scenario_server_key_changed(env):
     srv = env.server("key1")
     port = env.port
@@ -374,6 +498,7 @@ SCENARIOS = {
     "reregister": scenario_reregister,
     "restart": scenario_restart_and_release,
     "serverkey": scenario_server_key_changed,
+    "connected": scenario_connected,
 }
 
 
