@@ -14,6 +14,7 @@
 #include "addr.h"
 #include "agent.h"
 #include "identity.h"
+#include "known_servers.h"
 #include "link.h"
 #include "quic.h"
 #include "gather.h"
@@ -24,6 +25,7 @@
 enum {
 	RECV_BUF_BYTES = 65536,
 	EARLY_QUIC_MAX = 8,    /* QUIC packets that beat our own nomination */
+	PEER_SESSIONS_MAX = 8, /* the peer's past sessions, never taken back */
 };
 
 struct client {
@@ -40,6 +42,13 @@ struct client {
 	struct rdv_client rc;
 	struct agent agent;
 	struct identity id;
+	struct sign_key sign;  /* the identity key, for signing requests */
+	int server_key_line;   /* known_servers line of the pinned key, or 0 */
+	/* The peer's sessions we have acted on: a PEER-INFO carrying one of
+	 * them again is old news (or a replay), never a restart. */
+	uint64_t peer_sessions[PEER_SESSIONS_MAX];
+	unsigned n_peer_sessions;
+	uint64_t peer_info_ignored;
 	struct link *link;
 	/* QUIC packets that arrive before we have chosen the pair: replayed
 	 * once the link exists. */
@@ -219,12 +228,47 @@ static void publish_candidates(struct client *c)
 	    c->cfg->id, c->cfg->peer, list);
 }
 
+static int peer_session_seen(const struct client *c, uint64_t session)
+{
+	unsigned n = c->n_peer_sessions < PEER_SESSIONS_MAX ?
+	             c->n_peer_sessions : PEER_SESSIONS_MAX;
+
+	for (unsigned i = 0; i < n; i++)
+		if (c->peer_sessions[i] == session)
+			return 1;
+	return 0;
+}
+
+/* A PEER-INFO about a peer we already have is acted on only if it is that
+ * peer, restarted: the same key and a session we have not seen.  Anything
+ * else (a repeat, a replay, another key under the same id) leaves the
+ * agent and the link alone. */
+static int peer_info_is_news(struct client *c, const struct punch_peer *peer)
+{
+	const struct punch_peer *cur = &c->agent.peer;
+
+	if (!c->agent.have_remote)
+		return 1;
+	if (peer_session_seen(c, peer->session))
+		return 0;
+	if (!peer->has_key_fp || !cur->has_key_fp ||
+	    memcmp(peer->key_fp, cur->key_fp, sizeof(cur->key_fp))) {
+		c->peer_info_ignored++;
+		log_debug("PEER-INFO for %s with another key ignored: the peer we have keeps its link",
+		          peer->id);
+		return 0;
+	}
+	return 1;
+}
+
 static void on_peer_info(struct client *c, const struct punch_peer *peer)
 {
 	char list[1024], seen[ADDR_STRLEN] = "?";
 
-	if (c->agent.have_remote && c->agent.peer.session == peer->session)
+	if (!peer_info_is_news(c, peer))
 		return;
+	c->peer_sessions[c->n_peer_sessions++ % PEER_SESSIONS_MAX] =
+		peer->session;
 	cand_list(peer->cand, peer->n_cand, list, sizeof(list));
 	if (peer->has_observed)
 		addr_str((const struct sockaddr *)&peer->observed, seen,
@@ -243,6 +287,32 @@ static void on_peer_info(struct client *c, const struct punch_peer *peer)
 	agent_set_remote(&c->agent, peer, now_ms(c));
 	say("Step 5: punching: checking %zu candidate pairs (%s)",
 	    c->agent.n_pairs, c->agent.controlling ? "controlling" : "controlled");
+}
+
+/* The server's key: remembered on first use, or a change that stops us. */
+static void on_server_key(struct client *c, int event, const uint8_t *fp)
+{
+	char path[IDENTITY_PATH_MAX + 32], seen[IDENTITY_FP_STRLEN];
+	char want[IDENTITY_FP_STRLEN];
+
+	identity_fp_str(fp, seen);
+	known_servers_path(c->id.dir, path, sizeof(path));
+	if (event == RDVC_EV_SERVER_KEY) {
+		if (known_servers_add(c->id.dir, c->cfg->server, fp))
+			log_warn("cannot write %s", path);
+		say("Server key %s is new; remembered for %s in %s", seen,
+		    c->cfg->server, path);
+		return;
+	}
+	identity_fp_str(c->rc.server_fp, want);
+	if (c->cfg->has_server_key)
+		log_error("the server %s signs with key %s, not the pinned -server-key %s: refusing to go on",
+		          c->cfg->server, seen, want);
+	else
+		log_error("the server %s now signs with key %s, but %s line %d says %s: someone may be in the middle, or the server has a new key; if that is expected, edit or delete line %d",
+		          c->cfg->server, seen, path, c->server_key_line, want,
+		          c->server_key_line);
+	finish(c, 1);
 }
 
 static void on_rdvc_event(void *ctx, int event, const void *arg)
@@ -271,6 +341,12 @@ static void on_rdvc_event(void *ctx, int event, const void *arg)
 	case RDVC_EV_REFUSED:
 		log_error("the rendezvous server refused: %s", (const char *)arg);
 		finish(c, 1);
+		break;
+	case RDVC_EV_SERVER_KEY:
+	case RDVC_EV_SERVER_KEY_CHANGED:
+		on_server_key(c, event, arg);
+		break;
+	case RDVC_EV_RELEASED:
 		break;
 	case RDVC_EV_UNREACHABLE:
 		log_error("cannot reach rendezvous server %s (no answer after %d tries); check -server",
@@ -554,6 +630,35 @@ static void close_one(uv_handle_t *h, void *arg)
 		uv_close(h, NULL);
 }
 
+/* -server-key, else known_servers, else trust on first use. */
+static int pin_server(struct client *c, const struct client_config *cfg)
+{
+	char path[IDENTITY_PATH_MAX + 32];
+	uint8_t fp[IDENTITY_FP_LEN];
+	int line = 0;
+
+	if (cfg->has_server_key) {
+		rdvc_pin_server(&c->rc, cfg->server_key);
+		return 0;
+	}
+	known_servers_path(c->id.dir, path, sizeof(path));
+	switch (known_servers_check(c->id.dir, cfg->server, fp, &line)) {
+	case KNOWN_SERVER_FOUND:
+		c->server_key_line = line;
+		rdvc_pin_server(&c->rc, fp);
+		return 0;
+	case KNOWN_SERVER_NONE:
+		return 0;
+	case KNOWN_SERVER_BAD:
+		log_error("%s line %d is unreadable; fix or delete it", path,
+		          line);
+		return -1;
+	default:
+		log_error("cannot read %s", path);
+		return -1;
+	}
+}
+
 static int setup(struct client *c, const struct client_config *cfg)
 {
 	struct punch_peer self = { 0 };
@@ -579,8 +684,11 @@ static int setup(struct client *c, const struct client_config *cfg)
 	}
 	if (c->id.created)
 		say("Created a new identity key in %s", c->id.dir);
-	memcpy(self.key_fp, c->id.fp, sizeof(self.key_fp));
-	self.has_key_fp = 1;
+	if (sign_key_from_x509(&c->sign, c->id.key)) {
+		log_error("cannot use the identity key in %s for signing",
+		          c->id.dir);
+		return 1;
+	}
 	snprintf(self.id, sizeof(self.id), "%s", cfg->id);
 	snprintf(self.peer_id, sizeof(self.peer_id), "%s", cfg->peer);
 	random_token(self.ufrag, 8);
@@ -598,6 +706,9 @@ static int setup(struct client *c, const struct client_config *cfg)
 	                       ADDR_CLASS_LOOPBACK;
 	rdvc_init(&c->rc, (struct sockaddr *)&c->server, &self, rdvc_send,
 	          on_rdvc_event, c);
+	rdvc_set_key(&c->rc, &c->sign);
+	if (pin_server(c, cfg))
+		return 1;
 
 	uv_timer_init(&c->loop, &c->timer);
 	c->timer.data = c;
@@ -635,6 +746,10 @@ int client_run(const struct client_config *cfg)
 	uv_walk(&c->loop, close_one, NULL);
 	uv_run(&c->loop, UV_RUN_DEFAULT);
 	link_free(c->link);   /* after the loop has closed the app's handles */
+	log_debug("rendezvous: %llu unsigned or badly signed messages dropped, %llu PEER-INFO ignored",
+	          (unsigned long long)c->rc.unsigned_dropped,
+	          (unsigned long long)c->peer_info_ignored);
+	sign_key_wipe(&c->sign);
 	uv_loop_close(&c->loop);
 	identity_free(&c->id);
 	gnutls_memset(c, 0, sizeof(*c));

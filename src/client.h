@@ -18,6 +18,8 @@ struct client_config {
 	unsigned wait_s;      /* give up waiting for the peer; 0: never */
 	uint8_t peer_key[IDENTITY_FP_LEN]; /* -peer-key */
 	int has_peer_key;
+	uint8_t server_key[IDENTITY_FP_LEN]; /* -server-key */
+	int has_server_key;
 	const struct app_ops *app;
 	struct app_args args;
 };

@@ -79,6 +79,8 @@ static const char usage_common[] =
 	"  -id ME             my id: UTF-8, 1-64 bytes, no spaces\n"
 	"  -peer THEM         the id to reach; the peer runs with -id THEM -peer ME\n"
 	"  -peer-key SHA256:… trust only this key for THEM (the peer's 'punch id')\n"
+	"  -server-key SHA256:… trust only this key for the server (its\n"
+	"                     'punch server -print-key'); else known_servers\n"
 	"  -wait SEC          give up if the peer has not shown up in SEC seconds\n"
 	"                     (default: wait, refreshing the registration)\n"
 	"  -v                 show the protocol: every message, state change\n"
@@ -88,7 +90,9 @@ static const char usage_common[] =
 	"4 (peer info), 5 (punching), 'Connection established', then the secure\n"
 	"link (QUIC with TLS 1.3) and a short code both sides can compare.\n"
 	"The peer's key is checked against -peer-key, else known_peers (trust on\n"
-	"first use, in $XDG_CONFIG_HOME/punch/), else the key it registered.\n";
+	"first use, in $XDG_CONFIG_HOME/punch/), else the key it registered.\n"
+	"The server signs what it says; its key is checked against -server-key,\n"
+	"else known_servers (same folder, pinned on first use).\n";
 
 static const struct peer_cmd *find_cmd(const char *name)
 {
@@ -130,6 +134,7 @@ int cmd_peer(int argc, char **argv)
 		{ "id", required_argument, NULL, 'i' },
 		{ "peer", required_argument, NULL, 'p' },
 		{ "peer-key", required_argument, NULL, 'k' },
+		{ "server-key", required_argument, NULL, 'K' },
 		{ "wait", required_argument, NULL, 'w' },
 		{ "force", no_argument, NULL, 'f' },
 		{ "L", required_argument, NULL, 'L' },
@@ -166,6 +171,11 @@ int cmd_peer(int argc, char **argv)
 			if (identity_fp_parse(optarg, cfg.peer_key))
 				return cmd_bad(cmd, "-peer-key wants a fingerprint as 'punch id' prints it (SHA256:...), got '%s'", optarg);
 			cfg.has_peer_key = 1;
+			break;
+		case 'K':
+			if (identity_fp_parse(optarg, cfg.server_key))
+				return cmd_bad(cmd, "-server-key wants a fingerprint as 'punch server -print-key' prints it (SHA256:...), got '%s'", optarg);
+			cfg.has_server_key = 1;
 			break;
 		case 'w':
 			v = strtol(optarg, &end, 10);

@@ -6,12 +6,16 @@
 
 #include "addr.h"
 #include "cmd.h"
+#include "identity.h"
 #include "log.h"
 #include "server.h"
+#include "server_state.h"
 
 static const char usage[] =
 	"usage: punch server [-listen ADDR:PORT]... [-port PORT] [-alt ADDR[:PORT]]\n"
-	"                    [-max-peers N] [-log quiet|info|debug] [-v]\n"
+	"                    [-max-peers N] [-state DIR] [-id-ttl DURATION]\n"
+	"                    [-log quiet|info|debug] [-v]\n"
+	"       punch server [-state DIR] -print-key\n"
 	"\n"
 	"Answer STUN Binding requests (RFC 8489) over UDP, and introduce peers\n"
 	"that register to reach each other (punch chat).\n"
@@ -26,6 +30,14 @@ static const char usage[] =
 	"                     one -listen with a specific address.\n"
 	"  -max-peers N       registrations held at most (default 4096; about\n"
 	"                     2.2 KB each, allocated at start)\n"
+	"  -state DIR         keep the server's key and the id bindings here\n"
+	"                     (default /var/lib/punch for root, else\n"
+	"                     $XDG_STATE_HOME/punch or ~/.local/state/punch)\n"
+	"  -id-ttl DURATION   an id stays bound to the key that registered it for\n"
+	"                     this long after its last use: 30d (default), 12h,\n"
+	"                     90m, 3600s\n"
+	"  -print-key         print the server's key fingerprint (made on first\n"
+	"                     use), for clients' -server-key, and exit\n"
 	"  -log LEVEL         quiet: the start and stop lines, warnings, errors\n"
 	"                     (the default); info: also one line per rendezvous\n"
 	"                     event (registered, waiting, introduced, expired,\n"
@@ -34,6 +46,7 @@ static const char usage[] =
 	"  -h, -help          show this help\n"
 	"\n"
 	"A response is never more than 4 times the size of its request.\n"
+	"Rendezvous answers are signed with the server's key; clients pin it.\n"
 	"Stops cleanly on SIGINT or SIGTERM.\n";
 
 static int parse_alt(struct server_config *cfg, const char *s)
@@ -65,6 +78,54 @@ static int parse_log_level(const char *s)
 	return 0;
 }
 
+/* "30d", "12h", "90m", "3600s" or "3600": seconds, 1 s to 10 years. */
+static int parse_duration(const char *s, uint64_t *out)
+{
+	char *end;
+	unsigned long long v = strtoull(s, &end, 10);
+	uint64_t unit = 1;
+
+	if (end == s || *s == '-' || *s == '+')
+		return -1;
+	if (*end) {
+		unit = *end == 'd' ? 86400 : *end == 'h' ? 3600 :
+		       *end == 'm' ? 60 : *end == 's' ? 1 : 0;
+		if (!unit || end[1])
+			return -1;
+	}
+	if (v == 0 || v > 3650ULL * 86400 / unit)
+		return -1;
+	*out = v * unit;
+	return 0;
+}
+
+/* -print-key: the fingerprint clients give as -server-key. */
+static int print_key(const char *state_dir)
+{
+	char dir[STATE_PATH_MAX], err[STATE_PATH_MAX + 128];
+	char fps[IDENTITY_FP_STRLEN];
+	uint8_t fp[SIGN_FP_LEN];
+	struct sign_key k;
+	int created;
+
+	if (state_dir)
+		snprintf(dir, sizeof(dir), "%s", state_dir);
+	else if (state_dir_default(dir, sizeof(dir))) {
+		fprintf(stderr, "punch server: no state directory: set HOME or use -state DIR\n");
+		return 1;
+	}
+	if (state_dir_make(dir, err, sizeof(err)) ||
+	    state_key_load(dir, &k, &created, err, sizeof(err))) {
+		fprintf(stderr, "punch server: %s\n", err);
+		return 1;
+	}
+	sign_fp(k.pk, fp);
+	sign_key_wipe(&k);
+	identity_fp_str(fp, fps);
+	printf("%s\n", fps);
+	return 0;
+}
+
 int cmd_server(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -72,6 +133,9 @@ int cmd_server(int argc, char **argv)
 		{ "port", required_argument, NULL, 'p' },
 		{ "alt", required_argument, NULL, 'a' },
 		{ "max-peers", required_argument, NULL, 'm' },
+		{ "state", required_argument, NULL, 'S' },
+		{ "id-ttl", required_argument, NULL, 'T' },
+		{ "print-key", no_argument, NULL, 'P' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "log", required_argument, NULL, 'L' },
 		{ "help", no_argument, NULL, 'h' },
@@ -79,6 +143,7 @@ int cmd_server(int argc, char **argv)
 	};
 	struct server_config cfg = { 0 };
 	const char *alt = NULL;
+	int want_key = 0;
 	long port = SERVER_DEFAULT_PORT, port_or_max;
 	char *end;
 	int c;
@@ -110,6 +175,18 @@ int cmd_server(int argc, char **argv)
 				return cmd_bad("server", "-max-peers wants a number 1-1000000, got '%s'", optarg);
 			cfg.max_peers = (size_t)port_or_max;
 			break;
+		case 'S':
+			if (!*optarg)
+				return cmd_bad("server", "-state wants a directory");
+			cfg.state_dir = optarg;
+			break;
+		case 'T':
+			if (parse_duration(optarg, &cfg.id_ttl_s))
+				return cmd_bad("server", "-id-ttl wants a duration such as 30d, 12h, 90m or 3600s (1 s to 3650 days), got '%s'", optarg);
+			break;
+		case 'P':
+			want_key = 1;
+			break;
 		case 'v':
 			log_set_level(LOG_DEBUG);
 			break;
@@ -126,6 +203,8 @@ int cmd_server(int argc, char **argv)
 	}
 	if (optind < argc)
 		return cmd_bad("server", "unexpected argument '%s'", argv[optind]);
+	if (want_key)
+		return print_key(cfg.state_dir);
 	if (!cfg.n_listen) {
 		struct sockaddr_in *v4 = (struct sockaddr_in *)&cfg.listen[0];
 		struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&cfg.listen[1];

@@ -20,6 +20,7 @@ static const char usage[] =
 	"  recv [DIR] receive a file into DIR (never replaces one without -f)\n"
 	"  forward    forward TCP ports over the link (-L LPORT:HOST:PORT)\n"
 	"  id         print this machine's key fingerprint (made on first use)\n"
+	"  release    give up an id on a server, so another key may take it\n"
 	"  version    print the version\n"
 	"  help       show this help\n"
 	"\n"
@@ -114,6 +115,8 @@ int main(int argc, char **argv)
 		return cmd_peer(argc - 1, argv + 1);
 	if (!strcmp(cmd, "id"))
 		return cmd_id(argc - 1, argv + 1);
+	if (!strcmp(cmd, "release"))
+		return cmd_release(argc - 1, argv + 1);
 	if (!strcmp(cmd, "version") || !strcmp(cmd, "--version") ||
 	    !strcmp(cmd, "-version")) {
 		printf("punch %s\n", PUNCH_VERSION);

@@ -1,7 +1,7 @@
 /*
  * punch's own STUN methods and attributes: the rendezvous protocol.
  * docs/protocol.md describes them; the numbers are in ranges IANA has not
- * assigned (methods 0x07D-0x07E, attributes 0x4F01-0x4F0A).  The methods
+ * assigned (methods 0x07D-0x07F, attributes 0x4F01-0x4F0D).  The methods
  * sit below 0x080 so that the first byte of every message stays in 0-3,
  * where RFC 9443 demultiplexing expects STUN.
  *
@@ -19,6 +19,7 @@
 enum punch_method {
 	PUNCH_REGISTER = 0x07D,  /* client -> server, request */
 	PUNCH_PEER_INFO = 0x07E, /* server -> client, request */
+	PUNCH_RELEASE = 0x07F,   /* client -> server, request: drop my id */
 };
 
 enum punch_attr_type {
@@ -32,6 +33,9 @@ enum punch_attr_type {
 	PUNCH_ATTR_LIFETIME = 0x4F08,  /* seconds */
 	PUNCH_ATTR_STATUS = 0x4F09,    /* enum punch_status */
 	PUNCH_ATTR_OBSERVED = 0x4F0A,  /* XOR address the server saw */
+	PUNCH_ATTR_PUBKEY = 0x4F0B,    /* the client's raw Ed25519 key, 32 bytes */
+	PUNCH_ATTR_SIGNATURE = 0x4F0C, /* Ed25519, 64 bytes; see sign.h */
+	PUNCH_ATTR_SERVER_KEY = 0x4F0D, /* the server's raw Ed25519 key */
 };
 
 enum punch_status {

@@ -20,6 +20,17 @@ void rdvc_init(struct rdv_client *rc, const struct sockaddr *server,
 	rc->ctx = ctx;
 }
 
+void rdvc_set_key(struct rdv_client *rc, const struct sign_key *key)
+{
+	rc->key = key;
+}
+
+void rdvc_pin_server(struct rdv_client *rc, const uint8_t fp[SIGN_FP_LEN])
+{
+	memcpy(rc->server_fp, fp, SIGN_FP_LEN);
+	rc->server_pinned = 1;
+}
+
 /* Start a new request transaction with the message now in rc->msg. */
 static void txn_start(struct rdv_client *rc, uint64_t now_ms)
 {
@@ -44,6 +55,15 @@ static int build_end(struct rdv_client *rc, struct stun_writer *w)
 {
 	int n;
 
+	/* REGISTER and RELEASE: NONCE, then the proof of our key over all
+	 * of it (docs/protocol.md, "Signatures"). */
+	if (rc->method != STUN_BINDING) {
+		if (rc->nonce[0])
+			stun_put_bytes(w, STUN_ATTR_NONCE, rc->nonce,
+			               strlen(rc->nonce));
+		if (rc->key)
+			sign_put(w, PUNCH_ATTR_PUBKEY, rc->key);
+	}
 	stun_put_fingerprint(w);
 	n = stun_writer_finish(w);
 	if (n < 0) {
@@ -71,13 +91,73 @@ void rdvc_register(struct rdv_client *rc, uint64_t now_ms)
 
 	build_begin(rc, &w, PUNCH_REGISTER);
 	punch_peer_put(&w, &rc->self, 1);
-	if (rc->nonce[0])
-		stun_put_bytes(&w, STUN_ATTR_NONCE, rc->nonce, strlen(rc->nonce));
 	if (build_end(rc, &w))
 		return;
 	if (rc->state != RDVC_REGISTERED)
 		rc->state = RDVC_REGISTERING;
 	txn_start(rc, now_ms);
+}
+
+void rdvc_release(struct rdv_client *rc, uint64_t now_ms)
+{
+	struct stun_writer w;
+
+	build_begin(rc, &w, PUNCH_RELEASE);
+	stun_put_bytes(&w, PUNCH_ATTR_ID, rc->self.id, strlen(rc->self.id));
+	if (build_end(rc, &w))
+		return;
+	rc->state = RDVC_REGISTERING;
+	txn_start(rc, now_ms);
+}
+
+static void resend(struct rdv_client *rc, uint64_t now_ms)
+{
+	if (rc->method == PUNCH_RELEASE)
+		rdvc_release(rc, now_ms);
+	else
+		rdvc_register(rc, now_ms);
+}
+
+/* Is m signed by the server's key?  1 if so, 0 to drop it, -1 if it is an
+ * answer to our request signed by another key (the key changed).  On
+ * first use, an answer to our request pins the key. */
+static int server_signed(struct rdv_client *rc, const struct stun_msg *m,
+                         const uint8_t *buf, size_t len, int ours)
+{
+	uint8_t pk[SIGN_PK_LEN], fp[SIGN_FP_LEN];
+	int rc_sig = sign_verify(m, buf, len, PUNCH_ATTR_SERVER_KEY, pk);
+
+	if (rc_sig) {
+		rc->unsigned_dropped++;
+		log_debug("rendezvous: %s from the server dropped: %s",
+		          stun_class_str(m->cls), sign_err_str(rc_sig));
+		return 0;
+	}
+	sign_fp(pk, fp);
+	if (rc->server_pinned) {
+		if (!memcmp(fp, rc->server_fp, SIGN_FP_LEN))
+			return 1;
+		rc->unsigned_dropped++;
+		log_debug("rendezvous: %s signed by another key dropped",
+		          stun_class_str(m->cls));
+		if (!ours)
+			return 0;
+		/* fatal: nothing more goes to this server */
+		rc->busy = 0;
+		rc->retry_ms = 0;
+		rc->state = RDVC_IDLE;
+		rc->on_event(rc->ctx, RDVC_EV_SERVER_KEY_CHANGED, fp);
+		return -1;
+	}
+	if (!ours) {
+		/* not pinned yet: only an answer to us may pin the key */
+		rc->unsigned_dropped++;
+		log_debug("rendezvous: PEER-INFO before the server's key is known dropped");
+		return 0;
+	}
+	rdvc_pin_server(rc, fp);
+	rc->on_event(rc->ctx, RDVC_EV_SERVER_KEY, fp);
+	return 1;
 }
 
 static void answer_peer_info(struct rdv_client *rc, const struct stun_msg *m)
@@ -95,11 +175,14 @@ static void answer_peer_info(struct rdv_client *rc, const struct stun_msg *m)
 		         (size_t)n);
 }
 
-static void on_peer_info(struct rdv_client *rc, const struct stun_msg *m)
+static void on_peer_info(struct rdv_client *rc, const struct stun_msg *m,
+                         const uint8_t *buf, size_t len)
 {
 	struct punch_peer peer;
 	const char *why;
 
+	if (server_signed(rc, m, buf, len, 0) != 1)
+		return; /* unanswered: the real server sends it again */
 	/* Answer even a repeat: our last answer may have been lost. */
 	answer_peer_info(rc, m);
 	if (punch_peer_parse(&peer, m, &why)) {
@@ -131,7 +214,7 @@ static void on_register_error(struct rdv_client *rc, const struct stun_msg *m,
 		rc->nonce[m->nonce.len] = '\0';
 		if (!had_nonce || rc->stale_438 == 0) {
 			rc->stale_438++;
-			rdvc_register(rc, now_ms);
+			resend(rc, now_ms);
 		} else {
 			rc->retry_ms = now_ms + RDVC_RTO_MS * (1u << (rc->stale_438 < 5 ? rc->stale_438 : 5));
 			rc->stale_438++;
@@ -164,21 +247,28 @@ static void on_register_ok(struct rdv_client *rc, const struct stun_msg *m,
 	rc->state = RDVC_REGISTERED;
 	rc->ever_registered = 1;
 	rc->stale_438 = 0;
+	if (m->method == PUNCH_RELEASE) {
+		rc->state = RDVC_IDLE;
+		rc->on_event(rc->ctx, RDVC_EV_RELEASED, NULL);
+		return;
+	}
 	rc->on_event(rc->ctx, RDVC_EV_REGISTERED, &status);
 }
 
 int rdvc_on_stun(struct rdv_client *rc, const uint8_t *buf, size_t len,
                  const struct stun_msg *m, uint64_t now_ms)
 {
-	(void)buf;
-	(void)len;
 	if (m->cls == STUN_REQUEST && m->method == PUNCH_PEER_INFO) {
-		on_peer_info(rc, m);
+		on_peer_info(rc, m, buf, len);
 		return 1;
 	}
 	if ((m->cls != STUN_SUCCESS && m->cls != STUN_ERROR) || !rc->busy ||
 	    memcmp(m->txid, rc->txid, STUN_TXID_LEN) || m->method != rc->method)
 		return 0;
+	/* Binding responses are not signed (plain STUN); everything else of
+	 * the rendezvous is. */
+	if (m->method != STUN_BINDING && server_signed(rc, m, buf, len, 1) != 1)
+		return 1;
 	rc->busy = 0;
 	if (m->method == STUN_BINDING) {
 		if (m->cls != STUN_SUCCESS || !(m->present & STUN_HAS_XOR_MAPPED)) {
@@ -225,7 +315,7 @@ uint64_t rdvc_tick(struct rdv_client *rc, uint64_t now_ms)
 	}
 	if (!rc->busy && rc->retry_ms && now_ms >= rc->retry_ms) {
 		rc->retry_ms = 0;
-		rdvc_register(rc, now_ms);
+		resend(rc, now_ms);
 	}
 	if (!rc->busy && rc->state == RDVC_REGISTERED && now_ms >= rc->refresh_ms)
 		rdvc_register(rc, now_ms);

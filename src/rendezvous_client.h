@@ -7,6 +7,14 @@
  * the server and the time, and it sends through a callback.  Requests are
  * retransmitted on the RFC 8489 6.2.1 schedule (RTO 500 ms doubling, 7
  * transmissions, a last wait of 16 RTO).
+ *
+ * Trust: REGISTER and RELEASE are signed with the identity key.  Every
+ * rendezvous message from the server must be signed by the server's key:
+ * the pinned one, or, on first use, the key of the first correctly signed
+ * answer to one of our own requests (an off-path sender cannot know its
+ * transaction id).  Anything else is dropped and counted.  An answer to
+ * our request signed by a different key means the server's key changed:
+ * that stops the client (RDVC_EV_SERVER_KEY_CHANGED).
  */
 #ifndef PUNCH_RENDEZVOUS_CLIENT_H
 #define PUNCH_RENDEZVOUS_CLIENT_H
@@ -16,6 +24,7 @@
 #include <sys/socket.h>
 
 #include "punch_attr.h"
+#include "sign.h"
 #include "stun.h"
 
 enum {
@@ -40,6 +49,9 @@ enum rdvc_event {
 	RDVC_EV_PEER_INFO,   /* arg: struct punch_peer * */
 	RDVC_EV_REFUSED,     /* arg: reason string; fatal */
 	RDVC_EV_UNREACHABLE, /* the first request got no answer; fatal */
+	RDVC_EV_SERVER_KEY,  /* first use: arg is the fingerprint to pin */
+	RDVC_EV_SERVER_KEY_CHANGED, /* arg: the new fingerprint; fatal */
+	RDVC_EV_RELEASED,    /* the server dropped our id's binding */
 };
 
 typedef void rdvc_send_fn(void *ctx, const struct sockaddr *to,
@@ -57,6 +69,11 @@ struct rdv_client {
 	uint64_t retry_ms;        /* a REGISTER to retry after a 438, or 0 */
 	int stale_438;            /* 438s in a row */
 	int ever_registered;
+
+	const struct sign_key *key;    /* ours, for REGISTER and RELEASE */
+	uint8_t server_fp[SIGN_FP_LEN]; /* the server's key, once pinned */
+	int server_pinned;
+	uint64_t unsigned_dropped;     /* unsigned or badly signed messages */
 
 	/* the one outstanding request */
 	int busy;
@@ -77,8 +94,14 @@ void rdvc_init(struct rdv_client *rc, const struct sockaddr *server,
                const struct punch_peer *self, rdvc_send_fn *send,
                rdvc_event_fn *on_event, void *ctx);
 void rdvc_start(struct rdv_client *rc, uint64_t now_ms);
+/* Sign requests with key (kept by the caller). */
+void rdvc_set_key(struct rdv_client *rc, const struct sign_key *key);
+/* Trust only this server key (known_servers or -server-key). */
+void rdvc_pin_server(struct rdv_client *rc, const uint8_t fp[SIGN_FP_LEN]);
 /* Register rc->self (the app has filled in its candidates). */
 void rdvc_register(struct rdv_client *rc, uint64_t now_ms);
+/* Ask the server to drop the binding of rc->self.id to our key. */
+void rdvc_release(struct rdv_client *rc, uint64_t now_ms);
 /* A STUN message from the server's address.  Returns 1 if handled. */
 int rdvc_on_stun(struct rdv_client *rc, const uint8_t *buf, size_t len,
                  const struct stun_msg *m, uint64_t now_ms);

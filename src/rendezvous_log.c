@@ -11,6 +11,8 @@ const char *rdv_refusal_name(int refusal)
 	case RDV_REFUSED_SAME_ID: return "same_id";
 	case RDV_REFUSED_FULL: return "full";
 	case RDV_REFUSED_KEY: return "key";
+	case RDV_REFUSED_BOUND: return "bound";
+	case RDV_REFUSED_SIGNATURE: return "signature";
 	default: return "?";
 	}
 }

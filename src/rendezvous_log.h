@@ -22,6 +22,8 @@ enum rdv_refusal {
 	RDV_REFUSED_SAME_ID,          /* 400: id and peer id are the same */
 	RDV_REFUSED_FULL,             /* 508: no room, in all or for this IP */
 	RDV_REFUSED_KEY,              /* 403: the id is live with another key */
+	RDV_REFUSED_BOUND,            /* 403: the id is bound to another key */
+	RDV_REFUSED_SIGNATURE,        /* 401: no or a bad signature */
 	RDV_REFUSED_N,
 };
 

@@ -1,11 +1,13 @@
 #include "rendezvous_server.h"
 
 #include <gnutls/crypto.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "addr.h"
+#include "identity.h"
 #include "log.h"
 #include "punch_attr.h"
 #include "stun.h"
@@ -31,6 +33,10 @@ struct rdv_server {
 	void *ctx;
 	struct rdv_stats stats;
 	uint64_t next_expire_ms;
+	struct sign_key key;      /* the server's own */
+	struct idbind *ids;
+	uint64_t wall_base_s;
+	uint64_t next_unbind_ms;
 };
 
 enum { NONCE_LEN = 32 }; /* 8 hex digits of bucket + 24 of MAC */
@@ -79,8 +85,13 @@ struct rdv_server *rdv_server_new(size_t max_entries, rdv_send_fn *send,
 
 	if (!rs)
 		return NULL;
+	/* The pending table is the server's fixed memory: take its pages now
+	 * (a write the compiler keeps), so that RSS does not move later when
+	 * rdv_tick() first walks it (some kernels back even read faults). */
+	sodium_memzero(rs->pending, sizeof(rs->pending));
 	rs->reg = registry_new(max_entries, REGISTRY_PER_IP_MAX);
-	if (!rs->reg ||
+	rs->ids = idbind_new(IDBIND_TTL_DEFAULT_S, IDBIND_MAX);
+	if (!rs->reg || !rs->ids || sign_key_from_seed(&rs->key, NULL) ||
 	    gnutls_rnd(GNUTLS_RND_KEY, rs->secret, sizeof(rs->secret))) {
 		rdv_server_free(rs);
 		return NULL;
@@ -96,6 +107,8 @@ void rdv_server_free(struct rdv_server *rs)
 	if (!rs)
 		return;
 	registry_free(rs->reg);
+	idbind_free(rs->ids);
+	sign_key_wipe(&rs->key);
 	gnutls_memset(rs->secret, 0, sizeof(rs->secret));
 	free(rs);
 }
@@ -108,6 +121,36 @@ const struct rdv_stats *rdv_stats(const struct rdv_server *rs)
 struct registry *rdv_registry(struct rdv_server *rs)
 {
 	return rs->reg;
+}
+
+int rdv_server_set_key(struct rdv_server *rs, const uint8_t seed[SIGN_SEED_LEN])
+{
+	return sign_key_from_seed(&rs->key, seed);
+}
+
+const uint8_t *rdv_server_pk(const struct rdv_server *rs)
+{
+	return rs->key.pk;
+}
+
+struct idbind *rdv_idbind(struct rdv_server *rs)
+{
+	return rs->ids;
+}
+
+void rdv_server_set_id_ttl(struct rdv_server *rs, uint64_t ttl_s)
+{
+	idbind_set_ttl(rs->ids, ttl_s);
+}
+
+void rdv_server_set_wall(struct rdv_server *rs, uint64_t base_s)
+{
+	rs->wall_base_s = base_s;
+}
+
+static uint64_t wall_s(const struct rdv_server *rs, uint64_t now_ms)
+{
+	return rs->wall_base_s + now_ms / 1000;
 }
 
 /* nonce = hex(bucket) || hex(HMAC-SHA256(secret, bucket || address)[0..12]) */
@@ -149,7 +192,8 @@ static int nonce_ok(const struct rdv_server *rs, const struct stun_msg *m,
 	return diff == 0;
 }
 
-static int reply_error(const struct stun_msg *m, uint16_t code,
+static int reply_error(const struct rdv_server *rs, const struct stun_msg *m,
+                       uint16_t code,
                        const char *reason, const char *nonce,
                        const uint16_t *unknown, size_t n_unknown,
                        uint8_t *out, size_t cap, struct binding_reply *reply)
@@ -163,6 +207,7 @@ static int reply_error(const struct stun_msg *m, uint16_t code,
 		stun_put_unknown(&w, unknown, n_unknown);
 	if (nonce)
 		stun_put_bytes(&w, STUN_ATTR_NONCE, nonce, strlen(nonce));
+	sign_put(&w, PUNCH_ATTR_SERVER_KEY, &rs->key);
 	stun_put_fingerprint(&w);
 	n = stun_writer_finish(&w);
 	if (n < 0)
@@ -220,6 +265,7 @@ static void introduce(struct rdv_server *rs, const struct reg_entry *to,
 	stun_writer_init(&w, p->msg, sizeof(p->msg), PUNCH_PEER_INFO,
 	                 STUN_REQUEST, p->txid);
 	punch_peer_put(&w, &info, 0);
+	sign_put(&w, PUNCH_ATTR_SERVER_KEY, &rs->key);
 	stun_put_fingerprint(&w);
 	n = stun_writer_finish(&w);
 	if (n < 0) {
@@ -236,45 +282,127 @@ static void introduce(struct rdv_server *rs, const struct reg_entry *to,
 	pending_send(rs, p, now_ms);
 }
 
-static int handle_register(struct rdv_server *rs, int sock,
-                           const struct stun_msg *m,
-                           const struct sockaddr *from, uint64_t now_ms,
-                           uint8_t *out, size_t cap,
-                           struct binding_reply *reply)
+/* What every client request goes through before the server acts on it:
+ * comprehension (420), return routability (438), and proof of the key
+ * (401).  Returns 0 with the fingerprint of the proven key in fp, or a
+ * verdict with the reply made. */
+static int request_check(struct rdv_server *rs, const struct stun_msg *m,
+                         const uint8_t *buf, size_t len,
+                         const struct sockaddr *from, uint64_t now_ms,
+                         uint8_t fp[PUNCH_KEY_FP_LEN], uint8_t *out,
+                         size_t cap, struct binding_reply *reply)
 {
 	uint32_t bucket = (uint32_t)(now_ms / 1000 / RDV_NONCE_BUCKET_S);
-	const struct reg_entry *self = NULL, *peer = NULL;
-	struct sockaddr_storage was;
-	enum rdv_reg_kind kind;
 	uint16_t unknown[STUN_MAX_UNKNOWN];
 	size_t n_unknown = punch_unknown_required(m, unknown);
-	char nonce[NONCE_LEN + 1], reason[128];
-	struct punch_peer p;
-	const char *why;
-	struct stun_writer w;
-	int rc, n;
+	char nonce[NONCE_LEN + 1], reason[96];
+	uint8_t pk[SIGN_PK_LEN];
+	int rc;
 
 	if (n_unknown) {
 		refused(rs, RDV_REFUSED_UNKNOWN_ATTR, 420, "", "", from,
 		        "Unknown Attribute");
-		return reply_error(m, 420, "Unknown Attribute", NULL, unknown,
-		                   n_unknown, out, cap, reply);
+		return reply_error(rs, m, 420, "Unknown Attribute", NULL,
+		                   unknown, n_unknown, out, cap, reply);
 	}
 	if (!nonce_ok(rs, m, from, bucket)) {
 		/* RFC 8489 9.2's Stale Nonce, used as a return-routability
-		 * check: only a real source address sees this nonce. */
+		 * check: only a real source address sees this nonce.  It
+		 * comes before the signature check, which costs more. */
 		nonce_make(rs, bucket, from, nonce);
 		rs->stats.challenged++;
 		rdv_log_challenge(from);
-		return reply_error(m, 438, "Stale Nonce", nonce, NULL, 0, out,
-		                   cap, reply);
+		return reply_error(rs, m, 438, "Stale Nonce", nonce, NULL, 0,
+		                   out, cap, reply);
 	}
+	/* The signature covers the NONCE, which is bound to the source
+	 * address: a captured request does not work from anywhere else. */
+	if ((rc = sign_verify(m, buf, len, PUNCH_ATTR_PUBKEY, pk))) {
+		rs->stats.bad_signature++;
+		snprintf(reason, sizeof(reason), "Unauthorized: %s",
+		         sign_err_str(rc));
+		refused(rs, RDV_REFUSED_SIGNATURE, 401, "", "", from, reason);
+		return reply_error(rs, m, 401, reason, NULL, NULL, 0, out, cap,
+		                   reply);
+	}
+	sign_fp(pk, fp);
+	return 0;
+}
+
+/* May this key use this id?  NULL if so, else the reason for a 403. */
+static const char *id_owner_check(const struct rdv_server *rs,
+                                  const char *id,
+                                  const uint8_t fp[PUNCH_KEY_FP_LEN],
+                                  uint64_t now_ms)
+{
+	uint8_t named[PUNCH_KEY_FP_LEN];
+
+	/* An id in the form `punch id` prints names its only key. */
+	if (!strncmp(id, "SHA256:", 7) && !identity_fp_parse(id, named) &&
+	    memcmp(named, fp, PUNCH_KEY_FP_LEN))
+		return "Forbidden: this id is a key fingerprint, and only that key may use it";
+	if (idbind_check(rs->ids, id, fp, wall_s(rs, now_ms)) == IDBIND_OTHER)
+		return "Forbidden: this id is bound to another key; its holder can release it with punch release";
+	return NULL;
+}
+
+static int reply_success(const struct rdv_server *rs, const struct stun_msg *m,
+                         const struct sockaddr *from, int status,
+                         uint8_t *out, size_t cap,
+                         struct binding_reply *reply)
+{
+	struct stun_writer w;
+	int n;
+
+	stun_writer_init(&w, out, cap, m->method, STUN_SUCCESS, m->txid);
+	stun_put_xor_addr(&w, STUN_ATTR_XOR_MAPPED_ADDRESS, from);
+	if (status >= 0) {
+		stun_put_u32(&w, PUNCH_ATTR_STATUS, (uint32_t)status);
+		stun_put_u32(&w, PUNCH_ATTR_LIFETIME,
+		             REGISTRY_LIFETIME_MS / 1000);
+	}
+	sign_put(&w, PUNCH_ATTR_SERVER_KEY, &rs->key);
+	stun_put_fingerprint(&w);
+	n = stun_writer_finish(&w);
+	if (n < 0)
+		return BINDING_DROP;
+	reply->len = (size_t)n;
+	return BINDING_REPLY;
+}
+
+static int handle_register(struct rdv_server *rs, int sock,
+                           const struct stun_msg *m, const uint8_t *buf,
+                           size_t len, const struct sockaddr *from,
+                           uint64_t now_ms, uint8_t *out, size_t cap,
+                           struct binding_reply *reply)
+{
+	const struct reg_entry *self = NULL, *peer = NULL;
+	uint8_t fp[PUNCH_KEY_FP_LEN];
+	struct sockaddr_storage was;
+	enum rdv_reg_kind kind;
+	char reason[128];
+	struct punch_peer p;
+	const char *why;
+	int rc;
+
+	if ((rc = request_check(rs, m, buf, len, from, now_ms, fp, out, cap,
+	                        reply)))
+		return rc;
 	if (!punch_peer_parse(&p, m, &why) && !p.peer_id[0])
 		why = "peer id missing";
 	if (why) {
 		snprintf(reason, sizeof(reason), "Bad Request: %s", why);
 		refused(rs, RDV_REFUSED_BAD_REQUEST, 400, "", "", from, reason);
-		return reply_error(m, 400, reason, NULL, NULL, 0, out, cap,
+		return reply_error(rs, m, 400, reason, NULL, NULL, 0, out, cap,
+		                   reply);
+	}
+	/* The fingerprint is the server's own, from the proven key; a
+	 * PUNCH-KEY-FP in the request proves nothing and is ignored. */
+	memcpy(p.key_fp, fp, PUNCH_KEY_FP_LEN);
+	p.has_key_fp = 1;
+	if ((why = id_owner_check(rs, p.id, fp, now_ms))) {
+		refused(rs, RDV_REFUSED_BOUND, 403, p.id, p.peer_id, from, why);
+		return reply_error(rs, m, 403, why, NULL, NULL, 0, out, cap,
 		                   reply);
 	}
 	kind = reg_kind(rs, &p, from, &was);
@@ -289,9 +417,11 @@ static int handle_register(struct rdv_server *rs, int sock,
 		         registry_result_str(rc));
 		refused(rs, rdv_refusal_of(rc), code, p.id, p.peer_id, from,
 		        registry_result_str(rc));
-		return reply_error(m, code, reason, NULL, NULL, 0, out, cap,
+		return reply_error(rs, m, code, reason, NULL, NULL, 0, out, cap,
 		                   reply);
 	}
+	if (idbind_touch(rs->ids, p.id, fp, wall_s(rs, now_ms)) != IDBIND_OK)
+		log_debug("no room to bind %s to its key", p.id);
 	rs->stats.registered++;
 	if (kind == RDV_REG_REFRESH)
 		rs->stats.refreshed++;
@@ -304,18 +434,47 @@ static int handle_register(struct rdv_server *rs, int sock,
 		introduce(rs, self, peer, now_ms);
 		introduce(rs, peer, self, now_ms);
 	}
+	return reply_success(rs, m, from, rc == REG_WAITING ?
+	                     PUNCH_STATUS_WAITING : PUNCH_STATUS_PAIRED, out,
+	                     cap, reply);
+}
 
-	stun_writer_init(&w, out, cap, m->method, STUN_SUCCESS, m->txid);
-	stun_put_xor_addr(&w, STUN_ATTR_XOR_MAPPED_ADDRESS, from);
-	stun_put_u32(&w, PUNCH_ATTR_STATUS, rc == REG_WAITING ?
-	             PUNCH_STATUS_WAITING : PUNCH_STATUS_PAIRED);
-	stun_put_u32(&w, PUNCH_ATTR_LIFETIME, REGISTRY_LIFETIME_MS / 1000);
-	stun_put_fingerprint(&w);
-	n = stun_writer_finish(&w);
-	if (n < 0)
-		return BINDING_DROP;
-	reply->len = (size_t)n;
-	return BINDING_REPLY;
+/* RELEASE: the holder gives its id up.  Idempotent: releasing an id that
+ * is not bound succeeds, so that a retransmission gets the same answer. */
+static int handle_release(struct rdv_server *rs, const struct stun_msg *m,
+                          const uint8_t *buf, size_t len,
+                          const struct sockaddr *from, uint64_t now_ms,
+                          uint8_t *out, size_t cap,
+                          struct binding_reply *reply)
+{
+	uint8_t fp[PUNCH_KEY_FP_LEN];
+	char id[PUNCH_ID_MAX + 1], reason[96], a[ADDR_STRLEN];
+	const struct stun_attr *at;
+	const char *why;
+	int rc;
+
+	if ((rc = request_check(rs, m, buf, len, from, now_ms, fp, out, cap,
+	                        reply)))
+		return rc;
+	at = punch_attr_find(m, PUNCH_ATTR_ID);
+	why = at ? punch_id_check(at->value, at->len) : "id missing";
+	if (why) {
+		snprintf(reason, sizeof(reason), "Bad Request: %s", why);
+		return reply_error(rs, m, 400, reason, NULL, NULL, 0, out, cap,
+		                   reply);
+	}
+	memcpy(id, at->value, at->len);
+	id[at->len] = '\0';
+	if (idbind_release(rs->ids, id, fp) == IDBIND_OTHER) {
+		log_debug("release of %s from %s refused: another key holds it",
+		          id, addr_str(from, a, sizeof(a)));
+		return reply_error(rs, m, 403,
+		                   "Forbidden: this id is bound to another key",
+		                   NULL, NULL, 0, out, cap, reply);
+	}
+	rs->stats.released++;
+	log_debug("released %s from %s", id, addr_str(from, a, sizeof(a)));
+	return reply_success(rs, m, from, -1, out, cap, reply);
 }
 
 int rdv_handle(struct rdv_server *rs, int sock, const uint8_t *buf,
@@ -333,10 +492,15 @@ int rdv_handle(struct rdv_server *rs, int sock, const uint8_t *buf,
 	memset(reply, 0, sizeof(*reply));
 	reply->sock = sock;
 	memcpy(&reply->to, from, addr_len(from));
-	if (m.cls == STUN_REQUEST && m.method == PUNCH_REGISTER) {
+	if (m.cls == STUN_REQUEST &&
+	    (m.method == PUNCH_REGISTER || m.method == PUNCH_RELEASE)) {
 		uint64_t challenged = rs->stats.challenged;
 
-		rc = handle_register(rs, sock, &m, from, now_ms, out, cap, reply);
+		rc = m.method == PUNCH_REGISTER ?
+		     handle_register(rs, sock, &m, buf, len, from, now_ms, out,
+		                     cap, reply) :
+		     handle_release(rs, &m, buf, len, from, now_ms, out, cap,
+		                    reply);
 		/* The Binding service's bound holds here too: a bare REGISTER
 		 * from a spoofed source must not earn a bigger 438. */
 		if (rc == BINDING_REPLY &&
@@ -362,7 +526,7 @@ int rdv_handle(struct rdv_server *rs, int sock, const uint8_t *buf,
 	}
 	if (m.cls == STUN_REQUEST) {
 		rs->stats.bad_method++;
-		return reply_error(&m, 400, "Bad Request: unknown method", NULL,
+		return reply_error(rs, &m, 400, "Bad Request: unknown method", NULL,
 		                   NULL, 0, out, cap, reply);
 	}
 	return BINDING_IGNORE;
@@ -375,6 +539,15 @@ uint64_t rdv_tick(struct rdv_server *rs, uint64_t now_ms)
 	if (now_ms >= rs->next_expire_ms) {
 		registry_expire(rs->reg, now_ms); /* on_expire() tells */
 		rs->next_expire_ms = now_ms + 1000;
+	}
+	if (now_ms >= rs->next_unbind_ms) {
+		/* a walk of the whole table: once a minute is plenty for a
+		 * TTL of days */
+		size_t n = idbind_expire(rs->ids, wall_s(rs, now_ms));
+
+		if (n)
+			log_debug("%zu id bindings expired", n);
+		rs->next_unbind_ms = now_ms + RDV_UNBIND_EVERY_MS;
 	}
 	for (int i = 0; i < RDV_PENDING_MAX; i++) {
 		struct pending *p = &rs->pending[i];

@@ -8,6 +8,13 @@
  * address (error 438 carries it): a spoofed source cannot register, so the
  * server cannot be made to send PEER-INFO, with its retransmissions, to a
  * victim.
+ *
+ * Trust (docs/protocol.md): a REGISTER or RELEASE carries the client's
+ * Ed25519 key and a signature over the message, NONCE included; the server
+ * checks it before anything touches the registry, and binds the id to the
+ * fingerprint it computes from that key (idbind.h), never to a claimed
+ * one.  Every rendezvous response and PEER-INFO is signed with the
+ * server's own key.
  */
 #ifndef PUNCH_RENDEZVOUS_SERVER_H
 #define PUNCH_RENDEZVOUS_SERVER_H
@@ -17,8 +24,10 @@
 #include <sys/socket.h>
 
 #include "binding.h"
+#include "idbind.h"
 #include "registry.h"
 #include "rendezvous_log.h"
+#include "sign.h"
 
 enum {
 	RDV_PENDING_MAX = 1024,  /* PEER-INFO requests awaiting an answer */
@@ -26,6 +35,7 @@ enum {
 	RDV_RC = 7,              /* RFC 8489 6.2.1 Rc: transmissions in all */
 	RDV_RM = 16,             /* RFC 8489 6.2.1 Rm: last wait, in RTOs */
 	RDV_NONCE_BUCKET_S = 60, /* a nonce is good for 60 to 120 s */
+	RDV_UNBIND_EVERY_MS = 60000, /* expiry of id bindings */
 };
 
 typedef void rdv_send_fn(void *ctx, int sock, const struct sockaddr *to,
@@ -41,6 +51,7 @@ struct rdv_stats {
 	uint64_t refreshed;                 /* of registered: same session */
 	uint64_t expired;                   /* not refreshed in time */
 	uint64_t bad_method;                /* 400 to an unknown method */
+	uint64_t bad_signature, released;
 };
 
 struct rdv_server;
@@ -62,5 +73,16 @@ uint64_t rdv_tick(struct rdv_server *rs, uint64_t now_ms);
 
 const struct rdv_stats *rdv_stats(const struct rdv_server *rs);
 struct registry *rdv_registry(struct rdv_server *rs);
+
+/* The server's signing key; a new server has a random one until this is
+ * called with the seed from its state directory.  Returns 0 or -1. */
+int rdv_server_set_key(struct rdv_server *rs, const uint8_t seed[SIGN_SEED_LEN]);
+const uint8_t *rdv_server_pk(const struct rdv_server *rs);
+/* The id bindings (for loading and saving them), and their TTL. */
+struct idbind *rdv_idbind(struct rdv_server *rs);
+void rdv_server_set_id_ttl(struct rdv_server *rs, uint64_t ttl_s);
+/* Bindings last for days, across restarts, so they use the wall clock:
+ * wall seconds = base_s + now_ms / 1000.  (0 by default, for tests.) */
+void rdv_server_set_wall(struct rdv_server *rs, uint64_t base_s);
 
 #endif

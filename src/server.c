@@ -12,14 +12,17 @@
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <uv.h>
 
 #include "addr.h"
 #include "binding.h"
+#include "identity.h"
 #include "log.h"
 #include "punch_attr.h"
 #include "rendezvous_server.h"
+#include "server_state.h"
 #include "stun.h"
 
 enum {
@@ -64,6 +67,8 @@ struct server {
 	struct send_queue sq[BINDING_SOCKETS_MAX];
 	struct rdv_server *rdv;
 	uv_timer_t timer;   /* PEER-INFO retransmissions, registry expiry */
+	char state_dir[STATE_PATH_MAX];
+	uint64_t saved_ms;  /* when the bindings were last saved */
 };
 
 static const char software[] = "punch " PUNCH_VERSION;
@@ -262,11 +267,30 @@ static void rdv_send(void *ctx, int sock, const struct sockaddr *to,
 	}
 }
 
+/* Save the id bindings if they changed, at most every
+ * STATE_SAVE_EVERY_MS unless forced (at shutdown). */
+static void bindings_save(struct server *srv, uint64_t now, int force)
+{
+	struct idbind *ids = rdv_idbind(srv->rdv);
+	char err[STATE_PATH_MAX + 128];
+
+	if (!idbind_dirty(ids) ||
+	    (!force && now - srv->saved_ms < STATE_SAVE_EVERY_MS))
+		return;
+	srv->saved_ms = now;
+	if (state_bindings_save(srv->state_dir, ids, err, sizeof(err)))
+		log_warn("%s", err);
+	else
+		idbind_clean(ids);
+}
+
 static void on_timer(uv_timer_t *t)
 {
 	struct server *srv = t->data;
 	uint64_t now = uv_now(&srv->loop);
 	uint64_t next = rdv_tick(srv->rdv, now);
+
+	bindings_save(srv, now, 0);
 
 	uv_timer_start(&srv->timer, on_timer, next > now ? next - now : 1, 0);
 }
@@ -415,6 +439,57 @@ static void server_log_stop(const struct server *srv)
 	          (unsigned long long)srv->stats.send_failed);
 }
 
+/* The state directory: the server's key and the id bindings. */
+static int state_open(struct server *srv, const struct server_config *cfg)
+{
+	char err[STATE_PATH_MAX + 128], fps[IDENTITY_FP_STRLEN];
+	struct sign_key key;
+	uint8_t fp[SIGN_FP_LEN];
+	int created;
+	long n;
+
+	if (cfg->state_dir)
+		snprintf(srv->state_dir, sizeof(srv->state_dir), "%s",
+		         cfg->state_dir);
+	else if (state_dir_default(srv->state_dir, sizeof(srv->state_dir))) {
+		log_error("no state directory: set HOME or use -state DIR");
+		return -1;
+	}
+	if (state_dir_make(srv->state_dir, err, sizeof(err)) ||
+	    state_key_load(srv->state_dir, &key, &created, err, sizeof(err)) ||
+	    (n = state_bindings_load(srv->state_dir, rdv_idbind(srv->rdv), err,
+	                             sizeof(err))) < 0) {
+		log_error("%s", err);
+		return -1;
+	}
+	/* libsodium's secret key is the seed followed by the public key */
+	rdv_server_set_key(srv->rdv, key.sk);
+	if (sign_self_test(&key)) {
+		log_error("the key in %s does not sign: cannot start", srv->state_dir);
+		sign_key_wipe(&key);
+		return -1;
+	}
+	sign_key_wipe(&key);
+	if (cfg->id_ttl_s)
+		rdv_server_set_id_ttl(srv->rdv, cfg->id_ttl_s);
+	rdv_server_set_wall(srv->rdv, (uint64_t)time(NULL) -
+	                    uv_now(&srv->loop) / 1000);
+	/* Written once now: a state directory we cannot write is an error at
+	 * start, not a warning days later. */
+	if (state_bindings_save(srv->state_dir, rdv_idbind(srv->rdv), err,
+	                        sizeof(err))) {
+		log_error("%s", err);
+		return -1;
+	}
+	idbind_clean(rdv_idbind(srv->rdv));
+	srv->saved_ms = uv_now(&srv->loop);
+	sign_fp(rdv_server_pk(srv->rdv), fp);
+	identity_fp_str(fp, fps);
+	log_debug("state in %s: %s key %s, %ld id bindings", srv->state_dir,
+	          created ? "new" : "the", fps, n);
+	return 0;
+}
+
 int server_run(const struct server_config *cfg)
 {
 	struct server *srv = calloc(1, sizeof(*srv));
@@ -440,6 +515,8 @@ int server_run(const struct server_config *cfg)
 		goto out;
 	}
 
+	if (state_open(srv, cfg))
+		goto out;
 	if (cfg->has_alt) {
 		if (open_rfc5780(srv, cfg))
 			goto out;
@@ -455,6 +532,7 @@ int server_run(const struct server_config *cfg)
 	uv_timer_start(&srv->timer, on_timer, 1000, 0);
 
 	uv_run(&srv->loop, UV_RUN_DEFAULT);
+	bindings_save(srv, uv_now(&srv->loop), 1);
 
 	server_log_stop(srv);
 	rc = 0;

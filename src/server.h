@@ -19,6 +19,8 @@ struct server_config {
 	struct sockaddr_storage alt; /* valid when has_alt */
 	int has_alt;
 	size_t max_peers;            /* registrations held at most; 0: default */
+	const char *state_dir;       /* NULL: state_dir_default() */
+	uint64_t id_ttl_s;           /* id bindings; 0: the default */
 };
 
 struct server_stats {

@@ -4,9 +4,9 @@
 --   tshark -X lua_script:contrib/wireshark/punch.lua -r capture.pcap
 --   or copy this file to ~/.local/lib/wireshark/plugins/
 --
--- Every punch control message is STUN (RFC 8489).  punch adds two methods
--- (REGISTER 0x07D, PEER-INFO 0x07E) and ten attributes (PUNCH-ID 0x4F01
--- ... PUNCH-OBSERVED 0x4F0A).  Wireshark 4.0's STUN dissector calls those
+-- Every punch control message is STUN (RFC 8489).  punch adds three methods
+-- (REGISTER 0x07D, PEER-INFO 0x07E, RELEASE 0x07F) and thirteen attributes
+-- (PUNCH-ID 0x4F01 ... PUNCH-SERVER-KEY 0x4F0D).  Wireshark 4.0's STUN dissector calls those
 -- methods "Unknown" and adds a Warning for every punch attribute
 -- ("Unknown attribute 0x4f01"); it has no dissector table for methods or
 -- attributes that a plugin could fill in, and a post-dissector
@@ -52,11 +52,12 @@ local FINGERPRINT_XOR = 0x5354554E -- RFC 8489 14.7
 local DEFAULT_PORT = 3478
 
 -- docs/protocol.md, "Methods"; src/punch_attr.h, enum punch_method.
-local M_BINDING, M_REGISTER, M_PEER_INFO = 0x001, 0x07D, 0x07E
+local M_BINDING, M_REGISTER, M_PEER_INFO, M_RELEASE = 0x001, 0x07D, 0x07E, 0x07F
 local methods = {
 	[M_BINDING] = "Binding",
 	[M_REGISTER] = "REGISTER",
 	[M_PEER_INFO] = "PEER-INFO",
+	[M_RELEASE] = "RELEASE",
 }
 local classes = {
 	[0] = "Request",
@@ -93,8 +94,11 @@ local A = {
 	PUNCH_LIFETIME = 0x4F08,
 	PUNCH_STATUS = 0x4F09,
 	PUNCH_OBSERVED = 0x4F0A,
+	PUNCH_PUBKEY = 0x4F0B,
+	PUNCH_SIGNATURE = 0x4F0C,
+	PUNCH_SERVER_KEY = 0x4F0D,
 }
-local PUNCH_ATTR_FIRST, PUNCH_ATTR_LAST = A.PUNCH_ID, A.PUNCH_OBSERVED
+local PUNCH_ATTR_FIRST, PUNCH_ATTR_LAST = A.PUNCH_ID, A.PUNCH_SERVER_KEY
 
 local attr_names = {}
 for name, v in pairs(A) do
@@ -138,6 +142,9 @@ local f = {
 	ufrag = ProtoField.string("punch.ufrag", "PUNCH-UFRAG"),
 	pwd = ProtoField.string("punch.pwd", "PUNCH-PWD"),
 	key_fp = ProtoField.bytes("punch.key_fp", "PUNCH-KEY-FP"),
+	pubkey = ProtoField.bytes("punch.pubkey", "PUNCH-PUBKEY (Ed25519)"),
+	signature = ProtoField.bytes("punch.signature", "PUNCH-SIGNATURE (Ed25519)"),
+	server_key = ProtoField.bytes("punch.server_key", "PUNCH-SERVER-KEY (Ed25519)"),
 	session = ProtoField.uint64("punch.session", "PUNCH-SESSION", base.HEX),
 	lifetime = ProtoField.uint32("punch.lifetime", "PUNCH-LIFETIME (s)", base.DEC),
 	status = ProtoField.uint32("punch.status", "PUNCH-STATUS", base.DEC, statuses),
@@ -249,11 +256,10 @@ local function looks_like_stun(tvb)
 end
 
 -- A punch method, or any punch attribute (walked within what was captured).
--- Any other method or attribute, 0x07F and 0x4F0B-0x4F0C included (an
--- interim chat method, since removed), is left to Wireshark's dissector.
+-- Any other method or attribute is left to Wireshark's dissector.
 local function is_punch(tvb)
 	local m = type_method(tvb(0, 2):uint())
-	if m == M_REGISTER or m == M_PEER_INFO then
+	if m == M_REGISTER or m == M_PEER_INFO or m == M_RELEASE then
 		return true
 	end
 	local off, last = STUN_HDR_LEN, tvb:len()
@@ -373,6 +379,28 @@ local decoders = {
 		end
 		t:add(f.key_fp, r)
 		return hex(r:bytes())
+	end,
+	-- docs/protocol.md, "Signatures": raw Ed25519 keys and signatures.
+	[A.PUNCH_PUBKEY] = function(t, r)
+		if not r or r:len() ~= 32 then
+			return nil
+		end
+		t:add(f.pubkey, r)
+		return hex(r:bytes())
+	end,
+	[A.PUNCH_SERVER_KEY] = function(t, r)
+		if not r or r:len() ~= 32 then
+			return nil
+		end
+		t:add(f.server_key, r)
+		return hex(r:bytes())
+	end,
+	[A.PUNCH_SIGNATURE] = function(t, r)
+		if not r or r:len() ~= 64 then
+			return nil
+		end
+		t:add(f.signature, r)
+		return hex(r(0, 8):bytes()) .. "..."
 	end,
 	[A.PUNCH_SESSION] = function(t, r)
 		if not r or r:len() ~= 8 then

@@ -51,6 +51,28 @@ expect 2 "bad -peer 'bob[\\]u[{]202e[}]ecila': id contains a bidi control or an 
 expect 2 "bad -id 'a[\\]u[{]200b[}]b': id contains a bidi control" chat -server 127.0.0.1:1 -id $'a\xe2\x80\x8bb' -peer b
 expect 2 "-wait wants seconds" chat -server 127.0.0.1:1 -id a -peer b -wait soon
 expect 2 "bad -server 'nonsense'" chat -server nonsense -id a -peer b
+expect 0 '-print-key' server -help
+expect 2 "-id-ttl wants a duration such as 30d" server -id-ttl 0
+expect 2 "-id-ttl wants a duration such as 30d" server -id-ttl 5w
+expect 2 "-id-ttl wants a duration such as 30d" server -id-ttl 4000d
+expect 2 "-server-key wants a fingerprint" chat -server 127.0.0.1:1 -id a -peer b -server-key SHA256:nope
+expect 0 'usage: punch release' release -help
+expect 2 'both -server HOST:PORT and -id are required' release -id a
+expect 2 "bad -id 'has space'" release -server 127.0.0.1:1 -id 'has space'
+expect 2 "-server-key wants a fingerprint" release -server 127.0.0.1:1 -id a -server-key x
+# -print-key makes the key once, then prints the same fingerprint.
+state=$(mktemp -d)
+trap 'rm -rf "$state"' EXIT
+expect 0 '^SHA256:[A-Za-z0-9+/]{43}$' server -state "$state/s" -print-key
+first=$("$punch" server -state "$state/s" -print-key)
+second=$("$punch" server -state "$state/s" -print-key)
+if [[ $first != "$second" || $(stat -c %a "$state/s") != 700 ||
+      $(stat -c %a "$state/s/server_ed25519.pem") != 600 ]]; then
+	echo "FAIL: punch server -print-key: '$first' then '$second'; modes $(stat -c %a "$state/s" "$state/s/server_ed25519.pem" | tr '\n' ' ')(want 700 600)" >&2
+	failures=$((failures + 1))
+else
+	echo "ok: punch server -print-key is stable, state 0700, key 0600"
+fi
 # The task's command lines map onto the subcommands, errors included.
 expect 2 "-mode=teleport is not known" -mode=teleport
 expect 2 '-port wants a number' -mode=server -port=x

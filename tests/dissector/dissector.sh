@@ -24,8 +24,8 @@
 #                through punch.lua first (udp:punch in frame.protocols: the
 #                server port, or the heuristic and the flow it pinned)
 #   known        Wireshark's own STUN dissector saw none of punch's methods
-#                (0x07D-0x07E) and called no attribute unknown (it would,
-#                for 0x4F01-0x4F0A), and no Info column says "Unknown"
+#                (0x07D-0x07F) and called no attribute unknown (it would,
+#                for 0x4F01-0x4F0D), and no Info column says "Unknown"
 #   methods      REGISTER and PEER-INFO requests and their success responses
 #                all appear
 #   values       PUNCH-ID values are exactly alice and bob; PUNCH-PEER-ID names
@@ -169,9 +169,9 @@ check_capture() {
 				note("expert", n " (" msg[i] ")")
 		nm = split($9, m, "\037")
 		for (i = 1; i <= nm; i++)
-			# The field is the message type under mask 0x3eef: REGISTER
-			# and PEER-INFO (0x07D-0x07E) show as 0x00ed-0x00ee.
-			if (tolower(m[i]) ~ /^0x00e[de]$/) note("stun_method", n " (" m[i] ")")
+			# The field is the message type under mask 0x3eef: REGISTER,
+			# PEER-INFO and RELEASE (0x07D-0x07F) show as 0x00ed-0x00ef.
+			if (tolower(m[i]) ~ /^0x00e[def]$/) note("stun_method", n " (" m[i] ")")
 		# The built-in dissector marks an attribute it does not know with
 		# this item (and expert info) rather than a stun.att.type.
 		if ($10 != "") note("stun_attr", n)

@@ -18,7 +18,15 @@
  *     waiting for an answer.  Responses get the transaction id of something
  *     outstanding, and MESSAGE-INTEGRITY and FINGERPRINT are recomputed with
  *     the right key, so that the input gets past authentication to the
- *     state machines.  Everything they send must decode.
+ *     state machines; rendezvous messages are signed again with the server
+ *     key the client has pinned.  Everything they send must decode.
+ *  4. Check the signature of the input as it is (sign.c's parser), and
+ *     read it as lines of id_bindings and known_servers: a binding that
+ *     parses is written back out and parses the same again.
+ *
+ * The server signs everything: every reply must verify under its key.
+ * REGISTERs get past the signature check because the harness signs them
+ * again (with a fixed key) when it adds the server's NONCE.
  *
  * Built with libFuzzer (clang -fsanitize=fuzzer) and with replay.c's plain
  * main(), so that ctest replays the committed corpus with any compiler.
@@ -34,10 +42,13 @@
 
 #include "agent.h"
 #include "binding.h"
+#include "idbind.h"
+#include "known_servers.h"
 #include "log.h"
 #include "punch_attr.h"
 #include "rendezvous_client.h"
 #include "rendezvous_server.h"
+#include "sign.h"
 #include "stun.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -53,14 +64,33 @@ enum {
 	T0 = 10 * 60 * 1000, /* ms; any time works, the nonce follows it */
 	/* The largest reply the server sends to one datagram: an error with
 	 * the longest reason, 16 unknown attributes and a NONCE, or a
-	 * success.  (Note: a bare 20-byte REGISTER gets an 84-byte 438.) */
-	RDV_REPLY_MAX = 200,
+	 * success, each with the server's key and signature (104 bytes). */
+	RDV_REPLY_MAX = 320,
+	LINES_MAX = 64,      /* lines of the input read as a state file */
 };
 
 /* The client side's credentials; the seed corpus uses the same ones. */
 static const char my_id[] = "fz-id", peer_id[] = "pf-id";
 static const char my_ufrag[] = "fz", my_pwd[] = "fuzz-local-password";
 static const char peer_ufrag[] = "pf", peer_pwd[] = "fuzz-peer-password";
+
+/* Fixed keys: the clients' (REGISTERs the harness signs) and the server
+ * key the client side trusts (the harness signs its messages with it). */
+static struct sign_key client_key, server_key;
+
+static void keys_init(void)
+{
+	static int done;
+	uint8_t seed[SIGN_SEED_LEN];
+
+	if (done)
+		return;
+	memset(seed, 0xC1, sizeof(seed));
+	CHECK(sign_key_from_seed(&client_key, seed) == 0);
+	memset(seed, 0x5E, sizeof(seed));
+	CHECK(sign_key_from_seed(&server_key, seed) == 0);
+	done = 1;
+}
 
 static int same_addr(const struct sockaddr_storage *a,
                      const struct sockaddr_storage *b)
@@ -180,6 +210,12 @@ static void srv_send(void *ctx, int sock, const struct sockaddr *to,
 	check_sent(buf, len);
 	CHECK(stun_decode(&m, buf, len) == STUN_OK);
 	CHECK(m.cls == STUN_REQUEST && m.method == PUNCH_PEER_INFO);
+	{
+		uint8_t pk[SIGN_PK_LEN];
+
+		CHECK(sign_verify(&m, buf, len, PUNCH_ATTR_SERVER_KEY, pk) ==
+		      SIGN_OK);
+	}
 	CHECK(punch_peer_parse(&p, &m, &why) == 0);
 	CHECK(p.has_observed);
 	if (c->n_info < 2) {
@@ -218,6 +254,13 @@ static int serve(struct rdv_server *rs, int sock, const uint8_t *buf,
 	check_sent(out, reply.len);
 	CHECK(stun_decode(r, out, reply.len) == STUN_OK);
 	CHECK(r->cls == (reply.is_error ? STUN_ERROR : STUN_SUCCESS));
+	{
+		uint8_t pk[SIGN_PK_LEN];
+
+		CHECK(sign_verify(r, out, reply.len, PUNCH_ATTR_SERVER_KEY,
+		                  pk) == SIGN_OK);
+		CHECK(!memcmp(pk, rdv_server_pk(rs), SIGN_PK_LEN));
+	}
 	CHECK(!memcmp(r->txid, buf + 8, STUN_TXID_LEN));
 	return v;
 }
@@ -241,11 +284,13 @@ static size_t add_nonce(uint8_t *out, const struct stun_msg *m,
 
 		if (t == STUN_ATTR_NONCE || t == STUN_ATTR_FINGERPRINT ||
 		    t == STUN_ATTR_MESSAGE_INTEGRITY ||
-		    t == STUN_ATTR_MESSAGE_INTEGRITY_SHA256)
+		    t == STUN_ATTR_MESSAGE_INTEGRITY_SHA256 ||
+		    t == PUNCH_ATTR_PUBKEY || t == PUNCH_ATTR_SIGNATURE)
 			continue;
 		stun_put_bytes(&w, t, m->attrs[i].value, m->attrs[i].len);
 	}
 	stun_put_bytes(&w, STUN_ATTR_NONCE, nonce->ptr, nonce->len);
+	sign_put(&w, PUNCH_ATTR_PUBKEY, &client_key);
 	stun_put_fingerprint(&w);
 	n = stun_writer_finish(&w);
 	return n > 0 ? (size_t)n : 0;
@@ -331,11 +376,22 @@ static void server(const uint8_t *data, size_t size)
 	CHECK(!is_438(v, &r2));
 	if (r2.cls != STUN_SUCCESS)
 		goto out;
-	/* it registered: it must have been a good registration */
 	CHECK(stun_decode(&q, req, n) == STUN_OK);
+	if (q.method == PUNCH_RELEASE)
+		goto out; /* released (nothing was bound): nothing more */
+	/* it registered: it must have been a good registration, bound to
+	 * the key that signed it, whatever fingerprint it claimed */
 	CHECK(punch_peer_parse(&p, &q, &why) == 0 && p.peer_id[0]);
 	CHECK(strcmp(p.id, p.peer_id));
-	CHECK(registry_find(rdv_registry(rs), p.id) != NULL);
+	{
+		const struct reg_entry *e = registry_find(rdv_registry(rs), p.id);
+		uint8_t fp[SIGN_FP_LEN];
+
+		CHECK(e != NULL && e->peer.has_key_fp);
+		sign_fp(client_key.pk, fp);
+		CHECK(!memcmp(e->peer.key_fp, fp, SIGN_FP_LEN));
+		CHECK(idbind_check(rdv_idbind(rs), p.id, fp, 0) == IDBIND_OK);
+	}
 	/* a refresh changes nothing */
 	v = serve(rs, 0, req, n, &from, T0 + 1, out2, &r2);
 	CHECK(v == BINDING_REPLY && r2.cls == STUN_SUCCESS);
@@ -472,6 +528,32 @@ static void resign(uint8_t *buf, const uint8_t *base, const struct stun_msg *m,
 	}
 }
 
+/* buf (decoded in m) with its signature replaced by the server key's;
+ * returns the new length, or 0 if it no longer fits. */
+static size_t server_sign(uint8_t *buf, const struct stun_msg *m)
+{
+	static uint8_t out[BUF_MAX];
+	struct stun_writer w;
+	int n;
+
+	stun_writer_init(&w, out, sizeof(out), m->method, m->cls, m->txid);
+	for (size_t i = 0; i < m->attrs_count; i++) {
+		uint16_t t = m->attrs[i].type;
+
+		if (t == STUN_ATTR_FINGERPRINT || t == PUNCH_ATTR_SERVER_KEY ||
+		    t == PUNCH_ATTR_SIGNATURE)
+			continue;
+		stun_put_bytes(&w, t, m->attrs[i].value, m->attrs[i].len);
+	}
+	sign_put(&w, PUNCH_ATTR_SERVER_KEY, &server_key);
+	stun_put_fingerprint(&w);
+	n = stun_writer_finish(&w);
+	if (n <= 0)
+		return 0;
+	memcpy(buf, out, (size_t)n);
+	return (size_t)n;
+}
+
 static struct punch_peer the_peer(void)
 {
 	struct punch_peer p;
@@ -600,6 +682,13 @@ static void client(const uint8_t *data, size_t size, const struct stun_msg *m0)
 	self.session = 5;
 	rdvc_init(&c.rc, (const struct sockaddr *)&c.server, &self, rdvc_send,
 	          on_rdvc, &c);
+	rdvc_set_key(&c.rc, &client_key);
+	{
+		uint8_t fp[SIGN_FP_LEN];
+
+		sign_fp(server_key.pk, fp);
+		rdvc_pin_server(&c.rc, fp);
+	}
 
 	agent_set_remote(&c.a, &peer, c.now);
 	agent_tick(&c.a, c.now);
@@ -649,6 +738,12 @@ static void client(const uint8_t *data, size_t size, const struct stun_msg *m0)
 		CHECK(sel & 0x40); /* a new txid breaks the old FINGERPRINT */
 		return;
 	}
+	/* the rendezvous: signed again by the pinned server key */
+	if (!(sel & 0x40) && punch_method_is_rendezvous(m.method)) {
+		size = server_sign(buf, &m);
+		if (!size || stun_decode(&m, buf, size) != STUN_OK)
+			return;
+	}
 
 	/* from the peer: one of its candidates, or an address it did not
 	 * list (peer-reflexive) */
@@ -670,12 +765,58 @@ static void client(const uint8_t *data, size_t size, const struct stun_msg *m0)
 	}
 }
 
+/* ---- 4. signatures as they come, and the state files' lines ------------ */
+
+static void signature(const uint8_t *data, size_t size,
+                      const struct stun_msg *m)
+{
+	uint8_t pk[SIGN_PK_LEN];
+	int rc = sign_verify(m, data, size, PUNCH_ATTR_PUBKEY, pk);
+
+	CHECK(rc <= SIGN_OK && rc >= SIGN_ERR_BAD);
+	rc = sign_verify(m, data, size, PUNCH_ATTR_SERVER_KEY, pk);
+	CHECK(rc <= SIGN_OK && rc >= SIGN_ERR_BAD);
+}
+
+static void lines(const uint8_t *data, size_t size)
+{
+	const char *p = (const char *)data, *end = p + size;
+	char id[PUNCH_ID_MAX + 1], id2[PUNCH_ID_MAX + 1];
+	char name[KNOWN_SERVER_NAME_MAX + 1], out[IDBIND_LINE_MAX];
+	uint8_t fp[PUNCH_KEY_FP_LEN], fp2[PUNCH_KEY_FP_LEN];
+	uint64_t last, last2;
+
+	for (int i = 0; i < LINES_MAX && p < end; i++) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t len = (size_t)((nl ? nl : end) - p);
+		int rc = idbind_parse_line(p, len, id, fp, &last);
+
+		CHECK(rc >= -1 && rc <= 1);
+		if (rc == 1) {
+			int n = idbind_format_line(out, sizeof(out), id, fp, last);
+
+			CHECK(n > 0 && out[n - 1] == '\n');
+			CHECK(idbind_parse_line(out, (size_t)n - 1, id2, fp2,
+			                        &last2) == 1);
+			CHECK(!strcmp(id, id2) && last == last2 &&
+			      !memcmp(fp, fp2, sizeof(fp)));
+		}
+		rc = known_servers_parse_line(p, len, name, fp);
+		CHECK(rc >= -1 && rc <= 1);
+		CHECK(rc != 1 || (name[0] && strlen(name) <= KNOWN_SERVER_NAME_MAX));
+		p += len + 1;
+	}
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct stun_msg m;
 
 	log_set_level(LOG_ERROR);
+	keys_init();
+	lines(data, size);
 	if (stun_decode(&m, data, size) == STUN_OK) {
+		signature(data, size, &m);
 		codec(&m);
 		client(data, size, &m);
 	}

@@ -23,10 +23,12 @@ from make_corpus import COOKIE, addr, attr, msg, write
 BINDING_REQ, BINDING_OK, BINDING_ERR = 0x0001, 0x0101, 0x0111
 REGISTER_REQ, REGISTER_OK, REGISTER_ERR = 0x00ED, 0x01ED, 0x01FD
 PEER_INFO_REQ, PEER_INFO_OK, PEER_INFO_ERR = 0x00EE, 0x01EE, 0x01FE
-DATA_REQ = 0x00EF
+RELEASE_REQ, RELEASE_OK, RELEASE_ERR = 0x00EF, 0x01EF, 0x01FF
+DATA_REQ = RELEASE_REQ  # the retired DATA method's number is RELEASE's now
 
 ID, PEER_ID, CANDIDATE, UFRAG, PWD, KEY_FP, SESSION = range(0x4F01, 0x4F08)
-LIFETIME, STATUS, OBSERVED, DATA, SEQ = range(0x4F08, 0x4F0D)
+LIFETIME, STATUS, OBSERVED, PUBKEY, SIGNATURE, SERVER_KEY = range(0x4F08, 0x4F0E)
+DATA, SEQ = PUBKEY, SIGNATURE  # retired numbers, taken again
 USERNAME, NONCE, PRIORITY, USE_CANDIDATE = 0x0006, 0x0015, 0x0024, 0x0025
 ICE_CONTROLLED, ICE_CONTROLLING, ERROR_CODE = 0x8029, 0x802A, 0x0009
 XOR_MAPPED = 0x0020
@@ -98,6 +100,32 @@ def peer_info(mode, id_=b"pf-id", session=9, extra=()):
         addr(OBSERVED, 1, 6001, bytes([203, 0, 113, 2]), xor=True, txid=t)]
         + list(extra)), txid=t)
 
+
+def signed(mtype, attrs, seed, key_attr=PUBKEY, t=None, after=()):
+    """attrs, then the key, the Ed25519 signature (docs/protocol.md) and
+    FINGERPRINT; `after` goes between the signature and FINGERPRINT (not
+    covered: refused).  Ed25519 is deterministic, so the seeds are too.
+    Needs python3-nacl (scripts/deps.sh)."""
+    import nacl.signing
+    key = nacl.signing.SigningKey(bytes([seed]) * 32)
+    t = t or txid()
+    body = b"".join(attrs) + attr(key_attr, bytes(key.verify_key))
+    hdr = struct.pack("!HHI", mtype, len(body) + 4 + 64, COOKIE) + t
+    sig = key.sign(b"punch-rendezvous-v1" + hdr + body).signature
+    return msg(mtype, [body, attr(SIGNATURE, sig)] + list(after), txid=t)
+
+
+# Lines of the server's id_bindings and the client's known_servers, read
+# by the harness whatever the input is.
+BINDINGS = (b"# punch server: id bindings (fingerprint, last use, id)\n"
+            b"SHA256:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8 1764000000 alice\n"
+            b"SHA256:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8 18446744073709551615 #bob\n"
+            b"SHA256:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8 1 \xe3\x82\xa2\r\n"
+            b"SHA256:short 1 carol\n\n")
+KNOWN_SERVERS = (b"# known_servers\n"
+                 b"198.51.100.50:3478 SHA256:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8\n"
+                 b"[2001:db8::1]:3478\tSHA256:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8 \n"
+                 b"broken.example:1 SHA256:\n")
 
 # The harness's client has 4 candidate pairs (targets 0-3); then come the
 # consent check (mode bits 1 and 4) and the rendezvous client's request, in
@@ -175,6 +203,27 @@ seeds = dict([
     ("register_508", response(REGISTER_ERR, 0x12, PAIRS + 1,
         [error(508, b"Insufficient Capacity: server is full")], integrity=None)),
 ])
+# Signed: as clients sign REGISTER and RELEASE (the harness's client key is
+# seed 0xC1, the server key its client trusts 0x5E).
+seeds["register_signed"] = signed(REGISTER_REQ, peer(txid(), b"alice", b"bob"), 0xC1)
+seeds["register_signed_nonce"] = signed(REGISTER_REQ, peer(txid(), b"alice", b"bob")
+                                        + [attr(NONCE, b"00000000" + b"0" * 24)], 0xC1)
+seeds["register_signed_then_attr"] = signed(REGISTER_REQ, peer(txid(), b"alice", b"bob"),
+                                            0xC1, after=[attr(ID, b"mallory")])
+seeds["register_signed_fp_id"] = signed(
+    REGISTER_REQ, peer(txid(), b"SHA256:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8", b"bob"),
+    0xC1)
+seeds["release"] = signed(RELEASE_REQ, [attr(ID, b"alice")], 0xC1)
+seeds["release_no_id"] = signed(RELEASE_REQ, [], 0xC1)
+seeds["peer_info_server_signed"] = signed(PEER_INFO_REQ, peer(txid(), b"pf-id"), 0x5E,
+                                          key_attr=SERVER_KEY)
+seeds["peer_info_other_key"] = signed(PEER_INFO_REQ, peer(txid(), b"pf-id"), 0x66,
+                                      key_attr=SERVER_KEY, t=txid(0, 0xC0))
+seeds["register_success_signed"] = signed(
+    REGISTER_OK, [attr(STATUS, struct.pack("!I", 0)), attr(LIFETIME, struct.pack("!I", 30))],
+    0x5E, key_attr=SERVER_KEY, t=txid(0, PAIRS | 0x40))
+seeds["lines_id_bindings"] = BINDINGS
+seeds["lines_known_servers"] = KNOWN_SERVERS
 # Broken on purpose.
 seeds["register_truncated"] = seeds["register"][:37]
 seeds["register_bad_fingerprint"] = seeds["register"][:-1] + bytes(

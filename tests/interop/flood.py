@@ -83,7 +83,8 @@ class Server:
     def __init__(self, punch, tmpdir, name):
         self.err_path = os.path.join(tmpdir, name + ".err")
         self.err = open(self.err_path, "w+")
-        self.proc = subprocess.Popen([punch, "server", "-listen", "127.0.0.1:0"],
+        self.proc = subprocess.Popen([punch, "server", "-listen", "127.0.0.1:0",
+                                      "-state", os.path.join(tmpdir, name + ".state")],
                                      stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                      stderr=self.err, preexec_fn=die_with_parent)
         Server.live.append(self)

@@ -86,7 +86,8 @@ start_punch() {
 	: >"$err"
 	local extra=()
 	[[ ${PUNCH_VERBOSE:-0} == 1 ]] && extra=(-v)
-	"${ORPHAN_GUARD[@]}" "$PUNCH" server "$@" "${extra[@]}" 2>"$err" >"$TMP/$name.out" &
+	# Its own state directory (key, id bindings), never the system's.
+	"${ORPHAN_GUARD[@]}" "$PUNCH" server "$@" -state "$TMP/$name.state" "${extra[@]}" 2>"$err" >"$TMP/$name.out" &
 	PUNCH_PID=$!
 	STARTED_PIDS+=("$PUNCH_PID")
 	local deadline=$(($(now_ms) + START_DEADLINE_S * 1000))

@@ -46,13 +46,14 @@ class Fail(Exception):
     pass
 
 
-def register_msg(txid, pid, peer, nonce=None):
+def register_msg(txid, pid, peer, nonce=None, key=None):
+    """A REGISTER, signed with key (docs/protocol.md) as punch's are."""
     attrs = (W.attr(PUNCH_ID, pid) + W.attr(PUNCH_PEER_ID, peer) +
              W.attr(PUNCH_UFRAG, b"uf") + W.attr(PUNCH_PWD, b"password-password") +
              W.attr(PUNCH_SESSION, os.urandom(8)))
     if nonce:
         attrs += W.attr(NONCE, nonce)
-    return W.message(REGISTER_REQUEST, txid, attrs)
+    return W.signed_message(REGISTER_REQUEST, txid, attrs, key or W.signing_key())
 
 
 class Client:
@@ -62,12 +63,13 @@ class Client:
         self.sock = W.udp_socket("127.0.0.1", bind_host=src_ip)
         self.dest = ("127.0.0.1", port)
         self.nonce = None
+        self.key = W.signing_key()
 
     def register(self, pid, peer=b"somebody"):
         """Returns (error code or 0, reason)."""
         for _ in range(2):  # at most one 438 on the way
             txid = os.urandom(12)
-            self.sock.sendto(register_msg(txid, pid, peer, self.nonce), self.dest)
+            self.sock.sendto(register_msg(txid, pid, peer, self.nonce, self.key), self.dest)
             msg, _src = W.recv_response(self.sock, txid)
             if msg is None:
                 raise Fail("no answer to REGISTER %r within %.0f s" % (pid, W.TIMEOUT_S))
@@ -98,7 +100,8 @@ def main(punch):
     tmp = tempfile.TemporaryDirectory()
     err_path = os.path.join(tmp.name, "server.err")
     with open(err_path, "w") as err:
-        proc = subprocess.Popen([punch, "server", "-listen", "127.0.0.1:0", "-max-peers", str(MAX_PEERS)],
+        proc = subprocess.Popen([punch, "server", "-listen", "127.0.0.1:0", "-max-peers", str(MAX_PEERS),
+                                 "-state", os.path.join(tmp.name, "state")],
                                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err)
     try:
         port = None

@@ -88,6 +88,64 @@ def message(mtype, txid, attrs=b"", fingerprint=True, fp_value=None):
     return struct.pack("!HHI", mtype, len(body), MAGIC) + txid + body
 
 
+# punch's signed rendezvous requests (docs/protocol.md, "Signatures"):
+# PUNCH-PUBKEY, then PUNCH-SIGNATURE over the context string and the message
+# so far, its length field counting the signature, then FINGERPRINT.  Uses
+# Debian's python3-nacl (libsodium), imported only when a test signs.
+PUNCH_PUBKEY = 0x4F0B
+PUNCH_SIGNATURE = 0x4F0C
+PUNCH_SERVER_KEY = 0x4F0D
+SIGN_CONTEXT = b"punch-rendezvous-v1"
+SPKI_ED25519 = bytes.fromhex("302a300506032b6570032100")
+
+
+def signing_key(seed=None):
+    """An Ed25519 key (nacl.signing.SigningKey), random unless seeded."""
+    import nacl.signing
+    return nacl.signing.SigningKey(seed) if seed else nacl.signing.SigningKey.generate()
+
+
+def key_fingerprint(verify_key_bytes):
+    """SHA-256 of the SubjectPublicKeyInfo, as `punch id` computes it."""
+    import hashlib
+    return hashlib.sha256(SPKI_ED25519 + verify_key_bytes).digest()
+
+
+def fp_str(fp):
+    import base64
+    return "SHA256:" + base64.b64encode(fp).decode().rstrip("=")
+
+
+def signed_message(mtype, txid, attrs, key, key_attr=PUNCH_PUBKEY):
+    """A request signed with key: attrs, the key attribute, the signature
+    and FINGERPRINT."""
+    attrs = attrs + attr(key_attr, bytes(key.verify_key))
+    head = struct.pack("!HHI", mtype, len(attrs) + 4 + 64, MAGIC) + txid
+    sig = key.sign(SIGN_CONTEXT + head + attrs).signature
+    return message(mtype, txid, attrs + attr(PUNCH_SIGNATURE, sig))
+
+
+def verify_signed(buf, key_attr=PUNCH_SERVER_KEY):
+    """The key that signed buf (raw 32 bytes), or None if it is not signed
+    as docs/protocol.md says."""
+    import nacl.exceptions
+    import nacl.signing
+    msg = decode(buf)
+    attrs = [a for a in msg["attrs"] if a[0] != FINGERPRINT]
+    if not attrs or attrs[-1][0] != PUNCH_SIGNATURE or len(attrs[-1][1]) != 64:
+        return None
+    keys = [v for t, v in attrs[:-1] if t == key_attr]
+    if len(keys) != 1 or len(keys[0]) != 32:
+        return None
+    off = HEADER_LEN + sum(4 + pad4(len(v)) for _, v in attrs[:-1])
+    head = buf[:2] + struct.pack("!H", off + 4 + 64 - HEADER_LEN) + buf[4:off]
+    try:
+        nacl.signing.VerifyKey(keys[0]).verify(SIGN_CONTEXT + head, attrs[-1][1])
+    except nacl.exceptions.BadSignatureError:
+        return None
+    return keys[0]
+
+
 def binding_request(txid=None, attrs=b"", fingerprint=True):
     txid = txid if txid is not None else os.urandom(12)
     return txid, message(BINDING_REQUEST, txid, attrs, fingerprint)

@@ -16,11 +16,14 @@
 #include <stdlib.h>
 #include <zlib.h>
 
+#include <sodium.h>
+
 #include "binding.h"
 #include "log.h"
 #include "punch_attr.h"
 #include "registry.h"
 #include "rendezvous_server.h"
+#include "identity.h"
 
 /* Wire types: method bits interleaved with the class (RFC 8489 5). */
 enum {
@@ -30,8 +33,10 @@ enum {
 	T_PEER_INFO_OK = 0x01EE,
 	T_PEER_INFO_ERR = 0x01FE,
 	T_BINDING = 0x0001,
+	T_RELEASE = 0x00EF,
 	OUT_CAP = 1500,
 	T0 = 1000, /* the tests' epoch: inside the first nonce bucket */
+	KEY_DEFAULT = 0x11,
 	NONCE_BUCKET_MS = RDV_NONCE_BUCKET_S * 1000,
 };
 
@@ -104,7 +109,9 @@ struct reg_req {
 	const char *id, *peer;       /* NULL: left out */
 	uint64_t session;
 	const char *nonce;           /* NULL: none */
-	int key; /* 0: no PUNCH-KEY-FP, else its fill byte */
+	int key;     /* the signing key's seed fill byte; 0: KEY_DEFAULT */
+	int unsigned_req;            /* no PUNCH-PUBKEY or signature */
+	int claim;   /* 0: no PUNCH-KEY-FP, else its fill byte (a claim) */
 	struct punch_candidate cand[PUNCH_CANDIDATES_MAX];
 	size_t n_cand;
 	uint8_t txid[STUN_TXID_LEN];
@@ -168,6 +175,42 @@ static inline void raw_candidate(struct raw *r, const struct punch_candidate *c)
 	raw_attr(r, PUNCH_ATTR_CANDIDATE, v, 8 + n);
 }
 
+/* The test's own key pair for a seed fill byte, and its fingerprint. */
+static inline void test_key(int fill, uint8_t pk[32], uint8_t sk[64],
+                            uint8_t fp[32])
+{
+	static const uint8_t spki[12] = { 0x30, 0x2a, 0x30, 0x05, 0x06, 0x03,
+	                                  0x2b, 0x65, 0x70, 0x03, 0x21, 0x00 };
+	uint8_t seed[32], der[44];
+
+	assert_true(sodium_init() >= 0);
+	memset(seed, fill ? fill : KEY_DEFAULT, sizeof(seed));
+	assert_int_equal(crypto_sign_seed_keypair(pk, sk, seed), 0);
+	memcpy(der, spki, sizeof(spki));
+	memcpy(der + 12, pk, 32);
+	crypto_hash_sha256(fp, der, sizeof(der));
+}
+
+/* PUNCH-PUBKEY and PUNCH-SIGNATURE, computed by hand as docs/protocol.md
+ * says: Ed25519 over the context string and the message so far, with the
+ * length field counting the signature attribute. */
+static inline void raw_sign(struct raw *r, int fill)
+{
+	static const char ctx[] = "punch-rendezvous-v1";
+	uint8_t pk[32], sk[64], fp[32], sig[64], in[32 + 2048];
+	size_t body;
+
+	test_key(fill, pk, sk, fp);
+	raw_attr(r, PUNCH_ATTR_PUBKEY, pk, sizeof(pk));
+	assert_true(r->len <= 2048);
+	memcpy(in, ctx, sizeof(ctx) - 1);
+	memcpy(in + sizeof(ctx) - 1, r->b, r->len);
+	body = r->len + 4 + 64 - STUN_HEADER_LEN;
+	raw_put16(in + sizeof(ctx) - 1 + 2, (uint16_t)body);
+	crypto_sign_detached(sig, NULL, in, sizeof(ctx) - 1 + r->len, sk);
+	raw_attr(r, PUNCH_ATTR_SIGNATURE, sig, sizeof(sig));
+}
+
 static inline void build_register(struct raw *r, const struct reg_req *q)
 {
 	uint8_t session[8], fp[PUNCH_KEY_FP_LEN];
@@ -186,14 +229,16 @@ static inline void build_register(struct raw *r, const struct reg_req *q)
 	raw_put32(session, (uint32_t)(q->session >> 32));
 	raw_put32(session + 4, (uint32_t)q->session);
 	raw_attr(r, PUNCH_ATTR_SESSION, session, sizeof(session));
-	if (q->key) {
-		memset(fp, q->key, sizeof(fp));
+	if (q->claim) {
+		memset(fp, q->claim, sizeof(fp));
 		raw_attr(r, PUNCH_ATTR_KEY_FP, fp, sizeof(fp));
 	}
 	for (size_t i = 0; i < q->n_cand; i++)
 		raw_candidate(r, &q->cand[i]);
 	if (q->nonce)
 		raw_attr(r, STUN_ATTR_NONCE, q->nonce, strlen(q->nonce));
+	if (!q->unsigned_req)
+		raw_sign(r, q->key);
 	raw_fingerprint(r);
 }
 
@@ -367,9 +412,19 @@ static inline void expect_peer_info(const struct sent *s, int sock,
 		snprintf(ufrag, sizeof(ufrag), "uf%.20s", about->id);
 		assert_str(p.ufrag, ufrag);
 	}
-	assert_int_equal(p.has_key_fp, about->key != 0);
-	if (about->key)
-		assert_int_equal(p.key_fp[PUNCH_KEY_FP_LEN - 1], about->key);
+	/* the fingerprint of the key the peer proved, computed by the
+	 * server, whatever the peer claimed */
+	{
+		uint8_t pk[32], sk[64], fp[32];
+
+		test_key(about->key, pk, sk, fp);
+		assert_true(p.has_key_fp);
+		assert_memory_equal(p.key_fp, fp, sizeof(fp));
+		/* and signed by the server */
+		assert_int_equal(sign_verify(m, s->buf, s->len,
+		                             PUNCH_ATTR_SERVER_KEY, pk), 0);
+		assert_memory_equal(pk, rdv_server_pk(srv), sizeof(pk));
+	}
 }
 
 struct pair_fixture {

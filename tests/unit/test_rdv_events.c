@@ -203,7 +203,7 @@ static void test_refusals_by_reason(void **state)
 	/* another key for alice: 403 */
 	q.key = 0xEE;
 	do_register(&res, &q, &b, T0, nonce);
-	assert_error_reply(&res, 403, "Forbidden: id is registered with a different key");
+	assert_error_reply(&res, 403, "Forbidden: this id is bound to another key; its holder can release it with punch release");
 	/* same id twice: 400 */
 	q = req_make("carol", "carol", 2);
 	do_register(&res, &q, &b, T0, nonce);
@@ -231,7 +231,7 @@ static void test_refusals_by_reason(void **state)
 	seen = err_stop();
 
 	st = rdv_stats(srv);
-	assert_u64(st->refused[RDV_REFUSED_KEY], 1);
+	assert_u64(st->refused[RDV_REFUSED_BOUND], 1);
 	assert_u64(st->refused[RDV_REFUSED_SAME_ID], 1);
 	assert_u64(st->refused[RDV_REFUSED_BAD_REQUEST], 1);
 	assert_u64(st->refused[RDV_REFUSED_FULL], 1);
@@ -239,7 +239,7 @@ static void test_refusals_by_reason(void **state)
 	assert_u64(st->rejected, 5);
 	assert_u64(st->challenged, 6);
 	assert_u64(st->registered, 2);
-	expect_line(seen, "punch: refused alice (looking for bob) from 198.51.100.2:40000: 403 id is registered with a different key");
+	expect_line(seen, "punch: refused alice (looking for bob) from 198.51.100.2:40000: 403 Forbidden: this id is bound to another key; its holder can release it with punch release");
 	expect_line(seen, "punch: refused carol (looking for carol) from 198.51.100.2:40000: 400 id and peer id are the same");
 	expect_line(seen, "punch: refused a registration from 198.51.100.2:40000: 400 Bad Request: peer id missing");
 	expect_line(seen, "punch: refused frank (looking for erin) from 198.51.100.3:40000: 508 server is full");

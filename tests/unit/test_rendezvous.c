@@ -174,7 +174,7 @@ static void test_unknown_attribute_420(void **state)
 	r.len -= 8; /* drop the FINGERPRINT, add attributes, add it again */
 	raw_fix_length(&r);
 	raw_attr(&r, 0x7ABC, "x", 1);
-	raw_attr(&r, 0x4F0D, "y", 1);  /* next to ours, but not ours */
+	raw_attr(&r, 0x4F0E, "y", 1);  /* next to ours, but not ours */
 	raw_attr(&r, 0xC0DE, "z", 1);  /* comprehension-optional: fine */
 	raw_fingerprint(&r);
 	/* 420 comes before the nonce check: no NONCE in it */
@@ -184,7 +184,7 @@ static void test_unknown_attribute_420(void **state)
 	assert_true(res.m.present & STUN_HAS_UNKNOWN_ATTRS);
 	assert_size(res.m.unknown_attrs_count, 2);
 	assert_int_equal(res.m.unknown_attrs[0], 0x7ABC);
-	assert_int_equal(res.m.unknown_attrs[1], 0x4F0D);
+	assert_int_equal(res.m.unknown_attrs[1], 0x4F0E);
 	assert_size(registry_count(rdv_registry(srv)), 0);
 }
 
@@ -257,8 +257,9 @@ static void test_bad_ids_400(void **state)
 		raw_attr(&r, PUNCH_ATTR_KEY_FP, "short", 5);
 		raw_fingerprint(&r);
 		feed(&res, 0, r.b, r.len, &from, T0);
-		assert_error_reply(&res, 400,
-		                   "Bad Request: bad key fingerprint");
+		/* after the signature: not covered by it */
+		assert_error_reply(&res, 401,
+		                   "Unauthorized: signature not last before FINGERPRINT");
 	}
 	/* a valid request from the same address still works */
 	{
@@ -614,6 +615,8 @@ static void test_per_ip_cap_508(void **state)
 	}
 }
 
+#define BOUND_REASON "Forbidden: this id is bound to another key; its holder can release it with punch release"
+
 static void test_key_binding_403(void **state)
 {
 	struct sockaddr_storage a = sa_make("198.51.100.1", 40000);
@@ -629,16 +632,204 @@ static void test_key_binding_403(void **state)
 	q.key = 0xEE;
 	q.session = 666;
 	do_register(&res, &q, &evil, T0 + 10, evil_nonce);
-	assert_error_reply(&res, 403,
-	                   "Forbidden: id is registered with a different key");
+	assert_error_reply(&res, 403, BOUND_REASON);
 	q.key = 0;
 	fresh_txid(q.txid);
 	feed_req(&res, &q, &evil, T0 + 20);
-	assert_error_reply(&res, 403,
-	                   "Forbidden: id is registered with a different key");
+	assert_error_reply(&res, 403, BOUND_REASON);
 	assert_true(registry_find(rdv_registry(srv), "alice")->peer.session ==
 	            1);
 	assert_u64(rdv_stats(srv)->rejected, 2);
+}
+
+
+/* Every answer of the rendezvous is signed by the server's key. */
+static void assert_server_signed(const struct result *res)
+{
+	uint8_t pk[32];
+
+	assert_int_equal(sign_verify(&res->m, res->out, res->reply.len,
+	                             PUNCH_ATTR_SERVER_KEY, pk), SIGN_OK);
+	assert_memory_equal(pk, rdv_server_pk(srv), sizeof(pk));
+}
+
+/* The attack the signature stops: mallory registers alice's live id
+ * with alice's public fingerprint as a claim. */
+static void test_hijack_with_fingerprint_403(void **state)
+{
+	struct sockaddr_storage a = sa_make("198.51.100.1", 40000);
+	struct sockaddr_storage evil = sa_make("203.0.113.66", 6666);
+	struct reg_req q = req_make("alice", "bob", 1);
+	uint8_t pk[32], sk[64], alice_fp[32];
+	const struct reg_entry *e;
+	struct result res;
+	char nonce[33], evil_nonce[33];
+	struct raw r;
+
+	(void)state;
+	q.key = 0xA1;
+	do_register(&res, &q, &a, T0, nonce);
+	expect_registered(&res, &a, PUNCH_STATUS_WAITING);
+	assert_server_signed(&res);
+	test_key(0xA1, pk, sk, alice_fp);
+	/* signed with mallory's key, claiming alice's fingerprint */
+	q.key = 0xEE;
+	q.session = 666;
+	do_register(&res, &q, &evil, T0 + 10, evil_nonce);
+	assert_error_reply(&res, 403, BOUND_REASON);
+	assert_server_signed(&res);
+	/* the same with the claim attribute carrying alice's bytes */
+	fresh_txid(q.txid);
+	q.nonce = evil_nonce;
+	build_register(&r, &q);
+	r.len -= 8 + 68 + 36; /* FINGERPRINT, signature, key */
+	raw_fix_length(&r);
+	raw_attr(&r, PUNCH_ATTR_KEY_FP, alice_fp, sizeof(alice_fp));
+	raw_sign(&r, 0xEE);
+	raw_fingerprint(&r);
+	feed(&res, 0, r.b, r.len, &evil, T0 + 20);
+	assert_error_reply(&res, 403, BOUND_REASON);
+	/* and unsigned, the claim alone */
+	q.unsigned_req = 1;
+	fresh_txid(q.txid);
+	feed_req(&res, &q, &evil, T0 + 30);
+	assert_error_reply(&res, 401, "Unauthorized: not signed");
+	assert_server_signed(&res);
+	e = registry_find(rdv_registry(srv), "alice");
+	assert_true(e->peer.session == 1);
+	assert_memory_equal(e->peer.key_fp, alice_fp, 32);
+	assert_size(cap.n, 0); /* nobody was introduced to mallory */
+}
+
+/* A captured REGISTER replayed from another address meets a nonce bound
+ * to the first; the nonce cannot be swapped, it is signed. */
+static void test_replay_from_elsewhere(void **state)
+{
+	struct sockaddr_storage a = sa_make("198.51.100.1", 40000);
+	struct sockaddr_storage evil = sa_make("203.0.113.66", 6666);
+	struct reg_req q = req_make("alice", "bob", 1);
+	struct result res;
+	char nonce[33], evil_nonce[33];
+	struct raw r;
+	size_t at;
+
+	(void)state;
+	do_register(&res, &q, &a, T0, nonce);
+	expect_registered(&res, &a, PUNCH_STATUS_WAITING);
+	build_register(&r, &q);
+	feed(&res, 0, r.b, r.len, &evil, T0 + 5);
+	expect_438(&res, evil_nonce);
+	/* mallory puts its own nonce in: the signature breaks */
+	at = (size_t)((uint8_t *)memmem(r.b, r.len, nonce, 32) - r.b);
+	memcpy(r.b + at, evil_nonce, 32);
+	r.len -= 8;
+	raw_fingerprint(&r);
+	feed(&res, 0, r.b, r.len, &evil, T0 + 6);
+	assert_error_reply(&res, 401, "Unauthorized: bad signature");
+	assert_u64(rdv_stats(srv)->bad_signature, 1);
+	assert_addr(&registry_find(rdv_registry(srv), "alice")->from, &a);
+}
+
+/* An id that is a key fingerprint (as `punch id` prints it) belongs to
+ * that key alone. */
+static void test_fingerprint_id(void **state)
+{
+	struct sockaddr_storage a = sa_make("198.51.100.1", 40000);
+	uint8_t pk[32], sk[64], fp[32];
+	char id[IDENTITY_FP_STRLEN], nonce[33];
+	struct reg_req q;
+	struct result res;
+
+	(void)state;
+	test_key(0x22, pk, sk, fp);
+	identity_fp_str(fp, id);
+	q = req_make(id, "bob", 1);
+	q.key = 0x33;
+	do_register(&res, &q, &a, T0, nonce);
+	assert_error_reply(&res, 403,
+	                   "Forbidden: this id is a key fingerprint, and only that key may use it");
+	q.key = 0x22;
+	fresh_txid(q.txid);
+	feed_req(&res, &q, &a, T0 + 1);
+	expect_registered(&res, &a, PUNCH_STATUS_WAITING);
+}
+
+static void feed_release(struct result *res, const char *id, int key,
+                         const char *nonce, const struct sockaddr_storage *from,
+                         uint64_t now)
+{
+	uint8_t txid[STUN_TXID_LEN];
+	struct raw r;
+
+	fresh_txid(txid);
+	raw_init(&r, T_RELEASE);
+	raw_set_txid(&r, txid);
+	raw_attr(&r, PUNCH_ATTR_ID, id, strlen(id));
+	if (nonce)
+		raw_attr(&r, STUN_ATTR_NONCE, nonce, strlen(nonce));
+	raw_sign(&r, key);
+	raw_fingerprint(&r);
+	feed(res, 0, r.b, r.len, from, now);
+}
+
+/* RELEASE: a nonce first, then only the holder's key drops the binding;
+ * a repeat (a retransmission) succeeds too. */
+static void test_release(void **state)
+{
+	struct sockaddr_storage a = sa_make("198.51.100.1", 40000);
+	struct sockaddr_storage m = sa_make("203.0.113.66", 6666);
+	struct reg_req q = req_make("alice", "bob", 1);
+	struct result res;
+	char nonce[33], m_nonce[33];
+	uint8_t pk[32], sk[64], fp[32];
+
+	(void)state;
+	q.key = 0xA1;
+	do_register(&res, &q, &a, T0, nonce);
+	expect_registered(&res, &a, PUNCH_STATUS_WAITING);
+	feed_release(&res, "alice", 0xEE, NULL, &m, T0 + 1);
+	expect_438(&res, m_nonce);
+	assert_server_signed(&res);
+	feed_release(&res, "alice", 0xEE, m_nonce, &m, T0 + 2);
+	assert_error_reply(&res, 403, "Forbidden: this id is bound to another key");
+	assert_server_signed(&res);
+	test_key(0xA1, pk, sk, fp);
+	assert_int_equal(idbind_check(rdv_idbind(srv), "alice", fp, 10), IDBIND_OK);
+	test_key(0xEE, pk, sk, fp);
+	assert_int_equal(idbind_check(rdv_idbind(srv), "alice", fp, 10), IDBIND_OTHER);
+	feed_release(&res, "alice", 0xA1, nonce, &a, T0 + 3);
+	assert_int_equal(res.verdict, BINDING_REPLY);
+	assert_false(res.reply.is_error);
+	assert_server_signed(&res);
+	assert_int_equal(idbind_check(rdv_idbind(srv), "alice", fp, 10), IDBIND_OK);
+	feed_release(&res, "alice", 0xA1, nonce, &a, T0 + 4);
+	assert_false(res.reply.is_error);
+	assert_u64(rdv_stats(srv)->released, 2);
+}
+
+/* The signed 438 stays within 4x the smallest signed REGISTER a client
+ * sends; a bare unsigned REGISTER gets nothing bigger than itself x4. */
+static void test_signed_438_amplification(void **state)
+{
+	struct sockaddr_storage a = sa_make("198.51.100.1", 40000);
+	struct reg_req q = req_make("a", "b", 1);
+	struct result res;
+	struct raw r;
+
+	(void)state;
+	q.n_cand = 1;
+	build_register(&r, &q);
+	feed(&res, 0, r.b, r.len, &a, T0);
+	assert_error_reply(&res, 438, "Stale Nonce");
+	assert_server_signed(&res);
+	assert_true(res.reply.len <= r.len * BINDING_AMPLIFICATION_MAX);
+	print_message("smallest signed REGISTER %zu bytes, its 438 %zu bytes\n",
+	              r.len, res.reply.len);
+	/* a header and FINGERPRINT only: the 438 would be too big; dropped */
+	raw_init(&r, T_REGISTER);
+	raw_fingerprint(&r);
+	feed(&res, 0, r.b, r.len, &a, T0);
+	assert_int_equal(res.verdict, BINDING_DROP);
 }
 
 int main(void)
@@ -663,6 +854,11 @@ int main(void)
 		T(test_capacity_508),
 		T(test_per_ip_cap_508),
 		T(test_key_binding_403),
+		T(test_hijack_with_fingerprint_403),
+		T(test_replay_from_elsewhere),
+		T(test_fingerprint_id),
+		T(test_release),
+		T(test_signed_438_amplification),
 	};
 #undef T
 

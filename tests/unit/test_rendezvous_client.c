@@ -8,6 +8,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <zlib.h>
 
 #include "binding.h"
 #include "log.h"
@@ -173,17 +174,51 @@ static void w_run(uint64_t until)
 	world.now = until;
 }
 
+static struct sign_key client_keys[2];
+/* The server's key: the world's server and the answers built by hand. */
+static struct sign_key server_key;
+
+static struct rdv_server *server_make(uint8_t seed_byte)
+{
+	uint8_t seed[SIGN_SEED_LEN];
+	struct rdv_server *s = rdv_server_new(64, w_server_send, NULL);
+
+	assert_non_null(s);
+	memset(seed, seed_byte, sizeof(seed));
+	assert_int_equal(rdv_server_set_key(s, seed), 0);
+	return s;
+}
+
+/* Pin the server key, as known_servers would (no first-use event). */
+static void pin_server(int i)
+{
+	uint8_t fp[SIGN_FP_LEN];
+
+	sign_fp(server_key.pk, fp);
+	rdvc_pin_server(&world.c[i].rc, fp);
+}
+
+/* Sign a hand-built answer as the server would. */
+static int finish_signed(struct stun_writer *w)
+{
+	sign_put(w, PUNCH_ATTR_SERVER_KEY, &server_key);
+	stun_put_fingerprint(w);
+	return stun_writer_finish(w);
+}
+
 static void w_init(void)
 {
 	static const char *ids[2] = { "alice", "bob" };
+	uint8_t seed[SIGN_SEED_LEN];
 
 	memset(&world, 0, sizeof(world));
 	world.server_addr = sa_make("192.0.2.10", 3478);
 	world.svc.local[0] = world.server_addr;
 	world.svc.have[0] = 1;
 	rdv_server_free(srv);
-	srv = rdv_server_new(64, w_server_send, NULL);
-	assert_non_null(srv);
+	memset(seed, 0x5E, sizeof(seed));
+	assert_int_equal(sign_key_from_seed(&server_key, seed), 0);
+	srv = server_make(0x5E);
 	for (int i = 0; i < 2; i++) {
 		struct punch_peer self;
 
@@ -202,6 +237,9 @@ static void w_init(void)
 		world.c[i].auto_register = 1;
 		rdvc_init(&world.c[i].rc, SA(world.server_addr), &self,
 		          w_client_send, w_event, &world.c[i]);
+		memset(seed, 0xC0 + i, sizeof(seed));
+		assert_int_equal(sign_key_from_seed(&client_keys[i], seed), 0);
+		rdvc_set_key(&world.c[i].rc, &client_keys[i]);
 	}
 }
 
@@ -243,10 +281,13 @@ static void test_client_flow(void **state)
 	assert_size(world.c[0].sent, 3);
 	assert_int_equal(world.c[0].rc.state, RDVC_REGISTERED);
 	assert_addr(&world.c[0].rc.srflx, &world.c[0].addr);
-	assert_size(world.c[0].n_ev, 2);
+	assert_size(world.c[0].n_ev, 3);
 	assert_int_equal(world.c[0].ev[0].type, RDVC_EV_DISCOVERED);
-	assert_int_equal(world.c[0].ev[1].type, RDVC_EV_REGISTERED);
-	assert_int_equal(world.c[0].ev[1].status, PUNCH_STATUS_WAITING);
+	/* the first signed answer pins the server's key (first use) */
+	assert_int_equal(world.c[0].ev[1].type, RDVC_EV_SERVER_KEY);
+	assert_int_equal(world.c[0].ev[2].type, RDVC_EV_REGISTERED);
+	assert_int_equal(world.c[0].ev[2].status, PUNCH_STATUS_WAITING);
+	assert_true(world.c[0].rc.server_pinned);
 	assert_int_equal(world.c[0].rc.lifetime_s, REGISTRY_LIFETIME_MS / 1000);
 
 	rdvc_start(&world.c[1].rc, 100);
@@ -352,6 +393,7 @@ static void test_client_lifetime(void **state)
 
 	(void)state;
 	world.server_down = 1;
+	pin_server(0);
 	world.c[0].rc.state = RDVC_DISCOVERED;
 	rdvc_register(&world.c[0].rc, 1000);
 	assert_int_equal(world.c[0].rc.state, RDVC_REGISTERING);
@@ -359,7 +401,7 @@ static void test_client_lifetime(void **state)
 	                 world.c[0].rc.txid);
 	stun_put_u32(&w, PUNCH_ATTR_STATUS, PUNCH_STATUS_PAIRED);
 	stun_put_u32(&w, PUNCH_ATTR_LIFETIME, 9);
-	n = stun_writer_finish(&w);
+	n = finish_signed(&w);
 	assert_true(n > 0);
 	decode_ok(&m, buf, (size_t)n);
 	/* the wrong method, or another transaction: not ours */
@@ -388,7 +430,7 @@ static void test_client_lifetime(void **state)
 		stun_writer_init(&w, buf, sizeof(buf), PUNCH_REGISTER,
 		                 STUN_SUCCESS, world.c[0].rc.txid);
 		stun_put_u32(&w, PUNCH_ATTR_LIFETIME, life);
-		n = stun_writer_finish(&w);
+		n = finish_signed(&w);
 		decode_ok(&m, buf, (size_t)n);
 		assert_int_equal(rdvc_on_stun(&world.c[0].rc, buf, (size_t)n,
 		                              &m, 2000),
@@ -449,7 +491,7 @@ static void peer_info_to(int client, const struct punch_peer *p,
 	stun_writer_init(&w, buf, sizeof(buf), PUNCH_PEER_INFO, STUN_REQUEST,
 	                 txid);
 	punch_peer_put(&w, p, 0);
-	n = stun_writer_finish(&w);
+	n = finish_signed(&w);
 	assert_true(n > 0);
 	w_push(0, client, buf, (size_t)n);
 	w_pump();
@@ -462,6 +504,7 @@ static void test_client_answers_peer_info(void **state)
 
 	(void)state;
 	world.server_down = 1;
+	pin_server(0);
 	memset(&p, 0, sizeof(p));
 	snprintf(p.id, sizeof(p.id), "bob");
 	snprintf(p.ufrag, sizeof(p.ufrag), "u");
@@ -501,10 +544,11 @@ static void test_client_peer_info_answer_bytes(void **state)
 	snprintf(p.id, sizeof(p.id), "bob");
 	snprintf(p.ufrag, sizeof(p.ufrag), "u");
 	snprintf(p.pwd, sizeof(p.pwd), "p");
+	pin_server(0);
 	stun_writer_init(&w, buf, sizeof(buf), PUNCH_PEER_INFO, STUN_REQUEST,
 	                 txid);
 	punch_peer_put(&w, &p, 0);
-	n = stun_writer_finish(&w);
+	n = finish_signed(&w);
 	decode_ok(&m, buf, (size_t)n);
 	assert_int_equal(rdvc_on_stun(&world.c[0].rc, buf, (size_t)n, &m, 0),
 	                 1);
@@ -529,9 +573,9 @@ static void test_client_server_restart(void **state)
 	w_run(100);
 	for (int i = 0; i < 2; i++)
 		assert_size(count_events(&world.c[i], RDVC_EV_PEER_INFO), 1);
+	/* the same key, from the state directory */
 	rdv_server_free(srv);
-	srv = rdv_server_new(64, w_server_send, NULL);
-	assert_non_null(srv);
+	srv = server_make(0x5E);
 	w_run(10100);
 	for (int i = 0; i < 2; i++) {
 		const struct event *e = find_event(&world.c[i],
@@ -572,6 +616,89 @@ static void test_client_server_gone(void **state)
 	assert_false(world.c[0].rc.busy);
 }
 
+
+/* A forged PEER-INFO (from the server's address, as a spoofed source
+ * would be): unsigned, signed by another key, or before the server's key
+ * is known.  Each is dropped, counted and not answered. */
+static void test_client_forged_peer_info(void **state)
+{
+	struct punch_peer p;
+	uint8_t txid[STUN_TXID_LEN] = { 9 };
+	struct sign_key other;
+	struct stun_writer w;
+	uint8_t buf[PUNCH_MSG_MAX];
+	uint32_t crc;
+	int n;
+
+	(void)state;
+	world.server_down = 1;
+	memset(&p, 0, sizeof(p));
+	snprintf(p.id, sizeof(p.id), "bob");
+	snprintf(p.ufrag, sizeof(p.ufrag), "u");
+	snprintf(p.pwd, sizeof(p.pwd), "p");
+	p.session = 7;
+	/* before any key is pinned, even a well-signed one is not taken */
+	peer_info_to(0, &p, txid);
+	assert_size(count_events(&world.c[0], RDVC_EV_PEER_INFO), 0);
+	assert_size(world.c[0].sent, 0);
+	pin_server(0);
+	/* unsigned */
+	stun_writer_init(&w, buf, sizeof(buf), PUNCH_PEER_INFO, STUN_REQUEST,
+	                 txid);
+	punch_peer_put(&w, &p, 0);
+	stun_put_fingerprint(&w);
+	n = stun_writer_finish(&w);
+	w_push(0, 0, buf, (size_t)n);
+	w_pump();
+	/* signed by another key */
+	assert_int_equal(sign_key_from_seed(&other, NULL), 0);
+	stun_writer_init(&w, buf, sizeof(buf), PUNCH_PEER_INFO, STUN_REQUEST,
+	                 txid);
+	punch_peer_put(&w, &p, 0);
+	sign_put(&w, PUNCH_ATTR_SERVER_KEY, &other);
+	stun_put_fingerprint(&w);
+	n = stun_writer_finish(&w);
+	w_push(0, 0, buf, (size_t)n);
+	w_pump();
+	/* the server's signature over other bytes: one bit of the id
+	 * flipped, FINGERPRINT recomputed so that only the signature fails */
+	stun_writer_init(&w, buf, sizeof(buf), PUNCH_PEER_INFO, STUN_REQUEST,
+	                 txid);
+	punch_peer_put(&w, &p, 0);
+	n = finish_signed(&w);
+	buf[STUN_HEADER_LEN + 4] ^= 1;
+	crc = (uint32_t)crc32(0, buf, (uInt)(n - 8)) ^ STUN_FINGERPRINT_XOR;
+	raw_put32(buf + n - 4, crc);
+	w_push(0, 0, buf, (size_t)n);
+	w_pump();
+	assert_size(count_events(&world.c[0], RDVC_EV_PEER_INFO), 0);
+	assert_size(world.c[0].sent, 0);
+	assert_u64(world.c[0].rc.unsigned_dropped, 4);
+	/* the real one still works */
+	peer_info_to(0, &p, txid);
+	assert_size(count_events(&world.c[0], RDVC_EV_PEER_INFO), 1);
+	assert_size(world.c[0].sent, 1);
+}
+
+/* The server comes back with another key: the answer to our refresh is
+ * signed by it, and the client is told to stop; its pin is unchanged. */
+static void test_client_server_key_changed(void **state)
+{
+	uint8_t fp[SIGN_FP_LEN];
+
+	(void)state;
+	rdvc_start(&world.c[0].rc, 0);
+	w_run(100);
+	assert_int_equal(world.c[0].rc.state, RDVC_REGISTERED);
+	rdv_server_free(srv);
+	srv = server_make(0x77);
+	w_run(12000);
+	assert_size(count_events(&world.c[0], RDVC_EV_SERVER_KEY_CHANGED), 1);
+	assert_size(count_events(&world.c[0], RDVC_EV_REGISTERED), 1);
+	sign_fp(server_key.pk, fp);
+	assert_memory_equal(world.c[0].rc.server_fp, fp, SIGN_FP_LEN);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, w_setup, teardown)
@@ -586,6 +713,8 @@ int main(void)
 		T(test_client_peer_info_answer_bytes),
 		T(test_client_server_restart),
 		T(test_client_server_gone),
+		T(test_client_forged_peer_info),
+		T(test_client_server_key_changed),
 	};
 #undef T
 
