@@ -262,7 +262,7 @@ def spoofed_udp(src, dst, payload):
 def scenario_forged_peer_info(env):
     env.server("forged")
     alice = env.client("alice", "bob", "-v")
-    m = env.procs.wait_text("alice", r"^Step 1: STUN: my public address is 127\.0\.0\.1:(\d+)",
+    m = env.procs.wait_text("alice", r"^Step 1: STUN: the server sees me at 127\.0\.0\.1:(\d+)",
                             proc=alice)
     alice_port = int(m.group(1))
     env.procs.wait_text("alice", r"^Step 3: ready", proc=alice)
