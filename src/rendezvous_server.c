@@ -42,7 +42,7 @@ struct rdv_server *rdv_server_new(size_t max_entries, rdv_send_fn *send,
 
 	if (!rs)
 		return NULL;
-	rs->reg = registry_new(max_entries, REGISTRY_PER_IP_MAX);
+	rs->reg = registry_new(max_entries, REGISTRY_PER_PREFIX_MAX);
 	if (!rs->reg ||
 	    gnutls_rnd(GNUTLS_RND_KEY, rs->secret, sizeof(rs->secret))) {
 		rdv_server_free(rs);
@@ -170,31 +170,30 @@ static void pending_send(struct rdv_server *rs, struct pending *p,
 static void introduce(struct rdv_server *rs, const struct reg_entry *to,
                       const struct reg_entry *about, uint64_t now_ms)
 {
-	struct pending *p = pending_slot(rs, to->peer.id);
-	struct punch_peer info = about->peer;
+	struct pending *p = pending_slot(rs, registry_entry_id(to));
+	struct punch_peer info;
 	struct stun_writer w;
 	int n;
 
 	memset(p, 0, sizeof(*p));
 	gnutls_rnd(GNUTLS_RND_NONCE, p->txid, sizeof(p->txid));
-	info.observed = about->from;
-	info.has_observed = 1;
+	registry_entry_peer(about, &info); /* observed: where it was seen */
 	stun_writer_init(&w, p->msg, sizeof(p->msg), PUNCH_PEER_INFO,
 	                 STUN_REQUEST, p->txid);
 	punch_peer_put(&w, &info, 0);
 	stun_put_fingerprint(&w);
 	n = stun_writer_finish(&w);
 	if (n < 0) {
-		log_warn("cannot build PEER-INFO for %s: %s", to->peer.id,
-		         stun_err_str(n));
+		log_warn("cannot build PEER-INFO for %s: %s",
+		         registry_entry_id(to), stun_err_str(n));
 		return;
 	}
 	p->used = 1;
 	p->len = (size_t)n;
-	p->to = to->from;
-	p->sock = to->sock;
+	registry_entry_from(to, &p->to);
+	p->sock = registry_entry_sock(to);
 	p->rto_ms = RDV_RTO_MS;
-	snprintf(p->to_id, sizeof(p->to_id), "%s", to->peer.id);
+	snprintf(p->to_id, sizeof(p->to_id), "%s", registry_entry_id(to));
 	pending_send(rs, p, now_ms);
 }
 
@@ -254,7 +253,8 @@ static int handle_register(struct rdv_server *rs, int sock,
 	          registry_result_str(rc), p.n_cand);
 	if (rc == REG_INTRODUCE) {
 		rs->stats.introduced++;
-		log_debug("introducing %s and %s", self->peer.id, peer->peer.id);
+		log_debug("introducing %s and %s", registry_entry_id(self),
+		          registry_entry_id(peer));
 		introduce(rs, self, peer, now_ms);
 		introduce(rs, peer, self, now_ms);
 	}
@@ -288,6 +288,14 @@ int rdv_handle(struct rdv_server *rs, int sock, const uint8_t *buf,
 	reply->sock = sock;
 	memcpy(&reply->to, from, addr_len(from));
 	if (m.cls == STUN_REQUEST && m.method == PUNCH_REGISTER) {
+		/* Before any other work, and without an answer: a flood from
+		 * one prefix, spoofed or not, costs the server little and
+		 * earns its source nothing. */
+		if (!registry_admit(rs->reg, from, now_ms)) {
+			rs->stats.rate_limited++;
+			*why = "over the REGISTER rate of its prefix";
+			return BINDING_DROP;
+		}
 		rc = handle_register(rs, sock, &m, from, now_ms, out, cap, reply);
 		/* The Binding service's bound holds here too: a bare REGISTER
 		 * from a spoofed source must not earn a bigger 438. */

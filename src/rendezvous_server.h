@@ -32,6 +32,7 @@ typedef void rdv_send_fn(void *ctx, int sock, const struct sockaddr *to,
 
 struct rdv_stats {
 	uint64_t registered, introduced, rejected, acked, gave_up;
+	uint64_t rate_limited; /* REGISTERs dropped unanswered */
 };
 
 struct rdv_server;

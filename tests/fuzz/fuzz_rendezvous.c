@@ -310,8 +310,11 @@ static void server(const uint8_t *data, size_t size)
 	static struct srv_ctx idle_ctx;
 	static struct rdv_server *idle;
 
-	if (!idle)
+	if (!idle) {
 		CHECK((idle = rdv_server_new(8, srv_send, &idle_ctx)) != NULL);
+		/* every input comes from one source: no REGISTER rate */
+		registry_set_rate(rdv_registry(idle), 0, 0);
+	}
 	v = serve(idle, 0, data, size, &from, T0, out, &r);
 	CHECK(idle_ctx.sent == 0 && registry_count(rdv_registry(idle)) == 0);
 	if (!is_438(v, &r) || stun_decode(&q, data, size) != STUN_OK)
