@@ -43,6 +43,10 @@ enum { STR_ID, STR_PEER_ID, STR_UFRAG, STR_PWD, STR_N };
 
 struct reg_entry {
 	struct hlink link;
+	/* In the first cache line with the link, so that a lookup passes
+	 * other entries of its chain without reading their strings. */
+	uint32_t tag;      /* the top half of the id's hash */
+	uint8_t len[STR_N];
 	struct reg_entry *older, *newer; /* by last refresh: expiry order */
 	struct prefix *prefix;
 	uint64_t expires_ms, session;
@@ -53,7 +57,6 @@ struct reg_entry {
 	struct caddr from; /* where the server saw it */
 	int sock;          /* the server socket it came in on */
 	uint8_t has_key_fp, introduced, n_cand;
-	uint8_t len[STR_N];
 	/* n_cand candidates, then the STR_N strings, each with its NUL */
 	struct caddr cand[];
 };
@@ -156,11 +159,12 @@ static void table_resize(struct registry *r, struct table *t, size_t n_b,
 	t->n_b = n_b;
 }
 
-/* Keep the load between 1/8 and 2 nodes per bucket: chains stay short,
- * and the bucket array costs 4 to 8 bytes a node once it has grown. */
+/* Keep the load between 1/8 and 1 node per bucket: chains stay short
+ * (each node passed is a cache miss in a big table), and the bucket array
+ * costs 8 to 16 bytes a node once it has grown. */
 static void table_fit(struct registry *r, struct table *t, int is_prefix)
 {
-	if (t->n > 2 * t->n_b)
+	if (t->n > t->n_b)
 		table_resize(r, t, t->n_b * 2, is_prefix);
 	else if (t->n_b > REGISTRY_BUCKETS_MIN && t->n < t->n_b / 8)
 		table_resize(r, t, t->n_b / 2, is_prefix);
@@ -200,7 +204,7 @@ static struct reg_entry *lookup(const struct registry *r, const char *id)
 	for (; l; l = l->next) {
 		struct reg_entry *e = (struct reg_entry *)l;
 
-		if (e->len[STR_ID] == len &&
+		if (e->tag == (uint32_t)(h >> 32) && e->len[STR_ID] == len &&
 		    !memcmp(entry_str(e, STR_ID), id, len))
 			return e;
 	}
@@ -500,9 +504,12 @@ static struct reg_entry *entry_store(struct registry *r, struct reg_entry *e,
 		n->prefix = pf;
 	}
 	if (n != e) {
+		uint64_t h = hash_node(r, &n->link, 0);
+
 		if (e)
 			entry_drop(r, e, now_ms);
-		table_add(r, &r->ids, &n->link, hash_node(r, &n->link, 0), 0);
+		n->tag = (uint32_t)(h >> 32);
+		table_add(r, &r->ids, &n->link, h, 0);
 	}
 	list_append(r, n);
 	return n;
