@@ -12,6 +12,31 @@
 #include "punch_attr.h"
 #include "registry.h"
 
+/* The heap in use, from the allocator itself: ASan's when it runs. */
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define UNIT_ASAN 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__)
+#define UNIT_ASAN 1
+#endif
+#ifdef UNIT_ASAN
+#include <sanitizer/allocator_interface.h>
+static size_t heap_in_use(void)
+{
+	return __sanitizer_get_current_allocated_bytes();
+}
+#else
+#include <malloc.h>
+static size_t heap_in_use(void)
+{
+	struct mallinfo2 mi = mallinfo2();
+
+	return mi.uordblks + mi.hblkhd;
+}
+#endif
+
 /* registry_register()'s result, printed by name on failure. */
 #define assert_reg(seen, expected)                                             \
 	do {                                                                   \
@@ -713,6 +738,44 @@ static void test_registry_memory(void **state)
 	assert_size(full.bytes, empty.bytes);
 }
 
+/* Expiry gives back every block, and registry_free() the rest: the heap
+ * in use is what it was before the registry was made. */
+static void test_registry_frees_all(void **state)
+{
+	enum { N = 3000 };
+	struct reg_fixture f = { NULL, NULL, NULL };
+	struct registry_info info;
+	size_t before;
+
+	(void)state;
+	reg_new(1, 0); /* libsodium's one-time set-up */
+	registry_free(live);
+	live = NULL;
+	before = heap_in_use();
+	f.r = live = registry_new(N, REGISTRY_PER_PREFIX_MAX);
+	assert_non_null(f.r);
+	for (int i = 0; i < N; i++) {
+		struct punch_peer p = peer_four(i + 1);
+		char ip[48];
+
+		snprintf(ip, sizeof(ip), "2001:db8:%x:%x::1", i >> 8, i & 255);
+		assert_true(admit(f.r, ip, (uint64_t)i));
+		snprintf(ip, sizeof(ip), "10.%d.%d.1", i >> 8, i & 255);
+		assert_reg(reg(&f, &p, ip, 4000, (uint64_t)i), REG_WAITING);
+	}
+	registry_info(f.r, &info);
+	assert_true(info.allocs > 2 * N);
+	assert_true(heap_in_use() > before + N * 300);
+	assert_size(registry_expire(f.r, N + LIFE), N);
+	registry_info(f.r, &info);
+	assert_size(info.entries, 0);
+	assert_size(info.prefixes, 0);
+	assert_size(info.allocs, 2); /* the two empty tables */
+	registry_free(f.r);
+	live = NULL;
+	assert_size(heap_in_use(), before);
+}
+
 /* Many ids: the tables grow and shrink through several rehashes, chains
  * stay short, and no id is confused with another sharing its bucket. */
 static void test_registry_growth(void **state)
@@ -887,6 +950,7 @@ int main(void)
 		R(test_registry_admit),
 		R(test_registry_admit_bounded),
 		R(test_registry_memory),
+		R(test_registry_frees_all),
 		R(test_registry_growth),
 		R(test_registry_key_binding),
 		R(test_registry_many_ids),
