@@ -25,7 +25,7 @@ static const char usage[] =
 	"                     A missing port is the listen port + 1. Needs exactly\n"
 	"                     one -listen with a specific address.\n"
 	"  -max-peers N       registrations held at most (default 4096, up to\n"
-	"                     1000000; about 430 bytes each, taken as they come).\n"
+	"                     1000000; about 400 bytes each, taken as they come).\n"
 	"                     64 at most per IPv4 /24 or IPv6 /64, each of which\n"
 	"                     may send 20 REGISTERs at once, then 5 per second\n"
 	"  -v                 log every packet\n"

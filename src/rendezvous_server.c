@@ -290,11 +290,14 @@ int rdv_handle(struct rdv_server *rs, int sock, const uint8_t *buf,
 	if (m.cls == STUN_REQUEST && m.method == PUNCH_REGISTER) {
 		/* Before any other work, and without an answer: a flood from
 		 * one prefix, spoofed or not, costs the server little and
-		 * earns its source nothing. */
+		 * earns its source nothing.  Counted here, not as malformed. */
 		if (!registry_admit(rs->reg, from, now_ms)) {
+			char a[ADDR_STRLEN];
+
 			rs->stats.rate_limited++;
-			*why = "over the REGISTER rate of its prefix";
-			return BINDING_DROP;
+			log_debug("drop REGISTER from %s: over the rate of its "
+			          "prefix", addr_str(from, a, sizeof(a)));
+			return BINDING_IGNORE;
 		}
 		rc = handle_register(rs, sock, &m, from, now_ms, out, cap, reply);
 		/* The Binding service's bound holds here too: a bare REGISTER
