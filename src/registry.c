@@ -269,7 +269,8 @@ static void prefix_drop(struct registry *r, struct prefix *pf)
 /* The prefix of `from`, made if new.  Idle prefixes are capped: when
  * there are too many (a flood from many sources), the oldest goes, and
  * with it its bucket's memory of recent REGISTERs. */
-static struct prefix *prefix_get(struct registry *r, const struct sockaddr *from)
+static struct prefix *prefix_get(struct registry *r,
+                                 const struct sockaddr *from)
 {
 	uint8_t key[PREFIX_KEY_LEN];
 	uint64_t h;

@@ -776,6 +776,111 @@ static void test_registry_frees_all(void **state)
 	assert_size(heap_in_use(), before);
 }
 
+/* Random registrations, refreshes (changing size, key and prefix),
+ * admissions and expiries, checked against a plain model of what the
+ * registry must hold.  ASan watches the entries and prefixes that come
+ * and go underneath. */
+static uint32_t rnd_state = 12345;
+
+static uint32_t rnd(uint32_t n)
+{
+	rnd_state ^= rnd_state << 13;
+	rnd_state ^= rnd_state >> 17;
+	rnd_state ^= rnd_state << 5;
+	return rnd_state % n;
+}
+
+static void test_registry_model(void **state)
+{
+	enum { IDS = 150, PREFIXES = 12, MAX = 60, PER = 8, OPS = 30000 };
+	struct model {
+		int live, prefix, key;
+		uint64_t expires, session;
+	} m[IDS];
+	int pcount[PREFIXES] = { 0 }, count = 0;
+	struct reg_fixture f = { reg_new(MAX, PER), NULL, NULL };
+	uint64_t now = 0;
+
+	(void)state;
+	memset(m, 0, sizeof(m));
+	for (int op = 0; op < OPS; op++) {
+		int id = (int)rnd(IDS), pf = (int)rnd(PREFIXES);
+		int key = (int)rnd(3), want, seen;
+		char ip[48], name[16];
+		struct punch_peer p;
+
+		now += rnd(700);
+		snprintf(ip, sizeof(ip), pf & 1 ? "2001:db8:0:%x::%x" :
+		                                  "198.51.%d.%d",
+		         pf, 1 + (int)rnd(200));
+		if (rnd(10) == 0) {
+			size_t gone = 0;
+
+			for (int i = 0; i < IDS; i++)
+				if (m[i].live && m[i].expires <= now) {
+					m[i].live = 0;
+					pcount[m[i].prefix]--;
+					count--;
+					gone++;
+				}
+			assert_size(registry_expire(f.r, now), gone);
+			continue;
+		}
+		if (rnd(4) == 0) {
+			admit(f.r, ip, now);
+			continue;
+		}
+		snprintf(name, sizeof(name), "id%d", id);
+		p = peer_make(name, "nobody", op);
+		p.n_cand = rnd(3);
+		memset(p.ufrag, 'u', sizeof(p.ufrag));
+		p.ufrag[1 + rnd(PUNCH_UFRAG_MAX)] = '\0';
+		p.has_key_fp = key != 0;
+		memset(p.key_fp, key, sizeof(p.key_fp));
+		if (m[id].live && m[id].key && m[id].key != key)
+			want = REG_ERR_KEY;
+		else if (!m[id].live && count >= MAX)
+			want = REG_ERR_FULL;
+		else if ((!m[id].live || m[id].prefix != pf) &&
+		         pcount[pf] >= PER)
+			want = REG_ERR_FULL;
+		else
+			want = REG_WAITING;
+		seen = reg(&f, &p, ip, 4000, now);
+		assert_reg(seen, want);
+		if (want == REG_WAITING) {
+			if (m[id].live)
+				pcount[m[id].prefix]--;
+			else
+				count++;
+			pcount[pf]++;
+			m[id] = (struct model){ 1, pf, key, now + LIFE,
+				                (uint64_t)op };
+		}
+		assert_size(registry_count(f.r), count);
+		{
+			const struct reg_entry *e = registry_find(f.r, name);
+
+			assert_int_equal(e != NULL, m[id].live);
+			if (e) {
+				assert_true(registry_entry_session(e) ==
+				            m[id].session);
+				assert_true(registry_entry_expires(e) ==
+				            m[id].expires);
+			}
+		}
+	}
+	registry_expire(f.r, now + LIFE + 1000);
+	{
+		struct registry_info info;
+
+		registry_info(f.r, &info);
+		assert_size(info.entries, 0);
+		assert_size(info.prefixes, 0);
+		assert_size(info.allocs, 2);
+	}
+}
+
 /* Many ids: the tables grow and shrink through several rehashes, chains
  * stay short, and no id is confused with another sharing its bucket. */
 static void test_registry_growth(void **state)
@@ -951,6 +1056,7 @@ int main(void)
 		R(test_registry_admit_bounded),
 		R(test_registry_memory),
 		R(test_registry_frees_all),
+		R(test_registry_model),
 		R(test_registry_growth),
 		R(test_registry_key_binding),
 		R(test_registry_many_ids),
