@@ -14,6 +14,12 @@
  * `punch id` prints), an 8-byte ufrag, a 24-byte password, 4 candidates
  * (2 IPv4, 2 IPv6).
  *
+ * Each is timed over ROUNDS windows of NEW in a row (new ids: NEW more
+ * each time); the least is printed, and the median beside it, since this
+ * machine is shared and the rest is other people's noise.  The heap is
+ * touched beforehand, as a server's is after its first hours, so that
+ * the kernel's first-touch page faults are not counted as REGISTER work.
+ *
  * Memory is the heap in use (mallinfo2: arena plus mmapped blocks) after
  * the fill, less before registry_new(), per registration; the registry's
  * own count of what it asked for is printed beside it.
@@ -41,6 +47,8 @@ enum {
 	PER_24 = 16,      /* registrations per /24 in the fill */
 	DEFAULT_NEW = 10000,
 	SIZES_MAX = 8,
+	ROUNDS = 5,
+	WARM_BLOCK = 512, /* bytes, about one registration's block */
 };
 
 struct size_spec {
@@ -164,35 +172,81 @@ static int step_admit(struct registry *r, size_t i)
 }
 #endif
 
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* ROUNDS windows of `count` steps, the i-th from first + i * stride
+ * (stride 0: the same steps again); the least and the median. */
+static void time_rounds(struct registry *r, size_t first, size_t stride,
+                        size_t count, size_t mod,
+                        int (*step)(struct registry *, size_t),
+                        double *least, double *median)
+{
+	double t[ROUNDS];
+
+	for (int i = 0; i < ROUNDS; i++)
+		t[i] = time_us(r, first + (size_t)i * stride, count, mod, step);
+	qsort(t, ROUNDS, sizeof(t[0]), cmp_double);
+	*least = t[0];
+	*median = t[ROUNDS / 2];
+}
+
+/* Touch `bytes` of heap in registration-sized blocks and free them: glibc
+ * keeps it (the trim threshold is raised), mapped and faulted in. */
+static void heap_warm(size_t bytes)
+{
+	size_t n = bytes / WARM_BLOCK;
+	void **v = malloc(n * sizeof(*v));
+
+	mallopt(M_TRIM_THRESHOLD, 1 << 30);
+	for (size_t i = 0; v && i < n; i++)
+		if ((v[i] = malloc(WARM_BLOCK)))
+			memset(v[i], 1, WARM_BLOCK);
+	for (size_t i = 0; v && i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
 static void run(const struct size_spec *s)
 {
-	size_t before = heap_bytes(), filled;
-	struct registry *r = registry_new(s->n + s->fresh, PER_PREFIX);
-	double fill_us, new_us, refresh_us, prep_us;
+	size_t cap = s->n + ROUNDS * s->fresh, before, filled;
+	struct registry *r;
+	double fill_us, new_us, new_med, refresh_us, refresh_med, prep_us;
 
+	heap_warm(cap * WARM_BLOCK);
+	before = heap_bytes();
+	r = registry_new(cap, PER_PREFIX);
 	if (!r) {
 		fprintf(stderr, "register_scale: out of memory for %zu\n", s->n);
 		exit(1);
 	}
 	fill_us = time_us(r, 0, s->fill, 0, step_register);
 	filled = heap_bytes() - before;
-	new_us = time_us(r, s->fill, s->fresh, 0, step_register);
-	refresh_us = time_us(r, 0, s->fresh, s->fill, step_register);
+	time_rounds(r, s->fill, s->fresh, s->fresh, 0, step_register, &new_us,
+	            &new_med);
+	time_rounds(r, 0, 0, s->fresh, s->fill, step_register, &refresh_us,
+	            &refresh_med);
 	prep_us = time_us(r, 0, s->fresh, s->fill, step_nothing);
-	printf("held %7zu (capacity %7zu): new id %9.3f us, refresh %7.3f us, "
-	       "fill %9.3f us each (%.3f us of each is the benchmark's); "
-	       "heap %7.1f bytes per registration held, %7.1f per slot of "
+	printf("held %7zu (capacity %7zu): new id %9.3f us (median %.3f), "
+	       "refresh %7.3f us (median %.3f); fill %.3f us each; %.3f us "
+	       "of each is the benchmark's own\n"
+	       "    heap %.1f bytes per registration held, %.1f per slot of "
 	       "capacity\n",
-	       s->fill, s->n + s->fresh, new_us, refresh_us, fill_us, prep_us,
-	       (double)filled / (double)s->fill,
-	       (double)filled / (double)(s->n + s->fresh));
+	       s->fill, cap, new_us, new_med, refresh_us, refresh_med, fill_us,
+	       prep_us, (double)filled / (double)s->fill,
+	       (double)filled / (double)cap);
 #ifndef REGISTRY_OLD
 	{
 		struct registry_info info;
 		double admit_us;
 
 		registry_info(r, &info);
-		admit_us = time_us(r, 0, s->fresh, s->fill, step_admit);
+		time_rounds(r, 0, 0, s->fresh, s->fill, step_admit, &admit_us,
+		            &refresh_med);
 		printf("    admit %.3f us; registry's own count %.1f bytes per "
 		       "registration (%zu entries, %zu prefixes, %zu + %zu "
 		       "buckets, longest chain %zu)\n",

@@ -25,6 +25,6 @@ cc -std=c11 -O3 -DNDEBUG -D_GNU_SOURCE -DREGISTRY_OLD -I"$old/src" \
 	-o "$old/register_scale"
 
 echo "== this tree ($(git rev-parse --short HEAD))"
-"$build/bench/register_scale" 4096:4096:512 1000000:1000000:10000
+"$build/bench/register_scale" 4096:4096:128 1000000:1000000:10000
 echo "== before ($base)"
-"$old/register_scale" 4096:4096:512 1000000:2000:200
+"$old/register_scale" 4096:4096:128 1000000:2000:40
