@@ -311,11 +311,11 @@ static void prefix_detach(struct registry *r, struct prefix *pf,
 
 void registry_set_rate(struct registry *r, unsigned per_s, unsigned burst)
 {
-	if (!per_s || per_s > 1000) {
+	if (!per_s) {
 		r->interval_ms = r->tau_ms = 0;
 		return;
 	}
-	r->interval_ms = 1000 / per_s;
+	r->interval_ms = per_s < 1000 ? 1000 / per_s : 1; /* ms resolution */
 	r->tau_ms = r->interval_ms * (burst ? burst : 1);
 }
 
