@@ -1,11 +1,22 @@
 /*
  * The rendezvous registry: who is registered, whom they want to reach, and
  * which pairs have been introduced.  Pure logic: no sockets, no timers;
- * the caller passes the time in.
+ * the caller passes the time in (monotonic milliseconds).
  *
- * Limits (see docs/protocol.md): at most `max_entries` live registrations
- * (memory is allocated once, up front), at most `per_ip_max` from one IP
- * address, and each expires REGISTRY_LIFETIME_MS after its last refresh.
+ * Limits (see docs/protocol.md):
+ * - at most `max_entries` live registrations, and at most `per_prefix_max`
+ *   from one source prefix: the /24 for IPv4, the /64 for IPv6 (one host
+ *   or one customer is usually given a whole /64).  IPv4-mapped IPv6
+ *   counts as IPv4.
+ * - each expires REGISTRY_LIFETIME_MS after its last refresh.
+ * - registry_admit() is a token bucket per source prefix over REGISTERs.
+ * - memory is taken as registrations arrive and given back as they
+ *   expire: an entry holds its strings and candidates at their real size,
+ *   and the hash tables grow and shrink with the number of entries.
+ *
+ * The id table and the prefix table are keyed with SipHash-2-4
+ * (libsodium's crypto_shorthash) under a random key, so that nobody can
+ * choose ids or addresses that fall into one chain.
  */
 #ifndef PUNCH_REGISTRY_H
 #define PUNCH_REGISTRY_H
@@ -19,7 +30,14 @@
 enum {
 	REGISTRY_LIFETIME_MS = 30000,
 	REGISTRY_DEFAULT_MAX = 4096,
-	REGISTRY_PER_IP_MAX = 64,
+	REGISTRY_PER_PREFIX_MAX = 64,  /* registrations per /24 or /64 */
+	REGISTRY_PREFIX4_BITS = 24,
+	REGISTRY_PREFIX6_BITS = 64,
+	REGISTRY_RATE_BURST = 20,      /* REGISTERs per prefix at once... */
+	REGISTRY_RATE_PER_S = 5,       /* ...and then per second */
+	REGISTRY_IDLE_PREFIX_MIN = 1024, /* prefixes kept for their bucket
+	                                  * alone: max(this, max_entries) */
+	REGISTRY_BUCKETS_MIN = 64,     /* hash table size, at least */
 };
 
 enum registry_result {
@@ -27,27 +45,35 @@ enum registry_result {
 	REG_PAIRED = 1,       /* both here, already introduced */
 	REG_INTRODUCE = 2,    /* both here, and they must be introduced now */
 	REG_ERR_SAME_ID = -1, /* id and peer id are the same */
-	REG_ERR_FULL = -2,    /* no room (in all, or for this IP) */
+	REG_ERR_FULL = -2,    /* no room (in all, or for this prefix) */
 	REG_ERR_KEY = -3,     /* the id is live with a different key */
 };
 
-struct reg_entry {
-	struct punch_peer peer;
-	struct sockaddr_storage from; /* where the server saw it */
-	int sock;                     /* the server socket it came in on */
-	uint64_t expires_ms;
-	/* The sessions of this entry and of its peer when they were last
-	 * introduced: a change on either side (a restart) re-introduces. */
-	uint64_t intro_self, intro_peer;
-	int introduced;
-	struct reg_entry *next;       /* hash chain */
-	int used;
-};
-
+/* A registration: opaque, read through registry_entry_*(). */
+struct reg_entry;
 struct registry;
 
-struct registry *registry_new(size_t max_entries, size_t per_ip_max);
+/* What the registry holds, for tests and the benchmark. */
+struct registry_info {
+	size_t entries, prefixes, idle_prefixes;
+	size_t id_buckets, prefix_buckets, longest_chain;
+	size_t bytes, allocs; /* live heap blocks, as requested */
+	uint64_t rate_limited;
+};
+
+/* NULL if out of memory (or libsodium cannot start). */
+struct registry *registry_new(size_t max_entries, size_t per_prefix_max);
 void registry_free(struct registry *r);
+
+/* REGISTERs per second and burst per source prefix; 0 per second turns
+ * the bucket off.  registry_new() sets REGISTRY_RATE_*. */
+void registry_set_rate(struct registry *r, unsigned per_s, unsigned burst);
+
+/* May a REGISTER from `from` be handled now?  1 yes (a token is taken),
+ * 0 no: the caller drops it without an answer, so that a flood from
+ * spoofed sources earns nothing. */
+int registry_admit(struct registry *r, const struct sockaddr *from,
+                   uint64_t now_ms);
 
 /* Register or refresh p, seen from `from` on server socket `sock`.  On
  * REG_PAIRED and REG_INTRODUCE, *self and *peer point at the two entries
@@ -57,7 +83,8 @@ int registry_register(struct registry *r, const struct punch_peer *p,
                       const struct reg_entry **self,
                       const struct reg_entry **peer);
 
-/* Drop registrations that were not refreshed in time; returns how many. */
+/* Drop registrations that were not refreshed in time, and prefixes whose
+ * bucket is full again; returns how many registrations. */
 size_t registry_expire(struct registry *r, uint64_t now_ms);
 
 /* fn (if set) sees each entry registry_expire() drops, just before. */
@@ -67,6 +94,18 @@ void registry_on_expire(struct registry *r, registry_expire_fn *fn, void *ctx);
 const struct reg_entry *registry_find(const struct registry *r,
                                       const char *id);
 size_t registry_count(const struct registry *r);
+void registry_info(const struct registry *r, struct registry_info *out);
 const char *registry_result_str(int result);
+
+/* Reading an entry.  registry_entry_peer() rebuilds the whole punch_peer,
+ * with `observed` set to where the server saw it: what PEER-INFO says. */
+const char *registry_entry_id(const struct reg_entry *e);
+const char *registry_entry_peer_id(const struct reg_entry *e);
+uint64_t registry_entry_session(const struct reg_entry *e);
+uint64_t registry_entry_expires(const struct reg_entry *e);
+int registry_entry_sock(const struct reg_entry *e);
+void registry_entry_from(const struct reg_entry *e,
+                         struct sockaddr_storage *out);
+void registry_entry_peer(const struct reg_entry *e, struct punch_peer *out);
 
 #endif

@@ -75,14 +75,17 @@ void rdv_log_waiting(const struct punch_peer *p)
 void rdv_log_introduced(const struct reg_entry *a, const struct reg_entry *b)
 {
 	char x[ADDR_STRLEN], y[ADDR_STRLEN];
+	struct sockaddr_storage fa, fb;
 
 	if (log_threshold < LOG_EVENT)
 		return;
+	registry_entry_from(a, &fa);
+	registry_entry_from(b, &fb);
 	log_event("Step 4: introduced %s at %s and %s at %s: each gets the other's candidates and address (PEER-INFO)",
-	          a->peer.id,
-	          addr_str((const struct sockaddr *)&a->from, x, sizeof(x)),
-	          b->peer.id,
-	          addr_str((const struct sockaddr *)&b->from, y, sizeof(y)));
+	          registry_entry_id(a),
+	          addr_str((const struct sockaddr *)&fa, x, sizeof(x)),
+	          registry_entry_id(b),
+	          addr_str((const struct sockaddr *)&fb, y, sizeof(y)));
 }
 
 void rdv_log_refused(const char *id, const char *peer_id,
@@ -104,7 +107,8 @@ void rdv_log_refused(const char *id, const char *peer_id,
 
 void rdv_log_expired(const struct reg_entry *e)
 {
-	log_event("%s's registration expired: no refresh for %d s", e->peer.id,
+	log_event("%s's registration expired: no refresh for %d s",
+	          registry_entry_id(e),
 	          REGISTRY_LIFETIME_MS / 1000);
 }
 

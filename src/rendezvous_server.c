@@ -70,10 +70,10 @@ static enum rdv_reg_kind reg_kind(const struct rdv_server *rs,
 	memset(was, 0, sizeof(*was));
 	if (!e)
 		return RDV_REG_NEW;
-	*was = e->from;
-	if (e->peer.session != p->session)
+	registry_entry_from(e, was);
+	if (registry_entry_session(e) != p->session)
 		return RDV_REG_RESTART;
-	if (!addr_equal((const struct sockaddr *)&e->from, from))
+	if (!addr_equal((const struct sockaddr *)was, from))
 		return RDV_REG_MOVED;
 	return RDV_REG_REFRESH;
 }
@@ -89,7 +89,7 @@ struct rdv_server *rdv_server_new(size_t max_entries, rdv_send_fn *send,
 	 * (a write the compiler keeps), so that RSS does not move later when
 	 * rdv_tick() first walks it (some kernels back even read faults). */
 	sodium_memzero(rs->pending, sizeof(rs->pending));
-	rs->reg = registry_new(max_entries, REGISTRY_PER_IP_MAX);
+	rs->reg = registry_new(max_entries, REGISTRY_PER_PREFIX_MAX);
 	rs->ids = idbind_new(IDBIND_TTL_DEFAULT_S, IDBIND_MAX);
 	if (!rs->reg || !rs->ids || sign_key_from_seed(&rs->key, NULL) ||
 	    gnutls_rnd(GNUTLS_RND_KEY, rs->secret, sizeof(rs->secret))) {
@@ -253,15 +253,14 @@ static void pending_send(struct rdv_server *rs, struct pending *p,
 static void introduce(struct rdv_server *rs, const struct reg_entry *to,
                       const struct reg_entry *about, uint64_t now_ms)
 {
-	struct pending *p = pending_slot(rs, to->peer.id);
-	struct punch_peer info = about->peer;
+	struct pending *p = pending_slot(rs, registry_entry_id(to));
+	struct punch_peer info;
 	struct stun_writer w;
 	int n;
 
 	memset(p, 0, sizeof(*p));
 	gnutls_rnd(GNUTLS_RND_NONCE, p->txid, sizeof(p->txid));
-	info.observed = about->from;
-	info.has_observed = 1;
+	registry_entry_peer(about, &info); /* observed: where it was seen */
 	stun_writer_init(&w, p->msg, sizeof(p->msg), PUNCH_PEER_INFO,
 	                 STUN_REQUEST, p->txid);
 	punch_peer_put(&w, &info, 0);
@@ -269,16 +268,16 @@ static void introduce(struct rdv_server *rs, const struct reg_entry *to,
 	stun_put_fingerprint(&w);
 	n = stun_writer_finish(&w);
 	if (n < 0) {
-		log_warn("cannot build PEER-INFO for %s: %s", to->peer.id,
-		         stun_err_str(n));
+		log_warn("cannot build PEER-INFO for %s: %s",
+		         registry_entry_id(to), stun_err_str(n));
 		return;
 	}
 	p->used = 1;
 	p->len = (size_t)n;
-	p->to = to->from;
-	p->sock = to->sock;
+	registry_entry_from(to, &p->to);
+	p->sock = registry_entry_sock(to);
 	p->rto_ms = RDV_RTO_MS;
-	snprintf(p->to_id, sizeof(p->to_id), "%s", to->peer.id);
+	snprintf(p->to_id, sizeof(p->to_id), "%s", registry_entry_id(to));
 	pending_send(rs, p, now_ms);
 }
 
@@ -496,6 +495,18 @@ int rdv_handle(struct rdv_server *rs, int sock, const uint8_t *buf,
 	    (m.method == PUNCH_REGISTER || m.method == PUNCH_RELEASE)) {
 		uint64_t challenged = rs->stats.challenged;
 
+		/* Before any other work, and without an answer: a flood from
+		 * one prefix, spoofed or not, costs the server little and
+		 * earns its source nothing.  Counted here, not as malformed. */
+		if (!registry_admit(rs->reg, from, now_ms)) {
+			char a[ADDR_STRLEN];
+
+			rs->stats.rate_limited++;
+			log_debug("drop %s from %s: over the rate of its prefix",
+			          m.method == PUNCH_REGISTER ? "REGISTER" :
+			          "RELEASE", addr_str(from, a, sizeof(a)));
+			return BINDING_IGNORE;
+		}
 		rc = m.method == PUNCH_REGISTER ?
 		     handle_register(rs, sock, &m, buf, len, from, now_ms, out,
 		                     cap, reply) :

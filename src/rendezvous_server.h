@@ -52,6 +52,7 @@ struct rdv_stats {
 	uint64_t expired;                   /* not refreshed in time */
 	uint64_t bad_method;                /* 400 to an unknown method */
 	uint64_t bad_signature, released;
+	uint64_t rate_limited; /* REGISTERs dropped unanswered */
 };
 
 struct rdv_server;

@@ -355,8 +355,11 @@ static void server(const uint8_t *data, size_t size)
 	static struct srv_ctx idle_ctx;
 	static struct rdv_server *idle;
 
-	if (!idle)
+	if (!idle) {
 		CHECK((idle = rdv_server_new(8, srv_send, &idle_ctx)) != NULL);
+		/* every input comes from one source: no REGISTER rate */
+		registry_set_rate(rdv_registry(idle), 0, 0);
+	}
 	v = serve(idle, 0, data, size, &from, T0, out, &r);
 	CHECK(idle_ctx.sent == 0 && registry_count(rdv_registry(idle)) == 0);
 	if (!is_438(v, &r) || stun_decode(&q, data, size) != STUN_OK)
@@ -385,11 +388,14 @@ static void server(const uint8_t *data, size_t size)
 	CHECK(strcmp(p.id, p.peer_id));
 	{
 		const struct reg_entry *e = registry_find(rdv_registry(rs), p.id);
+		struct punch_peer held;
 		uint8_t fp[SIGN_FP_LEN];
 
-		CHECK(e != NULL && e->peer.has_key_fp);
+		CHECK(e != NULL);
+		registry_entry_peer(e, &held);
+		CHECK(held.has_key_fp);
 		sign_fp(client_key.pk, fp);
-		CHECK(!memcmp(e->peer.key_fp, fp, SIGN_FP_LEN));
+		CHECK(!memcmp(held.key_fp, fp, SIGN_FP_LEN));
 		CHECK(idbind_check(rdv_idbind(rs), p.id, fp, 0) == IDBIND_OK);
 	}
 	/* a refresh changes nothing */

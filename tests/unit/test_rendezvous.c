@@ -46,6 +46,7 @@ static void test_register_with_nonce(void **state)
 	struct sockaddr_storage from = sa_make("198.51.100.1", 40000);
 	struct reg_req q = req_make("alice", "bob", 0x1122334455667788ull);
 	const struct reg_entry *e;
+	struct punch_peer seen;
 	struct result res;
 	char nonce[33];
 
@@ -56,11 +57,12 @@ static void test_register_with_nonce(void **state)
 	assert_u64(rdv_stats(srv)->registered, 1);
 	e = registry_find(rdv_registry(srv), "alice");
 	assert_non_null(e);
-	assert_string_equal(e->peer.peer_id, "bob");
-	assert_true(e->peer.session == 0x1122334455667788ull);
-	assert_size(e->peer.n_cand, 3);
-	assert_addr(&e->peer.cand[1].addr, &q.cand[1].addr);
-	assert_addr(&e->from, &from);
+	registry_entry_peer(e, &seen);
+	assert_string_equal(seen.peer_id, "bob");
+	assert_true(seen.session == 0x1122334455667788ull);
+	assert_size(seen.n_cand, 3);
+	assert_addr(&seen.cand[1].addr, &q.cand[1].addr);
+	assert_addr(&seen.observed, &from);
 	assert_size(cap.n, 0);
 
 	/* IPv6, on another socket */
@@ -78,8 +80,8 @@ static void test_register_with_nonce(void **state)
 		build_register(&r, &q6);
 		feed(&res, 1, r.b, r.len, &from6, T0);
 		expect_registered(&res, &from6, PUNCH_STATUS_WAITING);
-		assert_int_equal(registry_find(rdv_registry(srv), "carol")
-		                         ->sock,
+		assert_int_equal(registry_entry_sock(registry_find(
+		                         rdv_registry(srv), "carol")),
 		                 1);
 	}
 }
@@ -582,32 +584,37 @@ static void test_capacity_508(void **state)
 	assert_size(registry_count(rdv_registry(srv)), 2);
 }
 
-static void test_per_ip_cap_508(void **state)
+/* The cap counts a source's prefix: distinct addresses of one /24 share
+ * it (on main they did not, and one /24 or /64 could fill the table). */
+static void test_per_prefix_cap_508(void **state)
 {
 	struct result res;
 	char nonce[33];
 
 	(void)state;
-	srv_new(REGISTRY_PER_IP_MAX + 10);
-	for (int i = 0; i <= REGISTRY_PER_IP_MAX; i++) {
-		char id[8];
-		struct sockaddr_storage from = sa_make("198.51.100.1",
-		                                       (uint16_t)(40000 + i));
+	srv_new(REGISTRY_PER_PREFIX_MAX + 10);
+	/* this test is about the cap, not the REGISTER rate */
+	registry_set_rate(rdv_registry(srv), 0, 0);
+	for (int i = 0; i <= REGISTRY_PER_PREFIX_MAX; i++) {
+		char id[8], ip[32];
+		struct sockaddr_storage from;
 		struct reg_req q;
 
 		snprintf(id, sizeof(id), "id%d", i);
+		snprintf(ip, sizeof(ip), "198.51.100.%d", 1 + i);
+		from = sa_make(ip, 40000);
 		q = req_make(id, "nobody", (uint64_t)i);
 		do_register(&res, &q, &from, T0, nonce);
-		if (i < REGISTRY_PER_IP_MAX)
+		if (i < REGISTRY_PER_PREFIX_MAX)
 			expect_registered(&res, &from, PUNCH_STATUS_WAITING);
 		else
 			assert_error_reply(&res, 508,
 			                   "Insufficient Capacity: server is "
 			                   "full");
 	}
-	/* another address still gets in */
+	/* another /24 still gets in */
 	{
-		struct sockaddr_storage from = sa_make("198.51.100.2", 40000);
+		struct sockaddr_storage from = sa_make("198.51.101.2", 40000);
 		struct reg_req q = req_make("other", "nobody", 1);
 
 		do_register(&res, &q, &from, T0, nonce);
@@ -615,6 +622,55 @@ static void test_per_ip_cap_508(void **state)
 	}
 }
 
+/* A flood of REGISTERs from one prefix, as from spoofed sources: past the
+ * burst, nothing is answered (so nothing is amplified) and the drops are
+ * counted.  The rate then lets one through per interval. */
+static void test_register_flood_unanswered(void **state)
+{
+	struct reg_req q = req_make("alice", "bob", 1);
+	struct result res;
+	char nonce[33];
+	int answered = 0;
+
+	(void)state;
+	for (int i = 0; i < 200; i++) {
+		char ip[48];
+		struct sockaddr_storage from;
+
+		snprintf(ip, sizeof(ip), "2001:db8:6:6:%x::1", i);
+		from = sa_make(ip, 40000);
+		fresh_txid(q.txid);
+		feed_req(&res, &q, &from, T0);
+		if (res.verdict == BINDING_REPLY) {
+			expect_438(&res, nonce);
+			answered++;
+		} else {
+			assert_int_equal(res.verdict, BINDING_IGNORE);
+			assert_int_equal(res.reply.len, 0);
+		}
+	}
+	assert_int_equal(answered, REGISTRY_RATE_BURST);
+	assert_u64(rdv_stats(srv)->rate_limited, 200 - REGISTRY_RATE_BURST);
+	assert_size(cap.n, 0);
+	/* another prefix is not held back by it */
+	{
+		struct sockaddr_storage from = sa_make("198.51.100.1", 40000);
+
+		do_register(&res, &q, &from, T0, nonce);
+		expect_registered(&res, &from, PUNCH_STATUS_WAITING);
+	}
+	/* the flooded /64 gets one answer per interval again */
+	{
+		struct sockaddr_storage from = sa_make("2001:db8:6:6::9", 40000);
+
+		fresh_txid(q.txid);
+		feed_req(&res, &q, &from, T0 + 1000 / REGISTRY_RATE_PER_S);
+		expect_438(&res, nonce);
+		fresh_txid(q.txid);
+		feed_req(&res, &q, &from, T0 + 1000 / REGISTRY_RATE_PER_S);
+		assert_int_equal(res.verdict, BINDING_IGNORE);
+	}
+}
 #define BOUND_REASON "Forbidden: this id is bound to another key; its holder can release it with punch release"
 
 static void test_key_binding_403(void **state)
@@ -637,8 +693,8 @@ static void test_key_binding_403(void **state)
 	fresh_txid(q.txid);
 	feed_req(&res, &q, &evil, T0 + 20);
 	assert_error_reply(&res, 403, BOUND_REASON);
-	assert_true(registry_find(rdv_registry(srv), "alice")->peer.session ==
-	            1);
+	assert_true(registry_entry_session(registry_find(rdv_registry(srv),
+	                                                 "alice")) == 1);
 	assert_u64(rdv_stats(srv)->rejected, 2);
 }
 
@@ -662,6 +718,7 @@ static void test_hijack_with_fingerprint_403(void **state)
 	struct reg_req q = req_make("alice", "bob", 1);
 	uint8_t pk[32], sk[64], alice_fp[32];
 	const struct reg_entry *e;
+	struct punch_peer held;
 	struct result res;
 	char nonce[33], evil_nonce[33];
 	struct raw r;
@@ -696,8 +753,9 @@ static void test_hijack_with_fingerprint_403(void **state)
 	assert_error_reply(&res, 401, "Unauthorized: not signed");
 	assert_server_signed(&res);
 	e = registry_find(rdv_registry(srv), "alice");
-	assert_true(e->peer.session == 1);
-	assert_memory_equal(e->peer.key_fp, alice_fp, 32);
+	registry_entry_peer(e, &held);
+	assert_true(held.session == 1);
+	assert_memory_equal(held.key_fp, alice_fp, 32);
 	assert_size(cap.n, 0); /* nobody was introduced to mallory */
 }
 
@@ -706,7 +764,7 @@ static void test_hijack_with_fingerprint_403(void **state)
 static void test_replay_from_elsewhere(void **state)
 {
 	struct sockaddr_storage a = sa_make("198.51.100.1", 40000);
-	struct sockaddr_storage evil = sa_make("203.0.113.66", 6666);
+	struct sockaddr_storage evil = sa_make("203.0.113.66", 6666), was;
 	struct reg_req q = req_make("alice", "bob", 1);
 	struct result res;
 	char nonce[33], evil_nonce[33];
@@ -727,7 +785,8 @@ static void test_replay_from_elsewhere(void **state)
 	feed(&res, 0, r.b, r.len, &evil, T0 + 6);
 	assert_error_reply(&res, 401, "Unauthorized: bad signature");
 	assert_u64(rdv_stats(srv)->bad_signature, 1);
-	assert_addr(&registry_find(rdv_registry(srv), "alice")->from, &a);
+	registry_entry_from(registry_find(rdv_registry(srv), "alice"), &was);
+	assert_addr(&was, &a);
 }
 
 /* An id that is a key fingerprint (as `punch id` prints it) belongs to
@@ -852,7 +911,8 @@ int main(void)
 		T(test_server_restart),
 		T(test_expiry_by_tick),
 		T(test_capacity_508),
-		T(test_per_ip_cap_508),
+		T(test_per_prefix_cap_508),
+		T(test_register_flood_unanswered),
 		T(test_key_binding_403),
 		T(test_hijack_with_fingerprint_403),
 		T(test_replay_from_elsewhere),
