@@ -48,6 +48,7 @@ struct quic {
 	gnutls_session_t session;
 	gnutls_certificate_credentials_t cred;
 	int is_client, ready, closed;
+	uint64_t dropped_offpath;  /* datagrams from elsewhere before the handshake */
 	struct sockaddr_storage local, remote;
 	struct quic_callbacks cb;
 	void *ctx;
@@ -538,6 +539,11 @@ void quic_free(struct quic *q)
 	free(q);
 }
 
+uint64_t quic_dropped_offpath(const struct quic *q)
+{
+	return q->dropped_offpath;
+}
+
 int quic_ready(const struct quic *q)
 {
 	return q->ready && !q->closed;
@@ -630,6 +636,22 @@ void quic_on_datagram(struct quic *q, const struct sockaddr *from,
 
 	if (q->closed)
 		return;
+	/* Until the handshake is done, only the nominated pair's remote
+	 * address may speak: a datagram from anywhere else (a forged Initial
+	 * would otherwise make the server's connection, or make ngtcp2 drop
+	 * the real one) is dropped and counted.  Afterwards every packet is
+	 * authenticated, and ngtcp2 validates a new path itself. */
+	if (!q->ready && !addr_equal(from, (struct sockaddr *)&q->remote)) {
+		q->dropped_offpath++;
+		if (log_threshold >= LOG_DEBUG) {
+			char a[ADDR_STRLEN];
+
+			log_debug("quic: %zu bytes from %s dropped: not the chosen peer "
+			          "(%llu so far)", len, addr_str(from, a, sizeof(a)),
+			          (unsigned long long)q->dropped_offpath);
+		}
+		return;
+	}
 	if (!q->conn && (q->is_client || conn_server(q, buf, len, now_ns)))
 		return;
 	/* Where it came from now: a NAT that rebinds moves the peer, and

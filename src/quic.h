@@ -44,7 +44,8 @@ struct quic_callbacks {
 struct quic;
 
 /* A client connects at once; a server waits for the client's first packet
- * from `remote`.  Returns NULL with a sentence in err. */
+ * from `remote`.  Until the handshake is done, datagrams from any other
+ * address are dropped (quic_dropped_offpath counts them).  Returns NULL with a sentence in err. */
 struct quic *quic_new(int is_client, const struct identity *id,
                       const struct sockaddr *local,
                       const struct sockaddr *remote,
@@ -58,6 +59,9 @@ void quic_on_datagram(struct quic *q, const struct sockaddr *from,
 uint64_t quic_tick(struct quic *q, uint64_t now_ns);
 
 int quic_ready(const struct quic *q);
+/* Datagrams dropped before the handshake was done because they came from
+ * an address other than the chosen peer's. */
+uint64_t quic_dropped_offpath(const struct quic *q);
 /* Open a stream, bidirectional or unidirectional (ours to write); -1 if
  * none can be opened now.  on_stream_close reports when it is done: for a
  * unidirectional stream of ours, when the peer has acknowledged all of it
