@@ -53,6 +53,8 @@ struct app_args {
 	const char *dir;          /* recv: where to put files */
 	const char *forwards[APP_ARGS_MAX]; /* forward: -L specs */
 	int n_forwards;
+	const char *allows[APP_ARGS_MAX]; /* forward: -allow HOST:PORT */
+	int n_allows;
 };
 
 struct app;

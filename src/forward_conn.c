@@ -407,13 +407,22 @@ static void answer(struct fwd_conn *c, const char *line, int fin)
 	c->x->env.kick(c->x->env.ctx);
 }
 
-static void refuse(struct fwd_conn *c, const char *why)
+/* Answer "bad KIND WHY" and end the stream; with hint, tell our user
+ * which -allow would serve it. */
+static void refuse(struct fwd_conn *c, const char *kind, const char *why,
+                   int hint)
 {
 	char line[FWD_STATUS_MAX];
+	int v6 = strchr(c->host, ':') != NULL;
 
-	log_warn("forward: %s asked for %s:%u: %s", c->x->env.peer_id, c->host,
-	         c->port, why);
-	snprintf(line, sizeof(line), "bad connect %s\n", why);
+	if (hint)
+		log_warn("forward: %s asked for %s:%u: %s (to serve it, run punch forward with -allow %s%s%s:%u)",
+		         c->x->env.peer_id, c->host, c->port, why, v6 ? "[" : "",
+		         c->host, v6 ? "]" : "", c->port);
+	else
+		log_warn("forward: %s asked for %s:%u: %s", c->x->env.peer_id,
+		         c->host, c->port, why);
+	snprintf(line, sizeof(line), "bad %s %s\n", kind, why);
 	answer(c, line, 1);
 	c->write_dead = 1;
 	c->read_done = 1;
@@ -461,8 +470,8 @@ static void on_connect(uv_connect_t *req, int status)
 	uv_tcp_nodelay(&c->tcp, 1);
 	uv_freeaddrinfo(c->ai);
 	c->ai = c->ai_next = NULL;
-	log_debug("forward: connection %u: connected to %s:%u for %s", c->serial,
-	          c->host, c->port, c->x->env.peer_id);
+	log_info("forward: %s: connection %u to %s:%u", c->x->env.peer_id,
+	         c->serial, c->host, c->port);
 	answer(c, "ok\n", 0);
 	conn_pump(c);
 	conn_maybe_free(c);
@@ -474,11 +483,11 @@ static void try_connect(struct fwd_conn *c)
 	int rc;
 
 	if (!c->ai_next) {
-		refuse(c, uv_strerror(c->connect_err));
+		refuse(c, "connect", uv_strerror(c->connect_err), 0);
 		return;
 	}
 	if ((rc = uv_tcp_init(c->x->env.loop, &c->tcp))) {
-		refuse(c, uv_strerror(rc));
+		refuse(c, "connect", uv_strerror(rc), 0);
 		return;
 	}
 	c->tcp_init = 1;
@@ -501,7 +510,7 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *ai)
 	if (status == UV_ECANCELED || c->x->closing) {
 		uv_freeaddrinfo(ai);
 	} else if (status < 0) {
-		refuse(c, uv_strerror(status));
+		refuse(c, "connect", uv_strerror(status), 0);
 	} else {
 		c->ai = c->ai_next = ai;
 		c->connect_err = UV_EHOSTUNREACH;
@@ -510,25 +519,25 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *ai)
 	conn_maybe_free(c);
 }
 
-/* The opener's request, "punch/1 forward HOST PORT". */
+/* The opener's request, "punch/1 forward HOST PORT": served only if the
+ * user allowed that target with -allow. */
 static void conn_request(struct fwd_conn *c)
 {
 	struct addrinfo hints = { .ai_socktype = SOCK_STREAM };
-	const char *rest = c->hdr.rest, *sp = strchr(rest, ' ');
+	struct forward_target t;
 	char port[8];
 	int rc;
 
-	if (strcmp(c->hdr.name, "forward") || !sp ||
-	    (size_t)(sp - rest) > FORWARD_HOST_MAX ||
-	    forward_port_parse(sp + 1, strlen(sp + 1), 0, &c->port)) {
+	if (strcmp(c->hdr.name, "forward") ||
+	    forward_request_parse(c->hdr.rest, strlen(c->hdr.rest), &t)) {
 		snprintf(c->host, sizeof(c->host), "?");
-		refuse(c, "a request punch cannot read");
+		refuse(c, "connect", "a request punch cannot read", 0);
 		return;
 	}
-	memcpy(c->host, rest, (size_t)(sp - rest));
-	c->host[sp - rest] = '\0';
-	if (!forward_host_ok(c->host)) {
-		refuse(c, "not a host name or address");
+	memcpy(c->host, t.host, sizeof(c->host));
+	c->port = t.port;
+	if (!forward_allowed(c->x->allow, c->x->n_allow, &t)) {
+		refuse(c, "denied", "not allowed here", 1);
 		return;
 	}
 	snprintf(port, sizeof(port), "%u", c->port);
@@ -536,7 +545,7 @@ static void conn_request(struct fwd_conn *c)
 	rc = uv_getaddrinfo(c->x->env.loop, &c->gai, on_resolved, c->host, port,
 	                    &hints);
 	if (rc) {
-		refuse(c, uv_strerror(rc));
+		refuse(c, "connect", uv_strerror(rc), 0);
 		return;
 	}
 	c->reqs++;
@@ -559,11 +568,17 @@ static size_t opener_status(struct fwd_conn *c, const uint8_t *data, size_t len)
 		c->status_done = 1;
 		if (strcmp(c->status, "ok")) {
 			char why[FWD_STATUS_MAX + 64];
+			int connect = !strncmp(c->status, "bad connect ", 12);
+			int denied = !strncmp(c->status, "bad denied ", 11);
 
-			snprintf(why, sizeof(why), "%s cannot connect to it: %s",
-			         c->x->env.peer_id,
-			         strncmp(c->status, "bad connect ", 12) ?
-			         c->status : c->status + 12);
+			/* The peer's words reach our terminal: no control bytes. */
+			for (char *p = c->status; *p; p++)
+				if ((unsigned char)*p < 0x20 || *p == 0x7f)
+					*p = '?';
+			snprintf(why, sizeof(why), "%s %s: %s", c->x->env.peer_id,
+			         connect ? "cannot connect to it" : "refused it",
+			         connect ? c->status + 12 :
+			         denied ? c->status + 11 : c->status);
 			conn_abort(c, why);
 		}
 	}
@@ -587,7 +602,7 @@ void fwd_conn_data(struct fwd_ctx *x, int64_t id, const uint8_t *data,
 
 		if (used < 0) {
 			snprintf(c->host, sizeof(c->host), "?");
-			refuse(c, "a request punch cannot read");
+			refuse(c, "connect", "a request punch cannot read", 0);
 			len = 0;
 		} else {
 			data += used;
@@ -601,7 +616,7 @@ void fwd_conn_data(struct fwd_ctx *x, int64_t id, const uint8_t *data,
 		c->peer_fin = 1;
 		if (!c->opener && !c->hdr.done) {
 			snprintf(c->host, sizeof(c->host), "?");
-			refuse(c, "the request ended early");
+			refuse(c, "connect", "the request ended early", 0);
 		} else if (c->opener && !c->status_done) {
 			conn_abort(c, "the peer ended the stream without an answer");
 		}
@@ -642,7 +657,7 @@ void fwd_conn_accept(struct fwd_ctx *x, uv_stream_t *server,
 	c->tcp.data = c;
 	c->stream_closed = 1; /* until there is one */
 	if (uv_accept(server, (uv_stream_t *)&c->tcp)) {
-		conn_abort(c, NULL);
+		conn_abort(c, 0);
 		return;
 	}
 	sid = quic_open_stream(x->env.quic, 1);
@@ -655,8 +670,9 @@ void fwd_conn_accept(struct fwd_ctx *x, uv_stream_t *server,
 	c->stream_closed = 0;
 	c->connected = 1;
 	uv_tcp_nodelay(&c->tcp, 1);
-	log_debug("forward: connection %u: accepted on port %u, stream %lld",
-	          c->serial, lport, (long long)sid);
+	log_info("forward: connection %u on port %u to %s's %s:%u", c->serial,
+	         lport, x->env.peer_id, c->host, c->port);
+	log_debug("forward: connection %u: stream %lld", c->serial, (long long)sid);
 	conn_start_reading(c);
 	x->env.kick(x->env.ctx);
 }
