@@ -33,6 +33,8 @@
 
 enum {
 	FWD_BACKLOG = 128,
+	FWD_PEER_CONNS = 64,      /* the peer's forwarded connections at once */
+	FWD_PEER_CONNS_NONE = 4,  /* the same, with no -allow: all refused */
 };
 
 /* ---- -L and -allow ------------------------------------------------------------ */
@@ -146,12 +148,16 @@ static void fwd_data(struct app *a, int64_t id, const uint8_t *data,
 {
 	struct fwd_app *f = (struct fwd_app *)a;
 
-	if (f->x.closing)
+	/* Credit goes back as bytes reach a socket (forward_conn.c); the rest
+	 * is dropped or read at once. */
+	if (f->x.closing || (id & 0x2)) {  /* RFC 9000 2.1: 0x2, unidirectional */
+		if (!f->x.closing)
+			peer_hello(f, id, data, len);
+		quic_consume(f->x.env.quic, id, len);
+		f->x.env.kick(f->x.env.ctx);
 		return;
-	if (id & 0x2)  /* RFC 9000 2.1: a unidirectional stream */
-		peer_hello(f, id, data, len);
-	else
-		fwd_conn_data(&f->x, id, data, len, fin);
+	}
+	fwd_conn_data(&f->x, id, data, len, fin);
 }
 
 static void fwd_writable(struct app *a, int64_t id)
@@ -327,6 +333,14 @@ static void fwd_destroy(struct app *a)
 	fwd_conn_free_all(&f->x);
 	free(f);
 }
+/* The peer's connections at once: FWD_PEER_CONNS if this side serves
+ * anything, else a few, enough to answer each with a refusal. */
+static void fwd_limits(const struct app_args *args, struct quic_limits *lim)
+{
+	lim->peer_bidi = args->n_allows ? FWD_PEER_CONNS : FWD_PEER_CONNS_NONE;
+	lim->peer_uni = APP_PEER_UNI;
+}
+
 const struct app_ops app_forward = {
 	.name = "forward",
 	.wire = "forward",
@@ -337,4 +351,6 @@ const struct app_ops app_forward = {
 	.on_stream_close = fwd_stream_close,
 	.on_interrupt = fwd_interrupt,
 	.destroy = fwd_destroy,
+	.defers_credit = 1,
+	.limits = fwd_limits,
 };

@@ -5,11 +5,12 @@
  * Back-pressure:
  *   TCP -> QUIC: when quic_write takes less than a read, reading stops and
  *     keeps the rest until on_writable.
- *   QUIC -> TCP: quic.c opens the flow-control window as soon as data is
- *     handed to us, so QUIC cannot push back on the peer.  What the local
- *     TCP reader has not taken yet is queued, up to FWD_QUEUE_MAX_BYTES per
- *     connection; a connection whose reader falls further behind is closed
- *     (with a warning) rather than let memory grow without bound.
+ *   QUIC -> TCP: the peer gets credit back (quic_consume) only for bytes
+ *     the socket has taken, or that we drop; what waits for the socket (or
+ *     for the connection to be made) is therefore bounded by QUIC's
+ *     windows (quic.h), per stream and in all, however slow or silent the
+ *     target.  FWD_QUEUE_MAX_BYTES is a second fence above the stream
+ *     window: a peer that ignored flow control would meet it first.
  *
  * Freeing: conn_maybe_free() is only ever the last call of an event
  * handler, so that nothing touches a connection after it is gone.
@@ -80,6 +81,13 @@ struct fwd_conn {
 static void conn_pump(struct fwd_conn *c);
 static void conn_abort(struct fwd_conn *c, const char *why);
 
+/* n bytes from the peer are written out or dropped: credit for as many. */
+static void consumed(struct fwd_conn *c, size_t n)
+{
+	quic_consume(c->x->env.quic, c->sid, n);
+	c->x->env.kick(c->x->env.ctx);
+}
+
 /* ---- connections: life cycle ------------------------------------------------ */
 
 static struct fwd_conn *conn_new(struct fwd_ctx *x, int opener, int64_t sid)
@@ -98,6 +106,21 @@ static struct fwd_conn *conn_new(struct fwd_ctx *x, int opener, int64_t sid)
 	return c;
 }
 
+/* What waited for the connection to be made will never be written: the
+ * peer gets its credit back, or the FIN behind it could never come. */
+static void drop_held(struct fwd_conn *c)
+{
+	while (c->held) {
+		struct fwd_chunk *k = c->held;
+
+		c->held = k->next;
+		c->queued -= k->len;
+		quic_consume(c->x->env.quic, c->sid, k->len);
+		free(k);
+	}
+	c->held_tail = &c->held;
+}
+
 static struct fwd_conn *conn_find(struct fwd_ctx *x, int64_t sid)
 {
 	for (struct fwd_conn *c = x->conns; c; c = c->next)
@@ -114,12 +137,7 @@ static void conn_free(struct fwd_conn *c)
 		pp = &(*pp)->next;
 	if (*pp)
 		*pp = c->next;
-	while (c->held) {
-		struct fwd_chunk *k = c->held;
-
-		c->held = k->next;
-		free(k);
-	}
+	drop_held(c);
 	if (c->ai)
 		uv_freeaddrinfo(c->ai);
 	free(c->pend);
@@ -176,6 +194,8 @@ static void conn_abort(struct fwd_conn *c, const char *why)
 	c->write_dead = 1;
 	c->read_done = 1;
 	c->pend_len = 0;
+	drop_held(c);
+	c->x->env.kick(c->x->env.ctx);
 	if (c->reading)
 		uv_read_stop((uv_stream_t *)&c->tcp);
 	c->reading = 0;
@@ -194,6 +214,7 @@ static void on_write(uv_write_t *req, int status)
 
 	c->reqs--;
 	c->queued -= w->len;
+	consumed(c, w->len);
 	free(w);
 	if (status < 0 && status != UV_ECANCELED && !c->write_dead)
 		conn_abort(c, uv_strerror(status));
@@ -213,19 +234,23 @@ static void tcp_send(struct fwd_conn *c, const uint8_t *data, size_t len)
 		if (n == UV_EAGAIN)
 			n = 0;
 		if (n < 0) {
+			consumed(c, len);
 			conn_abort(c, uv_strerror(n));
 			return;
 		}
+		consumed(c, (size_t)n);
 	}
 	if ((size_t)n == len)
 		return;
 	data += n;
 	len -= (size_t)n;
 	if (c->queued + len > FWD_QUEUE_MAX_BYTES) {
-		conn_abort(c, "the local side reads too slowly (16 MB queued); closing it");
+		consumed(c, len);
+		conn_abort(c, "the peer sent more than its flow-control credit; closing the connection");
 		return;
 	}
 	if (!(w = malloc(sizeof(*w) + len))) {
+		consumed(c, len);
 		conn_abort(c, "out of memory");
 		return;
 	}
@@ -235,6 +260,7 @@ static void tcp_send(struct fwd_conn *c, const uint8_t *data, size_t len)
 	b = uv_buf_init((char *)w->data, (unsigned)len);
 	if ((n = uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, on_write))) {
 		free(w);
+		consumed(c, len);
 		conn_abort(c, uv_strerror(n));
 		return;
 	}
@@ -248,6 +274,7 @@ static void hold(struct fwd_conn *c, const uint8_t *data, size_t len)
 
 	if (c->queued + len > FWD_QUEUE_MAX_BYTES ||
 	    !(k = malloc(sizeof(*k) + len))) {
+		consumed(c, len);
 		conn_abort(c, "too much data before the connection was made");
 		return;
 	}
@@ -289,8 +316,12 @@ static void conn_maybe_shutdown(struct fwd_conn *c)
 /* Bytes from the stream: to the socket, or held until it connects. */
 static void conn_deliver(struct fwd_conn *c, const uint8_t *data, size_t len)
 {
-	if (!len || c->write_dead)
+	if (!len)
 		return;
+	if (c->write_dead) {
+		consumed(c, len);
+		return;
+	}
 	if (c->connected)
 		tcp_send(c, data, len);
 	else
@@ -426,6 +457,7 @@ static void refuse(struct fwd_conn *c, const char *kind, const char *why,
 	answer(c, line, 1);
 	c->write_dead = 1;
 	c->read_done = 1;
+	drop_held(c);
 	conn_close_tcp(c);
 }
 
@@ -590,11 +622,14 @@ void fwd_conn_data(struct fwd_ctx *x, int64_t id, const uint8_t *data,
 {
 	struct fwd_conn *c = conn_find(x, id);
 
-	if (!c && (quic_stream_is_ours(x->env.quic, id) || !(c = conn_new(x, 0, id))))
+	if (!c && (quic_stream_is_ours(x->env.quic, id) || !(c = conn_new(x, 0, id)))) {
+		quic_consume(x->env.quic, id, len);
 		return;
+	}
 	if (c->opener && !c->status_done) {
 		size_t used = opener_status(c, data, len);
 
+		consumed(c, used);
 		data += used;
 		len -= used;
 	} else if (!c->opener && !c->hdr.done && len) {
@@ -603,8 +638,10 @@ void fwd_conn_data(struct fwd_ctx *x, int64_t id, const uint8_t *data,
 		if (used < 0) {
 			snprintf(c->host, sizeof(c->host), "?");
 			refuse(c, "connect", "a request punch cannot read", 0);
+			consumed(c, len);
 			len = 0;
 		} else {
+			consumed(c, (size_t)used);
 			data += used;
 			len -= (size_t)used;
 			if (c->hdr.done)

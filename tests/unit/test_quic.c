@@ -115,7 +115,7 @@ static void end_init(struct net *net, int i, int is_client, int peer,
 	e->index = i;
 	e->peer = peer;
 	e->addr = sa_make(ip, 4000);
-	e->q = quic_new(is_client, id, SA(e->addr), remote, &cbs, e, now, err,
+	e->q = quic_new(is_client, id, SA(e->addr), remote, NULL, &cbs, e, now, err,
 	                sizeof(err));
 	if (!e->q)
 		fail_msg("quic_new: %s", err);
