@@ -32,9 +32,9 @@
 enum {
 	QUIC_STREAM_BUF = 1 << 22,           /* send: bytes per stream until acked */
 	QUIC_SEND_TOTAL_MAX = 16 << 20,      /* send: bytes until acked, all streams */
-	QUIC_RX_STREAM_WINDOW = 2 << 20,     /* receive: first credit per stream */
+	QUIC_RX_STREAM_WINDOW = 4 << 20,     /* receive: first credit per stream */
 	QUIC_RX_STREAM_WINDOW_MAX = 8 << 20, /* ngtcp2 grows it up to this */
-	QUIC_RX_WINDOW = 8 << 20,            /* receive: first credit, all streams */
+	QUIC_RX_WINDOW = 16 << 20,           /* receive: first credit, all streams */
 	QUIC_RX_WINDOW_MAX = 16 << 20,       /* ngtcp2 grows it up to this */
 	QUIC_STREAMS_MAX = 256,              /* ours and the peer's, open at once */
 	QUIC_PEER_STREAMS_MAX = 128,         /* the peer's share of them */
