@@ -22,6 +22,7 @@
 enum {
 	APP_HEADER_MAX = 512,   /* the first line of a stream */
 	APP_ARGS_MAX = 16,
+	APP_PEER_UNI = 4,       /* the peer's unidirectional streams at once */
 };
 
 /* Error codes an app closes the link or a stream with. */
@@ -53,6 +54,8 @@ struct app_args {
 	const char *dir;          /* recv: where to put files */
 	const char *forwards[APP_ARGS_MAX]; /* forward: -L specs */
 	int n_forwards;
+	const char *allows[APP_ARGS_MAX]; /* forward: -allow HOST:PORT */
+	int n_allows;
 };
 
 struct app;
@@ -70,6 +73,17 @@ struct app_ops {
 	/* The user interrupted (Ctrl-C): wind down. */
 	void (*on_interrupt)(struct app *a);
 	void (*destroy)(struct app *a);
+	/* The peer closed the link cleanly while the app may still have
+	 * output to flush: the app calls env->finish once it has (NULL: the
+	 * session ends at once, with status 0). */
+	void (*on_link_closed)(struct app *a);
+	/* Set: the app calls quic_consume() for every byte on_data gave it,
+	 * once written out (or dropped), so that a slow output holds the peer
+	 * back.  Unset: the link does, as soon as on_data returns. */
+	int defers_credit;
+	/* The streams the peer may open at once; NULL: no bidirectional
+	 * ones, APP_PEER_UNI unidirectional ones. */
+	void (*limits)(const struct app_args *args, struct quic_limits *lim);
 };
 
 extern const struct app_ops app_chat, app_pipe, app_send, app_recv, app_forward;

@@ -12,9 +12,11 @@
  * the link comes up, the client once the server's has arrived; each side
  * listens (-L) only once it knows the peer runs punch forward too.
  *
- * Policy: the other side connects to whatever HOST:PORT the peer asks for,
- * as ssh's server does with forwarding allowed.  The peer is the one whose
- * key was checked, and running punch forward is the consent.
+ * Policy: -L only opens local listeners.  A side serves the peer's
+ * requests only for the HOST:PORT targets named with -allow, compared as
+ * written (sshd's PermitOpen); anything else is refused on its stream with
+ * a reason both sides print.  Every forwarded connection is logged, with
+ * its target, at the default level.
  *
  * Each connection, its stream and its back-pressure: forward_conn.c.
  */
@@ -32,77 +34,11 @@
 
 enum {
 	FWD_BACKLOG = 128,
+	FWD_PEER_CONNS = 64,      /* the peer's forwarded connections at once */
+	FWD_PEER_CONNS_NONE = 4,  /* the same, with no -allow: all refused */
 };
 
-/* ---- -L specs -------------------------------------------------------------- */
-
-int forward_host_ok(const char *host)
-{
-	size_t n = strlen(host);
-
-	if (!n || n > FORWARD_HOST_MAX)
-		return 0;
-	for (size_t i = 0; i < n; i++) {
-		char ch = host[i];
-
-		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-		      (ch >= '0' && ch <= '9') || ch == '.' || ch == '-' ||
-		      ch == '_' || ch == ':'))
-			return 0;
-	}
-	return 1;
-}
-
-int forward_port_parse(const char *s, size_t n, int allow_zero, uint16_t *out)
-{
-	unsigned long v = 0;
-
-	if (!n || n > 5)
-		return -1;
-	for (size_t i = 0; i < n; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return -1;
-		v = v * 10 + (unsigned long)(s[i] - '0');
-	}
-	if (v > 65535 || (!v && !allow_zero))
-		return -1;
-	*out = (uint16_t)v;
-	return 0;
-}
-
-int forward_spec_parse(const char *s, struct forward_spec *out, char *why,
-                       size_t len)
-{
-	const char *c1 = strchr(s, ':'), *c2 = strrchr(s, ':');
-	const char *h, *he;
-
-	memset(out, 0, sizeof(*out));
-	if (!c1 || c1 == c2)
-		goto bad;
-	if (forward_port_parse(s, (size_t)(c1 - s), 1, &out->lport)) {
-		snprintf(why, len, "-L '%s': LPORT must be a number 0-65535", s);
-		return -1;
-	}
-	if (forward_port_parse(c2 + 1, strlen(c2 + 1), 0, &out->port)) {
-		snprintf(why, len, "-L '%s': PORT must be a number 1-65535", s);
-		return -1;
-	}
-	h = c1 + 1;
-	he = c2;
-	if (he - h >= 2 && *h == '[' && he[-1] == ']') {
-		h++;
-		he--;
-	}
-	if ((size_t)(he - h) > FORWARD_HOST_MAX)
-		goto bad;
-	memcpy(out->host, h, (size_t)(he - h));
-	out->host[he - h] = '\0';
-	if (forward_host_ok(out->host))
-		return 0;
-bad:
-	snprintf(why, len, "-L wants LPORT:HOST:PORT (an IPv6 HOST in brackets), got '%s'", s);
-	return -1;
-}
+/* ---- -L and -allow ------------------------------------------------------------ */
 
 int app_forward_check(const struct app_args *args, char *why, size_t len)
 {
@@ -120,6 +56,12 @@ int app_forward_check(const struct app_args *args, char *why, size_t len)
 				return EXIT_USAGE;
 			}
 		}
+	}
+	for (int i = 0; i < args->n_allows; i++) {
+		struct forward_target t;
+
+		if (forward_allow_parse(args->allows[i], &t, why, len))
+			return EXIT_USAGE;
 	}
 	return 0;
 }
@@ -210,12 +152,16 @@ static void fwd_data(struct app *a, int64_t id, const uint8_t *data,
 {
 	struct fwd_app *f = (struct fwd_app *)a;
 
-	if (f->x.closing)
+	/* Credit goes back as bytes reach a socket (forward_conn.c); the rest
+	 * is dropped or read at once. */
+	if (f->x.closing || (id & 0x2)) {  /* RFC 9000 2.1: 0x2, unidirectional */
+		if (!f->x.closing)
+			peer_hello(f, id, data, len);
+		quic_consume(f->x.env.quic, id, len);
+		f->x.env.kick(f->x.env.ctx);
 		return;
-	if (id & 0x2)  /* RFC 9000 2.1: a unidirectional stream */
-		peer_hello(f, id, data, len);
-	else
-		fwd_conn_data(&f->x, id, data, len, fin);
+	}
+	fwd_conn_data(&f->x, id, data, len, fin);
 }
 
 static void fwd_writable(struct app *a, int64_t id)
@@ -286,6 +232,13 @@ static struct app *fwd_create(const struct app_env *env,
 		return NULL;
 	for (int i = 0; i < args->n_forwards && i < APP_ARGS_MAX; i++)
 		f->specs[f->n_specs++] = args->forwards[i];
+	for (int i = 0; i < args->n_allows && i < FORWARD_ALLOW_MAX; i++) {
+		char why[160];
+
+		if (forward_allow_parse(args->allows[i], &f->x.allow[f->x.n_allow],
+		                        why, sizeof(why)) == 0)
+			f->x.n_allow++;
+	}
 	/* A TCP peer that resets is an error on that connection, not a
 	 * signal that ends every other one. */
 	signal(SIGPIPE, SIG_IGN);
@@ -294,6 +247,30 @@ static struct app *fwd_create(const struct app_env *env,
 	uv_timer_init(env->loop, &f->end);
 	f->end.data = f;
 	return (struct app *)f;
+}
+
+/* What this side serves the peer: the -allow targets, or nothing. */
+static void say_serving(const struct fwd_app *f)
+{
+	char list[FORWARD_ALLOW_MAX * (FORWARD_HOST_MAX + 10)];
+	size_t n = 0;
+
+	if (!f->x.n_allow) {
+		fprintf(stderr, "Serving none of %s's connections (no -allow); Ctrl-C stops\n",
+		        f->x.env.peer_id);
+		return;
+	}
+	list[0] = '\0';
+	for (int i = 0; i < f->x.n_allow && n < sizeof(list); i++) {
+		const struct forward_target *t = &f->x.allow[i];
+		int v6 = strchr(t->host, ':') != NULL;
+
+		n += (size_t)snprintf(list + n, sizeof(list) - n, "%s%s%s%s:%u",
+		                      i ? ", " : "", v6 ? "[" : "", t->host,
+		                      v6 ? "]" : "", t->port);
+	}
+	fprintf(stderr, "Serving %s's connections to %s; Ctrl-C stops\n",
+	        f->x.env.peer_id, list);
 }
 
 /* Our hello (once), then the listeners, once the peer is known to run
@@ -321,9 +298,7 @@ static void fwd_speak(struct fwd_app *f, int listen)
 			return;
 		}
 	}
-	if (!f->n_listeners)
-		fprintf(stderr, "Accepting %s's forwarded connections; Ctrl-C stops\n",
-		        f->x.env.peer_id);
+	say_serving(f);
 }
 
 static void fwd_ready(struct app *a)
@@ -362,6 +337,14 @@ static void fwd_destroy(struct app *a)
 	fwd_conn_free_all(&f->x);
 	free(f);
 }
+/* The peer's connections at once: FWD_PEER_CONNS if this side serves
+ * anything, else a few, enough to answer each with a refusal. */
+static void fwd_limits(const struct app_args *args, struct quic_limits *lim)
+{
+	lim->peer_bidi = args->n_allows ? FWD_PEER_CONNS : FWD_PEER_CONNS_NONE;
+	lim->peer_uni = APP_PEER_UNI;
+}
+
 const struct app_ops app_forward = {
 	.name = "forward",
 	.wire = "forward",
@@ -372,4 +355,6 @@ const struct app_ops app_forward = {
 	.on_stream_close = fwd_stream_close,
 	.on_interrupt = fwd_interrupt,
 	.destroy = fwd_destroy,
+	.defers_credit = 1,
+	.limits = fwd_limits,
 };

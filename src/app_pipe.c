@@ -16,10 +16,15 @@
  *
  * Back-pressure: when quic_write takes less than a chunk (the stream's
  * buffer is full), input pauses and keeps the rest until on_writable.
- * Standard output is written with blocking writes: a slow reader stalls
- * the whole loop, which stops acknowledgements, which slows the peer.
+ * Toward standard output, the peer gets credit back (quic_consume) only
+ * for bytes written there; a pipe or terminal is written through libuv,
+ * which queues what its reader has not taken yet, so that a stalled reader
+ * stops the peer (QUIC flow control, at most QUIC_RX_STREAM_WINDOW_MAX
+ * waiting here) without stopping the loop: acknowledgements and
+ * keep-alives go on, and the link outlives the stall.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -52,6 +57,24 @@ struct pipe_app {
 	uint64_t sent, received;
 	uv_timer_t end;           /* finish outside ngtcp2's callbacks */
 	int end_code;
+	/* standard output */
+	union {
+		uv_pipe_t pipe;
+		uv_tty_t tty;
+	} oh;
+	uv_stream_t *os;          /* &oh, or NULL: plain blocking writes */
+	int out_fl;               /* its file status flags, to put back */
+	size_t out_queued;        /* bytes in uv_write, not yet written */
+	int link_closed;          /* by the peer, cleanly: flush, then end */
+};
+
+/* A write to standard output that libuv queued. */
+struct pipe_write {
+	uv_write_t req;
+	struct pipe_app *p;
+	int64_t id;
+	size_t len;
+	uint8_t data[];
 };
 
 static void on_end(uv_timer_t *t)
@@ -77,7 +100,7 @@ static void pipe_end(struct pipe_app *p, int code)
 
 static void maybe_done(struct pipe_app *p)
 {
-	if (p->out_acked && p->peer_done) {
+	if (p->out_acked && p->peer_done && !p->out_queued) {
 		log_debug("pipe: sent %llu bytes, received %llu; both acknowledged",
 		          (unsigned long long)p->sent,
 		          (unsigned long long)p->received);
@@ -173,8 +196,9 @@ static void speak(struct pipe_app *p, int send_input)
 
 /* ---- the peer's stream to our output -------------------------------- */
 
-/* Blocking writes: standard output may be a pipe that someone set
- * non-blocking, so wait for it rather than drop data. */
+/* Blocking writes, for a regular file (or what libuv cannot take): standard
+ * output may be a pipe that someone set non-blocking, so wait for it rather
+ * than drop data. */
 static int write_all(int fd, const uint8_t *data, size_t len)
 {
 	while (len) {
@@ -196,22 +220,113 @@ static int write_all(int fd, const uint8_t *data, size_t len)
 	return 0;
 }
 
+/* A pipe or a terminal on standard output goes through libuv. */
+static void out_open(struct pipe_app *p)
+{
+	uv_handle_type t = uv_guess_handle(1);
+
+	p->out_fl = fcntl(1, F_GETFL);
+	if (t == UV_NAMED_PIPE &&
+	    uv_pipe_init(p->env.loop, &p->oh.pipe, 0) == 0) {
+		if (uv_pipe_open(&p->oh.pipe, 1) == 0)
+			p->os = (uv_stream_t *)&p->oh.pipe;
+		else
+			uv_close((uv_handle_t *)&p->oh.pipe, NULL);
+	} else if (t == UV_TTY && uv_tty_init(p->env.loop, &p->oh.tty, 1, 0) == 0) {
+		p->os = (uv_stream_t *)&p->oh.tty;
+	}
+}
+
+static void out_failed(struct pipe_app *p, int err)
+{
+	if (p->done)
+		return;
+	log_error("pipe: cannot write to standard output: %s", uv_strerror(err));
+	pipe_end(p, 1);
+}
+
+static void on_out_write(uv_write_t *req, int status)
+{
+	struct pipe_write *w = (struct pipe_write *)req;
+	struct pipe_app *p = w->p;
+
+	p->out_queued -= w->len;
+	quic_consume(p->env.quic, w->id, w->len);
+	p->env.kick(p->env.ctx);
+	free(w);
+	if (status < 0 && status != UV_ECANCELED)
+		out_failed(p, status);
+	else if (status == 0 && !p->done && p->link_closed && !p->out_queued)
+		pipe_end(p, 0);
+	else if (status == 0 && !p->done)
+		maybe_done(p);
+}
+
+/* The peer's bytes to standard output; credit back as they are written. */
+static void out_write(struct pipe_app *p, int64_t id, const uint8_t *data,
+                      size_t len)
+{
+	struct pipe_write *w;
+	uv_buf_t b;
+	int n = 0;
+
+	if (!p->os) {
+		if (write_all(1, data, len))
+			out_failed(p, -errno);
+		quic_consume(p->env.quic, id, len);
+		return;
+	}
+	if (!p->out_queued) {
+		b = uv_buf_init((char *)data, (unsigned)len);
+		n = uv_try_write(p->os, &b, 1);
+		if (n == UV_EAGAIN)
+			n = 0;
+		if (n < 0) {
+			quic_consume(p->env.quic, id, len);
+			out_failed(p, n);
+			return;
+		}
+		quic_consume(p->env.quic, id, (size_t)n);
+	}
+	if ((size_t)n == len)
+		return;
+	len -= (size_t)n;
+	if (!(w = malloc(sizeof(*w) + len))) {
+		quic_consume(p->env.quic, id, len);
+		out_failed(p, UV_ENOMEM);
+		return;
+	}
+	w->p = p;
+	w->id = id;
+	w->len = len;
+	memcpy(w->data, data + n, len);
+	b = uv_buf_init((char *)w->data, (unsigned)len);
+	if ((n = uv_write(&w->req, p->os, &b, 1, on_out_write))) {
+		free(w);
+		quic_consume(p->env.quic, id, len);
+		out_failed(p, n);
+		return;
+	}
+	p->out_queued += len;
+}
+
 static void pipe_data(struct app *a, int64_t id, const uint8_t *data,
                       size_t len, int fin)
 {
 	struct pipe_app *p = (struct pipe_app *)a;
 
-	if (p->done)
-		return;
 	if (p->peer < 0)
 		p->peer = id;
-	if (id != p->peer) {
-		log_debug("pipe: data on unexpected stream %lld dropped", (long long)id);
+	if (p->done || id != p->peer) {
+		if (!p->done)
+			log_debug("pipe: data on unexpected stream %lld dropped", (long long)id);
+		quic_consume(p->env.quic, id, len);
 		return;
 	}
 	if (!p->hdr.done && len) {
 		long used = app_header_feed(&p->hdr, data, len);
 
+		quic_consume(p->env.quic, id, used < 0 ? len : (size_t)used);
 		if (used < 0 || (p->hdr.done && strcmp(p->hdr.name, "pipe"))) {
 			char name[TERM_ESCAPE_SIZE(APP_HEADER_MAX)];
 
@@ -229,11 +344,10 @@ static void pipe_data(struct app *a, int64_t id, const uint8_t *data,
 		if (p->hdr.done && p->out >= 0)
 			speak(p, 1);
 	}
-	if (len && write_all(1, data, len)) {
-		log_error("pipe: cannot write to standard output: %s", strerror(errno));
-		pipe_end(p, 1);
+	if (len)
+		out_write(p, id, data, len);
+	if (p->done)
 		return;
-	}
 	p->received += len;
 	if (fin) {
 		if (!p->hdr.done) {
@@ -279,6 +393,7 @@ static struct app *pipe_create(const struct app_env *env,
 	p->out = p->peer = -1;
 	uv_timer_init(env->loop, &p->end);
 	p->end.data = p;
+	out_open(p);
 	return (struct app *)p;
 }
 
@@ -295,6 +410,17 @@ static void pipe_ready(struct app *a)
 	/* RFC 9000 2.1: bit 0x1 of a stream id is set when the server opened it. */
 	if ((p->out & 1) || p->hdr.done)
 		speak(p, 1);
+}
+
+/* The peer is done and closed the link: an acknowledgement means only
+ * that its bytes reached us, so write out what waits before ending. */
+static void pipe_link_closed(struct app *a)
+{
+	struct pipe_app *p = (struct pipe_app *)a;
+
+	p->link_closed = 1;
+	if (!p->done && !p->out_queued)
+		pipe_end(p, 0);
 }
 
 /* Ctrl-C: what has not arrived will not, so say so with the exit status
@@ -314,6 +440,10 @@ static void pipe_destroy(struct app *a)
 
 	if (p->input_open)
 		app_input_close(&p->in);
+	/* libuv made a pipe non-blocking; whoever shares it gets it back as
+	 * it was. */
+	if (p->os && p->out_fl >= 0)
+		fcntl(1, F_SETFL, p->out_fl);
 	free(p);
 }
 
@@ -327,4 +457,6 @@ const struct app_ops app_pipe = {
 	.on_stream_close = pipe_stream_close,
 	.on_interrupt = pipe_interrupt,
 	.destroy = pipe_destroy,
+	.on_link_closed = pipe_link_closed,
+	.defers_credit = 1,
 };

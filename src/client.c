@@ -470,14 +470,26 @@ static void alloc_udp(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 	*buf = uv_buf_init((char *)c->rbuf, sizeof(c->rbuf));
 }
 
-/* QUIC, by elimination: see on_udp. */
+/* Is this one of the peer's candidates (host, srflx, or learned from its
+ * checks)?  Only these may fill the few slots for early QUIC packets, so
+ * that datagrams from a third address cannot crowd out the peer's Initial. */
+static int from_peer(const struct client *c, const struct sockaddr *from)
+{
+	for (size_t i = 0; i < c->agent.n_remote; i++)
+		if (addr_equal(from, (const struct sockaddr *)&c->agent.remote[i].addr))
+			return 1;
+	return 0;
+}
+
+/* QUIC, by elimination: see on_udp.  The link itself drops what does not
+ * come from the chosen pair until the handshake is done (quic.c). */
 static void on_quic(struct client *c, const struct sockaddr *from,
                     const uint8_t *data, size_t len)
 {
 	if (c->link) {
 		link_on_datagram(c->link, from, data, len, uv_hrtime());
 	} else if (c->agent.have_remote && c->n_early < EARLY_QUIC_MAX &&
-	           len <= sizeof(c->early[0].data)) {
+	           len <= sizeof(c->early[0].data) && from_peer(c, from)) {
 		memcpy(c->early[c->n_early].data, data, len);
 		c->early[c->n_early].len = len;
 		memcpy(&c->early[c->n_early].from, from, addr_len(from));

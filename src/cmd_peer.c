@@ -61,16 +61,18 @@ static const struct peer_cmd cmds[] = {
 	  "with '/' or '\\', a control character, or a leading '.'.\n"
 	  "  -f                 overwrite an existing file of that name\n",
 	  0, 1, PEER_OPT_FORCE, app_recv_check },
-	{ "forward", &app_forward, " [-L LPORT:HOST:PORT]...",
+	{ "forward", &app_forward, " [-L LPORT:HOST:PORT]... [-allow HOST:PORT]...",
 	  "Forward TCP connections over the link, as ssh -L does. With -L, listen\n"
 	  "on 127.0.0.1:LPORT (0: any free port; the port is printed); each\n"
 	  "connection is carried to THEM, which connects to HOST:PORT as it\n"
-	  "resolves it there. THEM runs punch forward too, with or without -L of\n"
-	  "its own. Each side connects wherever the peer's -L asks (any host and\n"
-	  "port it can reach), so run it only with a peer you trust.\n"
+	  "resolves it there, if it allows that target. THEM runs punch forward\n"
+	  "too, with -allow HOST:PORT for each target it serves (as sshd's\n"
+	  "PermitOpen); any other target is refused, and both sides say why.\n"
 	  "Ctrl-C stops both sides.\n"
 	  "  -L LPORT:HOST:PORT forward 127.0.0.1:LPORT here to HOST:PORT there\n"
-	  "                     (up to 16; an IPv6 HOST in brackets)\n",
+	  "                     (up to 16; an IPv6 HOST in brackets)\n"
+	  "  -allow HOST:PORT   serve the peer's connections to HOST:PORT, exactly\n"
+	  "                     as the peer names it (up to 16)\n",
 	  0, 0, PEER_OPT_FORWARD, app_forward_check },
 };
 
@@ -138,6 +140,7 @@ int cmd_peer(int argc, char **argv)
 		{ "wait", required_argument, NULL, 'w' },
 		{ "force", no_argument, NULL, 'f' },
 		{ "L", required_argument, NULL, 'L' },
+		{ "allow", required_argument, NULL, 'a' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -194,6 +197,13 @@ int cmd_peer(int argc, char **argv)
 			if (cfg.args.n_forwards == APP_ARGS_MAX)
 				return cmd_bad(cmd, "too many -L (at most %d)", APP_ARGS_MAX);
 			cfg.args.forwards[cfg.args.n_forwards++] = optarg;
+			break;
+		case 'a':
+			if (!(pc->opts & PEER_OPT_FORWARD))
+				return cmd_bad(cmd, "-allow is an option of punch forward");
+			if (cfg.args.n_allows == FORWARD_ALLOW_MAX)
+				return cmd_bad(cmd, "too many -allow (at most %d)", FORWARD_ALLOW_MAX);
+			cfg.args.allows[cfg.args.n_allows++] = optarg;
 			break;
 		case 'v':
 			log_set_level(LOG_DEBUG);

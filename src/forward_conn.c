@@ -5,11 +5,12 @@
  * Back-pressure:
  *   TCP -> QUIC: when quic_write takes less than a read, reading stops and
  *     keeps the rest until on_writable.
- *   QUIC -> TCP: quic.c opens the flow-control window as soon as data is
- *     handed to us, so QUIC cannot push back on the peer.  What the local
- *     TCP reader has not taken yet is queued, up to FWD_QUEUE_MAX_BYTES per
- *     connection; a connection whose reader falls further behind is closed
- *     (with a warning) rather than let memory grow without bound.
+ *   QUIC -> TCP: the peer gets credit back (quic_consume) only for bytes
+ *     the socket has taken, or that we drop; what waits for the socket (or
+ *     for the connection to be made) is therefore bounded by QUIC's
+ *     windows (quic.h), per stream and in all, however slow or silent the
+ *     target.  FWD_QUEUE_MAX_BYTES is a second fence above the stream
+ *     window: a peer that ignored flow control would meet it first.
  *
  * Freeing: conn_maybe_free() is only ever the last call of an event
  * handler, so that nothing touches a connection after it is gone.
@@ -81,6 +82,13 @@ struct fwd_conn {
 static void conn_pump(struct fwd_conn *c);
 static void conn_abort(struct fwd_conn *c, const char *why);
 
+/* n bytes from the peer are written out or dropped: credit for as many. */
+static void consumed(struct fwd_conn *c, size_t n)
+{
+	quic_consume(c->x->env.quic, c->sid, n);
+	c->x->env.kick(c->x->env.ctx);
+}
+
 /* ---- connections: life cycle ------------------------------------------------ */
 
 static struct fwd_conn *conn_new(struct fwd_ctx *x, int opener, int64_t sid)
@@ -99,6 +107,21 @@ static struct fwd_conn *conn_new(struct fwd_ctx *x, int opener, int64_t sid)
 	return c;
 }
 
+/* What waited for the connection to be made will never be written: the
+ * peer gets its credit back, or the FIN behind it could never come. */
+static void drop_held(struct fwd_conn *c)
+{
+	while (c->held) {
+		struct fwd_chunk *k = c->held;
+
+		c->held = k->next;
+		c->queued -= k->len;
+		quic_consume(c->x->env.quic, c->sid, k->len);
+		free(k);
+	}
+	c->held_tail = &c->held;
+}
+
 static struct fwd_conn *conn_find(struct fwd_ctx *x, int64_t sid)
 {
 	for (struct fwd_conn *c = x->conns; c; c = c->next)
@@ -115,12 +138,7 @@ static void conn_free(struct fwd_conn *c)
 		pp = &(*pp)->next;
 	if (*pp)
 		*pp = c->next;
-	while (c->held) {
-		struct fwd_chunk *k = c->held;
-
-		c->held = k->next;
-		free(k);
-	}
+	drop_held(c);
 	if (c->ai)
 		uv_freeaddrinfo(c->ai);
 	free(c->pend);
@@ -177,6 +195,8 @@ static void conn_abort(struct fwd_conn *c, const char *why)
 	c->write_dead = 1;
 	c->read_done = 1;
 	c->pend_len = 0;
+	drop_held(c);
+	c->x->env.kick(c->x->env.ctx);
 	if (c->reading)
 		uv_read_stop((uv_stream_t *)&c->tcp);
 	c->reading = 0;
@@ -195,6 +215,7 @@ static void on_write(uv_write_t *req, int status)
 
 	c->reqs--;
 	c->queued -= w->len;
+	consumed(c, w->len);
 	free(w);
 	if (status < 0 && status != UV_ECANCELED && !c->write_dead)
 		conn_abort(c, uv_strerror(status));
@@ -214,19 +235,23 @@ static void tcp_send(struct fwd_conn *c, const uint8_t *data, size_t len)
 		if (n == UV_EAGAIN)
 			n = 0;
 		if (n < 0) {
+			consumed(c, len);
 			conn_abort(c, uv_strerror(n));
 			return;
 		}
+		consumed(c, (size_t)n);
 	}
 	if ((size_t)n == len)
 		return;
 	data += n;
 	len -= (size_t)n;
 	if (c->queued + len > FWD_QUEUE_MAX_BYTES) {
-		conn_abort(c, "the local side reads too slowly (16 MB queued); closing it");
+		consumed(c, len);
+		conn_abort(c, "the peer sent more than its flow-control credit; closing the connection");
 		return;
 	}
 	if (!(w = malloc(sizeof(*w) + len))) {
+		consumed(c, len);
 		conn_abort(c, "out of memory");
 		return;
 	}
@@ -236,6 +261,7 @@ static void tcp_send(struct fwd_conn *c, const uint8_t *data, size_t len)
 	b = uv_buf_init((char *)w->data, (unsigned)len);
 	if ((n = uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, on_write))) {
 		free(w);
+		consumed(c, len);
 		conn_abort(c, uv_strerror(n));
 		return;
 	}
@@ -249,6 +275,7 @@ static void hold(struct fwd_conn *c, const uint8_t *data, size_t len)
 
 	if (c->queued + len > FWD_QUEUE_MAX_BYTES ||
 	    !(k = malloc(sizeof(*k) + len))) {
+		consumed(c, len);
 		conn_abort(c, "too much data before the connection was made");
 		return;
 	}
@@ -290,8 +317,12 @@ static void conn_maybe_shutdown(struct fwd_conn *c)
 /* Bytes from the stream: to the socket, or held until it connects. */
 static void conn_deliver(struct fwd_conn *c, const uint8_t *data, size_t len)
 {
-	if (!len || c->write_dead)
+	if (!len)
 		return;
+	if (c->write_dead) {
+		consumed(c, len);
+		return;
+	}
 	if (c->connected)
 		tcp_send(c, data, len);
 	else
@@ -408,16 +439,27 @@ static void answer(struct fwd_conn *c, const char *line, int fin)
 	c->x->env.kick(c->x->env.ctx);
 }
 
-static void refuse(struct fwd_conn *c, const char *why)
+/* Answer "bad KIND WHY" and end the stream; with hint, tell our user
+ * which -allow would serve it. */
+static void refuse(struct fwd_conn *c, const char *kind, const char *why,
+                   int hint)
 {
 	char line[FWD_STATUS_MAX], host[TERM_ESCAPE_SIZE(FORWARD_HOST_MAX)];
+	int v6 = strchr(c->host, ':') != NULL;
 
-	log_warn("forward: %s asked for %s:%u: %s", c->x->env.peer_id,
-	         term_str(host, sizeof(host), c->host), c->port, why);
-	snprintf(line, sizeof(line), "bad connect %s\n", why);
+	term_str(host, sizeof(host), c->host);
+	if (hint)
+		log_warn("forward: %s asked for %s:%u: %s (to serve it, run punch forward with -allow %s%s%s:%u)",
+		         c->x->env.peer_id, host, c->port, why, v6 ? "[" : "",
+		         host, v6 ? "]" : "", c->port);
+	else
+		log_warn("forward: %s asked for %s:%u: %s", c->x->env.peer_id,
+		         host, c->port, why);
+	snprintf(line, sizeof(line), "bad %s %s\n", kind, why);
 	answer(c, line, 1);
 	c->write_dead = 1;
 	c->read_done = 1;
+	drop_held(c);
 	conn_close_tcp(c);
 }
 
@@ -462,8 +504,8 @@ static void on_connect(uv_connect_t *req, int status)
 	uv_tcp_nodelay(&c->tcp, 1);
 	uv_freeaddrinfo(c->ai);
 	c->ai = c->ai_next = NULL;
-	log_debug("forward: connection %u: connected to %s:%u for %s", c->serial,
-	          c->host, c->port, c->x->env.peer_id);
+	log_info("forward: %s: connection %u to %s:%u", c->x->env.peer_id,
+	         c->serial, c->host, c->port);
 	answer(c, "ok\n", 0);
 	conn_pump(c);
 	conn_maybe_free(c);
@@ -475,11 +517,11 @@ static void try_connect(struct fwd_conn *c)
 	int rc;
 
 	if (!c->ai_next) {
-		refuse(c, uv_strerror(c->connect_err));
+		refuse(c, "connect", uv_strerror(c->connect_err), 0);
 		return;
 	}
 	if ((rc = uv_tcp_init(c->x->env.loop, &c->tcp))) {
-		refuse(c, uv_strerror(rc));
+		refuse(c, "connect", uv_strerror(rc), 0);
 		return;
 	}
 	c->tcp_init = 1;
@@ -502,7 +544,7 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *ai)
 	if (status == UV_ECANCELED || c->x->closing) {
 		uv_freeaddrinfo(ai);
 	} else if (status < 0) {
-		refuse(c, uv_strerror(status));
+		refuse(c, "connect", uv_strerror(status), 0);
 	} else {
 		c->ai = c->ai_next = ai;
 		c->connect_err = UV_EHOSTUNREACH;
@@ -511,25 +553,25 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *ai)
 	conn_maybe_free(c);
 }
 
-/* The opener's request, "punch/1 forward HOST PORT". */
+/* The opener's request, "punch/1 forward HOST PORT": served only if the
+ * user allowed that target with -allow. */
 static void conn_request(struct fwd_conn *c)
 {
 	struct addrinfo hints = { .ai_socktype = SOCK_STREAM };
-	const char *rest = c->hdr.rest, *sp = strchr(rest, ' ');
+	struct forward_target t;
 	char port[8];
 	int rc;
 
-	if (strcmp(c->hdr.name, "forward") || !sp ||
-	    (size_t)(sp - rest) > FORWARD_HOST_MAX ||
-	    forward_port_parse(sp + 1, strlen(sp + 1), 0, &c->port)) {
+	if (strcmp(c->hdr.name, "forward") ||
+	    forward_request_parse(c->hdr.rest, strlen(c->hdr.rest), &t)) {
 		snprintf(c->host, sizeof(c->host), "?");
-		refuse(c, "a request punch cannot read");
+		refuse(c, "connect", "a request punch cannot read", 0);
 		return;
 	}
-	memcpy(c->host, rest, (size_t)(sp - rest));
-	c->host[sp - rest] = '\0';
-	if (!forward_host_ok(c->host)) {
-		refuse(c, "not a host name or address");
+	memcpy(c->host, t.host, sizeof(c->host));
+	c->port = t.port;
+	if (!forward_allowed(c->x->allow, c->x->n_allow, &t)) {
+		refuse(c, "denied", "not allowed here", 1);
 		return;
 	}
 	snprintf(port, sizeof(port), "%u", c->port);
@@ -537,7 +579,7 @@ static void conn_request(struct fwd_conn *c)
 	rc = uv_getaddrinfo(c->x->env.loop, &c->gai, on_resolved, c->host, port,
 	                    &hints);
 	if (rc) {
-		refuse(c, uv_strerror(rc));
+		refuse(c, "connect", uv_strerror(rc), 0);
 		return;
 	}
 	c->reqs++;
@@ -561,12 +603,16 @@ static size_t opener_status(struct fwd_conn *c, const uint8_t *data, size_t len)
 		if (strcmp(c->status, "ok")) {
 			char why[TERM_ESCAPE_SIZE(FWD_STATUS_MAX) + 64];
 			char said[TERM_ESCAPE_SIZE(FWD_STATUS_MAX)];
+			int connect = !strncmp(c->status, "bad connect ", 12);
+			int denied = !strncmp(c->status, "bad denied ", 11);
 
+			/* The peer's words reach our terminal: escaped. */
 			term_str(said, sizeof(said),
-			         strncmp(c->status, "bad connect ", 12) ?
-			         c->status : c->status + 12);
-			snprintf(why, sizeof(why), "%s cannot connect to it: %s",
-			         c->x->env.peer_id, said);
+			         connect ? c->status + 12 :
+			         denied ? c->status + 11 : c->status);
+			snprintf(why, sizeof(why), "%s %s: %s", c->x->env.peer_id,
+			         connect ? "cannot connect to it" : "refused it",
+			         said);
 			conn_abort(c, why);
 		}
 	}
@@ -578,11 +624,14 @@ void fwd_conn_data(struct fwd_ctx *x, int64_t id, const uint8_t *data,
 {
 	struct fwd_conn *c = conn_find(x, id);
 
-	if (!c && (quic_stream_is_ours(x->env.quic, id) || !(c = conn_new(x, 0, id))))
+	if (!c && (quic_stream_is_ours(x->env.quic, id) || !(c = conn_new(x, 0, id)))) {
+		quic_consume(x->env.quic, id, len);
 		return;
+	}
 	if (c->opener && !c->status_done) {
 		size_t used = opener_status(c, data, len);
 
+		consumed(c, used);
 		data += used;
 		len -= used;
 	} else if (!c->opener && !c->hdr.done && len) {
@@ -590,9 +639,11 @@ void fwd_conn_data(struct fwd_ctx *x, int64_t id, const uint8_t *data,
 
 		if (used < 0) {
 			snprintf(c->host, sizeof(c->host), "?");
-			refuse(c, "a request punch cannot read");
+			refuse(c, "connect", "a request punch cannot read", 0);
+			consumed(c, len);
 			len = 0;
 		} else {
+			consumed(c, (size_t)used);
 			data += used;
 			len -= (size_t)used;
 			if (c->hdr.done)
@@ -604,7 +655,7 @@ void fwd_conn_data(struct fwd_ctx *x, int64_t id, const uint8_t *data,
 		c->peer_fin = 1;
 		if (!c->opener && !c->hdr.done) {
 			snprintf(c->host, sizeof(c->host), "?");
-			refuse(c, "the request ended early");
+			refuse(c, "connect", "the request ended early", 0);
 		} else if (c->opener && !c->status_done) {
 			conn_abort(c, "the peer ended the stream without an answer");
 		}
@@ -645,7 +696,7 @@ void fwd_conn_accept(struct fwd_ctx *x, uv_stream_t *server,
 	c->tcp.data = c;
 	c->stream_closed = 1; /* until there is one */
 	if (uv_accept(server, (uv_stream_t *)&c->tcp)) {
-		conn_abort(c, NULL);
+		conn_abort(c, 0);
 		return;
 	}
 	sid = quic_open_stream(x->env.quic, 1);
@@ -658,8 +709,9 @@ void fwd_conn_accept(struct fwd_ctx *x, uv_stream_t *server,
 	c->stream_closed = 0;
 	c->connected = 1;
 	uv_tcp_nodelay(&c->tcp, 1);
-	log_debug("forward: connection %u: accepted on port %u, stream %lld",
-	          c->serial, lport, (long long)sid);
+	log_info("forward: connection %u on port %u to %s's %s:%u", c->serial,
+	         lport, x->env.peer_id, c->host, c->port);
+	log_debug("forward: connection %u: stream %lld", c->serial, (long long)sid);
 	conn_start_reading(c);
 	x->env.kick(x->env.ctx);
 }

@@ -14,6 +14,7 @@
 #include <uv.h>
 
 #include "app.h"
+#include "forward_spec.h"
 
 enum {
 	FWD_READ_BYTES = 65536,
@@ -27,6 +28,8 @@ struct fwd_ctx {
 	struct app_env env;
 	struct fwd_conn *conns;   /* every connection not yet freed */
 	unsigned serial;          /* numbers connections in messages */
+	struct forward_target allow[FORWARD_ALLOW_MAX]; /* -allow */
+	int n_allow;
 	int closing;              /* the link is going away */
 	uint8_t rbuf[FWD_READ_BYTES]; /* TCP reads, consumed at once */
 };

@@ -22,6 +22,7 @@ struct link {
 	 * outside ngtcp2's callbacks, where ngtcp2 0.12 forbids writing the
 	 * CONNECTION_CLOSE. */
 	int close_pending, close_code;
+	int draining;             /* closed by the peer; the app flushes */
 };
 
 /* ---- trust ------------------------------------------------------------ */
@@ -110,6 +111,8 @@ static void q_data(void *ctx, int64_t id, const uint8_t *data, size_t len,
 	struct link *l = ctx;
 
 	l->ops->on_data(l->app, id, data, len, fin);
+	if (!l->ops->defers_credit)
+		quic_consume(l->quic, id, len);
 }
 
 static void q_writable(void *ctx, int64_t id)
@@ -142,6 +145,13 @@ static void q_closed(void *ctx, const char *reason)
 		log_error("link to %s closed: %s", l->env.peer_id,
 		          term_str(shown, sizeof(shown), reason));
 	}
+	/* The peer has all it wanted; what it sent us may still be on its
+	 * way to our output (credit is given as it is written). */
+	if (!reason && l->ops->on_link_closed) {
+		l->draining = 1;
+		l->ops->on_link_closed(l->app);
+		return;
+	}
 	l->env.finish(l->env.ctx, reason ? 1 : 0);
 }
 
@@ -151,6 +161,11 @@ static void app_finish(void *ctx, int code)
 {
 	struct link *l = ctx;
 
+	if (l->draining) {
+		l->draining = 0;
+		l->env.finish(l->env.ctx, code);
+		return;
+	}
 	if (l->done || l->close_pending)
 		return;
 	l->close_pending = 1;
@@ -179,6 +194,7 @@ struct link *link_new(const struct link_env *env, const struct app_ops *app,
 		.on_closed = q_closed,
 	};
 	struct link *l = calloc(1, sizeof(*l));
+	struct quic_limits lim = { 0, APP_PEER_UNI };
 
 	if (!l) {
 		snprintf(err, errlen, "out of memory");
@@ -188,9 +204,11 @@ struct link *link_new(const struct link_env *env, const struct app_ops *app,
 	l->ops = app;
 	l->args = *args;
 	l->now_ns = now_ns;
+	if (app->limits)
+		app->limits(args, &lim);
 	l->quic = quic_new(env->is_client, env->id,
 	                   (const struct sockaddr *)&env->local,
-	                   (const struct sockaddr *)&env->remote, &cbs, l,
+	                   (const struct sockaddr *)&env->remote, &lim, &cbs, l,
 	                   now_ns, err, errlen);
 	if (!l->quic) {
 		free(l);

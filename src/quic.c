@@ -4,7 +4,9 @@
  *
  * Streams keep what they send in a ring buffer until the peer acknowledges
  * it (ngtcp2 may retransmit from it until then); received data goes
- * straight to the app, and the flow-control window is extended as it goes.
+ * straight to the app, and the flow-control window is extended only as the
+ * app consumes it (quic_consume), so that a slow output slows the peer
+ * rather than filling our memory.
  */
 #include "quic.h"
 
@@ -38,7 +40,7 @@ static const char priority[] =
 struct qstream {
 	int64_t id;
 	int used;
-	uint8_t *buf;            /* ring of QUIC_STREAM_BUF bytes */
+	uint8_t *buf;            /* ring of QUIC_STREAM_BUF bytes, once written */
 	size_t head, len;        /* unacked bytes start at buf[head] */
 	uint64_t base;           /* stream offset of buf[head] */
 	uint64_t sent;           /* stream offset handed to ngtcp2 so far */
@@ -51,12 +53,15 @@ struct quic {
 	gnutls_session_t session;
 	gnutls_certificate_credentials_t cred;
 	int is_client, ready, closed;
+	uint64_t dropped_offpath;  /* datagrams from elsewhere before the handshake */
 	struct sockaddr_storage local, remote;
 	struct quic_callbacks cb;
 	void *ctx;
 	const struct identity *id;
 	struct qstream streams[QUIC_STREAMS_MAX];
 	size_t next_stream;      /* round-robin start for sending */
+	struct quic_limits lim;
+	size_t send_total;       /* unacknowledged bytes, all streams */
 	ngtcp2_connection_close_error last_error;
 	char reason[160];
 };
@@ -84,8 +89,6 @@ static struct qstream *stream_add(struct quic *q, int64_t id)
 		if (s->used)
 			continue;
 		memset(s, 0, sizeof(*s));
-		if (!(s->buf = malloc(QUIC_STREAM_BUF)))
-			return NULL;
 		s->used = 1;
 		s->id = id;
 		return s;
@@ -93,8 +96,9 @@ static struct qstream *stream_add(struct quic *q, int64_t id)
 	return NULL;
 }
 
-static void stream_free(struct qstream *s)
+static void stream_free(struct quic *q, struct qstream *s)
 {
+	q->send_total -= s->len;
 	free(s->buf);
 	memset(s, 0, sizeof(*s));
 }
@@ -124,7 +128,11 @@ long quic_write(struct quic *q, int64_t id, const void *data, size_t len)
 
 	if (!s || s->fin_wanted)
 		return -1;
+	if (!s->buf && !(s->buf = malloc(QUIC_STREAM_BUF)))
+		return -1;
 	room = QUIC_STREAM_BUF - s->len;
+	if (room > QUIC_SEND_TOTAL_MAX - q->send_total)
+		room = QUIC_SEND_TOTAL_MAX - q->send_total;
 	if (len > room) {
 		len = room;
 		s->was_full = 1;
@@ -134,6 +142,7 @@ long quic_write(struct quic *q, int64_t id, const void *data, size_t len)
 	memcpy(s->buf + tail, data, first);
 	memcpy(s->buf, (const uint8_t *)data + first, len - first);
 	s->len += len;
+	q->send_total += len;
 	return (long)len;
 }
 
@@ -155,12 +164,24 @@ size_t quic_unacked(const struct quic *q, int64_t id)
 	return 0;
 }
 
+/* The table keeps room for every stream the peer may open. */
+static size_t own_streams(const struct quic *q)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < QUIC_STREAMS_MAX; i++)
+		n += q->streams[i].used &&
+		     ngtcp2_conn_is_local_stream(q->conn, q->streams[i].id);
+	return n;
+}
+
 int64_t quic_open_stream(struct quic *q, int bidi)
 {
 	int64_t id;
 	int rc;
 
-	if (!q->conn || !q->ready)
+	if (!q->conn || !q->ready || own_streams(q) + q->lim.peer_bidi +
+	                                q->lim.peer_uni >= QUIC_STREAMS_MAX)
 		return -1;
 	rc = bidi ? ngtcp2_conn_open_bidi_stream(q->conn, &id, NULL) :
 	            ngtcp2_conn_open_uni_stream(q->conn, &id, NULL);
@@ -202,12 +223,37 @@ static int cb_recv_stream_data(ngtcp2_conn *conn, uint32_t flags,
 	(void)stream_user;
 	if (!stream_find(q, id) && !stream_add(q, id))
 		return NGTCP2_ERR_CALLBACK_FAILURE;
+	(void)conn;
 	q->cb.on_stream_data(q->ctx, id, data, len,
 	                     !!(flags & NGTCP2_STREAM_DATA_FLAG_FIN));
-	/* The app has taken the data: open the window by as much. */
-	ngtcp2_conn_extend_max_stream_offset(conn, id, len);
-	ngtcp2_conn_extend_max_offset(conn, len);
 	return 0;
+}
+
+void quic_consume(struct quic *q, int64_t id, size_t n)
+{
+	if (!q->conn || !n)
+		return;
+	/* RFC 9000 4.1: credit for the stream, and for the connection; a
+	 * stream ngtcp2 has closed is ignored, the connection still counts. */
+	if (id >= 0)
+		ngtcp2_conn_extend_max_stream_offset(q->conn, id, n);
+	ngtcp2_conn_extend_max_offset(q->conn, n);
+}
+
+/* Room again for every stream that found the total full. */
+static void wake_writers(struct quic *q)
+{
+	for (size_t i = 0; i < QUIC_STREAMS_MAX; i++) {
+		struct qstream *s = &q->streams[i];
+
+		if (q->send_total >= QUIC_SEND_TOTAL_MAX / 2)
+			return;
+		if (!s->used || !s->was_full || s->len >= QUIC_STREAM_BUF / 2)
+			continue;
+		s->was_full = 0;
+		if (q->cb.on_writable)
+			q->cb.on_writable(q->ctx, s->id);
+	}
 }
 
 static int cb_acked(ngtcp2_conn *conn, int64_t id, uint64_t offset,
@@ -228,11 +274,8 @@ static int cb_acked(ngtcp2_conn *conn, int64_t id, uint64_t offset,
 	s->head = (s->head + (size_t)len) % QUIC_STREAM_BUF;
 	s->len -= (size_t)len;
 	s->base += len;
-	if (s->was_full && s->len < QUIC_STREAM_BUF / 2) {
-		s->was_full = 0;
-		if (q->cb.on_writable)
-			q->cb.on_writable(q->ctx, id);
-	}
+	q->send_total -= (size_t)len;
+	wake_writers(q);
 	return 0;
 }
 
@@ -251,11 +294,19 @@ static int cb_stream_close(ngtcp2_conn *conn, uint32_t flags, int64_t id,
 	struct quic *q = user;
 	struct qstream *s = stream_find(q, id);
 
-	(void)conn;
 	(void)flags;
 	(void)stream_user;
 	if (s)
-		stream_free(s);
+		stream_free(q, s);
+	/* ngtcp2 leaves MAX_STREAMS to us: one of the peer's streams is done,
+	 * so it may open one more (RFC 9000 4.6), and never more at once
+	 * than struct quic_limits says. */
+	if (!ngtcp2_conn_is_local_stream(conn, id)) {
+		if (id & 0x2)
+			ngtcp2_conn_extend_max_streams_uni(conn, 1);
+		else
+			ngtcp2_conn_extend_max_streams_bidi(conn, 1);
+	}
 	if (q->cb.on_stream_close)
 		q->cb.on_stream_close(q->ctx, id, app_error);
 	return 0;
@@ -433,25 +484,27 @@ static void fill_callbacks(ngtcp2_callbacks *c, int is_client)
 	c->get_new_connection_id = cb_new_cid;
 }
 
-static void fill_params(ngtcp2_settings *s, ngtcp2_transport_params *p,
-                        uint64_t now_ns)
+static void fill_params(const struct quic *q, ngtcp2_settings *s,
+                        ngtcp2_transport_params *p, uint64_t now_ns)
 {
 	ngtcp2_settings_default(s);
 	s->initial_ts = now_ns;
 	s->max_tx_udp_payload_size = PKT_MAX;
 	s->cc_algo = NGTCP2_CC_ALGO_CUBIC;
-	s->max_window = 24 * 1024 * 1024;
-	s->max_stream_window = 16 * 1024 * 1024;
+	s->max_window = QUIC_RX_WINDOW_MAX;
+	s->max_stream_window = QUIC_RX_STREAM_WINDOW_MAX;
 	s->handshake_timeout = 10 * NGTCP2_SECONDS;
 	if (log_threshold >= LOG_DEBUG && getenv("PUNCH_QUIC_TRACE"))
 		s->log_printf = log_printf;
 	ngtcp2_transport_params_default(p);
-	p->initial_max_streams_bidi = QUIC_STREAMS_MAX / 2;
-	p->initial_max_streams_uni = 16;
-	p->initial_max_stream_data_uni = 4 * 1024 * 1024;
-	p->initial_max_stream_data_bidi_local = 4 * 1024 * 1024;
-	p->initial_max_stream_data_bidi_remote = 4 * 1024 * 1024;
-	p->initial_max_data = 16 * 1024 * 1024;
+	/* cb_stream_close raises MAX_STREAMS by one as each of the peer's
+	 * streams closes, so these bound the streams open at once. */
+	p->initial_max_streams_bidi = q->lim.peer_bidi;
+	p->initial_max_streams_uni = q->lim.peer_uni;
+	p->initial_max_stream_data_uni = QUIC_RX_STREAM_WINDOW;
+	p->initial_max_stream_data_bidi_local = QUIC_RX_STREAM_WINDOW;
+	p->initial_max_stream_data_bidi_remote = QUIC_RX_STREAM_WINDOW;
+	p->initial_max_data = QUIC_RX_WINDOW;
 	p->max_idle_timeout = QUIC_IDLE_TIMEOUT_S * NGTCP2_SECONDS;
 	/* ngtcp2 0.12 advertises grease_quic_bit (RFC 9287) whatever we set,
 	 * so the peer may clear the QUIC bit: client.c demultiplexes by the
@@ -471,6 +524,15 @@ static ngtcp2_path path_of(struct quic *q)
 	return p;
 }
 
+/* Both ends: TLS, and a PING when idle, so that a link whose data waits
+ * (on a stalled output, with no credit to give) outlives the idle timeout. */
+static void conn_setup(struct quic *q)
+{
+	ngtcp2_conn_set_tls_native_handle(q->conn, q->session);
+	ngtcp2_conn_set_keep_alive_timeout(q->conn,
+	                                   QUIC_KEEPALIVE_S * NGTCP2_SECONDS);
+}
+
 static int conn_client(struct quic *q, uint64_t now_ns, char *err,
                        size_t errlen)
 {
@@ -484,7 +546,7 @@ static int conn_client(struct quic *q, uint64_t now_ns, char *err,
 	gnutls_rnd(GNUTLS_RND_RANDOM, dcid.data, dcid.datalen);
 	gnutls_rnd(GNUTLS_RND_RANDOM, scid.data, scid.datalen);
 	fill_callbacks(&cbs, 1);
-	fill_params(&settings, &params, now_ns);
+	fill_params(q, &settings, &params, now_ns);
 	rc = ngtcp2_conn_client_new(&q->conn, &dcid, &scid, &path,
 	                            NGTCP2_PROTO_VER_V1, &cbs, &settings,
 	                            &params, NULL, q);
@@ -492,7 +554,7 @@ static int conn_client(struct quic *q, uint64_t now_ns, char *err,
 		snprintf(err, errlen, "QUIC set-up failed: %s", ngtcp2_strerror(rc));
 		return -1;
 	}
-	ngtcp2_conn_set_tls_native_handle(q->conn, q->session);
+	conn_setup(q);
 	return 0;
 }
 
@@ -512,7 +574,7 @@ static int conn_server(struct quic *q, const uint8_t *pkt, size_t len,
 		return -1;
 	gnutls_rnd(GNUTLS_RND_RANDOM, scid.data, scid.datalen);
 	fill_callbacks(&cbs, 0);
-	fill_params(&settings, &params, now_ns);
+	fill_params(q, &settings, &params, now_ns);
 	params.original_dcid = hd.dcid;
 	rc = ngtcp2_conn_server_new(&q->conn, &hd.scid, &scid, &path, hd.version,
 	                            &cbs, &settings, &params, NULL, q);
@@ -520,17 +582,19 @@ static int conn_server(struct quic *q, const uint8_t *pkt, size_t len,
 		log_debug("quic: cannot accept: %s", ngtcp2_strerror(rc));
 		return -1;
 	}
-	ngtcp2_conn_set_tls_native_handle(q->conn, q->session);
+	conn_setup(q);
 	return 0;
 }
 
 struct quic *quic_new(int is_client, const struct identity *id,
                       const struct sockaddr *local,
                       const struct sockaddr *remote,
+                      const struct quic_limits *lim,
                       const struct quic_callbacks *cb, void *ctx,
                       uint64_t now_ns, char *err, size_t errlen)
 {
 	struct quic *q = calloc(1, sizeof(*q));
+	struct quic_limits dflt = { 0, 4 };
 
 	if (!q) {
 		snprintf(err, errlen, "out of memory");
@@ -540,6 +604,13 @@ struct quic *quic_new(int is_client, const struct identity *id,
 	q->id = id;
 	q->cb = *cb;
 	q->ctx = ctx;
+	q->lim = lim ? *lim : dflt;
+	if (q->lim.peer_bidi + q->lim.peer_uni > QUIC_PEER_STREAMS_MAX) {
+		snprintf(err, errlen, "too many streams for the peer (at most %d)",
+		         QUIC_PEER_STREAMS_MAX);
+		free(q);
+		return NULL;
+	}
 	q->conn_ref.get_conn = get_conn;
 	q->conn_ref.user_data = q;
 	memcpy(&q->local, local, addr_len(local));
@@ -559,7 +630,7 @@ void quic_free(struct quic *q)
 		return;
 	for (size_t i = 0; i < QUIC_STREAMS_MAX; i++)
 		if (q->streams[i].used)
-			stream_free(&q->streams[i]);
+			stream_free(q, &q->streams[i]);
 	if (q->conn)
 		ngtcp2_conn_del(q->conn);
 	if (q->session)
@@ -567,6 +638,11 @@ void quic_free(struct quic *q)
 	if (q->cred)
 		gnutls_certificate_free_credentials(q->cred);
 	free(q);
+}
+
+uint64_t quic_dropped_offpath(const struct quic *q)
+{
+	return q->dropped_offpath;
 }
 
 int quic_ready(const struct quic *q)
@@ -661,6 +737,22 @@ void quic_on_datagram(struct quic *q, const struct sockaddr *from,
 
 	if (q->closed)
 		return;
+	/* Until the handshake is done, only the nominated pair's remote
+	 * address may speak: a datagram from anywhere else (a forged Initial
+	 * would otherwise make the server's connection, or make ngtcp2 drop
+	 * the real one) is dropped and counted.  Afterwards every packet is
+	 * authenticated, and ngtcp2 validates a new path itself. */
+	if (!q->ready && !addr_equal(from, (struct sockaddr *)&q->remote)) {
+		q->dropped_offpath++;
+		if (log_threshold >= LOG_DEBUG) {
+			char a[ADDR_STRLEN];
+
+			log_debug("quic: %zu bytes from %s dropped: not the chosen peer "
+			          "(%llu so far)", len, addr_str(from, a, sizeof(a)),
+			          (unsigned long long)q->dropped_offpath);
+		}
+		return;
+	}
 	if (!q->conn && (q->is_client || conn_server(q, buf, len, now_ns)))
 		return;
 	/* Where it came from now: a NAT that rebinds moves the peer, and

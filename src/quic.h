@@ -20,10 +20,31 @@
 
 #include "identity.h"
 
+/*
+ * Memory against a hostile peer.  What we send is kept until acknowledged:
+ * at most QUIC_STREAM_BUF per stream and QUIC_SEND_TOTAL_MAX in all.  What
+ * the peer sends is bounded by the credit we give it (RFC 9000 4): credit
+ * goes back only as the app consumes data (quic_consume), so at most
+ * QUIC_RX_STREAM_WINDOW_MAX per stream and QUIC_RX_WINDOW_MAX in all wait
+ * in the app, however slow its output.  The peer may have only the streams
+ * struct quic_limits allows open at once (RFC 9000 4.6).
+ */
 enum {
-	QUIC_STREAM_BUF = 1 << 22,  /* bytes buffered per stream until acked */
-	QUIC_STREAMS_MAX = 256,
+	QUIC_STREAM_BUF = 1 << 22,           /* send: bytes per stream until acked */
+	QUIC_SEND_TOTAL_MAX = 16 << 20,      /* send: bytes until acked, all streams */
+	QUIC_RX_STREAM_WINDOW = 4 << 20,     /* receive: first credit per stream */
+	QUIC_RX_STREAM_WINDOW_MAX = 8 << 20, /* ngtcp2 grows it up to this */
+	QUIC_RX_WINDOW = 16 << 20,           /* receive: first credit, all streams */
+	QUIC_RX_WINDOW_MAX = 16 << 20,       /* ngtcp2 grows it up to this */
+	QUIC_STREAMS_MAX = 256,              /* ours and the peer's, open at once */
+	QUIC_PEER_STREAMS_MAX = 128,         /* the peer's share of them */
 	QUIC_IDLE_TIMEOUT_S = 30,
+	QUIC_KEEPALIVE_S = 10,               /* a PING when idle this long */
+};
+
+/* How many streams of each kind the peer may have open at once. */
+struct quic_limits {
+	uint64_t peer_bidi, peer_uni;
 };
 
 struct quic_callbacks {
@@ -32,6 +53,8 @@ struct quic_callbacks {
 	/* The peer's key fingerprint: 0 to accept, -1 to refuse. */
 	int (*verify_peer)(void *ctx, const uint8_t fp[IDENTITY_FP_LEN]);
 	void (*on_ready)(void *ctx);
+	/* Data from the peer: the peer gets no credit for it until
+	 * quic_consume() says it is consumed. */
 	void (*on_stream_data)(void *ctx, int64_t id, const uint8_t *data,
 	                       size_t len, int fin);
 	/* The stream's buffer has room again after being full. */
@@ -44,10 +67,12 @@ struct quic_callbacks {
 struct quic;
 
 /* A client connects at once; a server waits for the client's first packet
- * from `remote`.  Returns NULL with a sentence in err. */
+ * from `remote`.  Until the handshake is done, datagrams from any other
+ * address are dropped (quic_dropped_offpath counts them).  Returns NULL with a sentence in err. */
 struct quic *quic_new(int is_client, const struct identity *id,
                       const struct sockaddr *local,
                       const struct sockaddr *remote,
+                      const struct quic_limits *lim,
                       const struct quic_callbacks *cb, void *ctx,
                       uint64_t now_ns, char *err, size_t errlen);
 void quic_free(struct quic *q);
@@ -58,6 +83,9 @@ void quic_on_datagram(struct quic *q, const struct sockaddr *from,
 uint64_t quic_tick(struct quic *q, uint64_t now_ns);
 
 int quic_ready(const struct quic *q);
+/* Datagrams dropped before the handshake was done because they came from
+ * an address other than the chosen peer's. */
+uint64_t quic_dropped_offpath(const struct quic *q);
 /* Open a stream, bidirectional or unidirectional (ours to write); -1 if
  * none can be opened now.  on_stream_close reports when it is done: for a
  * unidirectional stream of ours, when the peer has acknowledged all of it
@@ -65,10 +93,16 @@ int quic_ready(const struct quic *q);
 int64_t quic_open_stream(struct quic *q, int bidi);
 /* Is this stream one we opened? */
 int quic_stream_is_ours(const struct quic *q, int64_t id);
-/* Queue data on a stream; returns the bytes taken (fewer when the buffer is
- * full: wait for on_writable), or -1 if the stream is gone. */
+/* Queue data on a stream; returns the bytes taken (fewer when the stream's
+ * buffer or the total is full: wait for on_writable), or -1 if the stream
+ * is gone. */
 long quic_write(struct quic *q, int64_t id, const void *data, size_t len);
 int quic_write_fin(struct quic *q, int64_t id);
+/* The app is done with n bytes it was given on stream id (written them
+ * out, or dropped them): give the peer as much credit again.  Every byte
+ * delivered must be consumed once, even after its stream has closed (id
+ * -1 then), or the connection's window shrinks for good. */
+void quic_consume(struct quic *q, int64_t id, size_t n);
 /* Bytes queued on the stream and not yet acknowledged by the peer. */
 size_t quic_unacked(const struct quic *q, int64_t id);
 /* Close the connection with an application error (0: no error). */

@@ -39,6 +39,9 @@ expect 2 "-log wants quiet, info or debug, got 'loud'" server -log loud
 expect 2 "unexpected argument 'extra'" server extra
 expect 2 '-server HOST:PORT is required' chat -id a -peer b
 expect 2 'both -id and -peer are required' chat -server 127.0.0.1:1 -id a
+expect 2 '-allow is an option of punch forward' chat -server 127.0.0.1:1 -id a -peer b -allow 127.0.0.1:22
+expect 2 "-allow wants HOST:PORT \(an IPv6 HOST in brackets\), got '::1:22'" forward -server 127.0.0.1:1 -id a -peer b -allow ::1:22
+expect 2 "-allow '127.0.0.1:0': PORT must be a number 1-65535" forward -server 127.0.0.1:1 -id a -peer b -allow 127.0.0.1:0
 expect 2 '-id and -peer must differ' chat -server 127.0.0.1:1 -id a -peer a
 expect 2 "bad -id 'has space': id contains a space" chat -server 127.0.0.1:1 -id 'has space' -peer b
 expect 2 "bad -peer '$(printf 'x%.0s' {1..65})': id is longer than 64 bytes" \
