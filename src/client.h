@@ -9,6 +9,7 @@
 
 #include "app.h"
 #include "identity.h"
+#include "pake.h"
 #include "punch_attr.h"
 
 struct client_config {
@@ -18,6 +19,7 @@ struct client_config {
 	unsigned wait_s;      /* give up waiting for the peer; 0: never */
 	uint8_t peer_key[IDENTITY_FP_LEN]; /* -peer-key */
 	int has_peer_key;
+	char code[PAKE_CODE_MAX]; /* -code, canonical; "" for none */
 	const struct app_ops *app;
 	struct app_args args;
 };

@@ -298,12 +298,40 @@ int identity_fp_parse(const char *s, uint8_t fp[IDENTITY_FP_LEN])
 	return n == IDENTITY_FP_LEN && !(acc & ((1u << bits) - 1)) ? 0 : -1;
 }
 
-void identity_short_code(const uint8_t b[4], char out[16])
+void identity_short_code(const uint8_t exporter[32],
+                         const uint8_t fp_client[IDENTITY_FP_LEN],
+                         const uint8_t fp_server[IDENTITY_FP_LEN],
+                         char out[IDENTITY_SHORT_CODE_LEN])
 {
-	uint32_t v = (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 |
-	             (uint32_t)b[2] << 8 | b[3];
+	/* Each part with its length first (all under 128 bytes), as CPace's
+	 * lv_cat does, so that no two inputs hash alike. */
+	static const char label[] = "punch/1 short code";
+	uint8_t in[1 + sizeof(label) - 1 + 3 * (1 + 32)], d[32];
+	uint64_t v = 0;
+	size_t n = 0;
 
-	snprintf(out, 16, "%03u-%03u", (v >> 16) % 1000, (v & 0xFFFF) % 1000);
+	in[n++] = sizeof(label) - 1;
+	memcpy(in + n, label, sizeof(label) - 1);
+	n += sizeof(label) - 1;
+	in[n++] = 32;
+	memcpy(in + n, exporter, 32);
+	n += 32;
+	in[n++] = IDENTITY_FP_LEN;
+	memcpy(in + n, fp_client, IDENTITY_FP_LEN);
+	n += IDENTITY_FP_LEN;
+	in[n++] = IDENTITY_FP_LEN;
+	memcpy(in + n, fp_server, IDENTITY_FP_LEN);
+	n += IDENTITY_FP_LEN;
+	gnutls_hash_fast(GNUTLS_DIG_SHA256, in, n, d);
+	for (int i = 0; i < 8; i++)
+		v = v << 8 | d[i];
+	/* 64 bits down to 16 digits: 2^64 / 10^16 is about 1845, so no value
+	 * is more than 1/1845 likelier than another. */
+	v %= 10000000000000000ull;
+	snprintf(out, IDENTITY_SHORT_CODE_LEN, "%04u-%04u-%04u-%04u",
+	         (unsigned)(v / 1000000000000ull),
+	         (unsigned)(v / 100000000ull % 10000),
+	         (unsigned)(v / 10000 % 10000), (unsigned)(v % 10000));
 }
 
 int known_peers_check(const char *dir, const char *peer_id,
@@ -347,4 +375,57 @@ int known_peers_add(const char *dir, const char *peer_id,
 	identity_fp_str(fp, fps);
 	rc = fprintf(f, "%s %s\n", peer_id, fps) < 0;
 	return (fclose(f) || rc) ? -1 : 0;
+}
+
+int known_peers_set(const char *dir, const char *peer_id,
+                    const uint8_t fp[IDENTITY_FP_LEN])
+{
+	char path[IDENTITY_PATH_MAX + 32], tmp[IDENTITY_PATH_MAX + 48];
+	char buf[512], id[128], fps[IDENTITY_FP_STRLEN];
+	FILE *in, *out;
+	int fd, err = 0;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, known_name);
+	snprintf(tmp, sizeof(tmp), "%s.XXXXXX", path);
+	if ((fd = mkstemp(tmp)) < 0)
+		return -1;
+	if (fchmod(fd, 0644) || !(out = fdopen(fd, "w"))) {
+		close(fd);
+		unlink(tmp);
+		return -1;
+	}
+	/* Every line but peer_id's, as it was; a line too long for buf is
+	 * copied in pieces, and only a piece that starts a line is read as
+	 * one. */
+	if ((in = fopen(path, "r"))) {
+		int at_start = 1, is_peer = 0;
+
+		while (!err && fgets(buf, sizeof(buf), in)) {
+			if (at_start)
+				is_peer = buf[0] != '#' &&
+				          sscanf(buf, "%127s", id) == 1 &&
+				          !strcmp(id, peer_id);
+			at_start = strchr(buf, '\n') != NULL;
+			if (!is_peer && fputs(buf, out) < 0)
+				err = 1;
+		}
+		/* A last line without its newline gets one. */
+		if (!at_start && !is_peer && fputc('\n', out) == EOF)
+			err = 1;
+		fclose(in);
+	} else if (errno != ENOENT) {
+		err = 1;
+	}
+	identity_fp_str(fp, fps);
+	if (err || fprintf(out, "%s %s\n", peer_id, fps) < 0 ||
+	    fflush(out) || fsync(fd)) {
+		fclose(out);
+		unlink(tmp);
+		return -1;
+	}
+	if (fclose(out) || rename(tmp, path)) {
+		unlink(tmp);
+		return -1;
+	}
+	return 0;
 }
