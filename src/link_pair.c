@@ -119,7 +119,7 @@ static int advance(struct link_pair *p, struct quic *q)
 
 	if (p->state == PAIR_STATE_SHARE && (share = pake_rx_share(&p->rx))) {
 		if (pake_finish(&p->pake, share, NULL, 0))
-			return fail(p, "pairing code did not match: %s sent a share that is not a ristretto255 element; nothing was pinned",
+			return fail(p, "pairing code did not match: %s sent a share that is refused (not a ristretto255 element, or our own sent back); nothing was pinned",
 			            p->peer_id);
 		pake_mac_own(&p->pake, own);
 		if (write_all(q, p->out, own, sizeof(own)))

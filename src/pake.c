@@ -290,6 +290,13 @@ int pake_finish(struct pake *p, const uint8_t peer[PAKE_SHARE_LEN],
 
 	if (ad_peer_len > sizeof(p->ad_peer) || p->have_isk)
 		return -1;
+	/* Our own share sent back: the confirmations would then cover the
+	 * same bytes under the same key, and whoever reflected the share
+	 * could reflect our confirmation too without knowing the code.
+	 * (Party-specific ADa and ADb would also prevent this; punch sends
+	 * none.) */
+	if (sodium_memcmp(peer, p->own, PAKE_SHARE_LEN) == 0)
+		return -1;
 	/* G.scalar_mult_vfy: libsodium refuses an encoding that does not
 	 * decode (non-canonical, not on the group) and a result that is the
 	 * identity; the draft says abort on both. */

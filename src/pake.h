@@ -93,7 +93,8 @@ int pake_start(struct pake *p, int initiator, const char *code,
                size_t sid_len, const uint8_t *ad, size_t ad_len,
                const uint8_t *y);
 /* The peer's share arrived: K, ISK and the MAC key.  -1 if the share does
- * not decode or K is the identity (the draft says abort). */
+ * not decode or K is the identity (the draft says abort), or if it is our
+ * own share reflected. */
 int pake_finish(struct pake *p, const uint8_t peer[PAKE_SHARE_LEN],
                 const uint8_t *ad_peer, size_t ad_peer_len);
 /* Our confirmation: MAC(mac_key, lv_cat(own share, own AD)). */

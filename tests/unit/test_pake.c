@@ -123,6 +123,28 @@ static void test_invalid_shares(void **state)
 	pake_wipe(&a);
 }
 
+/* Someone in the middle without the code sends alice her own share back,
+ * then her own confirmation: with empty associated data both MACs would
+ * cover the same bytes under the same key, so the share is refused. */
+static void test_reflection_refused(void **state)
+{
+	uint8_t ci[PAKE_CI_MAX], sid[PAKE_SID_LEN] = { 4 }, fa[32] = { 1 },
+		fb[32] = { 2 }, ta[PAKE_MAC_LEN];
+	size_t ci_len = pake_ci(fa, fb, ci);
+	struct pake a;
+
+	(void)state;
+	assert_int_equal(pake_start(&a, 1, "7-amber-falcon", ci, ci_len, sid,
+	                            sizeof(sid), NULL, 0, NULL), 0);
+	if (pake_finish(&a, a.own, NULL, 0) == 0) {
+		pake_mac_own(&a, ta);
+		if (pake_mac_check(&a, ta) == 0)
+			print_error("a reflected share and confirmation pass\n");
+		fail();
+	}
+	pake_wipe(&a);
+}
+
 /* Two runs as punch makes them: same code, fingerprints and sid. */
 static int run_pair(const char *code_a, const char *code_b,
                     const uint8_t fp_b_seen_by_a[32], uint8_t isk_a[64],
@@ -318,6 +340,7 @@ int main(void)
 		cmocka_unit_test(test_generator_vector),
 		cmocka_unit_test(test_isk_vector),
 		cmocka_unit_test(test_invalid_shares),
+		cmocka_unit_test(test_reflection_refused),
 		cmocka_unit_test(test_honest_parties_agree),
 		cmocka_unit_test(test_wrong_code_fails),
 		cmocka_unit_test(test_other_fingerprint_fails),
