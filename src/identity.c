@@ -339,13 +339,19 @@ int known_peers_check(const char *dir, const char *peer_id,
 {
 	char path[IDENTITY_PATH_MAX + 32], buf[512], id[128], fps[128];
 	uint8_t known[IDENTITY_FP_LEN];
-	int n = 0, rc = KNOWN_NEW;
+	int n = 0, rc = KNOWN_NEW, at_start = 1;
 	FILE *f;
 
 	snprintf(path, sizeof(path), "%s/%s", dir, known_name);
 	if (!(f = fopen(path, "r")))
 		return errno == ENOENT ? KNOWN_NEW : KNOWN_ERROR;
 	while (fgets(buf, sizeof(buf), f)) {
+		/* The rest of a line longer than buf is not a line. */
+		int start = at_start;
+
+		at_start = strchr(buf, '\n') != NULL;
+		if (!start)
+			continue;
 		n++;
 		if (buf[0] == '#' || sscanf(buf, "%127s %127s", id, fps) != 2 ||
 		    strcmp(id, peer_id))
