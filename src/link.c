@@ -59,9 +59,10 @@ static int verify_peer(void *ctx, const uint8_t fp[IDENTITY_FP_LEN])
 	known = known_peers_check(e->id->dir, e->peer_id, fp, &line);
 	if (e->code && known != KNOWN_MATCH) {
 		/* The code decides, before the app starts (link_pair.c). */
-		fprintf(stderr, "Peer key %s%s; pairing with the code decides\n",
-		        seen, known == KNOWN_MISMATCH ?
-		        " differs from known_peers" : " is new");
+		fprintf(stderr, "Peer key %s %s; pairing with the code decides\n",
+		        seen, known == KNOWN_MISMATCH ? "differs from known_peers" :
+		        known == KNOWN_ERROR ? "is not readable in known_peers" :
+		        "is new");
 		return 0;
 	}
 	if (known == KNOWN_MATCH) {

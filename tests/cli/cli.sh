@@ -44,6 +44,10 @@ expect 2 "bad -peer '$(printf 'x%.0s' {1..65})': id is longer than 64 bytes" \
 	chat -server 127.0.0.1:1 -id a -peer "$(printf 'x%.0s' {1..65})"
 expect 2 "bad -id .*: id is not valid UTF-8" chat -server 127.0.0.1:1 -id $'\xc3\x28' -peer b
 expect 2 "-wait wants seconds" chat -server 127.0.0.1:1 -id a -peer b -wait soon
+expect 2 "-code wants a code like 7-amber-falcon, as the other side printed it, or 'new'; got '7-amber-falcn'" \
+	chat -server 127.0.0.1:1 -id a -peer b -code 7-amber-falcn
+expect 2 "-code wants a code like .*; got '1000-amber-falcon'" chat -server 127.0.0.1:1 -id a -peer b -code=1000-amber-falcon
+expect 0 '-code \[new\|CODE\]' chat -help
 expect 2 "bad -server 'nonsense'" chat -server nonsense -id a -peer b
 # The task's command lines map onto the subcommands, errors included.
 expect 2 "-mode=teleport is not known" -mode=teleport
