@@ -142,7 +142,8 @@ static void q_ready(void *ctx)
 		                    l->now_ns) == PAIR_FAIL)
 			pair_failed(l);
 		l->env.kick(l->env.ctx);
-		return;
+		if (link_pair_pending(&l->pair))
+			return;
 	}
 	l->ops->on_ready(l->app);
 	l->env.kick(l->env.ctx);
