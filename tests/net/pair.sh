@@ -18,6 +18,10 @@
 #    that is not bob's (case 1's leftover): both pair, the chat works, and
 #    each side's known_peers holds the other's key, alice's old line
 #    replaced.
+# 5. A code on one side only (the QUIC server's): alice, without one, is
+#    told that bob wants to pair; bob says pairing failed; both exit 1.
+# 6. punch pipe with a code, 1 MB each way: the app starts only after the
+#    pairing, and every byte arrives.
 
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -88,6 +92,7 @@ start_case() {
 }
 
 end_case() {
+	lab_check_sanitizers
 	lab_run_stop 0 2>/dev/null || true
 	lab_down
 	rm -rf "$RUN_DIR"
@@ -163,5 +168,36 @@ carol $OTHER_FP
 bob $BOB_FP" "$(cat "$RUN_DIR/alice.config/punch/known_peers")"
 expect_eq "bob's known_peers" "alice $ALICE_FP" "$(cat "$RUN_DIR/bob.config/punch/known_peers")"
 ok "the right code pairs, and both keys are pinned"
+end_case
+
+# 5. Only bob has a code.
+start_case "a code on one side only"
+start_as bob bob bob alice -code
+code_of bob >/dev/null
+start_as alice alice alice bob
+lab_wait_client alice "bob wants to pair with a code, and this side has none: run punch with -code and the same code" \
+	"the request for a code"
+lab_wait_client bob "pairing code did not match: alice (has no code|ended the link during pairing)" "the pairing failure"
+expect_exit alice 1
+expect_exit bob 1
+expect_unpinned bob alice
+ok "a code on one side only stops both, saying why"
+end_case
+
+# 6. pipe, both ways, after pairing.
+start_case "pipe with a code"
+head -c 1048576 /dev/urandom >"$NET_TMP/a2b"
+head -c 1048576 /dev/urandom >"$NET_TMP/b2a"
+LAB_STDIN=$NET_TMP/b2a lab_start_peer bob alice pipe -code
+code=$(code_of bob)
+LAB_STDIN=$NET_TMP/a2b lab_start_peer alice bob pipe -code "$code"
+expect_exit alice 0
+expect_exit bob 0
+sum() { sha256sum <"$1" | cut -d' ' -f1; }
+expect_eq "SHA-256 of bob's stdout" "$(sum "$NET_TMP/a2b")" "$(sum "$RUN_DIR/bob.out")"
+expect_eq "SHA-256 of alice's stdout" "$(sum "$NET_TMP/b2a")" "$(sum "$RUN_DIR/alice.out")"
+grep -q '^Paired with bob: the code matched' "$RUN_DIR/alice.err" ||
+	fail "alice: expected 'Paired with bob: the code matched'; seen none"
+ok "punch pipe pairs first, then carries 1 MB each way intact"
 end_case
 echo PASS
