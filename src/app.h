@@ -31,6 +31,7 @@ enum app_error {
 	APP_ERR_MISMATCH = 1,   /* the two sides run different apps */
 	APP_ERR_ABORTED = 2,    /* interrupted, or a local failure */
 	APP_ERR_CORRUPT = 3,    /* a transfer failed its check */
+	APP_ERR_PAIRING = 0x10, /* pairing with a code failed (link_pair.c) */
 };
 
 /* What the session gives an app. */

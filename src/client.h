@@ -9,6 +9,7 @@
 
 #include "app.h"
 #include "identity.h"
+#include "pake.h"
 #include "punch_attr.h"
 
 struct client_config {
@@ -20,6 +21,7 @@ struct client_config {
 	int has_peer_key;
 	uint8_t server_key[IDENTITY_FP_LEN]; /* -server-key */
 	int has_server_key;
+	char code[PAKE_CODE_MAX]; /* -code, canonical; "" for none */
 	const struct app_ops *app;
 	struct app_args args;
 };

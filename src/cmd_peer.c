@@ -2,6 +2,7 @@
  * The commands that connect to a peer: chat, pipe, send, recv, forward.
  * They share the rendezvous options and differ in the app they run.
  */
+#include <ctype.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -83,6 +84,10 @@ static const char usage_common[] =
 	"  -peer-key SHA256:… trust only this key for THEM (the peer's 'punch id')\n"
 	"  -server-key SHA256:… trust only this key for the server (its\n"
 	"                     'punch server -print-key'); else known_servers\n"
+	"  -code [new|CODE]   pair with a one-time code: alone or with 'new', make\n"
+	"                     one (like 7-amber-falcon) and print it; the other\n"
+	"                     side gives it as -code CODE.  Both keys are then\n"
+	"                     checked with CPace and pinned in known_peers\n"
 	"  -wait SEC          give up if the peer has not shown up in SEC seconds\n"
 	"                     (default: wait, refreshing the registration)\n"
 	"  -v                 show the protocol: every message, state change\n"
@@ -92,7 +97,8 @@ static const char usage_common[] =
 	"4 (peer info), 5 (punching), 'Connection established', then the secure\n"
 	"link (QUIC with TLS 1.3) and a short code both sides can compare.\n"
 	"The peer's key is checked against -peer-key, else known_peers (trust on\n"
-	"first use, in $XDG_CONFIG_HOME/punch/), else the key it registered.\n"
+	"first use, in $XDG_CONFIG_HOME/punch/), else the key it registered,\n"
+	"which only the server vouches for; -code proves it.\n"
 	"The server signs what it says; its key is checked against -server-key,\n"
 	"else known_servers (same folder, pinned on first use).\n";
 
@@ -137,6 +143,7 @@ int cmd_peer(int argc, char **argv)
 		{ "peer", required_argument, NULL, 'p' },
 		{ "peer-key", required_argument, NULL, 'k' },
 		{ "server-key", required_argument, NULL, 'K' },
+		{ "code", optional_argument, NULL, 'c' },
 		{ "wait", required_argument, NULL, 'w' },
 		{ "force", no_argument, NULL, 'f' },
 		{ "L", required_argument, NULL, 'L' },
@@ -149,9 +156,10 @@ int cmd_peer(int argc, char **argv)
 	struct client_config cfg = { 0 };
 	const char *cmd = argv[0];
 	char why[512];
+	const char *code;
 	char *end;
 	long v;
-	int c, rc;
+	int c, rc, new_code = 0;
 
 	if (!pc)
 		return cmd_bad(cmd, "unknown command");
@@ -179,6 +187,23 @@ int cmd_peer(int argc, char **argv)
 			if (identity_fp_parse(optarg, cfg.server_key))
 				return cmd_bad(cmd, "-server-key wants a fingerprint as 'punch server -print-key' prints it (SHA256:...), got '%s'", optarg);
 			cfg.has_server_key = 1;
+		case 'c':
+			/* "-code CODE" as well as "-code=CODE": take the next
+			 * word if it looks like a code (starts with a digit)
+			 * or is "new". */
+			code = optarg;
+			if (!code && optind < argc &&
+			    (isdigit((unsigned char)argv[optind][0]) ||
+			     !strcmp(argv[optind], "new")))
+				code = argv[optind++];
+			if (!code || !strcmp(code, "new")) {
+				pake_code_new(cfg.code);
+				new_code = 1;
+			} else if (pake_code_parse(code, cfg.code)) {
+				return cmd_bad(cmd, "-code wants a code like 7-amber-falcon, as the other side printed it, or 'new'; got '%s'", code);
+			} else {
+				new_code = 0;
+			}
 			break;
 		case 'w':
 			v = strtol(optarg, &end, 10);
@@ -236,5 +261,8 @@ int cmd_peer(int argc, char **argv)
 		fprintf(stderr, "punch %s: %s\n", cmd, why);
 		return rc;
 	}
+	if (new_code)
+		fprintf(stderr, "Pairing code: %s (on the other side, run the same command with -code %s; it is good for this run only)\n",
+		        cfg.code, cfg.code);
 	return client_run(&cfg);
 }

@@ -13,6 +13,7 @@
 
 enum {
 	KEY_FILE_MAX = 16384,
+	KNOWN_FILE_MAX = 1 << 20,  /* known_peers: 1 MB is some 15,000 peers */
 	CERT_DAYS = 3650,
 };
 
@@ -298,39 +299,142 @@ int identity_fp_parse(const char *s, uint8_t fp[IDENTITY_FP_LEN])
 	return n == IDENTITY_FP_LEN && !(acc & ((1u << bits) - 1)) ? 0 : -1;
 }
 
-void identity_short_code(const uint8_t b[4], char out[16])
+void identity_short_code(const uint8_t exporter[32],
+                         const uint8_t fp_client[IDENTITY_FP_LEN],
+                         const uint8_t fp_server[IDENTITY_FP_LEN],
+                         char out[IDENTITY_SHORT_CODE_LEN])
 {
-	uint32_t v = (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 |
-	             (uint32_t)b[2] << 8 | b[3];
+	/* Each part with its length first (all under 128 bytes), as CPace's
+	 * lv_cat does, so that no two inputs hash alike. */
+	static const char label[] = "punch/1 short code";
+	uint8_t in[1 + sizeof(label) - 1 + 3 * (1 + 32)], d[32];
+	uint64_t v = 0;
+	size_t n = 0;
 
-	snprintf(out, 16, "%03u-%03u", (v >> 16) % 1000, (v & 0xFFFF) % 1000);
+	in[n++] = sizeof(label) - 1;
+	memcpy(in + n, label, sizeof(label) - 1);
+	n += sizeof(label) - 1;
+	in[n++] = 32;
+	memcpy(in + n, exporter, 32);
+	n += 32;
+	in[n++] = IDENTITY_FP_LEN;
+	memcpy(in + n, fp_client, IDENTITY_FP_LEN);
+	n += IDENTITY_FP_LEN;
+	in[n++] = IDENTITY_FP_LEN;
+	memcpy(in + n, fp_server, IDENTITY_FP_LEN);
+	n += IDENTITY_FP_LEN;
+	gnutls_hash_fast(GNUTLS_DIG_SHA256, in, n, d);
+	for (int i = 0; i < 8; i++)
+		v = v << 8 | d[i];
+	/* 64 bits down to 16 digits: 2^64 / 10^16 is about 1845, so no value
+	 * is more than 1/1845 likelier than another. */
+	v %= 10000000000000000ull;
+	snprintf(out, IDENTITY_SHORT_CODE_LEN, "%04u-%04u-%04u-%04u",
+	         (unsigned)(v / 1000000000000ull),
+	         (unsigned)(v / 100000000ull % 10000),
+	         (unsigned)(v / 10000 % 10000), (unsigned)(v % 10000));
+}
+
+/* The whole of known_peers in *buf (malloc'd; *len 0 if there is no
+ * file).  Read whole, so that lines of any length and stray NUL bytes are
+ * seen as they are.  0, or -1. */
+static int known_load(const char *path, char **buf, size_t *len)
+{
+	struct stat st;
+	FILE *f;
+	size_t n;
+
+	*len = 0;
+	*buf = NULL;
+	if (!(f = fopen(path, "rb"))) {
+		if (errno != ENOENT || !(*buf = malloc(1)))
+			return -1;
+		return 0;
+	}
+	/* Sized by the file; one byte more shows if it grew meanwhile. */
+	if (fstat(fileno(f), &st) || st.st_size < 0 ||
+	    st.st_size > KNOWN_FILE_MAX ||
+	    !(*buf = malloc((size_t)st.st_size + 1))) {
+		fclose(f);
+		return -1;
+	}
+	n = fread(*buf, 1, (size_t)st.st_size + 1, f);
+	if (ferror(f) || n > (size_t)st.st_size) {
+		fclose(f);
+		free(*buf);
+		*buf = NULL;
+		return -1;
+	}
+	fclose(f);
+	*len = n;
+	return 0;
+}
+
+/* The next whitespace-separated word in [*p, end). */
+static size_t next_word(const char **p, const char *end, const char **word)
+{
+	const char *s = *p;
+
+	while (s < end && (*s == ' ' || *s == '\t' || *s == '\r'))
+		s++;
+	*word = s;
+	while (s < end && *s != ' ' && *s != '\t' && *s != '\r')
+		s++;
+	*p = s;
+	return (size_t)(s - *word);
+}
+
+/* Is [l, end) (one line, no newline) peer_id's?  *fps gets its second
+ * word. */
+static int line_is_peer(const char *l, const char *end, const char *peer_id,
+                        const char **fps, size_t *fps_len)
+{
+	const char *w;
+	size_t n;
+
+	if (l < end && *l == '#')
+		return 0;
+	n = next_word(&l, end, &w);
+	if (n != strlen(peer_id) || memcmp(w, peer_id, n))
+		return 0;
+	*fps_len = next_word(&l, end, fps);
+	return 1;
 }
 
 int known_peers_check(const char *dir, const char *peer_id,
                       const uint8_t fp[IDENTITY_FP_LEN], int *line)
 {
-	char path[IDENTITY_PATH_MAX + 32], buf[512], id[128], fps[128];
+	char path[IDENTITY_PATH_MAX + 32], fps[IDENTITY_FP_STRLEN + 8], *buf;
 	uint8_t known[IDENTITY_FP_LEN];
+	size_t len, w_len;
+	const char *p, *end, *nl, *w;
 	int n = 0, rc = KNOWN_NEW;
-	FILE *f;
 
 	snprintf(path, sizeof(path), "%s/%s", dir, known_name);
-	if (!(f = fopen(path, "r")))
-		return errno == ENOENT ? KNOWN_NEW : KNOWN_ERROR;
-	while (fgets(buf, sizeof(buf), f)) {
+	if (known_load(path, &buf, &len))
+		return KNOWN_ERROR;
+	for (p = buf, end = buf + len; p < end; p = nl + 1) {
+		nl = memchr(p, '\n', (size_t)(end - p));
+		if (!nl)
+			nl = end;
 		n++;
-		if (buf[0] == '#' || sscanf(buf, "%127s %127s", id, fps) != 2 ||
-		    strcmp(id, peer_id))
+		if (!line_is_peer(p, nl, peer_id, &w, &w_len))
 			continue;
 		*line = n;
-		if (identity_fp_parse(fps, known)) {
+		if (w_len >= sizeof(fps) || memchr(w, '\0', w_len)) {
 			rc = KNOWN_ERROR;
 			break;
 		}
-		rc = memcmp(known, fp, IDENTITY_FP_LEN) ? KNOWN_MISMATCH : KNOWN_MATCH;
+		memcpy(fps, w, w_len);
+		fps[w_len] = '\0';
+		if (identity_fp_parse(fps, known))
+			rc = KNOWN_ERROR;
+		else
+			rc = memcmp(known, fp, IDENTITY_FP_LEN) ? KNOWN_MISMATCH :
+			                                          KNOWN_MATCH;
 		break;
 	}
-	fclose(f);
+	free(buf);
 	return rc;
 }
 
@@ -347,4 +451,55 @@ int known_peers_add(const char *dir, const char *peer_id,
 	identity_fp_str(fp, fps);
 	rc = fprintf(f, "%s %s\n", peer_id, fps) < 0;
 	return (fclose(f) || rc) ? -1 : 0;
+}
+
+int known_peers_set(const char *dir, const char *peer_id,
+                    const uint8_t fp[IDENTITY_FP_LEN])
+{
+	char path[IDENTITY_PATH_MAX + 32], tmp[IDENTITY_PATH_MAX + 48];
+	char fps[IDENTITY_FP_STRLEN], *buf;
+	const char *p, *end, *nl, *w;
+	size_t len, w_len;
+	FILE *out;
+	int fd, err = 0;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, known_name);
+	if (known_load(path, &buf, &len))
+		return -1;
+	snprintf(tmp, sizeof(tmp), "%s.XXXXXX", path);
+	if ((fd = mkstemp(tmp)) < 0) {
+		free(buf);
+		return -1;
+	}
+	if (fchmod(fd, 0644) || !(out = fdopen(fd, "w"))) {
+		close(fd);
+		unlink(tmp);
+		free(buf);
+		return -1;
+	}
+	/* Every line but peer_id's, byte for byte; a last line without its
+	 * newline gets one. */
+	for (p = buf, end = buf + len; p < end && !err; p = nl + 1) {
+		nl = memchr(p, '\n', (size_t)(end - p));
+		if (!nl)
+			nl = end;
+		if (line_is_peer(p, nl, peer_id, &w, &w_len))
+			continue;
+		if (fwrite(p, 1, (size_t)(nl - p), out) != (size_t)(nl - p) ||
+		    fputc('\n', out) == EOF)
+			err = 1;
+	}
+	free(buf);
+	identity_fp_str(fp, fps);
+	if (err || fprintf(out, "%s %s\n", peer_id, fps) < 0 ||
+	    fflush(out) || fsync(fd)) {
+		fclose(out);
+		unlink(tmp);
+		return -1;
+	}
+	if (fclose(out) || rename(tmp, path)) {
+		unlink(tmp);
+		return -1;
+	}
+	return 0;
 }

@@ -48,8 +48,15 @@ int identity_fp_parse(const char *s, uint8_t fp[IDENTITY_FP_LEN]);
 /* The fingerprint of the key in a DER certificate.  Returns 0 or -1. */
 int identity_fp_of_cert(const gnutls_datum_t *der, uint8_t fp[IDENTITY_FP_LEN]);
 
-/* A short code both sides can read aloud and compare, from 4 bytes. */
-void identity_short_code(const uint8_t b[4], char out[16]);
+/* The short code both sides read aloud and compare: 16 digits (about 53
+ * bits) as "1234-5678-9012-3456", from SHA-256 over a TLS exporter of the
+ * link and both key fingerprints, the QUIC client's first.  A man in the
+ * middle cannot choose it: docs/protocol.md gives the work factor. */
+enum { IDENTITY_SHORT_CODE_LEN = 20 }; /* with its NUL */
+void identity_short_code(const uint8_t exporter[32],
+                         const uint8_t fp_client[IDENTITY_FP_LEN],
+                         const uint8_t fp_server[IDENTITY_FP_LEN],
+                         char out[IDENTITY_SHORT_CODE_LEN]);
 
 enum known_result {
 	KNOWN_NEW = 0,      /* no line for this id: remember it */
@@ -63,6 +70,11 @@ int known_peers_check(const char *dir, const char *peer_id,
                       const uint8_t fp[IDENTITY_FP_LEN], int *line);
 /* Append peer_id's fingerprint.  Returns 0 or -1. */
 int known_peers_add(const char *dir, const char *peer_id,
+                    const uint8_t fp[IDENTITY_FP_LEN]);
+/* Pin peer_id to fp: its lines (if any) are replaced by one line with fp,
+ * every other line kept; the file is rewritten whole and renamed into
+ * place.  Returns 0 or -1. */
+int known_peers_set(const char *dir, const char *peer_id,
                     const uint8_t fp[IDENTITY_FP_LEN]);
 
 #endif

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "link_pair.h"
 #include "log.h"
 #include "quic.h"
 #include "term.h"
@@ -23,6 +24,9 @@ struct link {
 	 * CONNECTION_CLOSE. */
 	int close_pending, close_code;
 	int draining;             /* closed by the peer; the app flushes */
+	uint64_t close_error;     /* the QUIC application error to close with */
+	struct link_pair pair;
+	uint8_t peer_fp[IDENTITY_FP_LEN];
 };
 
 /* ---- trust ------------------------------------------------------------ */
@@ -43,6 +47,7 @@ static int verify_peer(void *ctx, const uint8_t fp[IDENTITY_FP_LEN])
 	int line = 0, known;
 
 	identity_fp_str(fp, seen);
+	memcpy(l->peer_fp, fp, IDENTITY_FP_LEN);
 	if (e->pinned) {
 		if (!memcmp(fp, e->pinned, IDENTITY_FP_LEN)) {
 			say_key("Peer key matches -peer-key:", fp);
@@ -54,6 +59,14 @@ static int verify_peer(void *ctx, const uint8_t fp[IDENTITY_FP_LEN])
 		return -1;
 	}
 	known = known_peers_check(e->id->dir, e->peer_id, fp, &line);
+	if (e->code && known != KNOWN_MATCH) {
+		/* The code decides, before the app starts (link_pair.c). */
+		fprintf(stderr, "Peer key %s %s; pairing with the code decides\n",
+		        seen, known == KNOWN_MISMATCH ? "differs from known_peers" :
+		        known == KNOWN_ERROR ? "is not readable in known_peers" :
+		        "is new");
+		return 0;
+	}
 	if (known == KNOWN_MATCH) {
 		say_key("Peer key matches known_peers:", fp);
 		return 0;
@@ -79,6 +92,9 @@ static int verify_peer(void *ctx, const uint8_t fp[IDENTITY_FP_LEN])
 		log_warn("cannot write %s/known_peers", e->id->dir);
 	fprintf(stderr, "Peer key %s is new; remembered in %s/known_peers\n",
 	        seen, e->id->dir);
+	fprintf(stderr, "unverified: only the rendezvous server vouches for %s's key; "
+	        "compare the short code with %s, or pair with -code\n",
+	        e->peer_id, e->peer_id);
 	return 0;
 }
 
@@ -92,15 +108,45 @@ static void q_send(void *ctx, const struct sockaddr *to, const uint8_t *buf,
 	l->env.send(l->env.ctx, to, buf, len);
 }
 
+/* Close soon (not inside ngtcp2's callbacks), with this error. */
+static void close_soon(struct link *l, int exit_code, uint64_t app_error)
+{
+	if (l->done || l->close_pending)
+		return;
+	l->close_pending = 1;
+	l->close_code = exit_code;
+	l->close_error = app_error;
+	l->env.kick(l->env.ctx);
+}
+
+static void pair_failed(struct link *l)
+{
+	log_error("%s", link_pair_why(&l->pair));
+	close_soon(l, 1, APP_ERR_PAIRING);
+}
+
 static void q_ready(void *ctx)
 {
 	struct link *l = ctx;
-	char code[16];
+	const uint8_t *own = l->env.id->fp;
+	uint8_t exp[32];
+	char code[IDENTITY_SHORT_CODE_LEN];
 
-	if (quic_short_code(l->quic, code) == 0)
+	if (quic_export(l->quic, "EXPORTER-punch-short-code", exp, sizeof(exp)) == 0) {
+		identity_short_code(exp, l->env.is_client ? own : l->peer_fp,
+		                    l->env.is_client ? l->peer_fp : own, code);
 		fprintf(stderr, "Secure link up: QUIC with TLS 1.3; short code %s "
 		        "(%s sees the same one unless someone is in the middle)\n",
 		        code, l->env.peer_id);
+	}
+	if (link_pair_pending(&l->pair)) {
+		if (link_pair_start(&l->pair, l->quic, own, l->peer_fp,
+		                    l->now_ns) == PAIR_FAIL)
+			pair_failed(l);
+		l->env.kick(l->env.ctx);
+		if (link_pair_pending(&l->pair))
+			return;
+	}
 	l->ops->on_ready(l->app);
 	l->env.kick(l->env.ctx);
 }
@@ -109,7 +155,23 @@ static void q_data(void *ctx, int64_t id, const uint8_t *data, size_t len,
                    int fin)
 {
 	struct link *l = ctx;
+	int was_pending = link_pair_pending(&l->pair);
 
+	switch (link_pair_on_data(&l->pair, l->quic, id, data, len, fin)) {
+	case PAIR_FAIL:
+		pair_failed(l);
+		return;
+	case PAIR_TAKEN:
+		/* the pairing stream's bytes are consumed as they come */
+		quic_consume(l->quic, id, len);
+		if (was_pending && !link_pair_pending(&l->pair))
+			l->ops->on_ready(l->app);
+		return;
+	default:
+		break;
+	}
+	if (was_pending && !link_pair_pending(&l->pair))
+		l->ops->on_ready(l->app);
 	l->ops->on_data(l->app, id, data, len, fin);
 	if (!l->ops->defers_credit)
 		quic_consume(l->quic, id, len);
@@ -119,6 +181,8 @@ static void q_writable(void *ctx, int64_t id)
 {
 	struct link *l = ctx;
 
+	if (link_pair_owns(&l->pair, id))
+		return;
 	if (l->ops->on_writable)
 		l->ops->on_writable(l->app, id);
 }
@@ -127,6 +191,8 @@ static void q_stream_close(void *ctx, int64_t id, uint64_t err)
 {
 	struct link *l = ctx;
 
+	if (link_pair_owns(&l->pair, id))
+		return;
 	if (l->ops->on_stream_close)
 		l->ops->on_stream_close(l->app, id, err);
 }
@@ -138,6 +204,17 @@ static void q_closed(void *ctx, const char *reason)
 	if (l->done)
 		return;
 	l->done = 1;
+	if (l->pair.state == PAIR_STATE_FAILED) {
+		l->env.finish(l->env.ctx, 1); /* pair_failed() said why */
+		return;
+	}
+	if (link_pair_pending(&l->pair) &&
+	    l->pair.state != PAIR_STATE_WAIT_LINK) {
+		log_error("pairing code did not match: %s ended the link during pairing (%s); nothing was pinned",
+		          l->env.peer_id, reason ? reason : "a clean close");
+		l->env.finish(l->env.ctx, 1);
+		return;
+	}
 	if (reason) {
 		/* It may hold the peer's CONNECTION_CLOSE reason phrase. */
 		char shown[TERM_ESCAPE_SIZE(256)];
@@ -166,11 +243,7 @@ static void app_finish(void *ctx, int code)
 		l->env.finish(l->env.ctx, code);
 		return;
 	}
-	if (l->done || l->close_pending)
-		return;
-	l->close_pending = 1;
-	l->close_code = code;
-	l->env.kick(l->env.ctx);
+	close_soon(l, code, code ? APP_ERR_ABORTED : APP_OK);
 }
 
 static void app_kick(void *ctx)
@@ -206,6 +279,8 @@ struct link *link_new(const struct link_env *env, const struct app_ops *app,
 	l->now_ns = now_ns;
 	if (app->limits)
 		app->limits(args, &lim);
+	link_pair_init(&l->pair, env->code, env->peer_id, env->id->dir,
+	               env->is_client);
 	l->quic = quic_new(env->is_client, env->id,
 	                   (const struct sockaddr *)&env->local,
 	                   (const struct sockaddr *)&env->remote, &lim, &cbs, l,
@@ -239,6 +314,7 @@ void link_free(struct link *l)
 		return;
 	l->ops->destroy(l->app);
 	quic_free(l->quic);
+	link_pair_wipe(&l->pair);
 	free(l);
 }
 
@@ -255,10 +331,13 @@ uint64_t link_tick(struct link *l, uint64_t now_ns)
 
 	l->now_ns = now_ns;
 	next = quic_tick(l->quic, now_ns);
+	if (link_pair_tick(&l->pair, now_ns, &next) == PAIR_FAIL)
+		pair_failed(l);
 	if (l->close_pending && !l->done) {
 		l->done = 1;
-		quic_close(l->quic, l->close_code ? APP_ERR_ABORTED : APP_OK,
-		           NULL, now_ns);
+		quic_close(l->quic, l->close_error,
+		           l->close_error == APP_ERR_PAIRING ?
+		           "pairing code did not match" : NULL, now_ns);
 		l->env.finish(l->env.ctx, l->close_code);
 		return UINT64_MAX;
 	}
@@ -268,7 +347,8 @@ uint64_t link_tick(struct link *l, uint64_t now_ns)
 void link_interrupt(struct link *l, uint64_t now_ns)
 {
 	l->now_ns = now_ns;
-	if (quic_ready(l->quic) && l->ops->on_interrupt)
+	if (quic_ready(l->quic) && !link_pair_pending(&l->pair) &&
+	    l->ops->on_interrupt)
 		l->ops->on_interrupt(l->app);
 	else
 		app_finish(l, 130);

@@ -7,7 +7,11 @@
  *   2. known_peers: the key this peer id had before (trust on first use);
  *      a different key now is refused, naming the file and line;
  *   3. the fingerprint the rendezvous server relayed from the peer's
- *      registration (and, on first use, remembered in known_peers).
+ *      registration (and, on first use, remembered in known_peers), said
+ *      to be unverified.
+ * With a pairing code (link_pair.h), the TLS handshake takes the peer's
+ * key whatever it is (a -peer-key still has to match), and the code
+ * decides before the app starts; a key it proves is pinned in known_peers.
  */
 #ifndef PUNCH_LINK_H
 #define PUNCH_LINK_H
@@ -25,6 +29,7 @@ struct link_env {
 	const char *peer_id;
 	const uint8_t *pinned;    /* -peer-key, or NULL */
 	const uint8_t *relayed;   /* from PEER-INFO, or NULL */
+	const char *code;         /* -code, canonical, or NULL */
 	int is_client;            /* the controlling peer is the QUIC client */
 	struct sockaddr_storage local, remote;
 	/* Send a datagram to the peer on the chosen path. */

@@ -875,15 +875,12 @@ uint64_t quic_tick(struct quic *q, uint64_t now_ns)
 	return ngtcp2_conn_get_expiry(q->conn);
 }
 
-int quic_short_code(struct quic *q, char out[16])
+int quic_export(struct quic *q, const char *label, uint8_t *out, size_t len)
 {
-	static const char label[] = "EXPORTER-punch-short-code";
-	uint8_t b[4];
-
+	/* RFC 5705 as TLS 1.3 defines it (RFC 8446 7.5), with no context. */
 	if (!q->ready ||
-	    gnutls_prf_rfc5705(q->session, sizeof(label) - 1, label, 0, NULL,
-	                       sizeof(b), (char *)b) < 0)
+	    gnutls_prf_rfc5705(q->session, strlen(label), label, 0, NULL, len,
+	                       (char *)out) < 0)
 		return -1;
-	identity_short_code(b, out);
 	return 0;
 }

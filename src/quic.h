@@ -109,8 +109,9 @@ size_t quic_unacked(const struct quic *q, int64_t id);
 void quic_close(struct quic *q, uint64_t app_error, const char *reason,
                 uint64_t now_ns);
 
-/* A short code from the TLS session (an RFC 5705 exporter): both ends get
- * the same one only if no one is in the middle.  0 or -1. */
-int quic_short_code(struct quic *q, char out[16]);
+/* len bytes of the TLS session's RFC 5705 exporter under label, once the
+ * handshake is complete: both ends get the same bytes only if no one is in
+ * the middle.  0 or -1. */
+int quic_export(struct quic *q, const char *label, uint8_t *out, size_t len);
 
 #endif

@@ -53,6 +53,10 @@ expect 2 "bad -peer 'bob[\\]u[{]202e[}]ecila': id contains a bidi control or an 
 	chat -server 127.0.0.1:1 -id a -peer $'bob\xe2\x80\xaeecila'
 expect 2 "bad -id 'a[\\]u[{]200b[}]b': id contains a bidi control" chat -server 127.0.0.1:1 -id $'a\xe2\x80\x8bb' -peer b
 expect 2 "-wait wants seconds" chat -server 127.0.0.1:1 -id a -peer b -wait soon
+expect 2 "-code wants a code like 7-amber-falcon, as the other side printed it, or 'new'; got '7-amber-falcn'" \
+	chat -server 127.0.0.1:1 -id a -peer b -code 7-amber-falcn
+expect 2 "-code wants a code like .*; got '1000-amber-falcon'" chat -server 127.0.0.1:1 -id a -peer b -code=1000-amber-falcon
+expect 0 '-code \[new\|CODE\]' chat -help
 expect 2 "bad -server 'nonsense'" chat -server nonsense -id a -peer b
 expect 0 '-print-key' server -help
 expect 2 "-id-ttl wants a duration such as 30d" server -id-ttl 0
