@@ -285,7 +285,7 @@ sym_ports() {
 }
 
 check_sym_home() {
-	local name=sym_home check="stun.type == 0x0001 && stun.att.username && !icmp" id
+	local name=sym_home check="stun.type == 0x0001 && stun.att.username && !icmp"
 	sym_ports "$name"
 	first "$name" "bob's check to alice's server-reflexive 203.0.113.10:$SRFLX_A arriving at nata" \
 		"frame.interface_name == \"nata/wan0\" && ip.src == 192.0.2.10 && udp.dstport == $SRFLX_A && $check" >/dev/null
