@@ -48,6 +48,24 @@ static int parse_alt(struct server_config *cfg, const char *s)
 	return addr_equal(p, (const struct sockaddr *)&cfg->alt) ? -1 : 0;
 }
 
+/* -alt, once the listen addresses are known: RFC 5780 needs exactly one
+ * specific primary address, and a port fixed before binding. */
+static int apply_alt(struct server_config *cfg, const char *alt)
+{
+	if (cfg->n_listen != 1 ||
+	    addr_is_any((struct sockaddr *)&cfg->listen[0]))
+		return cmd_bad("server", "-alt needs exactly one -listen with a specific address, e.g. -listen 192.0.2.1:3478 -alt 192.0.2.2:3479");
+	/* RFC 5780 advertises the alternate in OTHER-ADDRESS, so its port
+	 * must be known before binding: "listen port + 1" of a port the
+	 * kernel has yet to choose would be port 1. */
+	if (!addr_port((struct sockaddr *)&cfg->listen[0]))
+		return cmd_bad("server", "-alt needs a fixed -listen port, not 0 (the alternate port is derived from it)");
+	if (parse_alt(cfg, alt))
+		return cmd_bad("server", "-alt wants ADDR[:PORT] or :PORT of the listen address's family, different from it; got '%s'", alt);
+	cfg->has_alt = 1;
+	return 0;
+}
+
 int cmd_server(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -62,7 +80,7 @@ int cmd_server(int argc, char **argv)
 	struct server_config cfg = { 0 };
 	const char *alt = NULL;
 	long port = SERVER_DEFAULT_PORT, port_or_max;
-	int port_given = 0;
+	int port_given = 0, rc;
 	char *end;
 	int c;
 
@@ -120,19 +138,8 @@ int cmd_server(int argc, char **argv)
 		v6->sin6_port = htons((uint16_t)port);
 		cfg.n_listen = alt ? 1 : 2;
 	}
-	if (alt) {
-		if (cfg.n_listen != 1 ||
-		    addr_is_any((struct sockaddr *)&cfg.listen[0]))
-			return cmd_bad("server", "-alt needs exactly one -listen with a specific address, e.g. -listen 192.0.2.1:3478 -alt 192.0.2.2:3479");
-		/* RFC 5780 advertises the alternate in OTHER-ADDRESS, so its port
-		 * must be known before binding: "listen port + 1" of a port the
-		 * kernel has yet to choose would be port 1. */
-		if (!addr_port((struct sockaddr *)&cfg.listen[0]))
-			return cmd_bad("server", "-alt needs a fixed -listen port, not 0 (the alternate port is derived from it)");
-		if (parse_alt(&cfg, alt))
-			return cmd_bad("server", "-alt wants ADDR[:PORT] or :PORT of the listen address's family, different from it; got '%s'", alt);
-		cfg.has_alt = 1;
-	}
+	if (alt && (rc = apply_alt(&cfg, alt)))
+		return rc;
 	log_set_tag("punch server");
 	return server_run(&cfg);
 }
