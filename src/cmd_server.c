@@ -22,14 +22,15 @@ static const char usage[] =
 	"\n"
 	"  -listen ADDR:PORT  listen here; may be repeated (default 0.0.0.0:3478\n"
 	"                     and [::]:3478). IPv6 as [::1]:3478. Port 0 picks one.\n"
-	"  -port PORT         port for the default addresses (default 3478)\n"
+	"  -port PORT         port for the default addresses (default 3478);\n"
+	"                     not with -listen, which names its own port\n"
 	"  -alt ADDR[:PORT]   an alternate address, for RFC 5780 NAT behaviour\n"
 	"                     discovery: OTHER-ADDRESS, RESPONSE-ORIGIN and\n"
 	"                     CHANGE-REQUEST. Also \":PORT\" (alternate port only).\n"
 	"                     A missing port is the listen port + 1. Needs exactly\n"
-	"                     one -listen with a specific address.\n"
-	"  -max-peers N       registrations held at most (default 4096, up to\n"
-	"                     1000000; about 400 bytes each, taken as they come).\n"
+	"                     one -listen with a specific address and port (not 0).\n"
+	"  -max-peers N       registrations held at most, 1-1000000 (default 4096;\n"
+	"                     about 400 bytes each, taken as they come).\n"
 	"                     64 at most per IPv4 /24 or IPv6 /64, each of which\n"
 	"                     may send 20 REGISTERs at once, then 5 per second\n"
 	"  -state DIR         keep the server's key and the id bindings here\n"
@@ -128,6 +129,24 @@ static int print_key(const char *state_dir)
 	return 0;
 }
 
+/* -alt, once the listen addresses are known: RFC 5780 needs exactly one
+ * specific primary address, and a port fixed before binding. */
+static int apply_alt(struct server_config *cfg, const char *alt)
+{
+	if (cfg->n_listen != 1 ||
+	    addr_is_any((struct sockaddr *)&cfg->listen[0]))
+		return cmd_bad("server", "-alt needs exactly one -listen with a specific address, e.g. -listen 192.0.2.1:3478 -alt 192.0.2.2:3479");
+	/* RFC 5780 advertises the alternate in OTHER-ADDRESS, so its port
+	 * must be known before binding: "listen port + 1" of a port the
+	 * kernel has yet to choose would be port 1. */
+	if (!addr_port((struct sockaddr *)&cfg->listen[0]))
+		return cmd_bad("server", "-alt needs a fixed -listen port, not 0 (the alternate port is derived from it)");
+	if (parse_alt(cfg, alt))
+		return cmd_bad("server", "-alt wants ADDR[:PORT] or :PORT of the listen address's family, different from it; got '%s'", alt);
+	cfg->has_alt = 1;
+	return 0;
+}
+
 int cmd_server(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -147,6 +166,7 @@ int cmd_server(int argc, char **argv)
 	const char *alt = NULL;
 	int want_key = 0;
 	long port = SERVER_DEFAULT_PORT, port_or_max;
+	int port_given = 0, rc;
 	char *end;
 	int c;
 
@@ -166,6 +186,7 @@ int cmd_server(int argc, char **argv)
 			port = strtol(optarg, &end, 10);
 			if (*end || end == optarg || port < 0 || port > 65535)
 				return cmd_bad("server", "-port wants a number 0-65535, got '%s'", optarg);
+			port_given = 1;
 			break;
 		case 'a':
 			alt = optarg;
@@ -207,6 +228,10 @@ int cmd_server(int argc, char **argv)
 		return cmd_bad("server", "unexpected argument '%s'", argv[optind]);
 	if (want_key)
 		return print_key(cfg.state_dir);
+	/* -port names the port of the default addresses; beside -listen it
+	 * would be dropped without a word. */
+	if (port_given && cfg.n_listen)
+		return cmd_bad("server", "-port applies only without -listen; put the port in -listen ADDR:PORT");
 	if (!cfg.n_listen) {
 		struct sockaddr_in *v4 = (struct sockaddr_in *)&cfg.listen[0];
 		struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&cfg.listen[1];
@@ -217,14 +242,8 @@ int cmd_server(int argc, char **argv)
 		v6->sin6_port = htons((uint16_t)port);
 		cfg.n_listen = alt ? 1 : 2;
 	}
-	if (alt) {
-		if (cfg.n_listen != 1 ||
-		    addr_is_any((struct sockaddr *)&cfg.listen[0]))
-			return cmd_bad("server", "-alt needs exactly one -listen with a specific address, e.g. -listen 192.0.2.1:3478 -alt 192.0.2.2:3479");
-		if (parse_alt(&cfg, alt))
-			return cmd_bad("server", "-alt wants ADDR[:PORT] or :PORT of the listen address's family, different from it; got '%s'", alt);
-		cfg.has_alt = 1;
-	}
+	if (alt && (rc = apply_alt(&cfg, alt)))
+		return rc;
 	log_set_tag("punch server");
 	return server_run(&cfg);
 }

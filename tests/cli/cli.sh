@@ -36,6 +36,15 @@ expect 2 "-alt wants ADDR\[:PORT\]" server -listen 127.0.0.1:3478 -alt 127.0.0.1
 expect 2 "-alt wants ADDR\[:PORT\]" server -listen 127.0.0.1:3478 -alt '[::1]:5'
 expect 2 "-max-peers wants a number" server -max-peers 0
 expect 2 "-log wants quiet, info or debug, got 'loud'" server -log loud
+expect 2 "-max-peers wants a number 1-1000000" server -max-peers 1000001
+# Combinations that used to do something else than asked: -port beside
+# -listen was dropped, and "-alt IP" beside port 0 bound the alternate to
+# port 1 (0 + 1).
+expect 2 '-port applies only without -listen' server -listen 127.0.0.1:3478 -port 5000
+expect 2 '-port applies only without -listen' server -port 5000 -listen 127.0.0.1:3478
+expect 2 '-alt needs a fixed -listen port, not 0' server -listen 127.0.0.1:0 -alt 127.0.0.2
+expect 2 '-alt needs a fixed -listen port, not 0' server -listen 127.0.0.1:0 -alt 127.0.0.2:4000
+expect 2 '-alt needs a fixed -listen port, not 0' server -listen 127.0.0.1:0 -alt :4000
 expect 2 "unexpected argument 'extra'" server extra
 expect 2 '-server HOST:PORT is required' chat -id a -peer b
 expect 2 'both -id and -peer are required' chat -server 127.0.0.1:1 -id a
@@ -57,6 +66,19 @@ expect 2 "-code wants a code like 7-amber-falcon, as the other side printed it, 
 	chat -server 127.0.0.1:1 -id a -peer b -code 7-amber-falcn
 expect 2 "-code wants a code like .*; got '1000-amber-falcon'" chat -server 127.0.0.1:1 -id a -peer b -code=1000-amber-falcon
 expect 0 '-code \[new\|CODE\]' chat -help
+expect 2 "-wait wants seconds \(0-86400\), got '86401'" chat -server 127.0.0.1:1 -id a -peer b -wait 86401
+# What the docs promise of the option parser: per-command help, long forms,
+# unambiguous prefixes (getopt_long_only), -force as recv's -f only.
+expect 0 '^usage: punch recv ' recv -h
+expect 0 '^usage: punch forward ' forward --help
+expect 0 '^usage: punch server ' server -h
+expect 0 '^punch [0-9]+\.[0-9]+\.[0-9]+$' -version
+expect 0 '^punch [0-9]+\.[0-9]+\.[0-9]+$' --version
+expect 2 "-max-peers wants a number" server -max 0
+expect 2 "-wait wants seconds" chat -server 127.0.0.1:1 -i a -peer b -wai soon
+expect 2 '-f is an option of punch recv' send -server 127.0.0.1:1 -id a -peer b -force x
+expect 2 '-f is an option of punch recv' chat -server 127.0.0.1:1 -id a -peer b -f
+expect 2 'unknown option' chat -server 127.0.0.1:1 -id a -peer b -pe x
 expect 2 "bad -server 'nonsense'" chat -server nonsense -id a -peer b
 expect 0 '-print-key' server -help
 expect 2 "-id-ttl wants a duration such as 30d" server -id-ttl 0

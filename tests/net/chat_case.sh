@@ -15,6 +15,11 @@
 # nat_timeout  nat2 --udp-timeout 2 --idle 6  as nat2: after 6 s of quiet (3 times the
 #                                           NATs' UDP timeout) a line each way still
 #                                           arrives within 20 s
+# sym_public   nat1 --nat symmetric         as nat1, bob's remote a peer-reflexive
+#                                           candidate (alice's port toward him is new)
+# sym_restricted  nat2 --nat-a symmetric    as nat2, bob's remote peer-reflexive: his
+#              --nat-b restricted           restricted cone admits any port of alice's
+#                                           address once he has sent to it
 #
 # Each case runs in its own lab instance; scripts/lab run bounds every wait
 # (20 s to connect, 20 s per chat line, 10 s to quit) and tears down even on
@@ -37,6 +42,8 @@ for case in "$@"; do
 	late_peer) args=(nat2 --delay-bob 10) remotes=$NAT2_REMOTES ;;
 	loss) args=(nat2 --loss 10) remotes=$NAT2_REMOTES ;;
 	nat_timeout) args=(nat2 --udp-timeout 2 --idle 6 --timeout 20) remotes=$NAT2_REMOTES ;;
+	sym_public) args=(nat1 --nat symmetric) remotes="192.0.2.20 203.0.113.10" ;;
+	sym_restricted) args=(nat2 --nat-a symmetric --nat-b restricted) remotes=$NAT2_REMOTES ;;
 	*) fail "unknown case '$case' (see the table at the top of $0)" ;;
 	esac
 	echo "== $case: scripts/lab run ${args[*]}"
@@ -45,6 +52,10 @@ for case in "$@"; do
 	read -r want_alice want_bob <<<"$remotes"
 	expect_remote "$out" alice "$want_alice"
 	expect_remote "$out" bob "$want_bob"
+	if [[ $case == sym_* ]]; then
+		grep -q -E '^bob: .* \(prflx\) in ' "$out" ||
+			fail "$case: expected bob's path on a peer-reflexive candidate (prflx); seen '$(grep '^bob: ' "$out")'"
+	fi
 	net_expect_gone
 	ok "$case: alice -> $want_alice, bob -> $want_bob"
 done

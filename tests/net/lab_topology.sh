@@ -14,6 +14,10 @@
 #    plain      unsolicited inbound is answered (ICMP) and leaves a conntrack
 #               entry, so alice's later packet to that peer gets a new port
 #    symmetric  the home filter; a new mapped port per destination
+#    fullcone   port-preserving; any host may send to a mapping, and nobody
+#               to a port that has none
+#    restricted port-preserving; a mapping admits any port of an address the
+#               inside host has sent to, and nothing from another address
 # 3. samenat: the LAN works, hairpinning does not.
 # 4. --udp-timeout and --loss, in nat2: the sysctls change in the NAT
 #    namespaces only, a mapping expires in time, the loss rate is plausible.
@@ -125,7 +129,7 @@ done
 nat_mode_check() {
 	local mode=$1 seen n
 	net_up nat1 --nat "$mode"
-	net_echo server 198.51.100.10:7000 6 "echo-$mode"
+	net_echo server 198.51.100.10:7000 20 "echo-$mode"
 	# bob probes nata's public address at alice's future port 4444.
 	seen=$(net_ask bob 192.0.2.20:5555 203.0.113.10:4444)
 	n=$(lab_nsx nata conntrack -L -p udp -s 192.0.2.20 2>/dev/null | wc -l)
@@ -140,7 +144,7 @@ nat_mode_check() {
 		;;
 	esac
 	# alice, from 4444, to the server and then to bob.
-	net_echo bob 192.0.2.20:5555 6 bob"echo-$mode"
+	net_echo bob 192.0.2.20:5555 20 bob"echo-$mode"
 	local to_server to_bob re='^reply [^ ]+ seen 203\.0\.113\.10:([0-9]+)$'
 	seen=$(net_ask alice 10.0.1.2:4444 198.51.100.10:7000)
 	[[ $seen =~ $re ]] || fail "$mode: alice -> server: expected 'reply ... seen 203.0.113.10:PORT'; seen '$seen'"
@@ -184,6 +188,44 @@ nat_mode_check() {
 
 for mode in home plain symmetric; do
 	nat_mode_check "$mode"
+done
+
+# cone_check fullcone|restricted: see the header.  alice maps 4444 by
+# sending to the server's port 7000; then bob (never sent to), the server
+# from another port (7001) and bob to a port with no mapping try to reach her.
+cone_check() {
+	local mode=$1 seen n
+	net_up nat1 --nat "$mode"
+	net_echo server 198.51.100.10:7000 20 "echo-$mode"
+	seen=$(net_ask bob 192.0.2.20:5555 203.0.113.10:4444)
+	expect_eq "$mode: unsolicited bob -> nata:4444 before any mapping" timeout "$seen"
+	n=$(lab_nsx nata conntrack -L -p udp -s 192.0.2.20 2>/dev/null | wc -l)
+	expect_eq "$mode: conntrack entries in nata from bob's early probe" 0 "$n"
+	seen=$(net_ask alice 10.0.1.2:4444 198.51.100.10:7000)
+	expect_eq "$mode: alice -> server (port-preserving mapping)" "reply 198.51.100.10:7000 seen 203.0.113.10:4444" "$seen"
+	net_echo alice 10.0.1.2:4444 20 "alice-$mode"
+	seen=$(net_ask bob 192.0.2.20:5555 203.0.113.10:4444)
+	case $mode in
+	fullcone) expect_eq "fullcone: bob (never sent to) -> alice's mapping" "reply 203.0.113.10:4444 seen 192.0.2.20:5555" "$seen" ;;
+	restricted) expect_eq "restricted: bob (never sent to) -> alice's mapping" timeout "$seen" ;;
+	esac
+	seen=$(net_ask server 198.51.100.10:7001 203.0.113.10:4444)
+	expect_eq "$mode: server, from a port alice never sent to, -> alice's mapping" \
+		"reply 203.0.113.10:4444 seen 198.51.100.10:7001" "$seen"
+	seen=$(net_ask bob 192.0.2.20:5556 203.0.113.10:4999)
+	expect_eq "$mode: bob -> nata:4999 (no mapping)" timeout "$seen"
+	grep -q '^from 192.0.2.20:5556' "$NET_TMP/alice-$mode.out" &&
+		fail "$mode: bob's packet to the unmapped port 4999 reached alice"
+	case $mode in
+	fullcone) ok "fullcone: endpoint-independent filtering: bob and the server reach alice's 203.0.113.10:4444; port 4999 (no mapping) stays shut" ;;
+	restricted) ok "restricted: address-dependent filtering: the server's other port gets in, bob (never sent to) does not" ;;
+	esac
+	lab_down
+	net_expect_gone
+}
+
+for mode in fullcone restricted; do
+	cone_check "$mode"
 done
 
 # ------------------------------- 3b. the small-TTL probe, nat2 --nat plain
