@@ -135,7 +135,7 @@ net_ask() {
 # net_lab_run OUT ARGS...: `scripts/lab run ARGS` as its own process (the
 # way a user runs it), bounded; its stdout (the path lines) goes to OUT and
 # is echoed, its stderr passes through.  The run keeps its instance (--keep),
-# so that expect_path can read the NATs' conntrack tables afterwards; the
+# so that expect_peer_sees can read the NATs' conntrack tables afterwards; the
 # caller removes it with lab_down (net_cleanup does on failure), and the kept
 # logs land in NET_TMP, which net_cleanup removes.
 net_lab_run() {
