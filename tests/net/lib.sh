@@ -134,24 +134,87 @@ net_ask() {
 
 # net_lab_run OUT ARGS...: `scripts/lab run ARGS` as its own process (the
 # way a user runs it), bounded; its stdout (the path lines) goes to OUT and
-# is echoed, its stderr passes through.
+# is echoed, its stderr passes through.  The run keeps its instance (--keep),
+# so that expect_peer_sees can read the NATs' conntrack tables afterwards; the
+# caller removes it with lab_down (net_cleanup does on failure), and the kept
+# logs land in NET_TMP, which net_cleanup removes.
 net_lab_run() {
 	local out=$1 rc=0
 	shift
-	timeout -k 5 "$NET_RUN_LIMIT_S" "$LAB_SCRIPT" run "$@" >"$out" || rc=$?
+	TMPDIR=$NET_TMP timeout -k 5 "$NET_RUN_LIMIT_S" "$LAB_SCRIPT" run "$@" --keep >"$out" 2>"$NET_TMP/lab-run.err" || rc=$?
+	grep -v '^lab run: kept instance ' "$NET_TMP/lab-run.err" >&2 || true
 	sed 's/^/    /' "$out"
 	((rc != 124)) || fail "scripts/lab run $*: expected to finish within $NET_RUN_LIMIT_S s; seen: still running, killed"
 	((rc == 0)) || fail "scripts/lab run $*: expected exit status 0; seen $rc (its report is above)"
 }
 
-# expect_remote OUT ID IP: ID's path line in OUT ("ID: L -> R (TYPE) in N ms")
-# has the remote address IP.
-expect_remote() {
-	local out=$1 id=$2 want=$3 line
+# net_path OUT ID: parses ID's path line in OUT ("ID: L -> R (TYPE) in N ms")
+# into PATH_LIP, PATH_LPORT, PATH_RIP, PATH_RPORT, PATH_TYPE.
+net_path() {
+	local out=$1 id=$2 line
 	line=$(grep -E "^$id: " "$out" || true)
-	local re="^$id: ([^ ]+) -> ([^ ]+):([0-9]+) \\((host|srflx|prflx)\\) in ([0-9]+) ms\$"
+	local ep='([0-9.]+):([0-9]+)'
+	local re="^$id: $ep -> $ep \\((host|srflx|prflx)\\) in ([0-9]+) ms\$"
 	[[ $line =~ $re ]] ||
 		fail "$id: expected a path line '$id: IP:PORT -> IP:PORT (host|srflx|prflx) in N ms'; seen '$line'"
-	expect_eq "$id's remote address (its line: $line)" "$want" "${BASH_REMATCH[2]}"
-	((BASH_REMATCH[3] > 0)) || fail "$id: expected a remote port; seen 0 in '$line'"
+	PATH_LINE=$line
+	PATH_LIP=${BASH_REMATCH[1]} PATH_LPORT=${BASH_REMATCH[2]}
+	PATH_RIP=${BASH_REMATCH[3]} PATH_RPORT=${BASH_REMATCH[4]}
+	PATH_TYPE=${BASH_REMATCH[5]}
+	((PATH_LPORT > 0 && PATH_RPORT > 0)) || fail "$id: expected non-zero ports; seen '$line'"
+}
+
+# expect_remote OUT ID IP TYPE: ID's path line in OUT has the remote address
+# IP, reached through a candidate of type TYPE (host, srflx or prflx).  A
+# prflx pair where TYPE says srflx means that a NAT gave a peer another port
+# than the one the server saw, which is what the small-TTL opening probe
+# exists to prevent (docs/protocol.md, "Filterless NATs").
+expect_remote() {
+	local out=$1 id=$2 want=$3 type=$4
+	net_path "$out" "$id"
+	expect_eq "$id's remote address (its line: $PATH_LINE)" "$want" "$PATH_RIP"
+	expect_eq "$id's remote candidate type (its line: $PATH_LINE)" "$type" "$PATH_TYPE"
+}
+
+# net_mapping NAT LIP LPORT RIP RPORT: the public IP:PORT that NAT's
+# conntrack table maps the UDP flow LIP:LPORT -> RIP:RPORT to (the reply
+# direction's destination), or fails if the table has no single such entry.
+net_mapping() {
+	local nat=$1 entries n
+	entries=$(lab_nsx "$nat" conntrack -L -p udp -s "$2" --sport "$3" -d "$4" --dport "$5" 2>/dev/null || true)
+	n=$(grep -c . <<<"$entries" || true)
+	((n == 1)) || fail "$nat: expected 1 conntrack entry for $2:$3 -> $4:$5; seen $n:
+$entries
+(all UDP entries in $nat:
+$(lab_nsx "$nat" conntrack -L -p udp 2>/dev/null))"
+	# udp 17 29 src=L dst=R sport=L dport=R src=R dst=PUB sport=R dport=MAPPED ...
+	local re=" src=$2 dst=$4 sport=$3 dport=$5 src=$4 dst=([0-9.]+) sport=$5 dport=([0-9]+) "
+	[[ $entries =~ $re ]] || fail "$nat: conntrack entry for $2:$3 -> $4:$5 not understood: $entries"
+	echo "${BASH_REMATCH[1]}:${BASH_REMATCH[2]}"
+}
+
+# expect_peer_sees OUT ID NAT OTHER: OTHER reaches ID's socket at the address
+# it should.  NAT is the node that translates ID's packets on the chosen path,
+# or "-" when none does: then OTHER's remote must be ID's own local address;
+# else NAT's conntrack table must hold ID's flow (local -> remote, as ID's line
+# says) and OTHER's remote must be the public address NAT mapped it to.  So
+# both path lines are checked against the kernel's NAT state, not only against
+# each other's word.  NAT/expired names a NAT whose entries have timed out by
+# design (--udp-timeout): its mapping is then taken to keep the port (the
+# lab's home NAT does, for the only host behind it).
+expect_peer_sees() {
+	local out=$1 id=$2 nat=$3 other=$4 mine theirs
+	net_path "$out" "$id"
+	if [[ $nat == - ]]; then
+		mine=$PATH_LIP:$PATH_LPORT
+	elif [[ $nat == */expired ]]; then
+		nat=${nat%/expired}
+		mine=$(lab_addr "$nat"):$PATH_LPORT
+	else
+		mine=$(net_mapping "$nat" "$PATH_LIP" "$PATH_LPORT" "$PATH_RIP" "$PATH_RPORT") || exit 1
+		expect_eq "$nat's public address for $id's flow" "$(lab_addr "$nat")" "${mine%:*}"
+	fi
+	net_path "$out" "$other"
+	theirs=$PATH_RIP:$PATH_RPORT
+	expect_eq "$other's remote address and port (${nat/#-/no NAT}: $id's socket as the path shows it)" "$mine" "$theirs"
 }

@@ -481,11 +481,16 @@ static void test_client_binding_without_address(void **state)
 	assert_int_equal(rdvc_tick(&world.c[0].rc, 100000), UINT64_MAX);
 }
 
+/* A PEER-INFO request from the server to `client`, which must answer it
+ * with exactly one datagram to the server: a PEER-INFO success response
+ * with the request's transaction id and a FINGERPRINT. */
 static void peer_info_to(int client, const struct punch_peer *p,
                          const uint8_t txid[STUN_TXID_LEN])
 {
 	struct stun_writer w;
 	uint8_t buf[PUNCH_MSG_MAX];
+	struct stun_msg m;
+	size_t sent = world.c[client].sent;
 	int n;
 
 	stun_writer_init(&w, buf, sizeof(buf), PUNCH_PEER_INFO, STUN_REQUEST,
@@ -493,14 +498,27 @@ static void peer_info_to(int client, const struct punch_peer *p,
 	punch_peer_put(&w, p, 0);
 	n = finish_signed(&w);
 	assert_true(n > 0);
-	w_push(0, client, buf, (size_t)n);
-	w_pump();
+	decode_ok(&m, buf, (size_t)n);
+	assert_size(world.n, 0);
+	assert_int_equal(rdvc_on_stun(&world.c[client].rc, buf, (size_t)n, &m,
+	                              world.now),
+	                 1);
+	assert_size(world.c[client].sent, sent + 1);
+	assert_size(world.n, 1);
+	assert_true(world.q[0].to_server);
+	decode_ok(&m, world.q[0].buf, world.q[0].len);
+	assert_int_equal(m.method, PUNCH_PEER_INFO);
+	assert_int_equal(m.cls, STUN_SUCCESS);
+	assert_memory_equal(m.txid, txid, STUN_TXID_LEN);
+	assert_true(m.present & STUN_HAS_FINGERPRINT);
+	world.n = 0;
 }
 
 static void test_client_answers_peer_info(void **state)
 {
 	struct punch_peer p;
 	uint8_t txid[STUN_TXID_LEN] = { 7 };
+	uint8_t other[STUN_TXID_LEN] = { 8 }, bad[STUN_TXID_LEN] = { 9 };
 
 	(void)state;
 	world.server_down = 1;
@@ -518,13 +536,14 @@ static void test_client_answers_peer_info(void **state)
 	assert_size(count_events(&world.c[0], RDVC_EV_PEER_INFO), 2);
 	/* about someone else: answered, not reported */
 	snprintf(p.id, sizeof(p.id), "mallory");
-	peer_info_to(0, &p, txid);
+	peer_info_to(0, &p, other);
 	/* malformed (no credentials): answered, not reported */
 	snprintf(p.id, sizeof(p.id), "bob");
 	p.pwd[0] = '\0';
-	peer_info_to(0, &p, txid);
+	peer_info_to(0, &p, bad);
 	assert_size(count_events(&world.c[0], RDVC_EV_PEER_INFO), 2);
-	/* every copy was answered with a success carrying its txid */
+	/* every one was answered (peer_info_to decoded each answer: a
+	 * success carrying its request's txid), and nothing else was sent */
 	assert_size(world.c[0].sent, 4);
 }
 
