@@ -49,7 +49,7 @@ start_chat() {
 	CLIENT_FD[$id]=$fd
 }
 
-lab_spawn server "$RUN_DIR/server-1" /dev/null "$PUNCH" server -listen 127.0.0.1:3478 -log info
+lab_spawn server "$RUN_DIR/server-1" /dev/null "$PUNCH" server -listen 127.0.0.1:3478 -state "$RUN_DIR/server.state" -log info
 SERVER_PID=$LAB_PID
 lab_wait_line "$RUN_DIR/server-1.err" '^punch server: listening on 127\.0\.0\.1:3478$' "$LAB_START_S" "$SERVER_PID" ||
 	fail "expected 'punch server: listening on 127.0.0.1:3478' within $LAB_START_S s; seen: $(cat "$RUN_DIR/server-1.err")"

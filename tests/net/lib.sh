@@ -180,15 +180,22 @@ expect_remote() {
 # conntrack table maps the UDP flow LIP:LPORT -> RIP:RPORT to (the reply
 # direction's destination), or fails if the table has no single such entry.
 net_mapping() {
-	local nat=$1 entries n
+	local nat=$1 entries n re
 	entries=$(lab_nsx "$nat" conntrack -L -p udp -s "$2" --sport "$3" -d "$4" --dport "$5" 2>/dev/null || true)
+	# udp 17 29 src=L dst=R sport=L dport=R src=R dst=PUB sport=R dport=MAPPED ...
+	re=" src=$2 dst=$4 sport=$3 dport=$5 src=$4 dst=([0-9.]+) sport=$5 dport=([0-9]+) "
+	if [[ -z $entries ]]; then
+		# A cone NAT (fullcone, restricted) may have let the peer's packet
+		# in first, through its DNAT: the flow then starts outside.
+		# udp 17 29 src=R dst=PUB sport=R dport=MAPPED src=L dst=R sport=L dport=R ...
+		entries=$(lab_nsx "$nat" conntrack -L -p udp -s "$4" --sport "$5" --reply-src "$2" --reply-port-src "$3" 2>/dev/null || true)
+		re=" src=$4 dst=([0-9.]+) sport=$5 dport=([0-9]+) src=$2 dst=$4 sport=$3 dport=$5 "
+	fi
 	n=$(grep -c . <<<"$entries" || true)
 	((n == 1)) || fail "$nat: expected 1 conntrack entry for $2:$3 -> $4:$5; seen $n:
 $entries
 (all UDP entries in $nat:
 $(lab_nsx "$nat" conntrack -L -p udp 2>/dev/null))"
-	# udp 17 29 src=L dst=R sport=L dport=R src=R dst=PUB sport=R dport=MAPPED ...
-	local re=" src=$2 dst=$4 sport=$3 dport=$5 src=$4 dst=([0-9.]+) sport=$5 dport=([0-9]+) "
 	[[ $entries =~ $re ]] || fail "$nat: conntrack entry for $2:$3 -> $4:$5 not understood: $entries"
 	echo "${BASH_REMATCH[1]}:${BASH_REMATCH[2]}"
 }

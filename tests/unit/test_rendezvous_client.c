@@ -657,7 +657,12 @@ static void test_client_forged_peer_info(void **state)
 	snprintf(p.pwd, sizeof(p.pwd), "p");
 	p.session = 7;
 	/* before any key is pinned, even a well-signed one is not taken */
-	peer_info_to(0, &p, txid);
+	stun_writer_init(&w, buf, sizeof(buf), PUNCH_PEER_INFO, STUN_REQUEST,
+	                 txid);
+	punch_peer_put(&w, &p, 0);
+	n = finish_signed(&w);
+	w_push(0, 0, buf, (size_t)n);
+	w_pump();
 	assert_size(count_events(&world.c[0], RDVC_EV_PEER_INFO), 0);
 	assert_size(world.c[0].sent, 0);
 	pin_server(0);
