@@ -208,6 +208,15 @@ static void q_closed(void *ctx, const char *reason)
 		l->env.finish(l->env.ctx, 1); /* pair_failed() said why */
 		return;
 	}
+	/* The peer wanted to pair and gave up on us before its pairing
+	 * stream reached us: say so as if it had. */
+	if ((!l->env.code || !l->env.code[0]) &&
+	    quic_peer_app_error(l->quic) == APP_ERR_PAIRING) {
+		log_error("%s wants to pair with a code, and this side has none: run punch with -code and the same code",
+		          l->env.peer_id);
+		l->env.finish(l->env.ctx, 1);
+		return;
+	}
 	if (link_pair_pending(&l->pair) &&
 	    l->pair.state != PAIR_STATE_WAIT_LINK) {
 		log_error("pairing code did not match: %s ended the link during pairing (%s); nothing was pinned",

@@ -54,6 +54,7 @@ struct quic {
 	gnutls_certificate_credentials_t cred;
 	int is_client, ready, closed;
 	uint64_t dropped_offpath;  /* datagrams from elsewhere before the handshake */
+	uint64_t peer_app_error;   /* the peer's CONNECTION_CLOSE, if application */
 	struct sockaddr_storage local, remote;
 	struct quic_callbacks cb;
 	void *ctx;
@@ -600,6 +601,7 @@ struct quic *quic_new(int is_client, const struct identity *id,
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
+	q->peer_app_error = QUIC_NO_APP_ERROR;
 	q->is_client = is_client;
 	q->id = id;
 	q->cb = *cb;
@@ -709,12 +711,19 @@ void quic_close(struct quic *q, uint64_t app_error, const char *reason,
 	finish(q, NULL);
 }
 
+uint64_t quic_peer_app_error(const struct quic *q)
+{
+	return q->peer_app_error;
+}
+
 static void peer_closed(struct quic *q)
 {
 	ngtcp2_connection_close_error err, *e = &err;
 
 	ngtcp2_conn_get_connection_close_error(q->conn, e);
 
+	if (e->type == NGTCP2_CONNECTION_CLOSE_ERROR_CODE_TYPE_APPLICATION)
+		q->peer_app_error = e->error_code;
 	if (e->type == NGTCP2_CONNECTION_CLOSE_ERROR_CODE_TYPE_APPLICATION &&
 	    e->error_code == 0) {
 		finish(q, NULL);

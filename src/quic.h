@@ -106,6 +106,11 @@ void quic_consume(struct quic *q, int64_t id, size_t n);
 /* Bytes queued on the stream and not yet acknowledged by the peer. */
 size_t quic_unacked(const struct quic *q, int64_t id);
 /* Close the connection with an application error (0: no error). */
+/* The application error code of the peer's CONNECTION_CLOSE;
+ * QUIC_NO_APP_ERROR if it sent none (or a transport error). */
+#define QUIC_NO_APP_ERROR UINT64_MAX
+uint64_t quic_peer_app_error(const struct quic *q);
+
 void quic_close(struct quic *q, uint64_t app_error, const char *reason,
                 uint64_t now_ns);
 
