@@ -85,6 +85,9 @@ expect 2 "-id-ttl wants a duration such as 30d" server -id-ttl 0
 expect 2 "-id-ttl wants a duration such as 30d" server -id-ttl 5w
 expect 2 "-id-ttl wants a duration such as 30d" server -id-ttl 4000d
 expect 2 "-server-key wants a fingerprint" chat -server 127.0.0.1:1 -id a -peer b -server-key SHA256:nope
+# A good -server-key is taken, and the next option parsed on its own.
+expect 2 "-wait wants seconds" chat -server 127.0.0.1:1 -id a -peer b \
+	-server-key SHA256:KfMQePMcp3r41bweKcoJh1JCXm3TgOgUvn0i14leue8 -wait soon
 expect 0 'usage: punch release' release -help
 expect 2 'both -server HOST:PORT and -id are required' release -id a
 expect 2 "bad -id 'has space'" release -server 127.0.0.1:1 -id 'has space'
