@@ -147,6 +147,46 @@ static int apply_alt(struct server_config *cfg, const char *alt)
 	return 0;
 }
 
+/* A decimal number in [lo, hi], nothing else.  Returns 0 or -1. */
+static int parse_range(const char *s, long lo, long hi, long *out)
+{
+	char *end;
+	long v = strtol(s, &end, 10);
+
+	if (*end || end == s || v < lo || v > hi)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+static int add_listen(struct server_config *cfg, const char *s)
+{
+	struct sockaddr_storage *a = &cfg->listen[cfg->n_listen];
+
+	if (cfg->n_listen == SERVER_LISTEN_MAX)
+		return cmd_bad("server", "too many -listen addresses (at most 8)");
+	a->ss_family = AF_INET;
+	if (addr_parse(a, s) || !strchr(s, ':'))
+		return cmd_bad("server", "-listen wants ADDR:PORT, got '%s'", s);
+	cfg->n_listen++;
+	return 0;
+}
+
+/* No -listen: 0.0.0.0:PORT and [::]:PORT, or only the IPv4 one for -alt
+ * (whose check then asks for a specific address). */
+static void listen_defaults(struct server_config *cfg, uint16_t port,
+                            int v4_only)
+{
+	struct sockaddr_in *v4 = (struct sockaddr_in *)&cfg->listen[0];
+	struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&cfg->listen[1];
+
+	v4->sin_family = AF_INET;
+	v4->sin_port = htons(port);
+	v6->sin6_family = AF_INET6;
+	v6->sin6_port = htons(port);
+	cfg->n_listen = v4_only ? 1 : 2;
+}
+
 int cmd_server(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -165,26 +205,19 @@ int cmd_server(int argc, char **argv)
 	struct server_config cfg = { 0 };
 	const char *alt = NULL;
 	int want_key = 0;
-	long port = SERVER_DEFAULT_PORT, port_or_max;
+	long port = SERVER_DEFAULT_PORT, max_peers;
 	int port_given = 0, rc;
-	char *end;
 	int c;
 
 	optind = 1;
 	while ((c = getopt_long_only(argc, argv, "vh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'l':
-			if (cfg.n_listen == SERVER_LISTEN_MAX)
-				return cmd_bad("server", "too many -listen addresses (at most 8)");
-			cfg.listen[cfg.n_listen].ss_family = AF_INET;
-			if (addr_parse(&cfg.listen[cfg.n_listen], optarg) ||
-			    !strchr(optarg, ':'))
-				return cmd_bad("server", "-listen wants ADDR:PORT, got '%s'", optarg);
-			cfg.n_listen++;
+			if ((rc = add_listen(&cfg, optarg)))
+				return rc;
 			break;
 		case 'p':
-			port = strtol(optarg, &end, 10);
-			if (*end || end == optarg || port < 0 || port > 65535)
+			if (parse_range(optarg, 0, 65535, &port))
 				return cmd_bad("server", "-port wants a number 0-65535, got '%s'", optarg);
 			port_given = 1;
 			break;
@@ -192,11 +225,9 @@ int cmd_server(int argc, char **argv)
 			alt = optarg;
 			break;
 		case 'm':
-			port_or_max = strtol(optarg, &end, 10);
-			if (*end || end == optarg || port_or_max < 1 ||
-			    port_or_max > 1000000)
+			if (parse_range(optarg, 1, 1000000, &max_peers))
 				return cmd_bad("server", "-max-peers wants a number 1-1000000, got '%s'", optarg);
-			cfg.max_peers = (size_t)port_or_max;
+			cfg.max_peers = (size_t)max_peers;
 			break;
 		case 'S':
 			if (!*optarg)
@@ -232,16 +263,8 @@ int cmd_server(int argc, char **argv)
 	 * would be dropped without a word. */
 	if (port_given && cfg.n_listen)
 		return cmd_bad("server", "-port applies only without -listen; put the port in -listen ADDR:PORT");
-	if (!cfg.n_listen) {
-		struct sockaddr_in *v4 = (struct sockaddr_in *)&cfg.listen[0];
-		struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&cfg.listen[1];
-
-		v4->sin_family = AF_INET;
-		v4->sin_port = htons((uint16_t)port);
-		v6->sin6_family = AF_INET6;
-		v6->sin6_port = htons((uint16_t)port);
-		cfg.n_listen = alt ? 1 : 2;
-	}
+	if (!cfg.n_listen)
+		listen_defaults(&cfg, (uint16_t)port, alt != NULL);
 	if (alt && (rc = apply_alt(&cfg, alt)))
 		return rc;
 	log_set_tag("punch server");
