@@ -192,6 +192,22 @@ static int nonce_ok(const struct rdv_server *rs, const struct stun_msg *m,
 	return diff == 0;
 }
 
+/* Every answer of the rendezvous: signed by the server, then FINGERPRINT. */
+static int reply_finish(const struct rdv_server *rs, struct stun_writer *w,
+                        int is_error, struct binding_reply *reply)
+{
+	int n;
+
+	sign_put(w, PUNCH_ATTR_SERVER_KEY, &rs->key);
+	stun_put_fingerprint(w);
+	n = stun_writer_finish(w);
+	if (n < 0)
+		return BINDING_DROP;
+	reply->len = (size_t)n;
+	reply->is_error = is_error;
+	return BINDING_REPLY;
+}
+
 static int reply_error(const struct rdv_server *rs, const struct stun_msg *m,
                        uint16_t code,
                        const char *reason, const char *nonce,
@@ -199,7 +215,6 @@ static int reply_error(const struct rdv_server *rs, const struct stun_msg *m,
                        uint8_t *out, size_t cap, struct binding_reply *reply)
 {
 	struct stun_writer w;
-	int n;
 
 	stun_writer_init(&w, out, cap, m->method, STUN_ERROR, m->txid);
 	stun_put_error(&w, code, reason);
@@ -207,14 +222,7 @@ static int reply_error(const struct rdv_server *rs, const struct stun_msg *m,
 		stun_put_unknown(&w, unknown, n_unknown);
 	if (nonce)
 		stun_put_bytes(&w, STUN_ATTR_NONCE, nonce, strlen(nonce));
-	sign_put(&w, PUNCH_ATTR_SERVER_KEY, &rs->key);
-	stun_put_fingerprint(&w);
-	n = stun_writer_finish(&w);
-	if (n < 0)
-		return BINDING_DROP;
-	reply->len = (size_t)n;
-	reply->is_error = 1;
-	return BINDING_REPLY;
+	return reply_finish(rs, &w, 1, reply);
 }
 
 static struct pending *pending_slot(struct rdv_server *rs, const char *to_id)
@@ -351,7 +359,6 @@ static int reply_success(const struct rdv_server *rs, const struct stun_msg *m,
                          struct binding_reply *reply)
 {
 	struct stun_writer w;
-	int n;
 
 	stun_writer_init(&w, out, cap, m->method, STUN_SUCCESS, m->txid);
 	stun_put_xor_addr(&w, STUN_ATTR_XOR_MAPPED_ADDRESS, from);
@@ -360,13 +367,7 @@ static int reply_success(const struct rdv_server *rs, const struct stun_msg *m,
 		stun_put_u32(&w, PUNCH_ATTR_LIFETIME,
 		             REGISTRY_LIFETIME_MS / 1000);
 	}
-	sign_put(&w, PUNCH_ATTR_SERVER_KEY, &rs->key);
-	stun_put_fingerprint(&w);
-	n = stun_writer_finish(&w);
-	if (n < 0)
-		return BINDING_DROP;
-	reply->len = (size_t)n;
-	return BINDING_REPLY;
+	return reply_finish(rs, &w, 0, reply);
 }
 
 static int handle_register(struct rdv_server *rs, int sock,
