@@ -187,6 +187,7 @@ int cmd_peer(int argc, char **argv)
 			if (identity_fp_parse(optarg, cfg.server_key))
 				return cmd_bad(cmd, "-server-key wants a fingerprint as 'punch server -print-key' prints it (SHA256:...), got '%s'", optarg);
 			cfg.has_server_key = 1;
+			break;
 		case 'c':
 			/* "-code CODE" as well as "-code=CODE": take the next
 			 * word if it looks like a code (starts with a digit)

@@ -102,6 +102,9 @@ if [[ $first != "$second" || $(stat -c %a "$state/s") != 700 ||
 else
 	echo "ok: punch server -print-key is stable, state 0700, key 0600"
 fi
+# A valid -server-key is taken as a key and nothing else (it once fell
+# through into -code, which refused the fingerprint as a code).
+expect 2 '-id and -peer must differ' chat -server 127.0.0.1:1 -id a -peer a -server-key "$first"
 # The task's command lines map onto the subcommands, errors included.
 expect 2 "-mode=teleport is not known" -mode=teleport
 expect 2 '-port wants a number' -mode=server -port=x
