@@ -14,6 +14,7 @@ expect() {
 	out=$(timeout 10 "$punch" "$@" 2>&1 </dev/null) || rc=$?
 	if [[ $rc != "$want" ]] || ! LC_ALL=C grep -aqE -- "$pattern" <<<"$out"; then
 		echo "FAIL: punch $*: expected exit $want and /$pattern/; seen exit $rc:" >&2
+		# shellcheck disable=SC2001 # every line gets the prefix, not one match
 		sed 's/^/  | /' <<<"$out" >&2
 		failures=$((failures + 1))
 	else
