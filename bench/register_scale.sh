@@ -15,7 +15,7 @@ cd "$(dirname "$0")/.."
 base=${1:-54e601c}
 build=${BUILD_DIR:-build-bench}
 
-cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DPUNCH_TESTS=OFF >/dev/null
+cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF >/dev/null
 cmake --build "$build" -j2 --target register_scale >/dev/null
 old=$(mktemp -d)
 trap 'rm -rf "$old"' EXIT

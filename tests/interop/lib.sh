@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared helpers for the interop tests; sourced, not run.
 #
 # Every wait here is bounded: a deadline in seconds, polled in small steps.

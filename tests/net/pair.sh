@@ -155,7 +155,7 @@ printf '# punch known_peers\nbob %s\ncarol %s\n' "$OTHER_FP" "$OTHER_FP" \
 	>"$RUN_DIR/alice.config/punch/known_peers"
 start_as bob bob bob alice -code
 code=$(code_of bob)
-start_as alice alice alice bob -code "$(tr a-z A-Z <<<"$code")"
+start_as alice alice alice bob -code "${code^^}"
 lab_wait_client alice "^Paired with bob: the code matched; its key $(re "$BOB_FP") is pinned in .*/known_peers \\(replacing line 2\\)" \
 	"the pairing, replacing line 2"
 lab_wait_client bob "^Paired with alice: the code matched; its key $(re "$ALICE_FP") is pinned in .*/known_peers\$" \
