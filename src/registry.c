@@ -572,6 +572,19 @@ const struct reg_entry *registry_find(const struct registry *r,
 	return lookup(r, id);
 }
 
+int registry_remove(struct registry *r, const char *id,
+                    const uint8_t key_fp[PUNCH_KEY_FP_LEN], uint64_t now_ms)
+{
+	struct reg_entry *e = lookup(r, id);
+
+	if (!e)
+		return 0;
+	if (!e->has_key_fp || memcmp(e->key_fp, key_fp, PUNCH_KEY_FP_LEN))
+		return -1;
+	entry_drop(r, e, now_ms);
+	return 1;
+}
+
 size_t registry_count(const struct registry *r)
 {
 	return r->ids.n;

@@ -93,6 +93,10 @@ void registry_on_expire(struct registry *r, registry_expire_fn *fn, void *ctx);
 
 const struct reg_entry *registry_find(const struct registry *r,
                                       const char *id);
+/* Drop id's live registration if key_fp holds it (RELEASE).  1 dropped,
+ * 0 none, -1 it is held by another key (left as it is). */
+int registry_remove(struct registry *r, const char *id,
+                    const uint8_t key_fp[PUNCH_KEY_FP_LEN], uint64_t now_ms);
 size_t registry_count(const struct registry *r);
 void registry_info(const struct registry *r, struct registry_info *out);
 const char *registry_result_str(int result);

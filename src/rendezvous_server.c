@@ -472,6 +472,9 @@ static int handle_release(struct rdv_server *rs, const struct stun_msg *m,
 		                   "Forbidden: this id is bound to another key",
 		                   NULL, NULL, 0, out, cap, reply);
 	}
+	/* and its live registration, if this key holds it: nobody is
+	 * introduced to a released id in the seconds before it expires */
+	registry_remove(rs->reg, id, fp, now_ms);
 	rs->stats.released++;
 	log_debug("released %s from %s", id, addr_str(from, a, sizeof(a)));
 	return reply_success(rs, m, from, -1, out, cap, reply);

@@ -984,6 +984,36 @@ static void test_registry_key_binding(void **state)
 	                    "id is registered with a different key");
 }
 
+/* RELEASE drops the live registration only for the key that holds it,
+ * and gives its memory back. */
+static void test_registry_remove(void **state)
+{
+	struct reg_fixture f = { reg_new(8, 0), NULL, NULL };
+	struct punch_peer a = peer_make("alice", "bob", 1);
+	struct registry_info empty, info;
+	uint8_t other[PUNCH_KEY_FP_LEN];
+
+	(void)state;
+	registry_info(f.r, &empty);
+	a.has_key_fp = 1;
+	memset(a.key_fp, 0xA1, PUNCH_KEY_FP_LEN);
+	memset(other, 0xEE, sizeof(other));
+	assert_int_equal(registry_remove(f.r, "alice", a.key_fp, 0), 0);
+	assert_reg(reg(&f, &a, "198.51.100.1", 1, 0), REG_WAITING);
+	assert_int_equal(registry_remove(f.r, "alice", other, 5), -1);
+	assert_non_null(registry_find(f.r, "alice"));
+	assert_int_equal(registry_remove(f.r, "alice", a.key_fp, 6), 1);
+	assert_null(registry_find(f.r, "alice"));
+	assert_size(registry_count(f.r), 0);
+	assert_size(registry_expire(f.r, 7 + LIFE), 0);
+	registry_info(f.r, &info);
+	assert_size(info.allocs, empty.allocs);
+	assert_size(info.bytes, empty.bytes);
+	/* the id is free for anyone now */
+	memset(a.key_fp, 0xEE, PUNCH_KEY_FP_LEN);
+	assert_reg(reg(&f, &a, "198.51.100.1", 1, 8 + LIFE), REG_WAITING);
+}
+
 /* Ids that share a hash bucket must not be confused. */
 static void test_registry_many_ids(void **state)
 {
@@ -1059,6 +1089,7 @@ int main(void)
 		R(test_registry_model),
 		R(test_registry_growth),
 		R(test_registry_key_binding),
+		R(test_registry_remove),
 		R(test_registry_many_ids),
 	};
 #undef R

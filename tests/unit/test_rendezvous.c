@@ -852,6 +852,7 @@ static void test_release(void **state)
 	feed_release(&res, "alice", 0xEE, m_nonce, &m, T0 + 2);
 	assert_error_reply(&res, 403, "Forbidden: this id is bound to another key");
 	assert_server_signed(&res);
+	assert_non_null(registry_find(rdv_registry(srv), "alice"));
 	test_key(0xA1, pk, sk, fp);
 	assert_int_equal(idbind_check(rdv_idbind(srv), "alice", fp, 10), IDBIND_OK);
 	test_key(0xEE, pk, sk, fp);
@@ -861,6 +862,8 @@ static void test_release(void **state)
 	assert_false(res.reply.is_error);
 	assert_server_signed(&res);
 	assert_int_equal(idbind_check(rdv_idbind(srv), "alice", fp, 10), IDBIND_OK);
+	/* the live registration went with the binding */
+	assert_null(registry_find(rdv_registry(srv), "alice"));
 	feed_release(&res, "alice", 0xA1, nonce, &a, T0 + 4);
 	assert_false(res.reply.is_error);
 	assert_u64(rdv_stats(srv)->released, 2);
