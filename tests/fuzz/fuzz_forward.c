@@ -13,8 +13,7 @@
 #include <string.h>
 
 #include "forward_spec.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "fuzz.h"
 
 enum { INPUT_MAX = 1024 };
 

@@ -16,14 +16,7 @@
 #include <unistd.h>
 
 #include "identity.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond)                                                          \
-	do {                                                                  \
-		if (!(cond))                                                  \
-			abort();                                              \
-	} while (0)
+#include "fuzz.h"
 
 enum { FILE_MAX = 1 << 16 };
 

@@ -20,14 +20,7 @@
 #include <string.h>
 
 #include "pake.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond)                                                          \
-	do {                                                                  \
-		if (!(cond))                                                  \
-			abort();                                              \
-	} while (0)
+#include "fuzz.h"
 
 static void fuzz_code(const uint8_t *data, size_t size)
 {

@@ -50,14 +50,7 @@
 #include "rendezvous_server.h"
 #include "sign.h"
 #include "stun.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond)                                                          \
-	do {                                                                  \
-		if (!(cond))                                                  \
-			abort();                                              \
-	} while (0)
+#include "fuzz.h"
 
 enum {
 	BUF_MAX = 2048,
@@ -468,7 +461,6 @@ static void rdvc_send(void *ctx, const struct sockaddr *to,
 	check_sent(buf, len);
 	c->sent++;
 }
-
 
 static void on_rdvc(void *ctx, int event, const void *arg)
 {

@@ -13,16 +13,9 @@
 
 #include "binding.h"
 #include "stun.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "fuzz.h"
 
 static const uint8_t key[] = "fuzz-key";
-
-#define CHECK(cond)                                                          \
-	do {                                                                  \
-		if (!(cond))                                                  \
-			abort();                                              \
-	} while (0)
 
 static int same_addr(const struct sockaddr_storage *a,
                      const struct sockaddr_storage *b)

@@ -19,12 +19,7 @@
 
 #include "punch_attr.h"
 #include "term.h"
-
-#define CHECK(x)                                                           \
-	do {                                                               \
-		if (!(x))                                                  \
-			abort();                                           \
-	} while (0)
+#include "fuzz.h"
 
 static void check_safe(const char *s, size_t len)
 {
@@ -42,7 +37,6 @@ static void check_safe(const char *s, size_t len)
 	}
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	size_t cap = TERM_ESCAPE_SIZE(size), small, w, w2, ws;

@@ -481,6 +481,22 @@ static void test_client_binding_without_address(void **state)
 	assert_int_equal(rdvc_tick(&world.c[0].rc, 100000), UINT64_MAX);
 }
 
+/* Exactly one datagram went to the server: a PEER-INFO success response
+ * with txid and a FINGERPRINT.  Clears the queue. */
+static void expect_peer_info_answer(const uint8_t txid[STUN_TXID_LEN])
+{
+	struct stun_msg m;
+
+	assert_size(world.n, 1);
+	assert_true(world.q[0].to_server);
+	decode_ok(&m, world.q[0].buf, world.q[0].len);
+	assert_int_equal(m.method, PUNCH_PEER_INFO);
+	assert_int_equal(m.cls, STUN_SUCCESS);
+	assert_memory_equal(m.txid, txid, STUN_TXID_LEN);
+	assert_true(m.present & STUN_HAS_FINGERPRINT);
+	world.n = 0;
+}
+
 /* A PEER-INFO request from the server to `client`, which must answer it
  * with exactly one datagram to the server: a PEER-INFO success response
  * with the request's transaction id and a FINGERPRINT. */
@@ -504,14 +520,7 @@ static void peer_info_to(int client, const struct punch_peer *p,
 	                              world.now),
 	                 1);
 	assert_size(world.c[client].sent, sent + 1);
-	assert_size(world.n, 1);
-	assert_true(world.q[0].to_server);
-	decode_ok(&m, world.q[0].buf, world.q[0].len);
-	assert_int_equal(m.method, PUNCH_PEER_INFO);
-	assert_int_equal(m.cls, STUN_SUCCESS);
-	assert_memory_equal(m.txid, txid, STUN_TXID_LEN);
-	assert_true(m.present & STUN_HAS_FINGERPRINT);
-	world.n = 0;
+	expect_peer_info_answer(txid);
 }
 
 static void test_client_answers_peer_info(void **state)
@@ -571,14 +580,7 @@ static void test_client_peer_info_answer_bytes(void **state)
 	decode_ok(&m, buf, (size_t)n);
 	assert_int_equal(rdvc_on_stun(&world.c[0].rc, buf, (size_t)n, &m, 0),
 	                 1);
-	assert_size(world.n, 1);
-	assert_true(world.q[0].to_server);
-	decode_ok(&m, world.q[0].buf, world.q[0].len);
-	assert_int_equal(m.method, PUNCH_PEER_INFO);
-	assert_int_equal(m.cls, STUN_SUCCESS);
-	assert_memory_equal(m.txid, txid, STUN_TXID_LEN);
-	assert_true(m.present & STUN_HAS_FINGERPRINT);
-	world.n = 0;
+	expect_peer_info_answer(txid);
 }
 
 /* The server restarts between refreshes: the client's old nonce gets a
