@@ -6,9 +6,10 @@
  * own local side (stdin, stdout, files, TCP) on the session's libuv loop,
  * and its streams through quic.h.
  *
- * Every app starts each stream it opens with one line naming itself,
- * "punch/1 NAME ...\n", so that two sides running different commands
- * (say, send against chat) are told so instead of exchanging garbage.
+ * Every app stream starts with one line naming the app, "punch/1 NAME
+ * ...\n", so that two sides running different commands (say, send against
+ * chat) are told so instead of exchanging garbage.  The first such line on
+ * each side, the hello, is the link's (link.c): see struct app_hello.
  */
 #ifndef PUNCH_APP_H
 #define PUNCH_APP_H
@@ -61,12 +62,36 @@ struct app_args {
 
 struct app;
 
+/* ---- the hello (link.c) --------------------------------------------------
+ * Once the link is up (and paired), each side opens one unidirectional
+ * stream and writes "punch/1 WIRE[ REST]\n" on it: the QUIC server side at
+ * once, the client once the server's hello has arrived, so that each side
+ * learns what the other runs before anything else is sent.  If the names
+ * differ, the link says so and closes with APP_ERR_MISMATCH; the app's
+ * on_ready runs only once they match, and the stream is then the app's. */
+struct app_hello {
+	int64_t out;              /* our stream, our hello written on it */
+	size_t out_len;           /* the bytes of our hello line */
+	int64_t in;               /* the peer's stream; on_data gets what follows its hello */
+	const char *rest;         /* the peer's REST: "" if none */
+};
+
+/* RFC 9000 2.1: bit 0x2 of a stream id marks a unidirectional stream. */
+static inline int app_stream_is_uni(int64_t id)
+{
+	return (id & 0x2) != 0;
+}
+
 struct app_ops {
 	const char *name;         /* the command: chat, pipe, send, recv, forward */
 	const char *wire;         /* the name on the wire: send and recv share "file" */
+	/* For a mismatch: the command the peer should run, and what to do. */
+	const char *peer_cmd, *hint;
 	struct app *(*create)(const struct app_env *env, const struct app_args *args);
-	/* The link is up and the peer verified. */
-	void (*on_ready)(struct app *a);
+	/* REST for our hello line (NULL: none), asked once, as it is written. */
+	const char *(*hello_rest)(struct app *a);
+	/* The link is up, the peer verified, and it runs the same app. */
+	void (*on_ready)(struct app *a, const struct app_hello *h);
 	void (*on_data)(struct app *a, int64_t id, const uint8_t *data, size_t len,
 	                int fin);
 	void (*on_writable)(struct app *a, int64_t id);
@@ -74,10 +99,12 @@ struct app_ops {
 	/* The user interrupted (Ctrl-C): wind down. */
 	void (*on_interrupt)(struct app *a);
 	void (*destroy)(struct app *a);
-	/* The peer closed the link cleanly while the app may still have
-	 * output to flush: the app calls env->finish once it has (NULL: the
-	 * session ends at once, with status 0). */
-	void (*on_link_closed)(struct app *a);
+	/* The peer closed the link cleanly (error 0) after on_ready.  The app
+	 * calls env->finish: with 0 once it has flushed what it must, if the
+	 * peer had sent all it meant to; else with 1 after saying, in one
+	 * sentence, what was cut short.  NULL: the session ends at once, with
+	 * status 0. */
+	void (*on_closed)(struct app *a);
 	/* Set: the app calls quic_consume() for every byte on_data gave it,
 	 * once written out (or dropped), so that a slow output holds the peer
 	 * back.  Unset: the link does, as soon as on_data returns. */
@@ -100,7 +127,8 @@ struct app_header {
 /* Feed stream data to h.  Returns the bytes it used (all of them until the
  * newline), or -1 if this is not a punch header. */
 long app_header_feed(struct app_header *h, const uint8_t *data, size_t len);
-/* Write "punch/1 NAME REST\n" on stream id.  0, or -1 if it did not fit. */
+/* Write "punch/1 NAME REST\n" on stream id.  The line's length, or -1 if
+ * it did not fit. */
 int app_header_write(struct quic *q, int64_t id, const char *name,
                      const char *rest);
 

@@ -1,6 +1,6 @@
 /*
  * punch chat on the secure link: each side writes its lines on a
- * unidirectional stream of its own, after the header "punch/1 chat".  A
+ * unidirectional stream of its own, the link's hello stream (app.h).  A
  * line "quit", or the end of input, ends the stream (FIN); the peer says
  * who left, ends its own stream, and both close the link.
  */
@@ -22,8 +22,8 @@ struct chat_app {
 	struct app_input in;
 	int64_t out;              /* our stream, -1 until the link is up */
 	int out_done;             /* FIN queued */
-	struct app_header hdr;    /* the peer's stream header */
-	int peer_ok, peer_left;
+	int64_t peer;             /* the peer's stream, -1 until the link is up */
+	int peer_left;
 	char line[CHAT_LINE_MAX];
 	size_t line_len;          /* a partial line from the peer */
 	char typed[CHAT_LINE_MAX];
@@ -104,22 +104,18 @@ static struct app *chat_create(const struct app_env *env,
 	if (!c)
 		return NULL;
 	c->env = *env;
-	c->out = -1;
+	c->out = c->peer = -1;
 	uv_timer_init(env->loop, &c->linger);
 	c->linger.data = c;
 	return (struct app *)c;
 }
 
-static void chat_ready(struct app *a)
+static void chat_ready(struct app *a, const struct app_hello *h)
 {
 	struct chat_app *c = (struct chat_app *)a;
 
-	c->out = quic_open_stream(c->env.quic, 0);
-	if (c->out < 0 || app_header_write(c->env.quic, c->out, "chat", NULL)) {
-		log_error("chat: cannot open a stream");
-		c->env.finish(c->env.ctx, 1);
-		return;
-	}
+	c->out = h->out;
+	c->peer = h->in;
 	fprintf(stderr, "Type a line and press Enter to send it; 'quit' ends the chat.\n");
 	if (app_input_open(&c->in, c->env.loop, 0, on_input, c))
 		log_warn("cannot read standard input; receiving only");
@@ -140,22 +136,8 @@ static void chat_data(struct app *a, int64_t id, const uint8_t *data,
 {
 	struct chat_app *c = (struct chat_app *)a;
 
-	(void)id;
-	if (!c->hdr.done) {
-		long used = app_header_feed(&c->hdr, data, len);
-
-		if (used < 0 || (c->hdr.done && strcmp(c->hdr.name, "chat"))) {
-			char name[TERM_ESCAPE_SIZE(APP_HEADER_MAX)];
-
-			log_error("%s is not running punch chat (it sent '%s'); run the same command on both sides",
-			          c->env.peer_id, c->hdr.done ?
-			          term_str(name, sizeof(name), c->hdr.name) : "no header");
-			c->env.finish(c->env.ctx, 1);
-			return;
-		}
-		data += used;
-		len -= (size_t)used;
-	}
+	if (id != c->peer)
+		return;
 	for (size_t i = 0; i < len; i++) {
 		if (data[i] == '\n' || c->line_len == sizeof(c->line)) {
 			print_line(c);
@@ -192,6 +174,8 @@ static void chat_destroy(struct app *a)
 const struct app_ops app_chat = {
 	.name = "chat",
 	.wire = "chat",
+	.peer_cmd = "chat",
+	.hint = "run the same command on both sides",
 	.create = chat_create,
 	.on_ready = chat_ready,
 	.on_data = chat_data,

@@ -1,4 +1,5 @@
-/* What the apps share: stream headers and input on the loop. */
+/* What the apps share: writing a stream's first line, and input on the
+ * loop.  (The parsers are in app_parse.c.) */
 #include "app.h"
 
 #include <errno.h>
@@ -9,38 +10,6 @@
 
 static const char magic[] = "punch/1 ";
 
-long app_header_feed(struct app_header *h, const uint8_t *data, size_t len)
-{
-	const uint8_t *nl = memchr(data, '\n', len);
-	size_t take = nl ? (size_t)(nl - data) + 1 : len;
-	char *sp;
-
-	if (h->done)
-		return 0;
-	if (h->len + take > sizeof(h->line) - 1)
-		return -1;
-	memcpy(h->line + h->len, data, take);
-	h->len += take;
-	/* Reject early what cannot become "punch/1 " */
-	if (memcmp(h->line, magic, h->len < 8 ? h->len : 8))
-		return -1;
-	if (!nl)
-		return (long)take;
-	h->line[h->len - 1] = '\0';
-	if (h->len < 9)
-		return -1;
-	h->name = h->line + 8;
-	sp = strchr(h->line + 8, ' ');
-	if (sp) {
-		*sp = '\0';
-		h->rest = sp + 1;
-	} else {
-		h->rest = "";
-	}
-	h->done = 1;
-	return (long)take;
-}
-
 int app_header_write(struct quic *q, int64_t id, const char *name,
                      const char *rest)
 {
@@ -50,7 +19,7 @@ int app_header_write(struct quic *q, int64_t id, const char *name,
 
 	if (n <= 0 || (size_t)n >= sizeof(line))
 		return -1;
-	return quic_write(q, id, line, (size_t)n) == n ? 0 : -1;
+	return quic_write(q, id, line, (size_t)n) == n ? n : -1;
 }
 
 /* ---- input ---------------------------------------------------------- */

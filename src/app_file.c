@@ -1,7 +1,7 @@
 /*
  * punch send FILE and punch recv [DIR]: one file, checked end to end.
  *
- * The sender opens a unidirectional stream and writes
+ * The sender's hello stream (app.h) is the request:
  *
  *   punch/1 file NAME SIZE\n      (NAME percent-encoded: app_file.h)
  *   SIZE bytes of the file
@@ -9,9 +9,9 @@
  *   FIN
  *
  * without waiting: the receiver's refusal, if any, costs at most the data
- * in flight.  The receiver opens its own unidirectional stream with
- * "punch/1 file\n" as soon as the link is up (so that a sender facing
- * chat, or another sender, is told at once), checks the name, and refuses
+ * in flight.  The receiver's hello is "punch/1 file\n" (so that a sender
+ * facing chat, or another sender, is told at once); it checks the name
+ * (recv_parse_header), and refuses
  * an existing file unless -f, before it writes anything.  It writes the
  * data to DIR/.punch-recv-XXXXXX, and at FIN checks the size and the
  * SHA-256, then renames the file into place (without -f, atomically
@@ -37,94 +37,6 @@
 #include "cmd.h"
 #include "log.h"
 #include "term.h"
-
-/* ---- names ------------------------------------------------------------- */
-
-const char *file_name_check(const char *name, size_t len)
-{
-	if (!len)
-		return "the name is empty";
-	if (len > FILE_NAME_MAX)
-		return "the name is longer than 255 bytes";
-	if (name[0] == '.')
-		return "the name starts with '.' (hidden files, '.' and '..' are refused)";
-	for (size_t i = 0; i < len; i++) {
-		unsigned char ch = (unsigned char)name[i];
-
-		if (ch == '/' || ch == '\\')
-			return "the name holds a path separator ('/' or '\\')";
-		if (ch < 0x20 || ch == 0x7f)
-			return "the name holds a control character";
-	}
-	return NULL;
-}
-
-static int must_escape(unsigned char ch)
-{
-	return ch <= 0x20 || ch == 0x7f || ch == '%';
-}
-
-int file_name_encode(const char *name, size_t len, char *out, size_t outlen)
-{
-	static const char hex[] = "0123456789ABCDEF";
-	size_t o = 0;
-
-	for (size_t i = 0; i < len; i++) {
-		unsigned char ch = (unsigned char)name[i];
-		size_t need = must_escape(ch) ? 3 : 1;
-
-		if (o + need >= outlen)
-			return -1;
-		if (need == 1) {
-			out[o++] = (char)ch;
-			continue;
-		}
-		out[o++] = '%';
-		out[o++] = hex[ch >> 4];
-		out[o++] = hex[ch & 15];
-	}
-	if (o >= outlen)
-		return -1;
-	out[o] = '\0';
-	return (int)o;
-}
-
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-int file_name_decode(const char *in, char *out, size_t outlen)
-{
-	size_t o = 0;
-
-	for (size_t i = 0; in[i]; i++) {
-		unsigned char ch = (unsigned char)in[i];
-
-		if (o + 1 >= outlen)
-			return -1;
-		if (ch == '%') {
-			int hi = hexval(in[i + 1]), lo = hi < 0 ? -1 : hexval(in[i + 2]);
-
-			if (hi < 0 || lo < 0)
-				return -1;
-			out[o++] = (char)(hi << 4 | lo);
-			i += 2;
-		} else if (must_escape(ch)) {
-			return -1;
-		} else {
-			out[o++] = (char)ch;
-		}
-	}
-	out[o] = '\0';
-	return (int)o;
-}
 
 /* The name the sender uses: FILE's last component. */
 const char *file_base_name(const char *path)
@@ -153,8 +65,6 @@ int app_send_check(const struct app_args *args, char *why, size_t len)
 		snprintf(why, len, "cannot read '%s': %s", path, strerror(errno));
 		return 1;
 	}
-	if (getenv("PUNCH_TEST_SEND_NAME"))
-		return 0; /* the tests send names recv must refuse */
 	if ((bad = file_name_check(name, strlen(name)))) {
 		snprintf(why, len, "cannot send '%s': %s, and recv would refuse it; copy it to another name",
 		         path, bad);
@@ -213,30 +123,9 @@ void file_end_now(struct file_end *e, int code)
 	uv_timer_start(&e->end, on_end, 0, 0);
 }
 
-int file_peer_header(struct file_end *e, struct app_header *h,
-                     const uint8_t **data, size_t *len, int want_args,
-                     const char *want_cmd)
+int file_peer_rest(const struct file_end *e, const char *rest, int want_args)
 {
-	long used;
-
-	if (h->done)
-		return 0;
-	if (!*len)
-		return 1;
-	used = app_header_feed(h, *data, *len);
-	if (used < 0 || (h->done && strcmp(h->name, "file"))) {
-		char name[TERM_ESCAPE_SIZE(APP_HEADER_MAX)];
-
-		log_error("%s is not running punch %s (it runs %s); run punch send FILE on one side and punch recv on the other",
-		          e->env.peer_id, want_cmd,
-		          h->done ? term_str(name, sizeof(name), h->name) : "something else");
-		return -1;
-	}
-	*data += used;
-	*len -= (size_t)used;
-	if (!h->done)
-		return 1;
-	if (!*h->rest == !want_args)
+	if (!*rest == !want_args)
 		return 0;
 	log_error("%s is running punch %s too; run punch %s on one side",
 	          e->env.peer_id, want_args ? "recv" : "send",

@@ -15,6 +15,7 @@
 #define PUNCH_APP_FILE_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "app.h"
 
@@ -65,13 +66,17 @@ void file_end_init(struct file_end *e, const struct app_env *env);
 /* Finish with this exit status (the first call wins). */
 void file_end_now(struct file_end *e, int code);
 
-/* Gather the peer's stream header from *data (advancing it): 0 once it is
- * "punch/1 file" with operands (want_args: we are recv) or without (we are
- * send); 1 while incomplete; -1 after telling the user what the peer runs
- * instead (want_cmd names the command we expected). */
-int file_peer_header(struct file_end *e, struct app_header *h,
-                     const uint8_t **data, size_t *len, int want_args,
-                     const char *want_cmd);
+/* The peer's hello said "file": is it the other end?  REST holds the
+ * request if the peer sends (want_args: we are recv), nothing if it
+ * receives.  0, or -1 after telling the user. */
+int file_peer_rest(const struct file_end *e, const char *rest, int want_args);
+
+/* The request, REST of the sender's hello: "NAME SIZE", NAME encoded.
+ * NULL with the decoded name in name and its size, or the reason recv
+ * answers with ("header" or "name") and a sentence in why (peer text
+ * escaped for the terminal).  Pure: bounds-checked, no I/O. */
+const char *recv_parse_header(const char *rest, char name[FILE_NAME_MAX + 1],
+                              uint64_t *size, char *why, size_t whylen);
 
 /* The SHA-256 as 64 lowercase hex digits. */
 void file_hash_hex(const uint8_t digest[FILE_HASH_LEN],

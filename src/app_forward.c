@@ -8,9 +8,10 @@
  * shutdown, so half-closed connections work.  Either side may have -L;
  * both accept the other's streams.
  *
- * Who speaks first: the QUIC server side sends its "punch/1 forward" as
- * the link comes up, the client once the server's has arrived; each side
- * listens (-L) only once it knows the peer runs punch forward too.
+ * Each side's hello stream (app.h) holds only "punch/1 forward" and FIN;
+ * each side listens (-L) only once it knows the peer runs punch forward
+ * too (on_ready).  A peer that closes the link while connections are open
+ * cut them short: exit 1, saying how many.
  *
  * Policy: -L only opens local listeners.  A side serves the peer's
  * requests only for the HOST:PORT targets named with -allow, compared as
@@ -82,9 +83,7 @@ struct fwd_app {
 	int n_specs;
 	struct fwd_listener listeners[APP_ARGS_MAX];
 	int n_listeners;
-	struct app_header hello;  /* the peer's "punch/1 forward" stream */
-	int64_t hello_id, hello_out;
-	int spoke, listening;
+	int listening;
 	uv_timer_t end;
 	int end_code;
 };
@@ -117,46 +116,14 @@ static void fwd_end(struct fwd_app *f, int code)
 	uv_timer_start(&f->end, on_end, 0, 0);
 }
 
-/* ---- the peer's hello ---------------------------------------------------------- */
-
-static void fwd_speak(struct fwd_app *f, int listen);
-
-/* The peer's uni stream says what it runs. */
-static void peer_hello(struct fwd_app *f, int64_t id, const uint8_t *data,
-                       size_t len)
-{
-	long used;
-
-	if (f->hello_id < 0)
-		f->hello_id = id;
-	if (id != f->hello_id || f->hello.done || !len)
-		return;
-	used = app_header_feed(&f->hello, data, len);
-	if (used < 0 || (f->hello.done && strcmp(f->hello.name, "forward"))) {
-		char name[TERM_ESCAPE_SIZE(APP_HEADER_MAX)];
-
-		log_error("%s is not running punch forward (it runs %s); run punch forward on both sides",
-		          f->x.env.peer_id, !f->hello.done ? "something else" :
-		          !strcmp(f->hello.name, "file") ? "send or recv" :
-		          term_str(name, sizeof(name), f->hello.name));
-		fwd_speak(f, 0);  /* so that the peer learns what we run */
-		fwd_end(f, 1);
-	} else if (f->hello.done) {
-		log_debug("forward: %s runs punch forward", f->x.env.peer_id);
-		fwd_speak(f, 1);
-	}
-}
-
 static void fwd_data(struct app *a, int64_t id, const uint8_t *data,
                      size_t len, int fin)
 {
 	struct fwd_app *f = (struct fwd_app *)a;
 
 	/* Credit goes back as bytes reach a socket (forward_conn.c); the rest
-	 * is dropped or read at once. */
-	if (f->x.closing || (id & 0x2)) {  /* RFC 9000 2.1: 0x2, unidirectional */
-		if (!f->x.closing)
-			peer_hello(f, id, data, len);
+	 * (the hello stream's FIN, anything after it) is dropped at once. */
+	if (f->x.closing || app_stream_is_uni(id)) {
 		quic_consume(f->x.env.quic, id, len);
 		f->x.env.kick(f->x.env.ctx);
 		return;
@@ -243,7 +210,6 @@ static struct app *fwd_create(const struct app_env *env,
 	 * signal that ends every other one. */
 	signal(SIGPIPE, SIG_IGN);
 	f->x.env = *env;
-	f->hello_id = f->hello_out = -1;
 	uv_timer_init(env->loop, &f->end);
 	f->end.data = f;
 	return (struct app *)f;
@@ -273,23 +239,19 @@ static void say_serving(const struct fwd_app *f)
 	        f->x.env.peer_id, list);
 }
 
-/* Our hello (once), then the listeners, once the peer is known to run
- * punch forward. */
-static void fwd_speak(struct fwd_app *f, int listen)
+/* The peer runs punch forward: our hello stream ends, and we listen. */
+static void fwd_ready(struct app *a, const struct app_hello *h)
 {
-	if (f->hello_out < 0)
-		return;  /* before on_ready: it speaks */
-	if (!f->spoke) {
-		f->spoke = 1;
-		if (app_header_write(f->x.env.quic, f->hello_out, "forward", NULL) ||
-		    quic_write_fin(f->x.env.quic, f->hello_out)) {
-			log_error("forward: cannot write on our stream");
-			fwd_end(f, 1);
-			return;
-		}
-		f->x.env.kick(f->x.env.ctx);
+	struct fwd_app *f = (struct fwd_app *)a;
+
+	log_debug("forward: %s runs punch forward", f->x.env.peer_id);
+	if (quic_write_fin(f->x.env.quic, h->out)) {
+		log_error("forward: cannot write on our stream");
+		fwd_end(f, 1);
+		return;
 	}
-	if (!listen || f->listening || f->x.closing)
+	f->x.env.kick(f->x.env.ctx);
+	if (f->listening || f->x.closing)
 		return;
 	f->listening = 1;
 	for (int i = 0; i < f->n_specs; i++) {
@@ -301,22 +263,19 @@ static void fwd_speak(struct fwd_app *f, int listen)
 	say_serving(f);
 }
 
-static void fwd_ready(struct app *a)
+/* The peer stopped (its Ctrl-C): no error, unless connections were open. */
+static void fwd_closed(struct app *a)
 {
 	struct fwd_app *f = (struct fwd_app *)a;
+	unsigned open = fwd_conn_count(&f->x);
 
-	f->hello_out = quic_open_stream(f->x.env.quic, 0);
-	if (f->hello_out < 0) {
-		log_error("forward: cannot open a stream");
-		fwd_end(f, 1);
-		return;
-	}
-	/* RFC 9000 2.1: bit 0x1 of a stream id is set when the server opened
-	 * it.  The server speaks first; the client once it has heard. */
-	if (f->hello_out & 1)
-		fwd_speak(f, 0);
-	if (f->hello.done)
-		fwd_speak(f, !strcmp(f->hello.name, "forward"));
+	if (open)
+		log_error("%s closed the link with %u connection%s open; %s cut short",
+		          f->x.env.peer_id, open, open == 1 ? "" : "s",
+		          open == 1 ? "it was" : "they were");
+	else
+		fprintf(stderr, "%s stopped forwarding\n", f->x.env.peer_id);
+	fwd_end(f, open ? 1 : 0);
 }
 
 static void fwd_interrupt(struct app *a)
@@ -348,6 +307,8 @@ static void fwd_limits(const struct app_args *args, struct quic_limits *lim)
 const struct app_ops app_forward = {
 	.name = "forward",
 	.wire = "forward",
+	.peer_cmd = "forward",
+	.hint = "run punch forward on both sides",
 	.create = fwd_create,
 	.on_ready = fwd_ready,
 	.on_data = fwd_data,
@@ -357,4 +318,5 @@ const struct app_ops app_forward = {
 	.destroy = fwd_destroy,
 	.defers_credit = 1,
 	.limits = fwd_limits,
+	.on_closed = fwd_closed,
 };

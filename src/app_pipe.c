@@ -9,10 +9,9 @@
  * and exits 0; a link that ends any other way exits 1, so the exit status
  * says whether everything arrived, both ways.
  *
- * Who speaks first: the QUIC server side writes its header as the link
- * comes up; the client side waits for the server's, then writes its own
- * (the same header either way, so that both sides learn what the other
- * runs before anything else is sent; see speak()).
+ * The stream is the link's hello stream (app.h): input starts once both
+ * sides know that the other runs pipe.  A peer that closes the link before
+ * its stream has ended left in the middle: exit 1, saying so.
  *
  * Back-pressure: when quic_write takes less than a chunk (the stream's
  * buffer is full), input pauses and keeps the rest until on_writable.
@@ -45,13 +44,11 @@ struct pipe_app {
 	struct app_input in;
 	int input_open;
 	int64_t out;              /* our stream, -1 until the link is up */
-	int spoke;                /* our header is written */
 	uint8_t pend[PIPE_CHUNK]; /* input quic_write did not take yet */
 	size_t pend_len;
 	int in_eof, fin_queued;
 	int out_acked;            /* the peer acknowledged all of it, FIN too */
-	int64_t peer;             /* the peer's stream, -1 until it shows up */
-	struct app_header hdr;
+	int64_t peer;             /* the peer's stream, -1 until the link is up */
 	int peer_done;            /* its FIN came and all of it is written */
 	int done;
 	uint64_t sent, received;
@@ -169,22 +166,12 @@ static void pipe_writable(struct app *a, int64_t id)
 	}
 }
 
-/* Write our header (once), and start sending input unless the peer runs
- * something else (then the header only tells it so). */
-static void speak(struct pipe_app *p, int send_input)
+/* Start sending input. */
+static void pipe_start_input(struct pipe_app *p)
 {
 	int rc;
 
-	if (!p->spoke) {
-		p->spoke = 1;
-		if (app_header_write(p->env.quic, p->out, "pipe", NULL)) {
-			log_error("pipe: cannot write on our stream");
-			pipe_end(p, 1);
-			return;
-		}
-		p->env.kick(p->env.ctx);
-	}
-	if (!send_input || p->input_open || p->done)
+	if (p->input_open || p->done)
 		return;
 	if ((rc = app_input_open(&p->in, p->env.loop, 0, on_input, p))) {
 		log_error("pipe: cannot read standard input: %s", uv_strerror(rc));
@@ -315,34 +302,11 @@ static void pipe_data(struct app *a, int64_t id, const uint8_t *data,
 {
 	struct pipe_app *p = (struct pipe_app *)a;
 
-	if (p->peer < 0)
-		p->peer = id;
 	if (p->done || id != p->peer) {
 		if (!p->done)
 			log_debug("pipe: data on unexpected stream %lld dropped", (long long)id);
 		quic_consume(p->env.quic, id, len);
 		return;
-	}
-	if (!p->hdr.done && len) {
-		long used = app_header_feed(&p->hdr, data, len);
-
-		quic_consume(p->env.quic, id, used < 0 ? len : (size_t)used);
-		if (used < 0 || (p->hdr.done && strcmp(p->hdr.name, "pipe"))) {
-			char name[TERM_ESCAPE_SIZE(APP_HEADER_MAX)];
-
-			log_error("%s is not running punch pipe (it runs %s); run punch pipe on both sides",
-			          p->env.peer_id, !p->hdr.done ? "something else" :
-			          !strcmp(p->hdr.name, "file") ? "send or recv" :
-			          term_str(name, sizeof(name), p->hdr.name));
-			if (p->out >= 0)
-				speak(p, 0);
-			pipe_end(p, 1);
-			return;
-		}
-		data += used;
-		len -= (size_t)used;
-		if (p->hdr.done && p->out >= 0)
-			speak(p, 1);
 	}
 	if (len)
 		out_write(p, id, data, len);
@@ -350,11 +314,6 @@ static void pipe_data(struct app *a, int64_t id, const uint8_t *data,
 		return;
 	p->received += len;
 	if (fin) {
-		if (!p->hdr.done) {
-			log_error("%s ended its stream before saying what it runs", p->env.peer_id);
-			pipe_end(p, 1);
-			return;
-		}
 		p->peer_done = 1;
 		maybe_done(p);
 	}
@@ -397,29 +356,32 @@ static struct app *pipe_create(const struct app_env *env,
 	return (struct app *)p;
 }
 
-static void pipe_ready(struct app *a)
+static void pipe_ready(struct app *a, const struct app_hello *h)
 {
 	struct pipe_app *p = (struct pipe_app *)a;
 
-	p->out = quic_open_stream(p->env.quic, 0);
-	if (p->out < 0) {
-		log_error("pipe: cannot open a stream");
+	p->out = h->out;
+	p->peer = h->in;
+	pipe_start_input(p);
+}
+
+/* The peer closed the link.  Done with its stream: an acknowledgement
+ * means only that its bytes reached us, so write out what waits before
+ * ending.  Not done: it left in the middle. */
+static void pipe_closed(struct app *a)
+{
+	struct pipe_app *p = (struct pipe_app *)a;
+
+	if (p->done)
+		return;
+	if (!p->peer_done) {
+		log_error("%s closed the link before the end of its input, after %llu bytes; some may be missing",
+		          p->env.peer_id, (unsigned long long)p->received);
 		pipe_end(p, 1);
 		return;
 	}
-	/* RFC 9000 2.1: bit 0x1 of a stream id is set when the server opened it. */
-	if ((p->out & 1) || p->hdr.done)
-		speak(p, 1);
-}
-
-/* The peer is done and closed the link: an acknowledgement means only
- * that its bytes reached us, so write out what waits before ending. */
-static void pipe_link_closed(struct app *a)
-{
-	struct pipe_app *p = (struct pipe_app *)a;
-
 	p->link_closed = 1;
-	if (!p->done && !p->out_queued)
+	if (!p->out_queued)
 		pipe_end(p, 0);
 }
 
@@ -450,6 +412,8 @@ static void pipe_destroy(struct app *a)
 const struct app_ops app_pipe = {
 	.name = "pipe",
 	.wire = "pipe",
+	.peer_cmd = "pipe",
+	.hint = "run punch pipe on both sides",
 	.create = pipe_create,
 	.on_ready = pipe_ready,
 	.on_data = pipe_data,
@@ -457,6 +421,6 @@ const struct app_ops app_pipe = {
 	.on_stream_close = pipe_stream_close,
 	.on_interrupt = pipe_interrupt,
 	.destroy = pipe_destroy,
-	.on_link_closed = pipe_link_closed,
+	.on_closed = pipe_closed,
 	.defers_credit = 1,
 };

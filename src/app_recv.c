@@ -1,9 +1,10 @@
 /*
  * punch recv [DIR] [-f]: the receiving end of app_file.c's exchange, one
- * file a run.  The states: RECV_HEADER until the request line, RECV_DATA
- * while the file goes to DIR/.punch-recv-XXXXXX, RECV_ANSWERED once "ok"
- * or "bad ..." is queued; the exit follows the sender's acknowledgement of
- * the answer (or its clean close of the link).
+ * file a run.  The states: RECV_HEADER until the request (the sender's
+ * hello, app.h), RECV_DATA while the file goes to DIR/.punch-recv-XXXXXX,
+ * RECV_ANSWERED once "ok" or "bad ..." is queued; the exit follows the
+ * sender's acknowledgement of the answer (or its clean close of the link;
+ * a clean close before the answer cut the file short: exit 1).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -36,9 +37,7 @@ struct recv_app {
 	const char *dir;
 	int force;
 	enum recv_state state;
-	int64_t out, peer;
-	int spoke;                /* our header is written */
-	struct app_header hdr;
+	int64_t out, peer;        /* our stream and the sender's (app_hello) */
 	char name[FILE_NAME_MAX + 1];
 	char tmp[PATH_MAX], dest[PATH_MAX];
 	int fd;
@@ -71,34 +70,6 @@ static uint64_t recv_got(void *ctx)
 	return ((struct recv_app *)ctx)->got;
 }
 
-static int recv_open_out(struct recv_app *r)
-{
-	if (r->out >= 0)
-		return 0;
-	if ((r->out = quic_open_stream(r->e.env.quic, 0)) < 0) {
-		log_error("recv: cannot open a stream");
-		return -1;
-	}
-	return 0;
-}
-
-/* Our header, once.  The QUIC server side speaks as the link comes up, the
- * client once the server's header is here (see app_send.c's send_speak). */
-static int recv_speak(struct recv_app *r)
-{
-	if (r->spoke)
-		return 0;
-	if (recv_open_out(r))
-		return -1;
-	r->spoke = 1;
-	if (app_header_write(r->e.env.quic, r->out, "file", NULL)) {
-		log_error("recv: cannot write on our stream");
-		return -1;
-	}
-	r->e.env.kick(r->e.env.ctx);
-	return 0;
-}
-
 static void recv_drop_tmp(struct recv_app *r)
 {
 	if (r->fd >= 0)
@@ -124,52 +95,12 @@ static void recv_answer(struct recv_app *r, const char *answer)
 	recv_set_state(r, RECV_ANSWERED);
 	if (n < 0 || (size_t)n >= sizeof(line))
 		n = snprintf(line, sizeof(line), "bad write\n");
-	if (recv_speak(r) || quic_write(r->e.env.quic, r->out, line, (size_t)n) != n ||
+	if (quic_write(r->e.env.quic, r->out, line, (size_t)n) != n ||
 	    quic_write_fin(r->e.env.quic, r->out)) {
 		file_end_now(&r->e, 1);
 		return;
 	}
 	r->e.env.kick(r->e.env.ctx);
-}
-
-/* "NAME SIZE": 0, or -1 after answering. */
-static int recv_parse_header(struct recv_app *r, const char *rest)
-{
-	const char *sp = strchr(rest, ' '), *bad;
-	char wire[FILE_WIRE_NAME_MAX + 1], *end;
-	unsigned long long size;
-	int len;
-
-	if (!sp || (size_t)(sp - rest) > FILE_WIRE_NAME_MAX || sp[1] < '0' ||
-	    sp[1] > '9') {
-		log_error("%s sent a request punch cannot read", r->e.env.peer_id);
-		recv_answer(r, "bad header");
-		return -1;
-	}
-	memcpy(wire, rest, (size_t)(sp - rest));
-	wire[sp - rest] = '\0';
-	errno = 0;
-	size = strtoull(sp + 1, &end, 10);
-	if (*end || errno || size > (unsigned long long)INT64_MAX) {
-		shown_path sz;
-
-		log_error("%s sent a request punch cannot read (size '%s')",
-		          r->e.env.peer_id, term_str(sz, sizeof(sz), sp + 1));
-		recv_answer(r, "bad header");
-		return -1;
-	}
-	len = file_name_decode(wire, r->name, sizeof(r->name));
-	if (len < 0 || (bad = file_name_check(r->name, (size_t)len))) {
-		shown_path w;
-
-		log_error("refusing the file %s offered as '%s': %s", r->e.env.peer_id,
-		          term_str(w, sizeof(w), wire),
-		          len < 0 ? "the name is not encoded properly" : bad);
-		recv_answer(r, "bad name");
-		return -1;
-	}
-	r->size = size;
-	return 0;
 }
 
 /* After the header: refuse what must be refused before any data is
@@ -180,8 +111,17 @@ static int recv_begin(struct recv_app *r, const char *rest)
 	shown_path shown;
 	int n;
 
-	if (recv_parse_header(r, rest))
+	const char *bad;
+	char why[TERM_ESCAPE_SIZE(FILE_WIRE_NAME_MAX) + 128];
+
+	if ((bad = recv_parse_header(rest, r->name, &r->size, why, sizeof(why)))) {
+		if (!strcmp(bad, "name"))
+			log_error("refusing the file %s offered as %s", r->e.env.peer_id, why);
+		else
+			log_error("%s sent %s", r->e.env.peer_id, why);
+		recv_answer(r, !strcmp(bad, "name") ? "bad name" : "bad header");
 		return -1;
+	}
 	n = snprintf(r->dest, sizeof(r->dest), "%s/%s", r->dir, r->name);
 	if (n < 0 || (size_t)n >= sizeof(r->dest)) {
 		log_error("the path %s/%s is too long", r->dir,
@@ -341,33 +281,9 @@ static void recv_data(struct app *a, int64_t id, const uint8_t *data,
                       size_t len, int fin)
 {
 	struct recv_app *r = (struct recv_app *)a;
-	int rc;
 
-	if (r->e.done || r->state == RECV_ANSWERED)
+	if (r->e.done || r->state != RECV_DATA || id != r->peer)
 		return;  /* after an answer: the sender stops; drop the rest */
-	if (r->peer < 0)
-		r->peer = id;
-	if (id != r->peer)
-		return;
-	if (r->state == RECV_HEADER) {
-		rc = file_peer_header(&r->e, &r->hdr, &data, &len, 1, "send");
-		if (rc < 0) {
-			recv_speak(r);  /* so that the peer learns what we run */
-			file_end_now(&r->e, 1);
-			return;
-		}
-		if (rc == 0 && recv_speak(r)) {
-			file_end_now(&r->e, 1);
-			return;
-		}
-		if (rc > 0 && fin) {
-			log_error("%s ended its stream before its request was complete",
-			          r->e.env.peer_id);
-			file_end_now(&r->e, 1);
-		}
-		if (rc > 0 || recv_begin(r, r->hdr.rest))
-			return;
-	}
 	recv_body(r, data, len);
 	if (fin && r->state == RECV_DATA)
 		recv_finish(r);
@@ -402,17 +318,37 @@ static struct app *recv_create(const struct app_env *env,
 	return (struct app *)r;
 }
 
-static void recv_ready(struct app *a)
+static void recv_ready(struct app *a, const struct app_hello *h)
 {
 	struct recv_app *r = (struct recv_app *)a;
 
-	if (recv_open_out(r)) {
+	r->out = h->out;
+	r->peer = h->in;
+	if (file_peer_rest(&r->e, h->rest, 1)) {
 		file_end_now(&r->e, 1);
 		return;
 	}
-	/* RFC 9000 2.1: bit 0x1 of a stream id is set when the server opened it. */
-	if (((r->out & 1) || r->hdr.done) && recv_speak(r))
+	recv_begin(r, h->rest);
+}
+
+/* The sender closed the link: after our answer, as it does, the answer
+ * decides; before, it left in the middle of the file. */
+static void recv_closed(struct app *a)
+{
+	struct recv_app *r = (struct recv_app *)a;
+
+	if (r->e.done)
+		return;
+	if (r->state != RECV_ANSWERED) {
+		progress_abort(&r->prog);
+		log_error("%s closed the link before the file was complete (%llu of %llu bytes); the partial file is removed",
+		          r->e.env.peer_id, (unsigned long long)r->got,
+		          (unsigned long long)r->size);
+		recv_drop_tmp(r);
 		file_end_now(&r->e, 1);
+		return;
+	}
+	file_end_now(&r->e, r->answer_code);
 }
 
 static void recv_interrupt(struct app *a)
@@ -439,10 +375,13 @@ static void recv_destroy(struct app *a)
 const struct app_ops app_recv = {
 	.name = "recv",
 	.wire = "file",
+	.peer_cmd = "send",
+	.hint = "run punch send FILE on one side and punch recv on the other",
 	.create = recv_create,
 	.on_ready = recv_ready,
 	.on_data = recv_data,
 	.on_stream_close = recv_stream_close,
 	.on_interrupt = recv_interrupt,
+	.on_closed = recv_closed,
 	.destroy = recv_destroy,
 };

@@ -33,9 +33,8 @@ struct send_app {
 	int hashing, trailer, fin;
 	uint8_t pend[FILE_CHUNK + FILE_HASH_LEN];
 	size_t pend_len;
-	int64_t out, peer;
-	int spoke, started;       /* our header is written; the file is going */
-	struct app_header hdr;    /* the receiver's stream */
+	int64_t out, peer;        /* our stream and the receiver's (app_hello) */
+	char rest[APP_HEADER_MAX]; /* our hello's REST: "NAME SIZE" */
 	char reply[FILE_REPLY_MAX];
 	size_t reply_len;
 	struct progress prog;
@@ -199,28 +198,13 @@ static void send_reply(struct send_app *s)
 	send_fail(s, 1);
 }
 
-static void send_speak(struct send_app *s, int send_file);
-
 static void send_data(struct app *a, int64_t id, const uint8_t *data,
                       size_t len, int fin)
 {
 	struct send_app *s = (struct send_app *)a;
-	int rc;
 
-	if (s->e.done)
+	if (s->e.done || id != s->peer)
 		return;
-	if (s->peer < 0)
-		s->peer = id;
-	if (id != s->peer)
-		return;
-	if ((rc = file_peer_header(&s->e, &s->hdr, &data, &len, 0, "recv")) < 0) {
-		if (s->out >= 0)
-			send_speak(s, 0);  /* so that the peer learns what we run */
-		send_fail(s, 1);
-		return;
-	}
-	if (rc == 0 && s->out >= 0)
-		send_speak(s, 1);
 	for (size_t i = 0; i < len; i++) {
 		if (data[i] == '\n') {
 			send_reply(s);
@@ -243,15 +227,14 @@ static struct app *send_create(const struct app_env *env,
                                const struct app_args *args)
 {
 	struct send_app *s = calloc(1, sizeof(*s));
-	const char *name = getenv("PUNCH_TEST_SEND_NAME");
+	const char *name;
 	struct stat st;
 
 	if (!s)
 		return NULL;
 	s->out = s->peer = -1;
 	s->path = args->argv[0];
-	if (!name)
-		name = file_base_name(s->path);
+	name = file_base_name(s->path);
 	if ((s->fd = open(s->path, O_RDONLY | O_CLOEXEC)) < 0 ||
 	    fstat(s->fd, &st)) {
 		log_error("cannot read %s: %s", s->path, strerror(errno));
@@ -266,6 +249,8 @@ static struct app *send_create(const struct app_env *env,
 		log_error("the name of %s is too long to send", s->path);
 		goto fail;
 	}
+	snprintf(s->rest, sizeof(s->rest), "%s %llu", s->wire,
+	         (unsigned long long)s->size);
 	if (gnutls_hash_init(&s->hash, GNUTLS_DIG_SHA256) < 0) {
 		log_error("cannot start SHA-256");
 		goto fail;
@@ -282,31 +267,25 @@ fail:
 	return NULL;
 }
 
-/* Our header (once), then the file, unless the peer runs something else:
- * then the header only tells it what we run.  The QUIC server side speaks
- * as the link comes up, the client once the server's header is here, so
- * that each side learns what the other runs before anything else. */
-static void send_speak(struct send_app *s, int send_file)
+static const char *send_hello_rest(struct app *a)
 {
-	char rest[APP_HEADER_MAX];
+	return ((struct send_app *)a)->rest;
+}
+
+/* The receiver runs recv: the file goes. */
+static void send_ready(struct app *a, const struct app_hello *h)
+{
+	struct send_app *s = (struct send_app *)a;
 	int rc;
 
-	if (!s->spoke) {
-		s->spoke = 1;
-		snprintf(rest, sizeof(rest), "%s %llu", s->wire,
-		         (unsigned long long)s->size);
-		if (app_header_write(s->e.env.quic, s->out, "file", rest)) {
-			log_error("send: cannot write on our stream");
-			send_fail(s, 1);
-			return;
-		}
-		s->header_len = strlen("punch/1 file ") + strlen(rest) + 1;
-		s->written = s->header_len;
-		s->e.env.kick(s->e.env.ctx);
-	}
-	if (!send_file || s->started || s->e.done)
+	s->out = h->out;
+	s->peer = h->in;
+	s->header_len = h->out_len;
+	s->written = s->header_len;
+	if (file_peer_rest(&s->e, h->rest, 0)) {
+		send_fail(s, 1);
 		return;
-	s->started = 1;
+	}
 	progress_start(&s->prog, s->size);
 	if (!s->size) {
 		send_trailer(s);
@@ -320,19 +299,17 @@ static void send_speak(struct send_app *s, int send_file)
 	s->input_open = 1;
 }
 
-static void send_ready(struct app *a)
+/* The receiver closes the link only after its answer, which ends the run
+ * here first: a close before it left the file undelivered. */
+static void send_closed(struct app *a)
 {
 	struct send_app *s = (struct send_app *)a;
 
-	s->out = quic_open_stream(s->e.env.quic, 0);
-	if (s->out < 0) {
-		log_error("send: cannot open a stream");
-		send_fail(s, 1);
+	if (s->e.done)
 		return;
-	}
-	/* RFC 9000 2.1: bit 0x1 of a stream id is set when the server opened it. */
-	if ((s->out & 1) || s->hdr.done)
-		send_speak(s, 1);
+	log_error("%s closed the link before answering; it may not have %s",
+	          s->e.env.peer_id, s->path);
+	send_fail(s, 1);
 }
 
 static void send_interrupt(struct app *a)
@@ -360,10 +337,14 @@ static void send_destroy(struct app *a)
 const struct app_ops app_send = {
 	.name = "send",
 	.wire = "file",
+	.peer_cmd = "recv",
+	.hint = "run punch send FILE on one side and punch recv on the other",
 	.create = send_create,
+	.hello_rest = send_hello_rest,
 	.on_ready = send_ready,
 	.on_data = send_data,
 	.on_writable = send_writable,
 	.on_interrupt = send_interrupt,
 	.destroy = send_destroy,
+	.on_closed = send_closed,
 };

@@ -701,7 +701,7 @@ void fwd_conn_accept(struct fwd_ctx *x, uv_stream_t *server,
 	}
 	sid = quic_open_stream(x->env.quic, 1);
 	snprintf(rest, sizeof(rest), "%s %u", c->host, c->port);
-	if (sid < 0 || app_header_write(x->env.quic, sid, "forward", rest)) {
+	if (sid < 0 || app_header_write(x->env.quic, sid, "forward", rest) < 0) {
 		conn_abort(c, "no QUIC stream free (too many connections at once)");
 		return;
 	}

@@ -10,6 +10,14 @@
 #include "quic.h"
 #include "term.h"
 
+/* Where the app stands on the link: the hello (app.h) comes first. */
+enum link_app_state {
+	LINK_APP_WAIT,      /* the handshake or the pairing is under way */
+	LINK_APP_HELLO,     /* the hellos: ours (the server's first), the peer's */
+	LINK_APP_RUNNING,   /* the names matched: on_ready has run */
+	LINK_APP_MISMATCH,  /* they did not: said so, closing */
+};
+
 struct link {
 	struct link_env env;
 	struct quic *quic;
@@ -27,6 +35,12 @@ struct link {
 	uint64_t close_error;     /* the QUIC application error to close with */
 	struct link_pair pair;
 	uint8_t peer_fp[IDENTITY_FP_LEN];
+	enum link_app_state app_state;
+	int64_t hello_out, hello_in;  /* our hello's stream, the peer's (-1: none yet) */
+	int said;                 /* our hello is written */
+	int hello_fin;            /* the peer's hello stream ended */
+	struct app_hello hello;   /* for on_ready */
+	struct app_header peer_hello;
 };
 
 /* ---- trust ------------------------------------------------------------ */
@@ -125,6 +139,142 @@ static void pair_failed(struct link *l)
 	close_soon(l, 1, APP_ERR_PAIRING);
 }
 
+/* ---- the hello (app.h) ------------------------------------------------------ */
+
+static const char *app_state_str(enum link_app_state st)
+{
+	switch (st) {
+	case LINK_APP_WAIT: return "wait";
+	case LINK_APP_HELLO: return "hello";
+	case LINK_APP_RUNNING: return "running";
+	case LINK_APP_MISMATCH: return "mismatch";
+	}
+	return "?";
+}
+
+static void app_set_state(struct link *l, enum link_app_state st)
+{
+	log_debug("link: app %s -> %s", app_state_str(l->app_state),
+	          app_state_str(st));
+	l->app_state = st;
+}
+
+/* A stream the peer opened, unidirectional: its hello comes on the first. */
+static int stream_is_peer_uni(const struct link *l, int64_t id)
+{
+	return app_stream_is_uni(id) && !quic_stream_is_ours(l->quic, id);
+}
+
+/* Our hello, once.  0, or -1 after closing. */
+static int hello_say(struct link *l)
+{
+	const char *rest = l->ops->hello_rest ? l->ops->hello_rest(l->app) : NULL;
+	int n;
+
+	if (l->said || l->hello_out < 0)
+		return 0;
+	l->said = 1;
+	if ((n = app_header_write(l->quic, l->hello_out, l->ops->wire, rest)) < 0) {
+		log_error("%s: cannot write on our stream", l->ops->name);
+		close_soon(l, 1, APP_ERR_ABORTED);
+		return -1;
+	}
+	l->hello.out_len = (size_t)n;
+	l->env.kick(l->env.ctx);
+	return 0;
+}
+
+/* The names differ (runs: what the peer runs instead): say so on both
+ * sides (our hello tells the peer) and close. */
+static void hello_mismatch(struct link *l, const char *runs)
+{
+	log_error("%s is not running punch %s (it runs %s); %s", l->env.peer_id,
+	          l->ops->peer_cmd, runs, l->ops->hint);
+	app_set_state(l, LINK_APP_MISMATCH);
+	hello_say(l);
+	close_soon(l, 1, APP_ERR_MISMATCH);
+}
+
+/* Both hellos are in (ours after the peer's, for the client): compare. */
+static void hello_check(struct link *l)
+{
+	const struct app_header *h = &l->peer_hello;
+	char name[TERM_ESCAPE_SIZE(APP_HEADER_MAX)];
+
+	if (l->app_state != LINK_APP_HELLO || !h->done)
+		return;
+	if (strcmp(h->name, l->ops->wire)) {
+		hello_mismatch(l, !strcmp(h->name, "file") ? "send or recv" :
+		               term_str(name, sizeof(name), h->name));
+		return;
+	}
+	if (hello_say(l))
+		return;
+	l->hello.out = l->hello_out;
+	l->hello.in = l->hello_in;
+	l->hello.rest = h->rest;
+	app_set_state(l, LINK_APP_RUNNING);
+	l->ops->on_ready(l->app, &l->hello);
+	l->env.kick(l->env.ctx);
+	if (l->hello_fin && l->app_state == LINK_APP_RUNNING && !l->done)
+		l->ops->on_data(l->app, l->hello_in, NULL, 0, 1);
+}
+
+/* The link is up and paired: open our stream; the server speaks first. */
+static void hello_start(struct link *l)
+{
+	if (l->app_state != LINK_APP_WAIT)
+		return;
+	app_set_state(l, LINK_APP_HELLO);
+	if ((l->hello_out = quic_open_stream(l->quic, 0)) < 0) {
+		log_error("%s: cannot open a stream", l->ops->name);
+		close_soon(l, 1, APP_ERR_ABORTED);
+		return;
+	}
+	if (!l->env.is_client && hello_say(l))
+		return;
+	hello_check(l);  /* the peer's came while we paired */
+}
+
+/* The peer's hello stream: gather its line.  The bytes it used (consumed
+ * here), or -1 once the link is closing over it. */
+static long hello_feed(struct link *l, const uint8_t *data, size_t len,
+                       int fin)
+{
+	long used = 0;
+
+	if (!l->peer_hello.done && len)
+		used = app_header_feed(&l->peer_hello, data, len);
+	if (used < 0) {
+		quic_consume(l->quic, l->hello_in, len);
+		hello_mismatch(l, "something else");
+		return -1;
+	}
+	quic_consume(l->quic, l->hello_in, (size_t)used);
+	if (fin && !l->peer_hello.done) {
+		log_error("%s ended its stream before saying what it runs",
+		          l->env.peer_id);
+		app_set_state(l, LINK_APP_MISMATCH);
+		close_soon(l, 1, APP_ERR_MISMATCH);
+		return -1;
+	}
+	if ((size_t)used < len && l->app_state == LINK_APP_WAIT) {
+		/* The peer sends only after our hello, which we have not
+		 * written yet. */
+		quic_consume(l->quic, l->hello_in, len - (size_t)used);
+		log_error("%s sent data before its hello was answered",
+		          l->env.peer_id);
+		close_soon(l, 1, APP_ERR_ABORTED);
+		return -1;
+	}
+	if ((size_t)used == len && fin)
+		l->hello_fin = 1;
+	hello_check(l);
+	return used;
+}
+
+/* ---- QUIC events to the app -------------------------------------------- */
+
 static void q_ready(void *ctx)
 {
 	struct link *l = ctx;
@@ -147,7 +297,7 @@ static void q_ready(void *ctx)
 		if (link_pair_pending(&l->pair))
 			return;
 	}
-	l->ops->on_ready(l->app);
+	hello_start(l);
 	l->env.kick(l->env.ctx);
 }
 
@@ -156,6 +306,7 @@ static void q_data(void *ctx, int64_t id, const uint8_t *data, size_t len,
 {
 	struct link *l = ctx;
 	int was_pending = link_pair_pending(&l->pair);
+	long used;
 
 	switch (link_pair_on_data(&l->pair, l->quic, id, data, len, fin)) {
 	case PAIR_FAIL:
@@ -165,13 +316,31 @@ static void q_data(void *ctx, int64_t id, const uint8_t *data, size_t len,
 		/* the pairing stream's bytes are consumed as they come */
 		quic_consume(l->quic, id, len);
 		if (was_pending && !link_pair_pending(&l->pair))
-			l->ops->on_ready(l->app);
+			hello_start(l);
 		return;
 	default:
 		break;
 	}
 	if (was_pending && !link_pair_pending(&l->pair))
-		l->ops->on_ready(l->app);
+		hello_start(l);
+	if (l->hello_in < 0 && stream_is_peer_uni(l, id))
+		l->hello_in = id;
+	if (id == l->hello_in && l->app_state != LINK_APP_RUNNING) {
+		if (l->app_state == LINK_APP_MISMATCH ||
+		    (used = hello_feed(l, data, len, fin)) < 0) {
+			if (l->app_state == LINK_APP_MISMATCH)
+				quic_consume(l->quic, id, len);
+			return;
+		}
+		/* A FIN right after the hello went with it (hello_fin). */
+		data += used;
+		len -= (size_t)used;
+		if (!len || l->app_state != LINK_APP_RUNNING)
+			return;
+	}
+	/* Before RUNNING, only a stream other than the hello's gets here: a
+	 * forwarded connection the peer opened once it had our hello, which
+	 * overtook its own. */
 	l->ops->on_data(l->app, id, data, len, fin);
 	if (!l->ops->defers_credit)
 		quic_consume(l->quic, id, len);
@@ -224,6 +393,16 @@ static void q_closed(void *ctx, const char *reason)
 		l->env.finish(l->env.ctx, 1);
 		return;
 	}
+	if (l->app_state == LINK_APP_MISMATCH) {
+		l->env.finish(l->env.ctx, 1); /* hello_mismatch() said why */
+		return;
+	}
+	if (!reason && l->app_state != LINK_APP_RUNNING) {
+		log_error("%s closed the link before saying what it runs",
+		          l->env.peer_id);
+		l->env.finish(l->env.ctx, 1);
+		return;
+	}
 	if (reason) {
 		/* It may hold the peer's CONNECTION_CLOSE reason phrase. */
 		char shown[TERM_ESCAPE_SIZE(256)];
@@ -231,11 +410,12 @@ static void q_closed(void *ctx, const char *reason)
 		log_error("link to %s closed: %s", l->env.peer_id,
 		          term_str(shown, sizeof(shown), reason));
 	}
-	/* The peer has all it wanted; what it sent us may still be on its
-	 * way to our output (credit is given as it is written). */
-	if (!reason && l->ops->on_link_closed) {
+	/* A clean close: the app says whether the peer left mid-transfer,
+	 * and what it sent us may still be on its way to our output (credit
+	 * is given as it is written). */
+	if (!reason && l->ops->on_closed) {
 		l->draining = 1;
-		l->ops->on_link_closed(l->app);
+		l->ops->on_closed(l->app);
 		return;
 	}
 	l->env.finish(l->env.ctx, reason ? 1 : 0);
@@ -286,6 +466,7 @@ struct link *link_new(const struct link_env *env, const struct app_ops *app,
 	l->ops = app;
 	l->args = *args;
 	l->now_ns = now_ns;
+	l->hello_out = l->hello_in = -1;
 	if (app->limits)
 		app->limits(args, &lim);
 	link_pair_init(&l->pair, env->code, env->peer_id, env->id->dir,
@@ -356,7 +537,7 @@ uint64_t link_tick(struct link *l, uint64_t now_ns)
 void link_interrupt(struct link *l, uint64_t now_ns)
 {
 	l->now_ns = now_ns;
-	if (quic_ready(l->quic) && !link_pair_pending(&l->pair) &&
+	if (quic_ready(l->quic) && l->app_state == LINK_APP_RUNNING &&
 	    l->ops->on_interrupt)
 		l->ops->on_interrupt(l->app);
 	else

@@ -1,0 +1,283 @@
+/*
+ * The link (link.c) and the apps on it, over a fake QUIC (fake_quic.h):
+ * the hello each side's first stream starts with, what runs when the names
+ * differ, and the exit status when the peer closes the link cleanly before
+ * the app is done (on_link_closed).
+ */
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "unit.h"
+#include "fake_quic.h"
+#include "link.h"
+
+enum {
+	TURNS_MAX = 200, /* loop turns for an app to finish: it needs a few */
+	/* RFC 9000 2.1: the QUIC client's first streams */
+	CLIENT_UNI = 2, CLIENT_BIDI = 0,
+	SERVER_UNI = 3,
+};
+
+struct run {
+	uv_loop_t loop;
+	struct identity id;
+	char dir[64];
+	struct link *link;
+	int finished, code;
+	int saved_in, saved_out;
+};
+
+static struct run R;
+
+static void env_send(void *ctx, const struct sockaddr *to, const uint8_t *buf,
+                     size_t len)
+{
+	(void)ctx, (void)to, (void)buf, (void)len;
+}
+
+static void env_finish(void *ctx, int code)
+{
+	(void)ctx;
+	if (R.finished++)
+		return;
+	R.code = code;
+}
+
+static void env_kick(void *ctx)
+{
+	(void)ctx;
+}
+
+/* A link running app as the QUIC client or server, with stdin from
+ * /dev/null and stdout to a scratch file (for pipe). */
+static void start(const struct app_ops *app, struct app_args *args,
+                  int is_client)
+{
+	struct link_env env = {
+		.id = &R.id,
+		.peer_id = "alice",
+		.is_client = is_client,
+		.send = env_send,
+		.finish = env_finish,
+		.kick = env_kick,
+	};
+	char err[200], out[96];
+	int fd;
+
+	memset(&R, 0, sizeof(R));
+	assert_int_equal(uv_loop_init(&R.loop), 0);
+	snprintf(R.dir, sizeof(R.dir), "/tmp/punch-test-link.XXXXXX");
+	assert_non_null(mkdtemp(R.dir));
+	snprintf(R.id.dir, sizeof(R.id.dir), "%s", R.dir);
+	R.saved_in = dup(0);
+	R.saved_out = dup(1);
+	fd = open("/dev/null", O_RDONLY);
+	dup2(fd, 0);
+	close(fd);
+	snprintf(out, sizeof(out), "%s/stdout", R.dir);
+	fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	dup2(fd, 1);
+	close(fd);
+	env.loop = &R.loop;
+	if (app == &app_recv)
+		args->dir = R.dir;  /* recv writes into the scratch folder */
+	R.link = link_new(&env, app, args, 0, err, sizeof(err));
+	assert_non_null(R.link);
+	assert_non_null(fq);
+}
+
+static void close_one(uv_handle_t *h, void *arg)
+{
+	(void)arg;
+	if (!uv_is_closing(h))
+		uv_close(h, NULL);
+}
+
+static void stop(void)
+{
+	char cmd[128];
+
+	uv_walk(&R.loop, close_one, NULL);
+	uv_run(&R.loop, UV_RUN_DEFAULT);  /* only closing handles are left */
+	link_free(R.link);
+	assert_int_equal(uv_loop_close(&R.loop), 0);
+	dup2(R.saved_in, 0);
+	dup2(R.saved_out, 1);
+	close(R.saved_in);
+	close(R.saved_out);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", R.dir);
+	assert_int_equal(system(cmd), 0);
+}
+
+/* Turn the loop (and the link's tick, as client.c does) until the app has
+ * finished; its exit status.  The asserts come after stop(), which gives
+ * the test its stdout back. */
+static int finish_code(void)
+{
+	for (int i = 0; i < TURNS_MAX && !R.finished; i++) {
+		link_tick(R.link, 0);
+		uv_run(&R.loop, UV_RUN_NOWAIT);
+	}
+	return R.finished ? R.code : -1;  /* -1: it did not finish */
+}
+
+/* ---- the peer closes cleanly before the app is done ------------------------ */
+
+static void recv_peer_closes_mid_file(void **state)
+{
+	struct app_args args = { .argv = { NULL }, .argc = 0 };
+
+	int code;
+
+	(void)state;
+	start(&app_recv, &args, 0);
+	fq_up();
+	fq_peer_str(CLIENT_UNI, "punch/1 file x.bin 1000\n", 0);
+	fq_peer_data(CLIENT_UNI, "0123456789", 10, 0);
+	fq_peer_close(NULL);
+	code = finish_code();
+	stop();
+	if (code == 0)
+		fail_msg("recv exited 0 though alice closed the link after 10 of 1000 bytes");
+	assert_int_equal(code, 1);
+}
+
+static void pipe_peer_closes_before_fin(void **state)
+{
+	struct app_args args = { 0 };
+
+	int code;
+
+	(void)state;
+	start(&app_pipe, &args, 0);
+	fq_up();
+	fq_peer_str(CLIENT_UNI, "punch/1 pipe\nsome data", 0);
+	fq_peer_close(NULL);
+	code = finish_code();
+	stop();
+	if (code == 0)
+		fail_msg("pipe exited 0 though alice closed the link before its stream ended");
+	assert_int_equal(code, 1);
+}
+
+/* The control: a peer done with its stream closes, and pipe exits 0. */
+static void pipe_peer_closes_after_fin(void **state)
+{
+	struct app_args args = { 0 };
+
+	int code;
+
+	(void)state;
+	start(&app_pipe, &args, 0);
+	fq_up();
+	fq_peer_str(CLIENT_UNI, "punch/1 pipe\nsome data", 1);
+	fq_peer_close(NULL);
+	code = finish_code();
+	stop();
+	assert_int_equal(code, 0);
+}
+
+static void forward_peer_closes_with_conn_open(void **state)
+{
+	struct app_args args = { .allows = { "127.0.0.1:9" }, .n_allows = 1 };
+
+	int code;
+
+	(void)state;
+	start(&app_forward, &args, 0);
+	fq_up();
+	fq_peer_str(CLIENT_UNI, "punch/1 forward\n", 1);
+	/* A connection the peer opened; its connect is still under way. */
+	fq_peer_str(CLIENT_BIDI, "punch/1 forward 127.0.0.1 9\n", 0);
+	fq_peer_close(NULL);
+	code = finish_code();
+	stop();
+	if (code == 0)
+		fail_msg("forward exited 0 though alice closed the link with a connection open");
+	assert_int_equal(code, 1);
+}
+
+/* With nothing in flight, a peer that stops forwarding is no error. */
+static void forward_peer_closes_idle(void **state)
+{
+	struct app_args args = { 0 };
+
+	int code;
+
+	(void)state;
+	start(&app_forward, &args, 0);
+	fq_up();
+	fq_peer_str(CLIENT_UNI, "punch/1 forward\n", 1);
+	fq_peer_close(NULL);
+	code = finish_code();
+	stop();
+	assert_int_equal(code, 0);
+}
+
+/* ---- the hello -------------------------------------------------------------- */
+
+/* The server speaks first; the client only once the server has. */
+static void hello_order(void **state)
+{
+	struct app_args args = { 0 };
+	char before[64], after[64], server[64];
+
+	(void)state;
+	start(&app_pipe, &args, 1);
+	fq_up();
+	snprintf(before, sizeof(before), "%s", fq_written(CLIENT_UNI));
+	fq_peer_str(SERVER_UNI, "punch/1 pipe\n", 0);
+	snprintf(after, sizeof(after), "%s", fq_written(CLIENT_UNI));
+	stop();
+	assert_string_equal(before, "");
+	assert_string_equal(after, "punch/1 pipe\n");
+
+	start(&app_pipe, &args, 0);
+	fq_up();
+	snprintf(server, sizeof(server), "%s", fq_written(SERVER_UNI));
+	stop();
+	assert_string_equal(server, "punch/1 pipe\n");
+}
+
+/* A peer running another app: we say what we run, and exit 1. */
+static void hello_mismatch(void **state)
+{
+	struct app_args args = { 0 };
+	char said[64];
+	int code;
+
+	(void)state;
+	start(&app_pipe, &args, 1);
+	fq_up();
+	fq_peer_str(SERVER_UNI, "punch/1 chat\n", 0);
+	code = finish_code();
+	snprintf(said, sizeof(said), "%s", fq_written(CLIENT_UNI));
+	stop();
+	assert_int_equal(code, 1);
+	assert_string_equal(said, "punch/1 pipe\n");
+
+	start(&app_recv, &args, 0);
+	fq_up();
+	fq_peer_str(CLIENT_UNI, "GET / HTTP/1.1\r\n", 0);
+	code = finish_code();
+	stop();
+	assert_int_equal(code, 1);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(recv_peer_closes_mid_file),
+		cmocka_unit_test(pipe_peer_closes_before_fin),
+		cmocka_unit_test(pipe_peer_closes_after_fin),
+		cmocka_unit_test(forward_peer_closes_with_conn_open),
+		cmocka_unit_test(forward_peer_closes_idle),
+		cmocka_unit_test(hello_order),
+		cmocka_unit_test(hello_mismatch),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
