@@ -12,8 +12,15 @@
  *     target.  FWD_QUEUE_MAX_BYTES is a second fence above the stream
  *     window: a peer that ignored flow control would meet it first.
  *
- * Freeing: conn_maybe_free() is only ever the last call of an event
- * handler, so that nothing touches a connection after it is gone.
+ * State: one life cycle (enum fwd_life: the request, the socket, its
+ * close) and one state per direction (enum fwd_in, the peer's stream to
+ * the socket; enum fwd_out, the socket to our stream), each change logged
+ * as old -> new at debug level.
+ *
+ * Freeing: the terminal state FWD_FREED, entered only from FWD_CLOSED
+ * once no libuv request is outstanding and the stream is closed (or the
+ * link is going away); conn_maybe_free() is only ever the last call of an
+ * event handler, so that nothing touches a connection after it is gone.
  */
 #include "forward_conn.h"
 
@@ -44,18 +51,49 @@ struct fwd_write {
 	uint8_t data[];
 };
 
+enum fwd_life {
+	FWD_REQUEST,     /* serving end: waiting for the peer's request line */
+	FWD_RESOLVING,   /* serving end: getaddrinfo under way */
+	FWD_CONNECTING,  /* serving end: a socket connecting to c->ai_next */
+	FWD_RETRYING,    /* serving end: that socket closing; the next address after */
+	FWD_ANSWER,      /* opening end: connected, waiting for the peer's "ok" */
+	FWD_OPEN,        /* connected: bytes flow */
+	FWD_CLOSING,     /* the socket is closing */
+	FWD_CLOSED,      /* no socket (any more); waiting for libuv and the stream */
+	FWD_FREED,       /* terminal: conn_free() */
+};
+
+/* The peer's stream to the socket. */
+enum fwd_in {
+	FWD_IN_OPEN,     /* its bytes go to the socket (held until connected) */
+	FWD_IN_FIN,      /* its FIN came: shut down once all is written */
+	FWD_IN_SHUTTING, /* uv_shutdown under way */
+	FWD_IN_DONE,     /* shut down */
+	FWD_IN_DEAD,     /* given up: what the peer sends is dropped */
+};
+
+/* The socket to our stream. */
+enum fwd_out {
+	FWD_OUT_IDLE,    /* not reading: not connected yet, or the stream is full */
+	FWD_OUT_READING,
+	FWD_OUT_EOF,     /* end of TCP input (or given up): FIN once pend is out */
+	FWD_OUT_FIN,     /* FIN written */
+};
+
 struct fwd_conn {
 	struct fwd_ctx *x;
 	struct fwd_conn *next;
 	unsigned serial;          /* for messages */
 	int opener;               /* we accepted the TCP connection */
-	int64_t sid;
+	enum fwd_life life;
+	enum fwd_in in;
+	enum fwd_out out;
+	int64_t sid;              /* -1: no stream (yet, or any more) */
 	char host[FORWARD_HOST_MAX + 1];
 	uint16_t port;
 	int reqs;                 /* libuv requests outstanding */
 
 	uv_tcp_t tcp;
-	int tcp_init, tcp_closed, connected;
 	uv_getaddrinfo_t gai;
 	struct addrinfo *ai, *ai_next;
 	uv_connect_t connect;
@@ -66,18 +104,92 @@ struct fwd_conn {
 	struct app_header hdr;    /* the request, at the other end */
 	char status[FWD_STATUS_MAX]; /* the answer, at the opener */
 	size_t status_len;
-	int status_done;
 	struct fwd_chunk *held, **held_tail;
 	size_t queued;            /* held, or in uv_write */
-	int peer_fin, shut_sent, shut_done, write_dead;
 
 	/* TCP -> stream */
 	uint8_t *pend;            /* FWD_READ_BYTES, once needed */
 	size_t pend_len;
-	int reading, read_done, fin_sent;
-
-	int stream_closed;
 };
+
+static const char *life_str(enum fwd_life s)
+{
+	switch (s) {
+	case FWD_REQUEST: return "request";
+	case FWD_RESOLVING: return "resolving";
+	case FWD_CONNECTING: return "connecting";
+	case FWD_RETRYING: return "retrying";
+	case FWD_ANSWER: return "answer";
+	case FWD_OPEN: return "open";
+	case FWD_CLOSING: return "closing";
+	case FWD_CLOSED: return "closed";
+	case FWD_FREED: return "freed";
+	}
+	return "?";
+}
+
+static const char *in_str(enum fwd_in s)
+{
+	switch (s) {
+	case FWD_IN_OPEN: return "open";
+	case FWD_IN_FIN: return "fin";
+	case FWD_IN_SHUTTING: return "shutting";
+	case FWD_IN_DONE: return "done";
+	case FWD_IN_DEAD: return "dead";
+	}
+	return "?";
+}
+
+static const char *out_str(enum fwd_out s)
+{
+	switch (s) {
+	case FWD_OUT_IDLE: return "idle";
+	case FWD_OUT_READING: return "reading";
+	case FWD_OUT_EOF: return "eof";
+	case FWD_OUT_FIN: return "fin";
+	}
+	return "?";
+}
+
+static void set_life(struct fwd_conn *c, enum fwd_life s)
+{
+	if (c->life == s)
+		return;
+	log_debug("forward: connection %u: %s -> %s", c->serial,
+	          life_str(c->life), life_str(s));
+	c->life = s;
+}
+
+static void set_in(struct fwd_conn *c, enum fwd_in s)
+{
+	if (c->in == s)
+		return;
+	log_debug("forward: connection %u: stream to TCP %s -> %s", c->serial,
+	          in_str(c->in), in_str(s));
+	c->in = s;
+}
+
+static void set_out(struct fwd_conn *c, enum fwd_out s)
+{
+	if (c->out == s)
+		return;
+	log_debug("forward: connection %u: TCP to stream %s -> %s", c->serial,
+	          out_str(c->out), out_str(s));
+	c->out = s;
+}
+
+/* A socket that exists and is not closing: uv_tcp_t calls are allowed. */
+static int conn_has_socket(const struct fwd_conn *c)
+{
+	return c->life == FWD_CONNECTING || c->life == FWD_ANSWER ||
+	       c->life == FWD_OPEN;
+}
+
+/* Connected: bytes go to the socket rather than wait. */
+static int conn_connected(const struct fwd_conn *c)
+{
+	return c->life == FWD_ANSWER || c->life == FWD_OPEN;
+}
 
 static void conn_pump(struct fwd_conn *c);
 static void conn_abort(struct fwd_conn *c, const char *why);
@@ -99,6 +211,7 @@ static struct fwd_conn *conn_new(struct fwd_ctx *x, int opener, int64_t sid)
 		return NULL;
 	c->x = x;
 	c->opener = opener;
+	c->life = opener ? FWD_ANSWER : FWD_REQUEST;
 	c->sid = sid;
 	c->serial = ++x->serial;
 	c->held_tail = &c->held;
@@ -148,10 +261,9 @@ static void conn_free(struct fwd_conn *c)
 /* Only ever called last in an event handler: nothing may touch c after. */
 static void conn_maybe_free(struct fwd_conn *c)
 {
-	if (c->reqs || (c->tcp_init && !c->tcp_closed) ||
-	    (!c->stream_closed && !c->x->closing))
+	if (c->life != FWD_CLOSED || c->reqs || (c->sid >= 0 && !c->x->closing))
 		return;
-	log_debug("forward: connection %u done", c->serial);
+	set_life(c, FWD_FREED);
 	conn_free(c);
 }
 
@@ -159,30 +271,50 @@ static void on_tcp_closed(uv_handle_t *h)
 {
 	struct fwd_conn *c = h->data;
 
-	c->tcp_closed = 1;
+	set_life(c, FWD_CLOSED);
 	conn_maybe_free(c);
 }
 
+/* Close the socket, if there is one; either way the connection is then
+ * done with TCP.  (In FWD_RETRYING the failed socket is already closing,
+ * counted in reqs.) */
 static void conn_close_tcp(struct fwd_conn *c)
 {
-	if (c->tcp_init && !uv_is_closing((uv_handle_t *)&c->tcp))
-		uv_close((uv_handle_t *)&c->tcp, on_tcp_closed);
+	if (c->life == FWD_CLOSING || c->life == FWD_CLOSED ||
+	    c->life == FWD_FREED)
+		return;
+	if (!conn_has_socket(c)) {
+		set_life(c, FWD_CLOSED);
+		return;
+	}
+	set_life(c, FWD_CLOSING);
+	uv_close((uv_handle_t *)&c->tcp, on_tcp_closed);
 }
 
 /* Both TCP directions done: close the socket. */
 static void conn_maybe_close(struct fwd_conn *c)
 {
-	if (c->read_done && (c->shut_done || c->write_dead))
+	if (c->out >= FWD_OUT_EOF &&
+	    (c->in == FWD_IN_DONE || c->in == FWD_IN_DEAD))
 		conn_close_tcp(c);
 }
 
+/* After the end of TCP input: FIN, once what is pending is written. */
 static void stream_fin(struct fwd_conn *c)
 {
-	if (c->fin_sent || c->sid < 0 || c->pend_len)
+	if (c->out != FWD_OUT_EOF || c->sid < 0 || c->pend_len)
 		return;
-	c->fin_sent = 1;
+	set_out(c, FWD_OUT_FIN);
 	quic_write_fin(c->x->env.quic, c->sid);
 	c->x->env.kick(c->x->env.ctx);
+}
+
+static void stop_reading(struct fwd_conn *c, enum fwd_out next)
+{
+	if (c->out == FWD_OUT_READING)
+		uv_read_stop((uv_stream_t *)&c->tcp);
+	if (c->out < next)
+		set_out(c, next);
 }
 
 /* Give up on the TCP side: close it, end our half of the stream, and drop
@@ -192,14 +324,11 @@ static void conn_abort(struct fwd_conn *c, const char *why)
 	if (why)
 		log_warn("forward: connection %u (%s:%u): %s", c->serial, c->host,
 		         c->port, why);
-	c->write_dead = 1;
-	c->read_done = 1;
+	set_in(c, FWD_IN_DEAD);
 	c->pend_len = 0;
 	drop_held(c);
 	c->x->env.kick(c->x->env.ctx);
-	if (c->reading)
-		uv_read_stop((uv_stream_t *)&c->tcp);
-	c->reading = 0;
+	stop_reading(c, FWD_OUT_EOF);
 	stream_fin(c);
 	conn_close_tcp(c);
 }
@@ -217,7 +346,7 @@ static void on_write(uv_write_t *req, int status)
 	c->queued -= w->len;
 	consumed(c, w->len);
 	free(w);
-	if (status < 0 && status != UV_ECANCELED && !c->write_dead)
+	if (status < 0 && status != UV_ECANCELED && c->in != FWD_IN_DEAD)
 		conn_abort(c, uv_strerror(status));
 	conn_maybe_shutdown(c);
 	conn_maybe_free(c);
@@ -293,7 +422,8 @@ static void on_shutdown(uv_shutdown_t *req, int status)
 
 	(void)status;
 	c->reqs--;
-	c->shut_done = 1;
+	if (c->in == FWD_IN_SHUTTING)
+		set_in(c, FWD_IN_DONE);
 	conn_maybe_close(c);
 	conn_maybe_free(c);
 }
@@ -301,13 +431,12 @@ static void on_shutdown(uv_shutdown_t *req, int status)
 /* The peer's FIN, once everything before it is written: TCP shutdown. */
 static void conn_maybe_shutdown(struct fwd_conn *c)
 {
-	if (!c->peer_fin || c->queued || !c->connected || c->shut_sent ||
-	    c->write_dead || uv_is_closing((uv_handle_t *)&c->tcp))
+	if (c->in != FWD_IN_FIN || c->queued || !conn_connected(c))
 		return;
-	c->shut_sent = 1;
+	set_in(c, FWD_IN_SHUTTING);
 	c->shutdown.data = c;
 	if (uv_shutdown(&c->shutdown, (uv_stream_t *)&c->tcp, on_shutdown)) {
-		c->shut_done = 1;
+		set_in(c, FWD_IN_DONE);
 		conn_maybe_close(c);
 		return;
 	}
@@ -319,11 +448,11 @@ static void conn_deliver(struct fwd_conn *c, const uint8_t *data, size_t len)
 {
 	if (!len)
 		return;
-	if (c->write_dead) {
+	if (c->in == FWD_IN_DEAD) {
 		consumed(c, len);
 		return;
 	}
-	if (c->connected)
+	if (conn_connected(c))
 		tcp_send(c, data, len);
 	else
 		hold(c, data, len);
@@ -354,9 +483,9 @@ static void stream_send(struct fwd_conn *c, const uint8_t *data, size_t len)
 		}
 		memmove(c->pend, data + n, len - (size_t)n);
 		c->pend_len = len - (size_t)n;
-		if (c->reading) {
+		if (c->out == FWD_OUT_READING) {
 			uv_read_stop((uv_stream_t *)&c->tcp);
-			c->reading = 0;
+			set_out(c, FWD_OUT_IDLE);
 		}
 	}
 	c->x->env.kick(c->x->env.ctx);
@@ -370,9 +499,7 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 	if (n > 0) {
 		stream_send(c, c->x->rbuf, (size_t)n);
 	} else if (n < 0) {
-		uv_read_stop(s);
-		c->reading = 0;
-		c->read_done = 1;
+		stop_reading(c, FWD_OUT_EOF);
 		if (n != UV_EOF) {
 			conn_abort(c, uv_strerror((int)n));
 		} else {
@@ -386,16 +513,17 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 
 static void conn_start_reading(struct fwd_conn *c)
 {
-	if (c->reading || c->read_done || c->pend_len || c->x->closing)
+	if (c->out != FWD_OUT_IDLE || c->pend_len || c->x->closing ||
+	    !conn_connected(c))
 		return;
 	if (uv_read_start((uv_stream_t *)&c->tcp, alloc_read, on_read) == 0)
-		c->reading = 1;
+		set_out(c, FWD_OUT_READING);
 }
 
 /* Everything held goes out, and reading starts: the connection is up. */
 static void conn_pump(struct fwd_conn *c)
 {
-	while (c->held && !c->write_dead) {
+	while (c->held && c->in != FWD_IN_DEAD) {
 		struct fwd_chunk *k = c->held;
 
 		c->held = k->next;
@@ -419,7 +547,7 @@ void fwd_conn_writable(struct fwd_ctx *x, int64_t id)
 	c->pend_len = 0;
 	stream_send(c, c->pend, len);
 	if (!c->pend_len) {
-		if (c->read_done)
+		if (c->out >= FWD_OUT_EOF)
 			stream_fin(c);
 		else
 			conn_start_reading(c);
@@ -433,7 +561,7 @@ static void answer(struct fwd_conn *c, const char *line, int fin)
 {
 	quic_write(c->x->env.quic, c->sid, line, strlen(line));
 	if (fin) {
-		c->fin_sent = 1;
+		stop_reading(c, FWD_OUT_FIN);
 		quic_write_fin(c->x->env.quic, c->sid);
 	}
 	c->x->env.kick(c->x->env.ctx);
@@ -457,8 +585,7 @@ static void refuse(struct fwd_conn *c, const char *kind, const char *why,
 		         host, c->port, why);
 	snprintf(line, sizeof(line), "bad %s %s\n", kind, why);
 	answer(c, line, 1);
-	c->write_dead = 1;
-	c->read_done = 1;
+	set_in(c, FWD_IN_DEAD);
 	drop_held(c);
 	conn_close_tcp(c);
 }
@@ -472,9 +599,10 @@ static void on_failed_closed(uv_handle_t *h)
 	struct fwd_conn *c = h->data;
 
 	c->reqs--;
-	c->tcp_init = 0;
-	if (!c->x->closing)
+	if (c->life == FWD_RETRYING && !c->x->closing)
 		try_connect(c);
+	else if (c->life == FWD_RETRYING)
+		set_life(c, FWD_CLOSED);
 	conn_maybe_free(c);
 }
 
@@ -483,6 +611,7 @@ static void connect_failed(struct fwd_conn *c, int err)
 	c->connect_err = err;
 	c->ai_next = c->ai_next->ai_next;
 	c->reqs++;
+	set_life(c, FWD_RETRYING);
 	uv_close((uv_handle_t *)&c->tcp, on_failed_closed);
 }
 
@@ -492,7 +621,7 @@ static void on_connect(uv_connect_t *req, int status)
 
 	c->reqs--;
 	if (status == UV_ECANCELED || c->x->closing ||
-	    uv_is_closing((uv_handle_t *)&c->tcp)) {
+	    c->life != FWD_CONNECTING) {
 		conn_maybe_free(c);
 		return;
 	}
@@ -500,7 +629,7 @@ static void on_connect(uv_connect_t *req, int status)
 		connect_failed(c, status);
 		return;
 	}
-	c->connected = 1;
+	set_life(c, FWD_OPEN);
 	uv_tcp_nodelay(&c->tcp, 1);
 	uv_freeaddrinfo(c->ai);
 	c->ai = c->ai_next = NULL;
@@ -517,15 +646,16 @@ static void try_connect(struct fwd_conn *c)
 	int rc;
 
 	if (!c->ai_next) {
+		set_life(c, FWD_CLOSED);  /* the last socket is closed */
 		refuse(c, "connect", uv_strerror(c->connect_err), 0);
 		return;
 	}
 	if ((rc = uv_tcp_init(c->x->env.loop, &c->tcp))) {
+		set_life(c, FWD_CLOSED);
 		refuse(c, "connect", uv_strerror(rc), 0);
 		return;
 	}
-	c->tcp_init = 1;
-	c->tcp_closed = 0;
+	set_life(c, FWD_CONNECTING);
 	c->tcp.data = c;
 	c->connect.data = c;
 	rc = uv_tcp_connect(&c->connect, &c->tcp, c->ai_next->ai_addr, on_connect);
@@ -541,7 +671,8 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *ai)
 	struct fwd_conn *c = req->data;
 
 	c->reqs--;
-	if (status == UV_ECANCELED || c->x->closing) {
+	if (status == UV_ECANCELED || c->x->closing || c->life != FWD_RESOLVING) {
+		/* given up meanwhile (conn_abort): no socket now */
 		uv_freeaddrinfo(ai);
 	} else if (status < 0) {
 		refuse(c, "connect", uv_strerror(status), 0);
@@ -576,6 +707,7 @@ static void conn_request(struct fwd_conn *c)
 	}
 	snprintf(port, sizeof(port), "%u", c->port);
 	c->gai.data = c;
+	set_life(c, FWD_RESOLVING);
 	rc = uv_getaddrinfo(c->x->env.loop, &c->gai, on_resolved, c->host, port,
 	                    &hints);
 	if (rc) {
@@ -592,15 +724,16 @@ static size_t opener_status(struct fwd_conn *c, const uint8_t *data, size_t len)
 {
 	size_t i;
 
-	for (i = 0; i < len && !c->status_done; i++) {
+	for (i = 0; i < len && c->life == FWD_ANSWER; i++) {
 		if (data[i] != '\n') {
 			if (c->status_len < sizeof(c->status) - 1)
 				c->status[c->status_len++] = (char)data[i];
 			continue;
 		}
 		c->status[c->status_len] = '\0';
-		c->status_done = 1;
-		if (strcmp(c->status, "ok")) {
+		if (!strcmp(c->status, "ok")) {
+			set_life(c, FWD_OPEN);
+		} else {
 			char why[TERM_ESCAPE_SIZE(FWD_STATUS_MAX) + 64];
 			char said[TERM_ESCAPE_SIZE(FWD_STATUS_MAX)];
 			int connect = !strncmp(c->status, "bad connect ", 12);
@@ -628,13 +761,13 @@ void fwd_conn_data(struct fwd_ctx *x, int64_t id, const uint8_t *data,
 		quic_consume(x->env.quic, id, len);
 		return;
 	}
-	if (c->opener && !c->status_done) {
+	if (c->opener && c->life == FWD_ANSWER) {
 		size_t used = opener_status(c, data, len);
 
 		consumed(c, used);
 		data += used;
 		len -= used;
-	} else if (!c->opener && !c->hdr.done && len) {
+	} else if (c->life == FWD_REQUEST && len) {
 		long used = app_header_feed(&c->hdr, data, len);
 
 		if (used < 0) {
@@ -652,11 +785,12 @@ void fwd_conn_data(struct fwd_ctx *x, int64_t id, const uint8_t *data,
 	}
 	conn_deliver(c, data, len);
 	if (fin) {
-		c->peer_fin = 1;
-		if (!c->opener && !c->hdr.done) {
+		if (c->in == FWD_IN_OPEN)
+			set_in(c, FWD_IN_FIN);
+		if (c->life == FWD_REQUEST) {
 			snprintf(c->host, sizeof(c->host), "?");
 			refuse(c, "connect", "the request ended early", 0);
-		} else if (c->opener && !c->status_done) {
+		} else if (c->opener && c->life == FWD_ANSWER) {
 			conn_abort(c, "the peer ended the stream without an answer");
 		}
 		conn_maybe_shutdown(c);
@@ -671,9 +805,8 @@ void fwd_conn_stream_close(struct fwd_ctx *x, int64_t id, uint64_t err)
 
 	if (!c)
 		return;
-	c->stream_closed = 1;
 	c->sid = -1;
-	if (err || !c->peer_fin)
+	if (err || c->in == FWD_IN_OPEN)
 		conn_abort(c, err ? "the peer stopped the stream" : NULL);
 	conn_maybe_free(c);
 }
@@ -691,10 +824,8 @@ void fwd_conn_accept(struct fwd_ctx *x, uv_stream_t *server,
 		return;
 	snprintf(c->host, sizeof(c->host), "%s", host);
 	c->port = port;
-	uv_tcp_init(x->env.loop, &c->tcp);
-	c->tcp_init = 1;
+	uv_tcp_init(x->env.loop, &c->tcp);  /* FWD_ANSWER: a socket */
 	c->tcp.data = c;
-	c->stream_closed = 1; /* until there is one */
 	if (uv_accept(server, (uv_stream_t *)&c->tcp)) {
 		conn_abort(c, 0);
 		return;
@@ -706,8 +837,6 @@ void fwd_conn_accept(struct fwd_ctx *x, uv_stream_t *server,
 		return;
 	}
 	c->sid = sid;
-	c->stream_closed = 0;
-	c->connected = 1;
 	uv_tcp_nodelay(&c->tcp, 1);
 	log_info("forward: connection %u on port %u to %s's %s:%u", c->serial,
 	         lport, x->env.peer_id, c->host, c->port);
