@@ -11,8 +11,10 @@
 # connection to an allowed port where nothing listens on bob's side is
 # refused cleanly; one to 127.0.0.1:7002, which bob runs but did not allow,
 # is refused with the reason on both sides (before -allow, bob connected
-# anywhere alice asked); and Ctrl-C (SIGINT) at alice stops both sides with
-# status 0.
+# anywhere alice asked); and Ctrl-C (SIGINT) at alice, with one connection
+# still open, stops both sides: alice with status 0 (its user chose to),
+# bob with 1, saying that the connection was cut short.  (With none open,
+# both exit 0: tests/unit/test_link.c.)
 
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -97,13 +99,31 @@ lab_wait_client alice 'bob refused it: not allowed here' "the reason bob gave fo
 ok "a target bob did not allow with -allow is refused, with the reason on both sides"
 
 lab_expect_running "after the connections" alice bob
+# A connection alice's side keeps open (echoed once, then held) through
+# the Ctrl-C; the client is stopped with the other processes at the end.
+: >"$NET_TMP/held.out"
+lab_nsx alice timeout 60 python3 -c '
+import socket, time
+c = socket.create_connection(("127.0.0.1", 18080), timeout=20)
+c.sendall(b"held")
+got = b""
+while len(got) < 4:
+    got += c.recv(4 - len(got))
+print("open", flush=True)
+time.sleep(50)' >"$NET_TMP/held.out" 2>&1 &
+NET_PIDS+=($!)
+lab_wait_line "$NET_TMP/held.out" '^open$' "$ECHO_READY_S" "$!" ||
+	fail "a held connection through 127.0.0.1:18080: expected its echo; seen: $(cat "$NET_TMP/held.out")"
 kill -INT "${CLIENT_PID[alice]}"
 lab_wait_gone "$STOP_S" "${CLIENT_PID[alice]}" "${CLIENT_PID[bob]}" ||
 	fail "expected alice and bob to exit within $STOP_S s of Ctrl-C at alice; seen: still running"
+declare -A WANT_RC=([alice]=0 [bob]=1)
 for id in alice bob; do
 	lab_client_exited "$id"
-	expect_eq "$id's exit status after Ctrl-C at alice (stderr: $(tail -n 2 "$RUN_DIR/$id.err" | tr '\n' '|'))" 0 "${CLIENT_RC[$id]}"
+	expect_eq "$id's exit status after Ctrl-C at alice with a connection open (stderr: $(tail -n 2 "$RUN_DIR/$id.err" | tr '\n' '|'))" "${WANT_RC[$id]}" "${CLIENT_RC[$id]}"
 done
+grep -q "alice closed the link with 1 connection open; it was cut short" "$RUN_DIR/bob.err" ||
+	fail "bob: expected 'alice closed the link with 1 connection open; it was cut short'; seen: $(tail -n 3 "$RUN_DIR/bob.err" | tr '\n' '|')"
 lab_check_sanitizers
-ok "Ctrl-C at alice stops both sides with status 0"
+ok "Ctrl-C at alice with a connection open: alice exits 0, bob 1, saying it was cut short"
 echo PASS
