@@ -267,6 +267,107 @@ static void hello_mismatch(void **state)
 	assert_int_equal(code, 1);
 }
 
+/* on_ready waits for the names to match: the server's pipe does not read
+ * its input (here /dev/null, whose end would FIN our stream) before the
+ * client's hello. */
+static void hello_ready_after_match(void **state)
+{
+	struct app_args args = { 0 };
+	int fin_before, fin_after;
+
+	(void)state;
+	start(&app_pipe, &args, 0);
+	fq_up();
+	finish_code();  /* turns the loop: input would be read now */
+	fin_before = fq_stream(fq, SERVER_UNI)->fin;
+	fq_peer_str(CLIENT_UNI, "punch/1 pipe\n", 0);
+	for (int i = 0; i < TURNS_MAX && !fq_stream(fq, SERVER_UNI)->fin; i++)
+		uv_run(&R.loop, UV_RUN_NOWAIT);
+	fin_after = fq_stream(fq, SERVER_UNI)->fin;
+	stop();
+	assert_false(fin_before);
+	assert_true(fin_after);
+}
+
+/* The hello a byte at a time, and the data behind it in the same chunk,
+ * reach pipe's output whole. */
+static void hello_split_and_data(void **state)
+{
+	const char hello[] = "punch/1 pipe\n";
+	struct app_args args = { 0 };
+	char out[96], got[64] = "";
+	FILE *f;
+	int code;
+
+	(void)state;
+	start(&app_pipe, &args, 1);
+	fq_up();
+	for (size_t i = 0; i + 1 < sizeof(hello); i++)
+		fq_peer_data(SERVER_UNI, hello + i, 1, 0);
+	fq_peer_str(SERVER_UNI, "", 0);
+	fq_peer_data(SERVER_UNI, "abc\n", 4, 1);
+	code = finish_code();  /* our stream is not acknowledged: no finish */
+	snprintf(out, sizeof(out), "%s/stdout", R.dir);
+	if ((f = fopen(out, "r"))) {
+		if (!fgets(got, sizeof(got), f))
+			got[0] = '\0';
+		fclose(f);
+	}
+	stop();
+	assert_int_equal(code, -1);
+	assert_string_equal(got, "abc\n");
+}
+
+/* send's hello is its request, "punch/1 file NAME SIZE", written only
+ * after the receiver's; a second sender is told apart. */
+static void hello_send_request(void **state)
+{
+	struct app_args args = { .argc = 1 };
+	char path[96], said[128];
+	FILE *f;
+	int code;
+
+	(void)state;
+	snprintf(path, sizeof(path), "/tmp/punch-test-link-send.%d", (int)getpid());
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs("hello", f);
+	fclose(f);
+	args.argv[0] = path;
+	start(&app_send, &args, 1);
+	fq_up();
+	fq_peer_str(SERVER_UNI, "punch/1 file other.txt 3\n", 0);
+	code = finish_code();
+	snprintf(said, sizeof(said), "%s", fq_written(CLIENT_UNI));
+	stop();
+	unlink(path);
+	assert_int_equal(code, 1);  /* the peer sends too */
+	assert_non_null(strstr(said, "punch/1 file punch-test-link-send."));
+	assert_non_null(strstr(said, " 5\n"));
+}
+
+/* A peer that ends its stream, or the link, before its hello. */
+static void hello_missing(void **state)
+{
+	struct app_args args = { 0 };
+	int code;
+
+	(void)state;
+	start(&app_pipe, &args, 0);
+	fq_up();
+	fq_peer_str(CLIENT_UNI, "punch/1 pi", 1);
+	code = finish_code();
+	stop();
+	assert_int_equal(code, 1);
+
+	start(&app_pipe, &args, 0);
+	fq_up();
+	fq_peer_close(NULL);
+	code = finish_code();
+	stop();
+	assert_int_equal(code, 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -277,6 +378,10 @@ int main(void)
 		cmocka_unit_test(forward_peer_closes_idle),
 		cmocka_unit_test(hello_order),
 		cmocka_unit_test(hello_mismatch),
+		cmocka_unit_test(hello_ready_after_match),
+		cmocka_unit_test(hello_split_and_data),
+		cmocka_unit_test(hello_send_request),
+		cmocka_unit_test(hello_missing),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
