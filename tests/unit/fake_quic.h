@@ -197,6 +197,12 @@ static void fq_peer_str(int64_t id, const char *s, int fin)
 	fq_peer_data(id, s, strlen(s), fin);
 }
 
+/* The stream is over, with the peer's error (0: none). */
+static void fq_stream_closed(int64_t id, uint64_t err)
+{
+	fq->cb->on_stream_close(fq->ctx, id, err);
+}
+
 /* The peer closes the link: reason NULL is a clean close (error 0). */
 static void fq_peer_close(const char *reason)
 {

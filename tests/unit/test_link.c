@@ -4,7 +4,10 @@
  * differ, and the exit status when the peer closes the link cleanly before
  * the app is done (on_link_closed).
  */
+#include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -368,6 +371,63 @@ static void hello_missing(void **state)
 	assert_int_equal(code, 1);
 }
 
+/* ---- forward_conn ----------------------------------------------------------- */
+
+static int guard_fired;
+
+static void on_guard(uv_timer_t *t)
+{
+	(void)t;
+	guard_fired = 1;
+}
+
+/* A request the peer gives up (its stream stopped) while the target's
+ * name is being resolved: nothing connects to the target afterwards. */
+static void forward_given_up_while_resolving(void **state)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET };
+	socklen_t slen = sizeof(sin);
+	char allow[32], req[64];
+	struct app_args args = { .n_allows = 1 };
+	uv_timer_t guard;
+	int lfd, fd, err;
+
+	(void)state;
+	/* The target: a listening socket nobody accepts on; a connection
+	 * would wait in its backlog. */
+	lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	assert_true(lfd >= 0);
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(lfd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	assert_int_equal(listen(lfd, 4), 0);
+	assert_int_equal(getsockname(lfd, (struct sockaddr *)&sin, &slen), 0);
+	snprintf(allow, sizeof(allow), "127.0.0.1:%u", ntohs(sin.sin_port));
+	snprintf(req, sizeof(req), "punch/1 forward 127.0.0.1 %u\n", ntohs(sin.sin_port));
+	args.allows[0] = allow;
+	start(&app_forward, &args, 0);
+	fq_up();
+	fq_peer_str(CLIENT_UNI, "punch/1 forward\n", 1);
+	fq_peer_str(CLIENT_BIDI, req, 0);
+	fq_stream_closed(CLIENT_BIDI, 1);
+	/* Until the resolution is over (nothing else keeps the loop alive),
+	 * or 5 s: the guard does not keep it alive itself. */
+	guard_fired = 0;
+	uv_timer_init(&R.loop, &guard);
+	uv_timer_start(&guard, on_guard, 5000, 0);
+	uv_unref((uv_handle_t *)&guard);
+	while (!guard_fired && uv_loop_alive(&R.loop))
+		uv_run(&R.loop, UV_RUN_ONCE);
+	fd = accept(lfd, NULL, NULL);
+	err = errno;
+	if (fd >= 0)
+		close(fd);
+	close(lfd);
+	stop();
+	if (fd >= 0)
+		fail_msg("forward connected to the target after the peer gave up the request");
+	assert_int_equal(err, EAGAIN);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -382,6 +442,7 @@ int main(void)
 		cmocka_unit_test(hello_split_and_data),
 		cmocka_unit_test(hello_send_request),
 		cmocka_unit_test(hello_missing),
+		cmocka_unit_test(forward_given_up_while_resolving),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
