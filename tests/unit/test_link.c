@@ -21,7 +21,7 @@ enum {
 	TURNS_MAX = 200, /* loop turns for an app to finish: it needs a few */
 	/* RFC 9000 2.1: the QUIC client's first streams */
 	CLIENT_UNI = 2, CLIENT_BIDI = 0,
-	SERVER_UNI = 3,
+	SERVER_UNI = 3, SERVER_BIDI = 1,
 };
 
 struct run {
@@ -111,6 +111,7 @@ static void stop(void)
 	dup2(R.saved_out, 1);
 	close(R.saved_in);
 	close(R.saved_out);
+	R.saved_in = R.saved_out = -1;
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", R.dir);
 	assert_int_equal(system(cmd), 0);
 }
@@ -428,21 +429,103 @@ static void forward_given_up_while_resolving(void **state)
 	assert_int_equal(err, EAGAIN);
 }
 
+static void find_listener(uv_handle_t *h, void *arg)
+{
+	struct sockaddr_in sin;
+	int len = sizeof(sin);
+
+	if (h->type == UV_TCP &&
+	    !uv_tcp_getsockname((uv_tcp_t *)h, (struct sockaddr *)&sin, &len))
+		*(int *)arg = ntohs(sin.sin_port);
+}
+
+/* Turn the loop until cond holds (bounded); whether it does. */
+#define TURN_UNTIL(cond)                                                   \
+	do {                                                               \
+		for (int t_ = 0; t_ < 20000 && !(cond); t_++)              \
+			uv_run(&R.loop, UV_RUN_NOWAIT);                    \
+	} while (0)
+
+/* A connection to -L, through its whole life: the request, the answer,
+ * bytes both ways, each end passed on, the stream closed; then no
+ * connection is left, so the peer's clean close ends with status 0. */
+static void forward_opener_life(void **state)
+{
+	struct app_args args = { .forwards = { "0:127.0.0.1:9" }, .n_forwards = 1 };
+	struct sockaddr_in sin = { .sin_family = AF_INET };
+	struct fq_stream *st = NULL;
+	char buf[64];
+	ssize_t n = -1, eof = -1;
+	int port = 0, fd, code, fin;
+
+	(void)state;
+	start(&app_forward, &args, 0);
+	fq_up();
+	fq_peer_str(CLIENT_UNI, "punch/1 forward\n", 1);
+	uv_walk(&R.loop, find_listener, &port);
+	assert_true(port > 0);
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	sin.sin_port = htons((uint16_t)port);
+	connect(fd, (struct sockaddr *)&sin, sizeof(sin));  /* EINPROGRESS */
+	TURN_UNTIL((st = fq_stream(fq, SERVER_BIDI)) != NULL);
+	assert_non_null(st);
+	TURN_UNTIL(send(fd, "ping", 4, MSG_NOSIGNAL) == 4);
+	TURN_UNTIL(st->len >= 33);
+	assert_string_equal(fq_written(SERVER_BIDI), "punch/1 forward 127.0.0.1 9\nping");
+	/* The answer, bytes, then the peer's FIN: the socket is shut down. */
+	fq_peer_str(SERVER_BIDI, "ok\npong", 0);
+	TURN_UNTIL((n = recv(fd, buf, sizeof(buf), 0)) > 0);
+	assert_int_equal(n, 4);
+	assert_memory_equal(buf, "pong", 4);
+	fq_peer_data(SERVER_BIDI, "", 0, 1);
+	TURN_UNTIL((eof = recv(fd, buf, sizeof(buf), 0)) == 0);
+	assert_int_equal(eof, 0);
+	/* Our end of input becomes FIN on the stream. */
+	shutdown(fd, SHUT_WR);
+	TURN_UNTIL(st->fin);
+	fin = st->fin;
+	fq_stream_closed(SERVER_BIDI, 0);
+	TURN_UNTIL(0);  /* the socket's close completes */
+	close(fd);
+	fq_peer_close(NULL);
+	code = finish_code();
+	stop();
+	assert_true(fin);
+	assert_int_equal(code, 0);  /* no connection left open */
+}
+
+/* After a test that failed half-way: the test binary's stdin and stdout
+ * back, so that the next tests are seen. */
+static int restore_fds(void **state)
+{
+	(void)state;
+	if (R.saved_out > 0) {
+		dup2(R.saved_in, 0);
+		dup2(R.saved_out, 1);
+		close(R.saved_in);
+		close(R.saved_out);
+		R.saved_in = R.saved_out = -1;
+	}
+	return 0;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(recv_peer_closes_mid_file),
-		cmocka_unit_test(pipe_peer_closes_before_fin),
-		cmocka_unit_test(pipe_peer_closes_after_fin),
-		cmocka_unit_test(forward_peer_closes_with_conn_open),
-		cmocka_unit_test(forward_peer_closes_idle),
-		cmocka_unit_test(hello_order),
-		cmocka_unit_test(hello_mismatch),
-		cmocka_unit_test(hello_ready_after_match),
-		cmocka_unit_test(hello_split_and_data),
-		cmocka_unit_test(hello_send_request),
-		cmocka_unit_test(hello_missing),
-		cmocka_unit_test(forward_given_up_while_resolving),
+		cmocka_unit_test_teardown(recv_peer_closes_mid_file, restore_fds),
+		cmocka_unit_test_teardown(pipe_peer_closes_before_fin, restore_fds),
+		cmocka_unit_test_teardown(pipe_peer_closes_after_fin, restore_fds),
+		cmocka_unit_test_teardown(forward_peer_closes_with_conn_open, restore_fds),
+		cmocka_unit_test_teardown(forward_peer_closes_idle, restore_fds),
+		cmocka_unit_test_teardown(hello_order, restore_fds),
+		cmocka_unit_test_teardown(hello_mismatch, restore_fds),
+		cmocka_unit_test_teardown(hello_ready_after_match, restore_fds),
+		cmocka_unit_test_teardown(hello_split_and_data, restore_fds),
+		cmocka_unit_test_teardown(hello_send_request, restore_fds),
+		cmocka_unit_test_teardown(hello_missing, restore_fds),
+		cmocka_unit_test_teardown(forward_given_up_while_resolving, restore_fds),
+		cmocka_unit_test_teardown(forward_opener_life, restore_fds),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
