@@ -1,13 +1,15 @@
 /*
  * The parsers that read what a peer sends, or a file: the stream's first
  * line (app_header_feed), the file request and its name (recv_parse_header,
- * file_name_decode, file_name_check), and key fingerprints
- * (identity_fp_parse).  Hostile names are tested here, on the parser,
+ * file_name_decode, file_name_check), key fingerprints (identity_fp_parse)
+ * and the known_peers reader (known_peers_check).  Hostile names are tested here, on the parser,
  * rather than by a sender that could be told to send them.
  */
 #include "unit.h"
 
 #include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
 
 #include "app.h"
 #include "app_file.h"
@@ -283,6 +285,75 @@ static void fp_parse(void **state)
 	assert_int_equal(identity_fp_parse("SHA256:", back), -1);
 }
 
+/* ---- the known_peers reader ----------------------------------------------------- */
+
+/* known_peers_check for bob against a file holding text; *line too. */
+static int known(const char *text, size_t len, const uint8_t fp[IDENTITY_FP_LEN],
+                 int *line)
+{
+	char dir[64], path[96];
+	FILE *f;
+	int rc;
+
+	snprintf(dir, sizeof(dir), "/tmp/punch-test-known.XXXXXX");
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/known_peers", dir);
+	if (text) {
+		f = fopen(path, "wb");
+		assert_non_null(f);
+		assert_int_equal(fwrite(text, 1, len, f), len);
+		fclose(f);
+	}
+	*line = 0;
+	rc = known_peers_check(dir, "bob", fp, line);
+	unlink(path);
+	rmdir(dir);
+	return rc;
+}
+
+static void known_peers_reader(void **state)
+{
+	uint8_t fp[IDENTITY_FP_LEN], other[IDENTITY_FP_LEN];
+	char s[IDENTITY_FP_STRLEN], o[IDENTITY_FP_STRLEN], text[512];
+	int line, n;
+
+	(void)state;
+	memset(fp, 7, sizeof(fp));
+	memset(other, 9, sizeof(other));
+	identity_fp_str(fp, s);
+	identity_fp_str(other, o);
+	assert_int_equal(known(NULL, 0, fp, &line), KNOWN_NEW);  /* no file */
+	assert_int_equal(known("", 0, fp, &line), KNOWN_NEW);
+	/* Comments, other ids (bobby is not bob), then bob: line 4. */
+	n = snprintf(text, sizeof(text), "# bob %s\nalice %s\nbobby %s\nbob %s\n",
+	             o, o, o, s);
+	assert_int_equal(known(text, (size_t)n, fp, &line), KNOWN_MATCH);
+	assert_int_equal(line, 4);
+	/* CRLF, tabs, no final newline. */
+	n = snprintf(text, sizeof(text), "\tbob\t%s\r\n", s);
+	assert_int_equal(known(text, (size_t)n, fp, &line), KNOWN_MATCH);
+	n = snprintf(text, sizeof(text), "bob %s", s);
+	assert_int_equal(known(text, (size_t)n, fp, &line), KNOWN_MATCH);
+	/* The first of bob's lines decides. */
+	n = snprintf(text, sizeof(text), "bob %s\nbob %s\n", o, s);
+	assert_int_equal(known(text, (size_t)n, fp, &line), KNOWN_MISMATCH);
+	assert_int_equal(line, 1);
+	/* Unreadable fingerprints: where, with the line. */
+	n = snprintf(text, sizeof(text), "alice %s\nbob SHA256:nonsense\n", o);
+	assert_int_equal(known(text, (size_t)n, fp, &line), KNOWN_ERROR);
+	assert_int_equal(line, 2);
+	n = snprintf(text, sizeof(text), "bob\n");
+	assert_int_equal(known(text, (size_t)n, fp, &line), KNOWN_ERROR);
+	/* A NUL inside the fingerprint is not a shorter fingerprint. */
+	n = snprintf(text, sizeof(text), "bob %s\n", s);
+	text[20] = '\0';
+	assert_int_equal(known(text, (size_t)n, fp, &line), KNOWN_ERROR);
+	/* A word too long for a fingerprint. */
+	memset(text, 'A', sizeof(text));
+	memcpy(text, "bob SHA256:", 11);
+	assert_int_equal(known(text, sizeof(text), fp, &line), KNOWN_ERROR);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -295,6 +366,7 @@ int main(void)
 		cmocka_unit_test(request_hostile),
 		cmocka_unit_test(request_long_name),
 		cmocka_unit_test(fp_parse),
+		cmocka_unit_test(known_peers_reader),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
