@@ -323,15 +323,15 @@ static void q_data(void *ctx, int64_t id, const uint8_t *data, size_t len,
 	}
 	if (was_pending && !link_pair_pending(&l->pair))
 		hello_start(l);
+	if (l->done || l->close_pending || l->app_state == LINK_APP_MISMATCH) {
+		quic_consume(l->quic, id, len);  /* closing: dropped */
+		return;
+	}
 	if (l->hello_in < 0 && stream_is_peer_uni(l, id))
 		l->hello_in = id;
 	if (id == l->hello_in && l->app_state != LINK_APP_RUNNING) {
-		if (l->app_state == LINK_APP_MISMATCH ||
-		    (used = hello_feed(l, data, len, fin)) < 0) {
-			if (l->app_state == LINK_APP_MISMATCH)
-				quic_consume(l->quic, id, len);
-			return;
-		}
+		if ((used = hello_feed(l, data, len, fin)) < 0)
+			return;  /* consumed; closing */
 		/* A FIN right after the hello went with it (hello_fin). */
 		data += used;
 		len -= (size_t)used;

@@ -31,6 +31,7 @@ struct run {
 	struct link *link;
 	int finished, code;
 	int saved_in, saved_out;
+	uv_timer_t guard;         /* bounds settle() */
 };
 
 static struct run R;
@@ -382,51 +383,69 @@ static void on_guard(uv_timer_t *t)
 	guard_fired = 1;
 }
 
-/* A request the peer gives up (its stream stopped) while the target's
- * name is being resolved: nothing connects to the target afterwards. */
-static void forward_given_up_while_resolving(void **state)
+/* A listening socket on 127.0.0.1 nobody accepts on: a connection to it
+ * waits in its backlog.  Its fd; its port in *port. */
+static int target_listen(unsigned *port)
 {
 	struct sockaddr_in sin = { .sin_family = AF_INET };
 	socklen_t slen = sizeof(sin);
-	char allow[32], req[64];
-	struct app_args args = { .n_allows = 1 };
-	uv_timer_t guard;
-	int lfd, fd, err;
+	int lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
 
-	(void)state;
-	/* The target: a listening socket nobody accepts on; a connection
-	 * would wait in its backlog. */
-	lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
 	assert_true(lfd >= 0);
 	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	assert_int_equal(bind(lfd, (struct sockaddr *)&sin, sizeof(sin)), 0);
 	assert_int_equal(listen(lfd, 4), 0);
 	assert_int_equal(getsockname(lfd, (struct sockaddr *)&sin, &slen), 0);
-	snprintf(allow, sizeof(allow), "127.0.0.1:%u", ntohs(sin.sin_port));
-	snprintf(req, sizeof(req), "punch/1 forward 127.0.0.1 %u\n", ntohs(sin.sin_port));
+	*port = ntohs(sin.sin_port);
+	return lfd;
+}
+
+/* Turn the loop until nothing but the guard is left, or 5 s. */
+static void settle(void)
+{
+	guard_fired = 0;
+	uv_timer_init(&R.loop, &R.guard);
+	uv_timer_start(&R.guard, on_guard, 5000, 0);
+	uv_unref((uv_handle_t *)&R.guard);
+	while (!guard_fired && uv_loop_alive(&R.loop))
+		uv_run(&R.loop, UV_RUN_ONCE);
+}
+
+/* Did anything connect to the target?  Closes it. */
+static int target_reached(int lfd)
+{
+	int fd = accept(lfd, NULL, NULL);
+
+	if (fd >= 0)
+		close(fd);
+	close(lfd);
+	return fd >= 0;
+}
+
+/* A request the peer gives up (its stream stopped) while the target's
+ * name is being resolved: nothing connects to the target afterwards. */
+static void forward_given_up_while_resolving(void **state)
+{
+	struct app_args args = { .n_allows = 1 };
+	char allow[32], req[64];
+	unsigned port;
+	int lfd, reached;
+
+	(void)state;
+	lfd = target_listen(&port);
+	snprintf(allow, sizeof(allow), "127.0.0.1:%u", port);
+	snprintf(req, sizeof(req), "punch/1 forward 127.0.0.1 %u\n", port);
 	args.allows[0] = allow;
 	start(&app_forward, &args, 0);
 	fq_up();
 	fq_peer_str(CLIENT_UNI, "punch/1 forward\n", 1);
 	fq_peer_str(CLIENT_BIDI, req, 0);
 	fq_stream_closed(CLIENT_BIDI, 1);
-	/* Until the resolution is over (nothing else keeps the loop alive),
-	 * or 5 s: the guard does not keep it alive itself. */
-	guard_fired = 0;
-	uv_timer_init(&R.loop, &guard);
-	uv_timer_start(&guard, on_guard, 5000, 0);
-	uv_unref((uv_handle_t *)&guard);
-	while (!guard_fired && uv_loop_alive(&R.loop))
-		uv_run(&R.loop, UV_RUN_ONCE);
-	fd = accept(lfd, NULL, NULL);
-	err = errno;
-	if (fd >= 0)
-		close(fd);
-	close(lfd);
+	settle();  /* until the resolution is over */
+	reached = target_reached(lfd);
 	stop();
-	if (fd >= 0)
+	if (reached)
 		fail_msg("forward connected to the target after the peer gave up the request");
-	assert_int_equal(err, EAGAIN);
 }
 
 static void find_listener(uv_handle_t *h, void *arg)
@@ -510,6 +529,31 @@ static int restore_fds(void **state)
 	return 0;
 }
 
+/* After a mismatch, what the peer sends on other streams reaches no app:
+ * a forward request does not connect. */
+static void hello_mismatch_then_request(void **state)
+{
+	struct app_args args = { .n_allows = 1 };
+	char allow[32], req[64];
+	unsigned port;
+	int lfd, reached;
+
+	(void)state;
+	lfd = target_listen(&port);
+	snprintf(allow, sizeof(allow), "127.0.0.1:%u", port);
+	snprintf(req, sizeof(req), "punch/1 forward 127.0.0.1 %u\n", port);
+	args.allows[0] = allow;
+	start(&app_forward, &args, 0);
+	fq_up();
+	fq_peer_str(CLIENT_UNI, "punch/1 chat\n", 0);
+	fq_peer_str(CLIENT_BIDI, req, 0);
+	settle();
+	reached = target_reached(lfd);
+	stop();
+	if (reached)
+		fail_msg("forward served a request from a peer that runs chat");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -526,6 +570,7 @@ int main(void)
 		cmocka_unit_test_teardown(hello_missing, restore_fds),
 		cmocka_unit_test_teardown(forward_given_up_while_resolving, restore_fds),
 		cmocka_unit_test_teardown(forward_opener_life, restore_fds),
+		cmocka_unit_test_teardown(hello_mismatch_then_request, restore_fds),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
