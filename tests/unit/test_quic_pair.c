@@ -1,0 +1,210 @@
+/*
+ * The secure link's QUIC (src/quic.c), both ends back to back over the
+ * fake network of quic_pair.h: the handshake, a refused key, flow control
+ * and the idle timeout.
+ */
+#include "unit.h"
+
+#include <stdio.h>
+
+#include "quic_pair.h"
+
+#define MS 1000000ull         /* a millisecond of the fake clock, in ns */
+#define S (1000ull * MS)
+enum { SEED = 12345 };
+
+#define assert_ok(p) assert_ok_at(p, __FILE__, __LINE__)
+
+/* Neither end closed: print why if one did. */
+static void assert_ok_at(const struct qp *p, const char *file, int line)
+{
+	for (int i = 0; i < 2; i++)
+		if (p->e[i].closed) {
+			print_error("%s:%d: expected the %s up, saw it closed at "
+			            "%llu ms: \"%s\"\n", file, line,
+			            i ? "server" : "client",
+			            (unsigned long long)(p->e[i].closed_at / MS),
+			            p->e[i].reason);
+			fail();
+		}
+}
+
+static void pair_up(struct qp *p, const struct qp_net *net,
+                    const struct quic_limits *client_lim,
+                    const struct quic_limits *server_lim)
+{
+	if (qp_init(p, net, client_lim, server_lim))
+		fail_msg("quic_pair set-up failed");
+	if (!qp_run(p, qp_both_ready, NULL, 10 * S)) {
+		print_error("expected both ends up within 10 s; client ready %d "
+		            "(\"%s\"), server ready %d (\"%s\")\n",
+		            p->e[0].ready, p->e[0].reason, p->e[1].ready,
+		            p->e[1].reason);
+		fail();
+	}
+}
+
+/* ---- handshake ------------------------------------------------------------ */
+
+static void test_handshake(void **state)
+{
+	static struct qp p;
+
+	(void)state;
+	pair_up(&p, NULL, NULL, NULL);
+	assert_ok(&p);
+	assert_int_equal(p.e[QP_CLIENT].verify_calls, 1);
+	assert_int_equal(p.e[QP_SERVER].verify_calls, 1);
+	assert_true(quic_ready(p.e[QP_CLIENT].q) && quic_ready(p.e[QP_SERVER].q));
+	qp_free(&p);
+}
+
+/* A refused key, on either side, ends the link on both, with a reason, and
+ * the side that refused never reports the link up. */
+static void key_mismatch(int refuser)
+{
+	static struct qp p;
+	struct qp_end *r, *o;
+
+	if (qp_init(&p, NULL, NULL, NULL))
+		fail_msg("quic_pair set-up failed");
+	r = &p.e[refuser];
+	o = &p.e[!refuser];
+	r->pinned = 1;
+	memcpy(r->pin, o->id.fp, IDENTITY_FP_LEN);
+	r->pin[0] ^= 1;
+	if (!qp_run(&p, qp_both_closed, NULL, 30 * S))
+		print_error("expected both ends closed; %s closed %d (\"%s\"), "
+		            "%s closed %d (\"%s\")\n",
+		            refuser ? "server" : "client", r->closed, r->reason,
+		            refuser ? "client" : "server", o->closed, o->reason);
+	assert_true(r->closed && o->closed);
+	assert_int_equal(r->verify_refused, 1);
+	assert_false(r->ready);
+	assert_true(r->reason[0] && o->reason[0]);
+	assert_int_equal(r->closed, 1);
+	assert_int_equal(o->closed, 1);
+	qp_free(&p);
+}
+
+static void test_key_mismatch_client_refuses(void **state)
+{
+	(void)state;
+	key_mismatch(QP_CLIENT);
+}
+
+static void test_key_mismatch_server_refuses(void **state)
+{
+	(void)state;
+	key_mismatch(QP_SERVER);
+}
+
+/* ---- flow control ----------------------------------------------------------- */
+
+static int rx_settled(struct qp *p, void *arg)
+{
+	(void)arg;
+	return p->nq == 0 && p->deadline[0] > p->now + 100 * MS &&
+	       p->deadline[1] > p->now + 100 * MS;
+}
+
+/* With no credit given back, the sender stops at the receiver's window;
+ * each quic_consume() lets as much more come, and no more than the
+ * window ever waits unconsumed. */
+static void test_flow_control(void **state)
+{
+	static struct qp p;
+	struct qp_end *rx = &p.e[QP_SERVER];
+	struct qp_stream *s;
+	const uint64_t total = 3 * QUIC_RX_STREAM_WINDOW;
+	int64_t id;
+
+	(void)state;
+	pair_up(&p, NULL, NULL, NULL);
+	rx->defer_credit = 1;
+	id = qp_open(&p.e[QP_CLIENT], 0, total, 1);
+	assert_true(id >= 0);
+	qp_run(&p, rx_settled, NULL, 10 * S);
+	qp_run(&p, NULL, NULL, 2 * S);   /* and nothing more comes */
+	s = qp_stream(rx, id);
+	assert_u64(s->rx, QUIC_RX_STREAM_WINDOW);
+	assert_false(s->fin);
+	assert_ok(&p);
+
+	/* ngtcp2 sends MAX_STREAM_DATA once more than half the window is
+	 * consumed. */
+	qp_consume(rx, id, QUIC_RX_STREAM_WINDOW / 2 + 1);
+	qp_run(&p, NULL, NULL, 2 * S);
+	if (s->rx <= QUIC_RX_STREAM_WINDOW ||
+	    s->unconsumed > QUIC_RX_STREAM_WINDOW_MAX) {
+		print_error("after consuming half the window: expected more than %d bytes, "
+		            "at most %d unconsumed; saw %llu, %llu unconsumed\n",
+		            QUIC_RX_STREAM_WINDOW, QUIC_RX_STREAM_WINDOW_MAX,
+		            (unsigned long long)s->rx,
+		            (unsigned long long)s->unconsumed);
+		fail();
+	}
+	/* Now consume as it comes: all of it arrives. */
+	for (int i = 0; i < 1000 && !(s->fin && s->rx == total); i++) {
+		qp_consume(rx, id, s->unconsumed);
+		qp_run(&p, NULL, NULL, 50 * MS);
+		assert_true(s->unconsumed <= QUIC_RX_STREAM_WINDOW_MAX);
+	}
+	assert_u64(s->rx, total);
+	assert_true(s->fin);
+	assert_u64(s->bad, 0);
+	/* The sender's buffer filled, and it was told when it had room. */
+	assert_true(qp_stream(&p.e[QP_CLIENT], id)->writable > 0);
+	assert_ok(&p);
+	qp_free(&p);
+}
+
+/* ---- idle timeout -------------------------------------------------------------- */
+
+/* A quiet link stays up (PINGs), and one whose peer goes silent closes
+ * QUIC_IDLE_TIMEOUT_S after the last packet from it, give or take one
+ * keep-alive interval (RFC 9000 10.1 restarts the timer on the first
+ * ack-eliciting packet sent after one is received). */
+static void test_idle_timeout(void **state)
+{
+	static struct qp p;
+	uint64_t cut_at;
+
+	(void)state;
+	pair_up(&p, NULL, NULL, NULL);
+	qp_run(&p, NULL, NULL, 4 * QUIC_IDLE_TIMEOUT_S * S);
+	assert_ok(&p);
+
+	p.cut = 1;
+	cut_at = p.now;
+	qp_run(&p, qp_both_closed, NULL, 4 * QUIC_IDLE_TIMEOUT_S * S);
+	for (int i = 0; i < 2; i++) {
+		struct qp_end *e = &p.e[i];
+		uint64_t after = e->closed_at - cut_at;
+
+		if (!e->closed || !strstr(e->reason, "idle timeout") ||
+		    after < (uint64_t)QUIC_IDLE_TIMEOUT_S * S ||
+		    after > (uint64_t)(QUIC_IDLE_TIMEOUT_S + QUIC_KEEPALIVE_S) * S) {
+			print_error("%s: expected the idle timeout %d to %d s after "
+			            "the cut; saw closed %d after %llu ms: \"%s\"\n",
+			            i ? "server" : "client", QUIC_IDLE_TIMEOUT_S,
+			            QUIC_IDLE_TIMEOUT_S + QUIC_KEEPALIVE_S, e->closed,
+			            (unsigned long long)(after / MS), e->reason);
+			fail();
+		}
+	}
+	qp_free(&p);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_handshake),
+		cmocka_unit_test(test_key_mismatch_client_refuses),
+		cmocka_unit_test(test_key_mismatch_server_refuses),
+		cmocka_unit_test(test_flow_control),
+		cmocka_unit_test(test_idle_timeout),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
