@@ -856,7 +856,13 @@ static int write_packets(struct quic *q, uint64_t now_ns)
 		if (s)
 			q->next_stream = (size_t)(s - q->streams) + 1;
 	}
-	ngtcp2_conn_update_pkt_tx_time(q->conn, now_ns);
+	/* Pace once the handshake is done.  Before its first RTT sample
+	 * ngtcp2 0.12 paces from the 333 ms initial RTT (RFC 9002 6.2.2),
+	 * which held the client's Finished flight about 22 ms behind its
+	 * Initial on any fast path, and the server's "link up" with it
+	 * (fixed upstream in ngtcp2 0.14, commit 47b88691). */
+	if (q->ready)
+		ngtcp2_conn_update_pkt_tx_time(q->conn, now_ns);
 	return 0;
 }
 

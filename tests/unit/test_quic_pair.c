@@ -59,6 +59,31 @@ static void test_handshake(void **state)
 	qp_free(&p);
 }
 
+/* The server is up one way after the client (the client's Finished
+ * flight), not a pacing interval later: ngtcp2 0.12 paces from the
+ * 333 ms initial RTT until it has a sample, which held that flight
+ * about 22 ms after the client's Initial on any fast path. */
+static void test_handshake_no_gap(void **state)
+{
+	static struct qp p;
+	const struct qp_net net = { .delay_ns = 500000 };
+	uint64_t gap;
+
+	(void)state;
+	pair_up(&p, &net, NULL, NULL);
+	gap = p.e[QP_SERVER].ready_at - p.e[QP_CLIENT].ready_at;
+	if (p.e[QP_SERVER].ready_at < p.e[QP_CLIENT].ready_at ||
+	    gap > 2 * net.delay_ns) {
+		print_error("expected the server up at most %llu us after the "
+		            "client; saw it %lld us after\n",
+		            (unsigned long long)(2 * net.delay_ns / 1000),
+		            (long long)(p.e[QP_SERVER].ready_at -
+		                        p.e[QP_CLIENT].ready_at) / 1000);
+		fail();
+	}
+	qp_free(&p);
+}
+
 /* A refused key, on either side, ends the link on both, with a reason, and
  * the side that refused never reports the link up. */
 static void key_mismatch(int refuser)
@@ -200,6 +225,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_handshake),
+		cmocka_unit_test(test_handshake_no_gap),
 		cmocka_unit_test(test_key_mismatch_client_refuses),
 		cmocka_unit_test(test_key_mismatch_server_refuses),
 		cmocka_unit_test(test_flow_control),
