@@ -104,6 +104,31 @@ static void stream_free(struct quic *q, struct qstream *s)
 	memset(s, 0, sizeof(*s));
 }
 
+/* A peer's unidirectional stream (RFC 9000 2.1: bit 0x2 set, and opened by
+ * the other end). */
+static int peer_uni(const struct quic *q, int64_t id)
+{
+	return (id & 0x2) && !ngtcp2_conn_is_local_stream(q->conn, id);
+}
+
+/* Stream id is done: free its slot, let the peer open another if it was
+ * one of the peer's (ngtcp2 leaves MAX_STREAMS to us, RFC 9000 4.6: never
+ * more at once than struct quic_limits says), and tell the app. */
+static void stream_closed(struct quic *q, struct qstream *s, int64_t id,
+                          uint64_t app_error)
+{
+	if (s)
+		stream_free(q, s);
+	if (!ngtcp2_conn_is_local_stream(q->conn, id)) {
+		if (id & 0x2)
+			ngtcp2_conn_extend_max_streams_uni(q->conn, 1);
+		else
+			ngtcp2_conn_extend_max_streams_bidi(q->conn, 1);
+	}
+	if (q->cb.on_stream_close)
+		q->cb.on_stream_close(q->ctx, id, app_error);
+}
+
 /* The unsent part of s as at most two iovecs (the ring may wrap). */
 static int stream_unsent(const struct qstream *s, ngtcp2_vec v[2])
 {
@@ -227,6 +252,10 @@ static int cb_recv_stream_data(ngtcp2_conn *conn, uint32_t flags,
 	(void)conn;
 	q->cb.on_stream_data(q->ctx, id, data, len,
 	                     !!(flags & NGTCP2_STREAM_DATA_FLAG_FIN));
+	/* ngtcp2 0.12 never closes a peer's unidirectional stream (fixed in
+	 * 0.13 by its commit 2793ff5b): all of it is in, so it is done. */
+	if ((flags & NGTCP2_STREAM_DATA_FLAG_FIN) && peer_uni(q, id))
+		stream_closed(q, stream_find(q, id), id, 0);
 	return 0;
 }
 
@@ -295,21 +324,14 @@ static int cb_stream_close(ngtcp2_conn *conn, uint32_t flags, int64_t id,
 	struct quic *q = user;
 	struct qstream *s = stream_find(q, id);
 
+	(void)conn;
 	(void)flags;
 	(void)stream_user;
-	if (s)
-		stream_free(q, s);
-	/* ngtcp2 leaves MAX_STREAMS to us: one of the peer's streams is done,
-	 * so it may open one more (RFC 9000 4.6), and never more at once
-	 * than struct quic_limits says. */
-	if (!ngtcp2_conn_is_local_stream(conn, id)) {
-		if (id & 0x2)
-			ngtcp2_conn_extend_max_streams_uni(conn, 1);
-		else
-			ngtcp2_conn_extend_max_streams_bidi(conn, 1);
-	}
-	if (q->cb.on_stream_close)
-		q->cb.on_stream_close(q->ctx, id, app_error);
+	/* A peer's unidirectional stream was closed here already (at its
+	 * FIN), should a later ngtcp2 close it too. */
+	if (!s && peer_uni(q, id))
+		return 0;
+	stream_closed(q, s, id, app_error);
 	return 0;
 }
 

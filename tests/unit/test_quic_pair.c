@@ -1,7 +1,8 @@
 /*
  * The secure link's QUIC (src/quic.c), both ends back to back over the
- * fake network of quic_pair.h: the handshake, a refused key, flow control
- * and the idle timeout.
+ * fake network of quic_pair.h: the handshake, a refused key, streams under
+ * loss, reordering and duplication, flow control, the idle timeout and
+ * stream limits.
  */
 #include "unit.h"
 
@@ -124,6 +125,88 @@ static void test_key_mismatch_server_refuses(void **state)
 	key_mismatch(QP_SERVER);
 }
 
+/* ---- streams --------------------------------------------------------------- */
+
+struct want_stream {
+	int end;
+	int64_t id;
+	uint64_t bytes;
+};
+
+/* The stream has all its bytes, FIN, and is closed at both ends. */
+static int stream_done(struct qp *p, void *arg)
+{
+	const struct want_stream *w = arg;
+	struct qp_stream *rx = qp_stream(&p->e[w->end], w->id);
+	struct qp_stream *tx = qp_stream(&p->e[!w->end], w->id);
+
+	return rx && tx && rx->rx == w->bytes && rx->fin && rx->closed &&
+	       tx->closed;
+}
+
+static void assert_stream_intact(struct qp *p, int end, int64_t id,
+                                 uint64_t bytes)
+{
+	struct want_stream w = { end, id, bytes };
+	struct qp_stream *s;
+
+	if (!qp_run(p, stream_done, &w, 120 * S)) {
+		s = qp_stream(&p->e[end], id);
+		print_error("stream %lld: expected %llu bytes, FIN and close at "
+		            "both ends; saw %llu bytes, fin %d, closed %d, sender's "
+		            "closed %d (sent %llu, lost %llu, reordered %llu, "
+		            "duplicated %llu)\n", (long long)id,
+		            (unsigned long long)bytes, (unsigned long long)s->rx,
+		            s->fin, s->closed, qp_stream(&p->e[!end], id)->closed,
+		            (unsigned long long)p->sent,
+		            (unsigned long long)p->lost,
+		            (unsigned long long)p->reordered,
+		            (unsigned long long)p->duplicated);
+		fail();
+	}
+	assert_u64(qp_stream(&p->e[end], id)->bad, 0);
+	assert_u64(qp_stream(&p->e[end], id)->close_code, 0);
+}
+
+struct want_close {
+	int end;
+	int64_t id;
+};
+
+static int got_bytes(struct qp *p, void *arg)
+{
+	const struct want_close *w = arg;
+
+	return qp_stream(&p->e[w->end], w->id)->rx >= 100000;
+}
+
+static void test_streams_under_loss(void **state)
+{
+	static struct qp p;
+	const struct qp_net net = { .loss_pct = 10, .reorder_pct = 10,
+	                            .dup_pct = 10, .seed = SEED };
+	const struct quic_limits lim = { 2, 4 };
+	int64_t up, bidi;
+	struct want_close w;
+
+	(void)state;
+	pair_up(&p, &net, &lim, &lim);
+	up = qp_open(&p.e[QP_CLIENT], 0, 1 << 20, 1);
+	bidi = qp_open(&p.e[QP_CLIENT], 1, 256 << 10, 1);
+	assert_true(up >= 0 && bidi >= 0);
+	/* The server answers on the client's bidirectional stream, once it
+	 * has heard of it. */
+	w = (struct want_close){ QP_SERVER, bidi };
+	assert_true(qp_run(&p, got_bytes, &w, 10 * S));
+	qp_send(&p.e[QP_SERVER], bidi, 300 << 10, 1);
+	assert_stream_intact(&p, QP_SERVER, up, 1 << 20);
+	assert_stream_intact(&p, QP_SERVER, bidi, 256 << 10);
+	assert_stream_intact(&p, QP_CLIENT, bidi, 300 << 10);
+	assert_ok(&p);
+	assert_true(p.lost > 0 && p.reordered > 0 && p.duplicated > 0);
+	qp_free(&p);
+}
+
 /* ---- flow control ----------------------------------------------------------- */
 
 static int rx_settled(struct qp *p, void *arg)
@@ -221,6 +304,41 @@ static void test_idle_timeout(void **state)
 	qp_free(&p);
 }
 
+/* ---- stream limits ----------------------------------------------------------- */
+
+/* The peer lets us have two unidirectional streams and no bidirectional
+ * one: a third is refused with -1 and nothing breaks; when one closes,
+ * MAX_STREAMS lets another open (RFC 9000 4.6). */
+static void test_stream_limits(void **state)
+{
+	static struct qp p;
+	const struct quic_limits server_lim = { 0, 2 };
+	struct qp_end *c = &p.e[QP_CLIENT];
+	int64_t a, b, id;
+
+	(void)state;
+	pair_up(&p, NULL, NULL, &server_lim);
+	a = qp_open(c, 0, 1000, 0);
+	b = qp_open(c, 0, 1000, 0);
+	assert_true(a >= 0 && b >= 0);
+	assert_true(qp_open(c, 0, 1000, 0) < 0);
+	assert_true(qp_open(c, 1, 1000, 0) < 0);
+	qp_run(&p, NULL, NULL, 1 * S);
+	assert_true(qp_open(c, 0, 1000, 0) < 0);
+	assert_ok(&p);
+	assert_u64(qp_stream(&p.e[QP_SERVER], a)->rx, 1000);
+
+	quic_write_fin(c->q, a);
+	assert_stream_intact(&p, QP_SERVER, a, 1000);
+	qp_run(&p, NULL, NULL, 100 * MS);
+	id = qp_open(c, 0, 1000, 1);
+	assert_true(id >= 0);
+	assert_true(qp_open(c, 0, 1000, 0) < 0);
+	assert_stream_intact(&p, QP_SERVER, id, 1000);
+	assert_ok(&p);
+	qp_free(&p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -228,8 +346,10 @@ int main(void)
 		cmocka_unit_test(test_handshake_no_gap),
 		cmocka_unit_test(test_key_mismatch_client_refuses),
 		cmocka_unit_test(test_key_mismatch_server_refuses),
+		cmocka_unit_test(test_streams_under_loss),
 		cmocka_unit_test(test_flow_control),
 		cmocka_unit_test(test_idle_timeout),
+		cmocka_unit_test(test_stream_limits),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
