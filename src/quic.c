@@ -45,6 +45,9 @@ struct qstream {
 	uint64_t base;           /* stream offset of buf[head] */
 	uint64_t sent;           /* stream offset handed to ngtcp2 so far */
 	int fin_wanted, fin_sent, was_full;
+	/* RFC 9000 3: a sending side we reset, a receiving side we stopped,
+	 * and a sending side the peer reset. */
+	int reset_local, stopped_local, reset_by_peer;
 };
 
 struct quic {
@@ -201,6 +204,53 @@ static size_t own_streams(const struct quic *q)
 	return n;
 }
 
+/* Can this end write on stream id, or read it: any bidirectional stream,
+ * and of the unidirectional ones only our own, or only the peer's. */
+static int stream_writable_side(const struct quic *q, int64_t id)
+{
+	return !(id & 0x2) || ngtcp2_conn_is_local_stream(q->conn, id);
+}
+
+static int stream_readable_side(const struct quic *q, int64_t id)
+{
+	return !(id & 0x2) || peer_uni(q, id);
+}
+
+int quic_reset_stream(struct quic *q, int64_t id, uint64_t app_error)
+{
+	struct qstream *s = stream_find(q, id);
+
+	if (!q->conn || q->closed || !s || s->reset_local ||
+	    !stream_writable_side(q, id) ||
+	    ngtcp2_conn_shutdown_stream_write(q->conn, id, app_error))
+		return -1;
+	/* RFC 9000 3.1: nothing more is sent, so what was never handed to
+	 * ngtcp2 can go; what was may still be read by ngtcp2 (its queued
+	 * frames point into the ring) until the stream closes. */
+	q->send_total -= s->len - (size_t)(s->sent - s->base);
+	s->len = (size_t)(s->sent - s->base);
+	s->fin_wanted = s->fin_sent = 1;
+	s->reset_local = 1;
+	return 0;
+}
+
+int quic_stop_sending(struct quic *q, int64_t id, uint64_t app_error)
+{
+	struct qstream *s = stream_find(q, id);
+
+	if (!q->conn || q->closed || !s || s->stopped_local ||
+	    !stream_readable_side(q, id) ||
+	    ngtcp2_conn_shutdown_stream_read(q->conn, id, app_error))
+		return -1;
+	/* ngtcp2 drops what else arrives and gives its credit back.  A
+	 * peer's unidirectional stream is done for us now: its FIN, or the
+	 * reset that answers us, may never be reported (ngtcp2 0.12). */
+	s->stopped_local = 1;
+	if (peer_uni(q, id))
+		stream_closed(q, s, id, app_error);
+	return 0;
+}
+
 int64_t quic_open_stream(struct quic *q, int bidi)
 {
 	int64_t id;
@@ -318,6 +368,43 @@ static int cb_stream_open(ngtcp2_conn *conn, int64_t id, void *user)
 	       NGTCP2_ERR_CALLBACK_FAILURE;
 }
 
+static int cb_stream_reset(ngtcp2_conn *conn, int64_t id, uint64_t final_size,
+                           uint64_t app_error, void *user, void *stream_user)
+{
+	struct quic *q = user;
+	struct qstream *s = stream_find(q, id);
+
+	(void)conn;
+	(void)final_size;
+	(void)stream_user;
+	/* A stream the app never saw (reset before any data came), or one
+	 * it is done with: nothing to tell.  ngtcp2 gives back the credit
+	 * for what will never be delivered. */
+	if (!s)
+		return 0;
+	if (!s->stopped_local) {
+		s->reset_by_peer = 1;
+		if (q->cb.on_stream_reset)
+			q->cb.on_stream_reset(q->ctx, id, app_error);
+	}
+	/* ngtcp2 0.12 never closes a peer's unidirectional stream. */
+	if (peer_uni(q, id))
+		stream_closed(q, stream_find(q, id), id, app_error);
+	return 0;
+}
+
+/* ngtcp2 0.12 answers a STOP_SENDING itself with a RESET_STREAM carrying
+ * the peer's code, and tells us only when the stream closes: an error code
+ * on a stream we could write, which neither side reset and we did not
+ * stop, is the peer's STOP_SENDING. */
+static int stopped_by_peer(const struct quic *q, const struct qstream *s,
+                           uint32_t flags)
+{
+	return s && (flags & NGTCP2_STREAM_CLOSE_FLAG_APP_ERROR_CODE_SET) &&
+	       stream_writable_side(q, s->id) && !s->reset_local &&
+	       !s->stopped_local && !s->reset_by_peer;
+}
+
 static int cb_stream_close(ngtcp2_conn *conn, uint32_t flags, int64_t id,
                            uint64_t app_error, void *user, void *stream_user)
 {
@@ -325,12 +412,13 @@ static int cb_stream_close(ngtcp2_conn *conn, uint32_t flags, int64_t id,
 	struct qstream *s = stream_find(q, id);
 
 	(void)conn;
-	(void)flags;
 	(void)stream_user;
-	/* A peer's unidirectional stream was closed here already (at its
-	 * FIN), should a later ngtcp2 close it too. */
+	/* A peer's unidirectional stream was closed here already (FIN, reset
+	 * or stop), should a later ngtcp2 close it too. */
 	if (!s && peer_uni(q, id))
 		return 0;
+	if (stopped_by_peer(q, s, flags) && q->cb.on_stop_sending)
+		q->cb.on_stop_sending(q->ctx, id, app_error);
 	stream_closed(q, s, id, app_error);
 	return 0;
 }
@@ -503,6 +591,7 @@ static void fill_callbacks(ngtcp2_callbacks *c, int is_client)
 	c->acked_stream_data_offset = cb_acked;
 	c->stream_open = cb_stream_open;
 	c->stream_close = cb_stream_close;
+	c->stream_reset = cb_stream_reset;
 	c->rand = cb_rand;
 	c->get_new_connection_id = cb_new_cid;
 }

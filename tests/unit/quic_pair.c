@@ -160,6 +160,26 @@ static void qp_on_stream_close(void *ctx, int64_t id, uint64_t app_error)
 	s->close_code = app_error;
 }
 
+static void qp_on_stream_reset(void *ctx, int64_t id, uint64_t app_error)
+{
+	struct qp_stream *s = qp_stream(ctx, id);
+
+	if (!s)
+		return;
+	s->reset++;
+	s->reset_code = app_error;
+}
+
+static void qp_on_stop_sending(void *ctx, int64_t id, uint64_t app_error)
+{
+	struct qp_stream *s = qp_stream(ctx, id);
+
+	if (!s)
+		return;
+	s->stopped++;
+	s->stop_code = app_error;
+}
+
 static void qp_on_closed(void *ctx, const char *reason)
 {
 	struct qp_end *e = ctx;
@@ -176,6 +196,8 @@ static const struct quic_callbacks qp_cbs = {
 	.on_stream_data = qp_on_data,
 	.on_writable = qp_on_writable,
 	.on_stream_close = qp_on_stream_close,
+	.on_stream_reset = qp_on_stream_reset,
+	.on_stop_sending = qp_on_stop_sending,
 	.on_closed = qp_on_closed,
 };
 

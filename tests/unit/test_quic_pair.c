@@ -1,8 +1,8 @@
 /*
  * The secure link's QUIC (src/quic.c), both ends back to back over the
  * fake network of quic_pair.h: the handshake, a refused key, streams under
- * loss, reordering and duplication, flow control, the idle timeout and
- * stream limits.
+ * loss, reordering and duplication, flow control, the idle timeout,
+ * stream limits, and RESET_STREAM and STOP_SENDING both ways.
  */
 #include "unit.h"
 
@@ -339,6 +339,153 @@ static void test_stream_limits(void **state)
 	qp_free(&p);
 }
 
+/* ---- RESET_STREAM and STOP_SENDING -------------------------------------------- */
+
+static int closed_both(struct qp *p, void *arg)
+{
+	const struct want_close *w = arg;
+
+	return qp_stream(&p->e[w->end], w->id)->closed &&
+	       qp_stream(&p->e[!w->end], w->id)->closed;
+}
+
+/* The sender abandons a stream half way: the receiver hears the code,
+ * the stream closes at both ends, and the link carries on. */
+static void reset_by(int sender)
+{
+	static struct qp p;
+	const struct qp_net net = { .loss_pct = 5, .seed = SEED };
+	struct qp_end *tx, *rx;
+	int64_t id, next;
+	struct want_close w;
+
+	pair_up(&p, &net, NULL, NULL);
+	tx = &p.e[sender];
+	rx = &p.e[!sender];
+	id = qp_open(tx, 0, 64 << 20, 1);
+	assert_true(id >= 0);
+	w = (struct want_close){ !sender, id };
+	assert_true(qp_run(&p, got_bytes, &w, 10 * S));
+	assert_int_equal(quic_reset_stream(tx->q, id, 2), 0);
+	assert_true(quic_write(tx->q, id, "x", 1) < 0);
+	assert_true(quic_reset_stream(tx->q, id, 2) < 0);
+	assert_true(qp_run(&p, closed_both, &w, 10 * S));
+	assert_int_equal(qp_stream(rx, id)->reset, 1);
+	assert_u64(qp_stream(rx, id)->reset_code, 2);
+	assert_false(qp_stream(rx, id)->fin);
+	assert_u64(qp_stream(rx, id)->bad, 0);
+	assert_int_equal(qp_stream(tx, id)->stopped, 0);
+	assert_size(quic_unacked(tx->q, id), 0);
+	next = qp_open(tx, 0, 1 << 20, 1);
+	assert_true(next >= 0);
+	assert_stream_intact(&p, !sender, next, 1 << 20);
+	assert_ok(&p);
+	qp_free(&p);
+}
+
+static void test_reset_by_client(void **state)
+{
+	(void)state;
+	reset_by(QP_CLIENT);
+}
+
+static void test_reset_by_server(void **state)
+{
+	(void)state;
+	reset_by(QP_SERVER);
+}
+
+/* The receiver stops reading a stream that is still sending: the sender
+ * hears the code, the stream closes at both ends without a reset reported
+ * to the receiver, and the connection's credit is whole again (more than
+ * a window's worth goes through afterwards). */
+static void stop_by(int receiver)
+{
+	static struct qp p;
+	const struct qp_net net = { .loss_pct = 5, .seed = SEED };
+	struct qp_end *tx, *rx;
+	int64_t id, next;
+	struct want_close w;
+
+	pair_up(&p, &net, NULL, NULL);
+	rx = &p.e[receiver];
+	tx = &p.e[!receiver];
+	id = qp_open(tx, 0, 64 << 20, 1);
+	assert_true(id >= 0);
+	w = (struct want_close){ receiver, id };
+	assert_true(qp_run(&p, got_bytes, &w, 10 * S));
+	assert_int_equal(quic_stop_sending(rx->q, id, 3), 0);
+	assert_true(quic_stop_sending(rx->q, id, 3) < 0);
+	assert_true(quic_stop_sending(tx->q, id, 3) < 0);
+	assert_true(qp_run(&p, closed_both, &w, 10 * S));
+	assert_int_equal(qp_stream(tx, id)->stopped, 1);
+	assert_u64(qp_stream(tx, id)->stop_code, 3);
+	assert_int_equal(qp_stream(rx, id)->reset, 0);
+	assert_false(qp_stream(rx, id)->fin);
+	assert_u64(qp_stream(rx, id)->bad, 0);
+	next = qp_open(tx, 0, QUIC_RX_WINDOW + (1 << 20), 1);
+	assert_true(next >= 0);
+	assert_stream_intact(&p, receiver, next, QUIC_RX_WINDOW + (1 << 20));
+	assert_ok(&p);
+	qp_free(&p);
+}
+
+static void test_stop_sending_by_server(void **state)
+{
+	(void)state;
+	stop_by(QP_SERVER);
+}
+
+static void test_stop_sending_by_client(void **state)
+{
+	(void)state;
+	stop_by(QP_CLIENT);
+}
+
+/* On a bidirectional stream each side stops or resets on its own: the
+ * server resets its side of one stream (the client hears a reset and no
+ * STOP_SENDING, and its own side completes), and stops reading the other
+ * (the client hears a stop and no reset). */
+static void test_bidi_reset_and_stop(void **state)
+{
+	static struct qp p;
+	const struct quic_limits lim = { 2, 4 };
+	struct qp_end *c = &p.e[QP_CLIENT], *sv = &p.e[QP_SERVER];
+	struct want_close wa, wb;
+	int64_t a, b;
+
+	(void)state;
+	pair_up(&p, NULL, &lim, &lim);
+	a = qp_open(c, 1, 200000, 1);
+	b = qp_open(c, 1, 64 << 20, 1);
+	assert_true(a >= 0 && b >= 0);
+	wa = (struct want_close){ QP_SERVER, a };
+	wb = (struct want_close){ QP_SERVER, b };
+	assert_true(qp_run(&p, got_bytes, &wa, 10 * S));
+	assert_true(qp_run(&p, got_bytes, &wb, 10 * S));
+	qp_send(sv, a, 64 << 20, 1);
+	qp_send(sv, b, 1000, 1);
+	qp_run(&p, NULL, NULL, 10 * MS);
+	assert_int_equal(quic_reset_stream(sv->q, a, 5), 0);
+	assert_int_equal(quic_stop_sending(sv->q, b, 4), 0);
+	assert_true(qp_run(&p, closed_both, &wa, 10 * S));
+	assert_true(qp_run(&p, closed_both, &wb, 10 * S));
+
+	assert_int_equal(qp_stream(c, a)->reset, 1);
+	assert_u64(qp_stream(c, a)->reset_code, 5);
+	assert_int_equal(qp_stream(c, a)->stopped, 0);
+	assert_u64(qp_stream(sv, a)->rx, 200000);
+	assert_true(qp_stream(sv, a)->fin);
+
+	assert_int_equal(qp_stream(c, b)->stopped, 1);
+	assert_u64(qp_stream(c, b)->stop_code, 4);
+	assert_int_equal(qp_stream(c, b)->reset, 0);
+	assert_u64(qp_stream(c, b)->rx, 1000);
+	assert_true(qp_stream(c, b)->fin);
+	assert_ok(&p);
+	qp_free(&p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -350,6 +497,11 @@ int main(void)
 		cmocka_unit_test(test_flow_control),
 		cmocka_unit_test(test_idle_timeout),
 		cmocka_unit_test(test_stream_limits),
+		cmocka_unit_test(test_reset_by_client),
+		cmocka_unit_test(test_reset_by_server),
+		cmocka_unit_test(test_stop_sending_by_server),
+		cmocka_unit_test(test_stop_sending_by_client),
+		cmocka_unit_test(test_bidi_reset_and_stop),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
