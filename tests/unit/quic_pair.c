@@ -298,9 +298,8 @@ static int qp_quic_new(struct qp *p, int i, const struct quic_limits *lim)
 	return e->q ? 0 : -1;
 }
 
-int qp_init(struct qp *p, const struct qp_net *net,
-            const struct quic_limits *client_lim,
-            const struct quic_limits *server_lim)
+/* The network, and an identity for each end. */
+static int qp_net_init(struct qp *p, const struct qp_net *net)
 {
 	memset(p, 0, sizeof(*p));
 	if (net)
@@ -312,9 +311,66 @@ int qp_init(struct qp *p, const struct qp_net *net,
 	p->deadline[0] = p->deadline[1] = UINT64_MAX;
 	p->queue = calloc(QP_QUEUE_MAX, sizeof(*p->queue));
 	if (!p->queue || qp_end_init(p, QP_CLIENT, "192.0.2.1") ||
-	    qp_end_init(p, QP_SERVER, "192.0.2.2") ||
-	    qp_quic_new(p, QP_SERVER, server_lim) ||
+	    qp_end_init(p, QP_SERVER, "192.0.2.2"))
+		return -1;
+	return 0;
+}
+
+int qp_init(struct qp *p, const struct qp_net *net,
+            const struct quic_limits *client_lim,
+            const struct quic_limits *server_lim)
+{
+	if (qp_net_init(p, net) || qp_quic_new(p, QP_SERVER, server_lim) ||
 	    qp_quic_new(p, QP_CLIENT, client_lim)) {
+		qp_free(p);
+		return -1;
+	}
+	return 0;
+}
+
+static void qp_link_finish(void *ctx, int exit_code)
+{
+	struct qp_end *e = ctx;
+
+	e->finished++;
+	e->finish_code = exit_code;
+}
+
+static void qp_link_kick(void *ctx)
+{
+	(void)ctx;  /* both ends are ticked at every step */
+}
+
+static int qp_link_new(struct qp *p, int i, const struct app_ops *ops)
+{
+	static const char *const names[2] = { "alice", "bob" };
+	struct qp_end *e = &p->e[i];
+	struct app_args args = { .argc = 0 };
+	struct link_env env = {
+		.id = &e->id,
+		.peer_id = names[!i],
+		.pinned = p->e[!i].id.fp,
+		.is_client = i == QP_CLIENT,
+		.local = e->addr,
+		.remote = p->e[!i].addr,
+		.send = qp_on_send,
+		.finish = qp_link_finish,
+		.kick = qp_link_kick,
+		.ctx = e,
+	};
+	char err[256];
+
+	e->l = link_new(&env, ops, &args, p->now, err, sizeof(err));
+	if (!e->l)
+		fprintf(stderr, "quic_pair: link_new: %s\n", err);
+	return e->l ? 0 : -1;
+}
+
+int qp_init_links(struct qp *p, const struct qp_net *net,
+                  const struct app_ops *ops[2])
+{
+	if (qp_net_init(p, net) || qp_link_new(p, QP_SERVER, ops[QP_SERVER]) ||
+	    qp_link_new(p, QP_CLIENT, ops[QP_CLIENT])) {
 		qp_free(p);
 		return -1;
 	}
@@ -333,8 +389,12 @@ void qp_free(struct qp *p)
 	for (int i = 0; i < 2; i++) {
 		struct qp_end *e = &p->e[i];
 
-		quic_free(e->q);
+		if (e->l)
+			link_free(e->l);
+		else
+			quic_free(e->q);
 		e->q = NULL;
+		e->l = NULL;
 		if (e->id.key || e->id.crt)
 			identity_free(&e->id);
 		if (e->dir[0])
@@ -373,11 +433,16 @@ static void qp_deliver(struct qp *p)
 	qsort(due, n, sizeof(due[0]), qp_by_time);
 	for (size_t i = 0; i < n; i++) {
 		struct qp_end *e = &p->e[due[i].to];
+		const struct sockaddr *from =
+			(const struct sockaddr *)&p->e[!e->index].addr;
 
 		p->delivered++;
-		if (e->q)
-			quic_on_datagram(e->q, (struct sockaddr *)&p->e[!e->index].addr,
-			                 due[i].data, due[i].len, p->now);
+		if (e->l)
+			link_on_datagram(e->l, from, due[i].data, due[i].len,
+			                 p->now);
+		else if (e->q)
+			quic_on_datagram(e->q, from, due[i].data, due[i].len,
+			                 p->now);
 	}
 }
 
@@ -415,7 +480,8 @@ int qp_step(struct qp *p)
 		for (size_t k = 0; k < QP_STREAMS_MAX && e->q; k++)
 			if (e->streams[k].used && e->streams[k].sending)
 				qp_pump(e, &e->streams[k]);
-		p->deadline[i] = e->q ? quic_tick(e->q, p->now) : UINT64_MAX;
+		p->deadline[i] = e->l ? link_tick(e->l, p->now) :
+		                 e->q ? quic_tick(e->q, p->now) : UINT64_MAX;
 	}
 	return 0;
 }

@@ -17,6 +17,11 @@
  * close codes.  A source per stream writes pattern bytes as quic_write
  * takes them, then the FIN.  An end that defers credit leaves
  * quic_consume() to the test; otherwise each byte is consumed as it comes.
+ *
+ * qp_init_links() puts two links (src/link.c) with an app of the test's
+ * own on the same network instead: the link's key check, its handling of
+ * stream errors and its close are then under test, and the app's table
+ * records what reached it.
  */
 #ifndef PUNCH_TEST_QUIC_PAIR_H
 #define PUNCH_TEST_QUIC_PAIR_H
@@ -25,7 +30,9 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "app.h"
 #include "identity.h"
+#include "link.h"
 #include "quic.h"
 
 enum {
@@ -60,7 +67,9 @@ struct qp;
 struct qp_end {
 	struct qp *pair;
 	int index;
-	struct quic *q;
+	struct quic *q;            /* the end's QUIC, bare or its link's */
+	struct link *l;            /* qp_init_links() only */
+	int finished, finish_code; /* the link's finish() */
 	struct identity id;
 	char dir[64];
 	struct sockaddr_storage addr;
@@ -111,6 +120,11 @@ struct qp {
 int qp_init(struct qp *p, const struct qp_net *net,
             const struct quic_limits *client_lim,
             const struct quic_limits *server_lim);
+/* Two links running the apps ops[0] (client) and ops[1] (server), each
+ * with the other's key pinned; names "alice" (client) and "bob".  0 or
+ * -1. */
+int qp_init_links(struct qp *p, const struct qp_net *net,
+                  const struct app_ops *ops[2]);
 /* Frees both ends and removes their folders. */
 void qp_free(struct qp *p);
 
