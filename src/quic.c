@@ -56,6 +56,7 @@ struct quic {
 	gnutls_session_t session;
 	gnutls_certificate_credentials_t cred;
 	int is_client, ready, closed;
+	int handshake_done;        /* TLS done here; ready may wait (client) */
 	uint64_t dropped_offpath;  /* datagrams from elsewhere before the handshake */
 	uint64_t peer_app_error;   /* the peer's CONNECTION_CLOSE, if application */
 	struct sockaddr_storage local, remote;
@@ -277,14 +278,35 @@ int quic_stream_is_ours(const struct quic *q, int64_t id)
 
 /* ---- ngtcp2 callbacks ------------------------------------------------- */
 
+static void mark_ready(struct quic *q)
+{
+	if (q->ready)
+		return;
+	q->ready = 1;
+	if (q->cb.on_ready)
+		q->cb.on_ready(q->ctx);
+}
+
+/* The server is up when its handshake completes: the client's key has
+ * been checked.  The client's completes on sending its Finished, before
+ * the server has checked the client's key, so the client waits for the
+ * handshake to be confirmed (HANDSHAKE_DONE, RFC 9001 4.1.2), or for the
+ * server's first stream data, which the server sends only once up. */
 static int cb_handshake_completed(ngtcp2_conn *conn, void *user)
 {
 	struct quic *q = user;
 
 	(void)conn;
-	q->ready = 1;
-	if (q->cb.on_ready)
-		q->cb.on_ready(q->ctx);
+	q->handshake_done = 1;
+	if (!q->is_client)
+		mark_ready(q);
+	return 0;
+}
+
+static int cb_handshake_confirmed(ngtcp2_conn *conn, void *user)
+{
+	(void)conn;
+	mark_ready(user);
 	return 0;
 }
 
@@ -299,6 +321,8 @@ static int cb_recv_stream_data(ngtcp2_conn *conn, uint32_t flags,
 	(void)stream_user;
 	if (!stream_find(q, id) && !stream_add(q, id))
 		return NGTCP2_ERR_CALLBACK_FAILURE;
+	if (q->handshake_done)
+		mark_ready(q);  /* the server's data overtook HANDSHAKE_DONE */
 	(void)conn;
 	q->cb.on_stream_data(q->ctx, id, data, len,
 	                     !!(flags & NGTCP2_STREAM_DATA_FLAG_FIN));
@@ -587,6 +611,7 @@ static void fill_callbacks(ngtcp2_callbacks *c, int is_client)
 	c->get_path_challenge_data = ngtcp2_crypto_get_path_challenge_data_cb;
 	c->version_negotiation = ngtcp2_crypto_version_negotiation_cb;
 	c->handshake_completed = cb_handshake_completed;
+	c->handshake_confirmed = cb_handshake_confirmed;
 	c->recv_stream_data = cb_recv_stream_data;
 	c->acked_stream_data_offset = cb_acked;
 	c->stream_open = cb_stream_open;
@@ -827,6 +852,25 @@ uint64_t quic_peer_app_error(const struct quic *q)
 	return q->peer_app_error;
 }
 
+/* RFC 9001 4.8: a TLS alert travels as transport error 0x100 + alert.
+ * The peer's verify callback refusing our key makes GnuTLS send
+ * bad_certificate (42). */
+static void peer_tls_alert(struct quic *q, unsigned alert)
+{
+	const char *name = gnutls_alert_get_name((gnutls_alert_description_t)alert);
+
+	if (alert == GNUTLS_A_BAD_CERTIFICATE ||
+	    alert == GNUTLS_A_CERTIFICATE_UNKNOWN || alert == GNUTLS_A_UNKNOWN_CA)
+		snprintf(q->reason, sizeof(q->reason),
+		         "the peer refused our key (TLS alert %u: %s)", alert,
+		         name ? name : "unknown");
+	else
+		snprintf(q->reason, sizeof(q->reason),
+		         "the peer ended the TLS handshake (alert %u: %s)", alert,
+		         name ? name : "unknown");
+	finish(q, q->reason);
+}
+
 static void peer_closed(struct quic *q)
 {
 	ngtcp2_connection_close_error err, *e = &err;
@@ -838,6 +882,12 @@ static void peer_closed(struct quic *q)
 	if (e->type == NGTCP2_CONNECTION_CLOSE_ERROR_CODE_TYPE_APPLICATION &&
 	    e->error_code == 0) {
 		finish(q, NULL);
+		return;
+	}
+	if (e->type == NGTCP2_CONNECTION_CLOSE_ERROR_CODE_TYPE_TRANSPORT &&
+	    e->error_code >= NGTCP2_CRYPTO_ERROR &&
+	    e->error_code <= NGTCP2_CRYPTO_ERROR + 0xff) {
+		peer_tls_alert(q, (unsigned)(e->error_code - NGTCP2_CRYPTO_ERROR));
 		return;
 	}
 	snprintf(q->reason, sizeof(q->reason), "the peer closed the link (%s code 0x%llx%s%.*s)",
