@@ -96,6 +96,11 @@ struct app_ops {
 	                int fin);
 	void (*on_writable)(struct app *a, int64_t id);
 	void (*on_stream_close)(struct app *a, int64_t id, uint64_t app_error);
+	/* The peer reset a stream it was sending, or stopped reading one of
+	 * ours (RESET_STREAM, STOP_SENDING); why is a sentence for the user.
+	 * NULL: the link says why and ends the session with status 1. */
+	void (*on_stream_error)(struct app *a, int64_t id, uint64_t app_error,
+	                        const char *why);
 	/* The user interrupted (Ctrl-C): wind down. */
 	void (*on_interrupt)(struct app *a);
 	void (*destroy)(struct app *a);

@@ -141,6 +141,15 @@ static void fwd_stream_close(struct app *a, int64_t id, uint64_t err)
 	fwd_conn_stream_close(&((struct fwd_app *)a)->x, id, err);
 }
 
+/* One forwarded connection failed, not the link: its stream's close,
+ * which carries the code, ends that connection alone. */
+static void fwd_stream_error(struct app *a, int64_t id, uint64_t err,
+                             const char *why)
+{
+	(void)a, (void)err;
+	log_debug("forward: stream %lld: %s", (long long)id, why);
+}
+
 /* ---- the side that listens --------------------------------------------------- */
 
 static void on_accept(uv_stream_t *server, int status)
@@ -314,6 +323,7 @@ const struct app_ops app_forward = {
 	.on_data = fwd_data,
 	.on_writable = fwd_writable,
 	.on_stream_close = fwd_stream_close,
+	.on_stream_error = fwd_stream_error,
 	.on_interrupt = fwd_interrupt,
 	.destroy = fwd_destroy,
 	.defers_credit = 1,

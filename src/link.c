@@ -366,6 +366,54 @@ static void q_stream_close(void *ctx, int64_t id, uint64_t err)
 		l->ops->on_stream_close(l->app, id, err);
 }
 
+/* What an application error code (app.h, docs/protocol.md) means. */
+static const char *app_error_name(uint64_t code)
+{
+	switch (code) {
+	case APP_OK:
+		return "no error";
+	case APP_ERR_MISMATCH:
+		return "the two sides run different commands";
+	case APP_ERR_ABORTED:
+		return "aborted";
+	case APP_ERR_CORRUPT:
+		return "the transfer failed its check";
+	case APP_ERR_PAIRING:
+		return "pairing failed";
+	default:
+		return "unknown";
+	}
+}
+
+/* The peer reset or stopped one of the app's streams: the app decides, or
+ * the session ends (every app but forward has one stream each way). */
+static void stream_error(struct link *l, int64_t id, uint64_t code,
+                         const char *what)
+{
+	char why[256];
+
+	if (link_pair_owns(&l->pair, id) || l->done)
+		return;
+	snprintf(why, sizeof(why), "%s %s (code %llu: %s)", l->env.peer_id,
+	         what, (unsigned long long)code, app_error_name(code));
+	if (l->ops->on_stream_error) {
+		l->ops->on_stream_error(l->app, id, code, why);
+		return;
+	}
+	log_error("%s", why);
+	close_soon(l, 1, APP_ERR_ABORTED);
+}
+
+static void q_stream_reset(void *ctx, int64_t id, uint64_t code)
+{
+	stream_error(ctx, id, code, "reset the stream it was sending");
+}
+
+static void q_stop_sending(void *ctx, int64_t id, uint64_t code)
+{
+	stream_error(ctx, id, code, "stopped reading our stream");
+}
+
 static void q_closed(void *ctx, const char *reason)
 {
 	struct link *l = ctx;
@@ -453,6 +501,8 @@ struct link *link_new(const struct link_env *env, const struct app_ops *app,
 		.on_stream_data = q_data,
 		.on_writable = q_writable,
 		.on_stream_close = q_stream_close,
+		.on_stream_reset = q_stream_reset,
+		.on_stop_sending = q_stop_sending,
 		.on_closed = q_closed,
 	};
 	struct link *l = calloc(1, sizeof(*l));

@@ -45,6 +45,9 @@ struct qstream {
 	uint64_t base;           /* stream offset of buf[head] */
 	uint64_t sent;           /* stream offset handed to ngtcp2 so far */
 	int fin_wanted, fin_sent, was_full;
+	/* RFC 9000 3: a sending side we reset, a receiving side we stopped,
+	 * and a sending side the peer reset. */
+	int reset_local, stopped_local, reset_by_peer;
 };
 
 struct quic {
@@ -53,6 +56,7 @@ struct quic {
 	gnutls_session_t session;
 	gnutls_certificate_credentials_t cred;
 	int is_client, ready, closed;
+	int handshake_done;        /* TLS done here; ready may wait (client) */
 	uint64_t dropped_offpath;  /* datagrams from elsewhere before the handshake */
 	uint64_t peer_app_error;   /* the peer's CONNECTION_CLOSE, if application */
 	struct sockaddr_storage local, remote;
@@ -102,6 +106,31 @@ static void stream_free(struct quic *q, struct qstream *s)
 	q->send_total -= s->len;
 	free(s->buf);
 	memset(s, 0, sizeof(*s));
+}
+
+/* A peer's unidirectional stream (RFC 9000 2.1: bit 0x2 set, and opened by
+ * the other end). */
+static int peer_uni(const struct quic *q, int64_t id)
+{
+	return (id & 0x2) && !ngtcp2_conn_is_local_stream(q->conn, id);
+}
+
+/* Stream id is done: free its slot, let the peer open another if it was
+ * one of the peer's (ngtcp2 leaves MAX_STREAMS to us, RFC 9000 4.6: never
+ * more at once than struct quic_limits says), and tell the app. */
+static void stream_closed(struct quic *q, struct qstream *s, int64_t id,
+                          uint64_t app_error)
+{
+	if (s)
+		stream_free(q, s);
+	if (!ngtcp2_conn_is_local_stream(q->conn, id)) {
+		if (id & 0x2)
+			ngtcp2_conn_extend_max_streams_uni(q->conn, 1);
+		else
+			ngtcp2_conn_extend_max_streams_bidi(q->conn, 1);
+	}
+	if (q->cb.on_stream_close)
+		q->cb.on_stream_close(q->ctx, id, app_error);
 }
 
 /* The unsent part of s as at most two iovecs (the ring may wrap). */
@@ -176,6 +205,53 @@ static size_t own_streams(const struct quic *q)
 	return n;
 }
 
+/* Can this end write on stream id, or read it: any bidirectional stream,
+ * and of the unidirectional ones only our own, or only the peer's. */
+static int stream_writable_side(const struct quic *q, int64_t id)
+{
+	return !(id & 0x2) || ngtcp2_conn_is_local_stream(q->conn, id);
+}
+
+static int stream_readable_side(const struct quic *q, int64_t id)
+{
+	return !(id & 0x2) || peer_uni(q, id);
+}
+
+int quic_reset_stream(struct quic *q, int64_t id, uint64_t app_error)
+{
+	struct qstream *s = stream_find(q, id);
+
+	if (!q->conn || q->closed || !s || s->reset_local ||
+	    !stream_writable_side(q, id) ||
+	    ngtcp2_conn_shutdown_stream_write(q->conn, id, app_error))
+		return -1;
+	/* RFC 9000 3.1: nothing more is sent, so what was never handed to
+	 * ngtcp2 can go; what was may still be read by ngtcp2 (its queued
+	 * frames point into the ring) until the stream closes. */
+	q->send_total -= s->len - (size_t)(s->sent - s->base);
+	s->len = (size_t)(s->sent - s->base);
+	s->fin_wanted = s->fin_sent = 1;
+	s->reset_local = 1;
+	return 0;
+}
+
+int quic_stop_sending(struct quic *q, int64_t id, uint64_t app_error)
+{
+	struct qstream *s = stream_find(q, id);
+
+	if (!q->conn || q->closed || !s || s->stopped_local ||
+	    !stream_readable_side(q, id) ||
+	    ngtcp2_conn_shutdown_stream_read(q->conn, id, app_error))
+		return -1;
+	/* ngtcp2 drops what else arrives and gives its credit back.  A
+	 * peer's unidirectional stream is done for us now: its FIN, or the
+	 * reset that answers us, may never be reported (ngtcp2 0.12). */
+	s->stopped_local = 1;
+	if (peer_uni(q, id))
+		stream_closed(q, s, id, app_error);
+	return 0;
+}
+
 int64_t quic_open_stream(struct quic *q, int bidi)
 {
 	int64_t id;
@@ -202,14 +278,35 @@ int quic_stream_is_ours(const struct quic *q, int64_t id)
 
 /* ---- ngtcp2 callbacks ------------------------------------------------- */
 
+static void mark_ready(struct quic *q)
+{
+	if (q->ready)
+		return;
+	q->ready = 1;
+	if (q->cb.on_ready)
+		q->cb.on_ready(q->ctx);
+}
+
+/* The server is up when its handshake completes: the client's key has
+ * been checked.  The client's completes on sending its Finished, before
+ * the server has checked the client's key, so the client waits for the
+ * handshake to be confirmed (HANDSHAKE_DONE, RFC 9001 4.1.2), or for the
+ * server's first stream data, which the server sends only once up. */
 static int cb_handshake_completed(ngtcp2_conn *conn, void *user)
 {
 	struct quic *q = user;
 
 	(void)conn;
-	q->ready = 1;
-	if (q->cb.on_ready)
-		q->cb.on_ready(q->ctx);
+	q->handshake_done = 1;
+	if (!q->is_client)
+		mark_ready(q);
+	return 0;
+}
+
+static int cb_handshake_confirmed(ngtcp2_conn *conn, void *user)
+{
+	(void)conn;
+	mark_ready(user);
 	return 0;
 }
 
@@ -224,9 +321,15 @@ static int cb_recv_stream_data(ngtcp2_conn *conn, uint32_t flags,
 	(void)stream_user;
 	if (!stream_find(q, id) && !stream_add(q, id))
 		return NGTCP2_ERR_CALLBACK_FAILURE;
+	if (q->handshake_done)
+		mark_ready(q);  /* the server's data overtook HANDSHAKE_DONE */
 	(void)conn;
 	q->cb.on_stream_data(q->ctx, id, data, len,
 	                     !!(flags & NGTCP2_STREAM_DATA_FLAG_FIN));
+	/* ngtcp2 0.12 never closes a peer's unidirectional stream (fixed in
+	 * 0.13 by its commit 2793ff5b): all of it is in, so it is done. */
+	if ((flags & NGTCP2_STREAM_DATA_FLAG_FIN) && peer_uni(q, id))
+		stream_closed(q, stream_find(q, id), id, 0);
 	return 0;
 }
 
@@ -289,27 +392,58 @@ static int cb_stream_open(ngtcp2_conn *conn, int64_t id, void *user)
 	       NGTCP2_ERR_CALLBACK_FAILURE;
 }
 
+static int cb_stream_reset(ngtcp2_conn *conn, int64_t id, uint64_t final_size,
+                           uint64_t app_error, void *user, void *stream_user)
+{
+	struct quic *q = user;
+	struct qstream *s = stream_find(q, id);
+
+	(void)conn;
+	(void)final_size;
+	(void)stream_user;
+	/* A stream the app never saw (reset before any data came), or one
+	 * it is done with: nothing to tell.  ngtcp2 gives back the credit
+	 * for what will never be delivered. */
+	if (!s)
+		return 0;
+	if (!s->stopped_local) {
+		s->reset_by_peer = 1;
+		if (q->cb.on_stream_reset)
+			q->cb.on_stream_reset(q->ctx, id, app_error);
+	}
+	/* ngtcp2 0.12 never closes a peer's unidirectional stream. */
+	if (peer_uni(q, id))
+		stream_closed(q, stream_find(q, id), id, app_error);
+	return 0;
+}
+
+/* ngtcp2 0.12 answers a STOP_SENDING itself with a RESET_STREAM carrying
+ * the peer's code, and tells us only when the stream closes: an error code
+ * on a stream we could write, which neither side reset and we did not
+ * stop, is the peer's STOP_SENDING. */
+static int stopped_by_peer(const struct quic *q, const struct qstream *s,
+                           uint32_t flags)
+{
+	return s && (flags & NGTCP2_STREAM_CLOSE_FLAG_APP_ERROR_CODE_SET) &&
+	       stream_writable_side(q, s->id) && !s->reset_local &&
+	       !s->stopped_local && !s->reset_by_peer;
+}
+
 static int cb_stream_close(ngtcp2_conn *conn, uint32_t flags, int64_t id,
                            uint64_t app_error, void *user, void *stream_user)
 {
 	struct quic *q = user;
 	struct qstream *s = stream_find(q, id);
 
-	(void)flags;
+	(void)conn;
 	(void)stream_user;
-	if (s)
-		stream_free(q, s);
-	/* ngtcp2 leaves MAX_STREAMS to us: one of the peer's streams is done,
-	 * so it may open one more (RFC 9000 4.6), and never more at once
-	 * than struct quic_limits says. */
-	if (!ngtcp2_conn_is_local_stream(conn, id)) {
-		if (id & 0x2)
-			ngtcp2_conn_extend_max_streams_uni(conn, 1);
-		else
-			ngtcp2_conn_extend_max_streams_bidi(conn, 1);
-	}
-	if (q->cb.on_stream_close)
-		q->cb.on_stream_close(q->ctx, id, app_error);
+	/* A peer's unidirectional stream was closed here already (FIN, reset
+	 * or stop), should a later ngtcp2 close it too. */
+	if (!s && peer_uni(q, id))
+		return 0;
+	if (stopped_by_peer(q, s, flags) && q->cb.on_stop_sending)
+		q->cb.on_stop_sending(q->ctx, id, app_error);
+	stream_closed(q, s, id, app_error);
 	return 0;
 }
 
@@ -477,10 +611,12 @@ static void fill_callbacks(ngtcp2_callbacks *c, int is_client)
 	c->get_path_challenge_data = ngtcp2_crypto_get_path_challenge_data_cb;
 	c->version_negotiation = ngtcp2_crypto_version_negotiation_cb;
 	c->handshake_completed = cb_handshake_completed;
+	c->handshake_confirmed = cb_handshake_confirmed;
 	c->recv_stream_data = cb_recv_stream_data;
 	c->acked_stream_data_offset = cb_acked;
 	c->stream_open = cb_stream_open;
 	c->stream_close = cb_stream_close;
+	c->stream_reset = cb_stream_reset;
 	c->rand = cb_rand;
 	c->get_new_connection_id = cb_new_cid;
 }
@@ -716,6 +852,25 @@ uint64_t quic_peer_app_error(const struct quic *q)
 	return q->peer_app_error;
 }
 
+/* RFC 9001 4.8: a TLS alert travels as transport error 0x100 + alert.
+ * The peer's verify callback refusing our key makes GnuTLS send
+ * bad_certificate (42). */
+static void peer_tls_alert(struct quic *q, unsigned alert)
+{
+	const char *name = gnutls_alert_get_name((gnutls_alert_description_t)alert);
+
+	if (alert == GNUTLS_A_BAD_CERTIFICATE ||
+	    alert == GNUTLS_A_CERTIFICATE_UNKNOWN || alert == GNUTLS_A_UNKNOWN_CA)
+		snprintf(q->reason, sizeof(q->reason),
+		         "the peer refused our key (TLS alert %u: %s)", alert,
+		         name ? name : "unknown");
+	else
+		snprintf(q->reason, sizeof(q->reason),
+		         "the peer ended the TLS handshake (alert %u: %s)", alert,
+		         name ? name : "unknown");
+	finish(q, q->reason);
+}
+
 static void peer_closed(struct quic *q)
 {
 	ngtcp2_connection_close_error err, *e = &err;
@@ -727,6 +882,12 @@ static void peer_closed(struct quic *q)
 	if (e->type == NGTCP2_CONNECTION_CLOSE_ERROR_CODE_TYPE_APPLICATION &&
 	    e->error_code == 0) {
 		finish(q, NULL);
+		return;
+	}
+	if (e->type == NGTCP2_CONNECTION_CLOSE_ERROR_CODE_TYPE_TRANSPORT &&
+	    e->error_code >= NGTCP2_CRYPTO_ERROR &&
+	    e->error_code <= NGTCP2_CRYPTO_ERROR + 0xff) {
+		peer_tls_alert(q, (unsigned)(e->error_code - NGTCP2_CRYPTO_ERROR));
 		return;
 	}
 	snprintf(q->reason, sizeof(q->reason), "the peer closed the link (%s code 0x%llx%s%.*s)",
@@ -856,7 +1017,13 @@ static int write_packets(struct quic *q, uint64_t now_ns)
 		if (s)
 			q->next_stream = (size_t)(s - q->streams) + 1;
 	}
-	ngtcp2_conn_update_pkt_tx_time(q->conn, now_ns);
+	/* Pace once the handshake is done.  Before its first RTT sample
+	 * ngtcp2 0.12 paces from the 333 ms initial RTT (RFC 9002 6.2.2),
+	 * which held the client's Finished flight about 22 ms behind its
+	 * Initial on any fast path, and the server's "link up" with it
+	 * (fixed upstream in ngtcp2 0.14, commit 47b88691). */
+	if (q->ready)
+		ngtcp2_conn_update_pkt_tx_time(q->conn, now_ns);
 	return 0;
 }
 

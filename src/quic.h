@@ -60,6 +60,14 @@ struct quic_callbacks {
 	/* The stream's buffer has room again after being full. */
 	void (*on_writable)(void *ctx, int64_t id);
 	void (*on_stream_close)(void *ctx, int64_t id, uint64_t app_error);
+	/* The peer abandoned what it was sending on stream id (RESET_STREAM,
+	 * RFC 9000 19.4): nothing more will come on it.  Not called when the
+	 * reset answers our own quic_stop_sending(). */
+	void (*on_stream_reset)(void *ctx, int64_t id, uint64_t app_error);
+	/* The peer will not read stream id of ours (STOP_SENDING, RFC 9000
+	 * 19.5): what was queued on it is dropped.  Reported as the stream
+	 * closes, just before on_stream_close. */
+	void (*on_stop_sending)(void *ctx, int64_t id, uint64_t app_error);
 	/* The connection is over; reason says why (NULL: a clean close). */
 	void (*on_closed)(void *ctx, const char *reason);
 };
@@ -103,6 +111,15 @@ int quic_write_fin(struct quic *q, int64_t id);
  * delivered must be consumed once, even after its stream has closed (id
  * -1 then), or the connection's window shrinks for good. */
 void quic_consume(struct quic *q, int64_t id, size_t n);
+/* Abandon our sending side of stream id: what is queued is dropped and the
+ * peer is told (RESET_STREAM, RFC 9000 3.1).  0, or -1 if the stream is
+ * gone or not ours to write. */
+int quic_reset_stream(struct quic *q, int64_t id, uint64_t app_error);
+/* Ask the peer to stop sending on stream id, and drop what else comes on
+ * it (STOP_SENDING, RFC 9000 3.5).  A peer's unidirectional stream is
+ * closed at once (on_stream_close runs before this returns).  0, or -1 if
+ * the stream is gone or not ours to read. */
+int quic_stop_sending(struct quic *q, int64_t id, uint64_t app_error);
 /* Bytes queued on the stream and not yet acknowledged by the peer. */
 size_t quic_unacked(const struct quic *q, int64_t id);
 /* Close the connection with an application error (0: no error). */
