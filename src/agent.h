@@ -10,7 +10,8 @@
  * Timers, all in one place:
  *   - each pair's check: first at once (host) or after AGENT_OPEN_DELAY_MS
  *     (others), then every rto, doubling from AGENT_CHECK_RTO_MS to
- *     AGENT_CHECK_RTO_MAX_MS, until AGENT_CHECK_TIMEOUT_MS;
+ *     AGENT_CHECK_RTO_MAX_MS with retransmit.h's jitter, until
+ *     AGENT_CHECK_TIMEOUT_MS;
  *   - nomination: the best pair that works, at once if no better pair is
  *     still being checked, else AGENT_NOMINATE_WAIT_MS after the first
  *     success;
@@ -26,6 +27,7 @@
 #include <sys/socket.h>
 
 #include "punch_attr.h"
+#include "retransmit.h"
 #include "stun.h"
 
 enum {
@@ -69,8 +71,7 @@ struct agent_pair {
 	uint64_t priority;        /* RFC 8445 6.1.2.3 */
 	int state;                /* enum pair_state */
 	uint8_t txid[STUN_TXID_LEN];
-	uint64_t next_ms, first_ms;
-	uint32_t rto_ms;
+	struct rtx rtx;           /* the check's retransmission timer */
 	int nominating;           /* controlling: USE-CANDIDATE sent on it */
 	int nominated;            /* controlled: the peer nominated it */
 };

@@ -351,7 +351,7 @@ static void on_rdvc_event(void *ctx, int event, const void *arg)
 	case RDVC_EV_UNREACHABLE:
 		log_error("cannot reach rendezvous server %s (no answer after %d tries); check -server",
 		          addr_str((struct sockaddr *)&c->server, a, sizeof(a)),
-		          RDVC_RC);
+		          RTX_RC);
 		finish(c, 1);
 		break;
 	}
