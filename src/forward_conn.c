@@ -22,7 +22,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "app_forward.h"
 #include "log.h"
 #include "term.h"
 
