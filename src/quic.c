@@ -316,7 +316,12 @@ static int cb_stream_close(ngtcp2_conn *conn, uint32_t flags, int64_t id,
 static void cb_rand(uint8_t *dest, size_t len, const ngtcp2_rand_ctx *ctx)
 {
 	(void)ctx;
-	gnutls_rnd(GNUTLS_RND_RANDOM, dest, len);
+	/* ngtcp2 cannot be told of a failure here, and its random bytes
+	 * (PATH_CHALLENGE data) must not be predictable */
+	if (gnutls_rnd(GNUTLS_RND_RANDOM, dest, len)) {
+		log_error("the system's random number generator failed");
+		abort();
+	}
 }
 
 static int cb_new_cid(ngtcp2_conn *conn, ngtcp2_cid *cid, uint8_t *token,
@@ -544,8 +549,11 @@ static int conn_client(struct quic *q, uint64_t now_ns, char *err,
 	ngtcp2_cid dcid = { .datalen = SCID_LEN }, scid = { .datalen = SCID_LEN };
 	int rc;
 
-	gnutls_rnd(GNUTLS_RND_RANDOM, dcid.data, dcid.datalen);
-	gnutls_rnd(GNUTLS_RND_RANDOM, scid.data, scid.datalen);
+	if (gnutls_rnd(GNUTLS_RND_RANDOM, dcid.data, dcid.datalen) ||
+	    gnutls_rnd(GNUTLS_RND_RANDOM, scid.data, scid.datalen)) {
+		snprintf(err, errlen, "the system's random number generator failed");
+		return -1;
+	}
 	fill_callbacks(&cbs, 1);
 	fill_params(q, &settings, &params, now_ns);
 	rc = ngtcp2_conn_client_new(&q->conn, &dcid, &scid, &path,
@@ -571,9 +579,9 @@ static int conn_server(struct quic *q, const uint8_t *pkt, size_t len,
 	ngtcp2_cid scid = { .datalen = SCID_LEN };
 	int rc;
 
-	if (ngtcp2_accept(&hd, pkt, len) != 0)
+	if (ngtcp2_accept(&hd, pkt, len) != 0 ||
+	    gnutls_rnd(GNUTLS_RND_RANDOM, scid.data, scid.datalen))
 		return -1;
-	gnutls_rnd(GNUTLS_RND_RANDOM, scid.data, scid.datalen);
 	fill_callbacks(&cbs, 0);
 	fill_params(q, &settings, &params, now_ns);
 	params.original_dcid = hd.dcid;
