@@ -25,9 +25,9 @@ const char *agent_state_str(int state)
 }
 
 /* Every state change goes through here, and is logged old -> new. */
-static void set_state(struct agent *a, int state)
+static void set_state(struct agent *a, enum agent_state state)
 {
-	int old = a->state;
+	enum agent_state old = a->state;
 
 	if (old == state)
 		return;
@@ -36,6 +36,32 @@ static void set_state(struct agent *a, int state)
 	a->state = state;
 	if (a->on_state)
 		a->on_state(a->ctx, old, state);
+}
+
+static const char *pair_state_str(enum agent_pair_state s)
+{
+	switch (s) {
+	case PAIR_WAITING: return "waiting";
+	case PAIR_IN_PROGRESS: return "in progress";
+	case PAIR_SUCCEEDED: return "succeeded";
+	case PAIR_FAILED: return "failed";
+	}
+	return "?";
+}
+
+/* A pair's state changes go through here, and are logged old -> new. */
+static void pair_set_state(struct agent *a, struct agent_pair *p,
+                           enum agent_pair_state s)
+{
+	char r[ADDR_STRLEN];
+
+	if (p->state == s)
+		return;
+	log_debug("agent: pair to %s: %s -> %s",
+	          addr_str((const struct sockaddr *)&a->remote[p->remote].addr,
+	                   r, sizeof(r)),
+	          pair_state_str(p->state), pair_state_str(s));
+	p->state = s;
 }
 
 static void consent_answered(struct agent *a, uint64_t now_ms);
@@ -353,7 +379,7 @@ static void learn_check(struct agent *a, const struct sockaddr *from,
 	 * punching quick: the peer's check just opened its NAT for us. */
 	if (p->state != PAIR_SUCCEEDED && a->state == AGENT_STATE_CHECKING) {
 		if (p->state == PAIR_FAILED) {
-			p->state = PAIR_WAITING; /* a new transaction */
+			pair_set_state(a, p, PAIR_WAITING); /* a new transaction */
 			rtx_start(&p->rtx, &check_rtx, now_ms);
 		} else {
 			rtx_trigger(&p->rtx, &check_rtx, now_ms);
@@ -405,10 +431,10 @@ static void on_response(struct agent *a, int i, const struct stun_msg *m,
 	                   r, sizeof(r)),
 	          p->nominating ? " (nominating)" : "");
 	if (m->cls == STUN_ERROR) {
-		p->state = PAIR_FAILED;
+		pair_set_state(a, p, PAIR_FAILED);
 		return;
 	}
-	p->state = PAIR_SUCCEEDED;
+	pair_set_state(a, p, PAIR_SUCCEEDED);
 	if (!a->first_success_ms)
 		a->first_success_ms = now_ms;
 	if (a->state != AGENT_STATE_CHECKING)
@@ -517,14 +543,14 @@ static uint64_t tick_checks(struct agent *a, uint64_t now_ms)
 			continue;
 		switch (rtx_poll(&p->rtx, &check_rtx, now_ms)) {
 		case RTX_GIVE_UP:
-			p->state = PAIR_FAILED;
+			pair_set_state(a, p, PAIR_FAILED);
 			continue;
 		case RTX_SEND:
 			/* RFC 8489 6.2.1: retransmissions keep the id */
 			if (!p->rtx.sent)
 				rnd_nonce(p->txid, STUN_TXID_LEN);
 			if (p->state == PAIR_WAITING)
-				p->state = PAIR_IN_PROGRESS;
+				pair_set_state(a, p, PAIR_IN_PROGRESS);
 			send_check(a, p, p->txid, p->nominating, 0);
 			rtx_sent(&p->rtx, &check_rtx, now_ms, rnd_u32());
 			break;
@@ -585,7 +611,10 @@ uint64_t agent_tick(struct agent *a, uint64_t now_ms)
 		return tick_checks(a, now_ms);
 	case AGENT_STATE_CONNECTED:
 		return tick_consent(a, now_ms);
-	default:
-		return UINT64_MAX;
+	case AGENT_STATE_IDLE:
+	case AGENT_STATE_FAILED:
+	case AGENT_STATE_GONE:
+		break;
 	}
+	return UINT64_MAX;
 }

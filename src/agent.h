@@ -54,7 +54,7 @@ enum agent_state {
 	AGENT_STATE_GONE,       /* the chosen pair stopped answering */
 };
 
-enum pair_state {
+enum agent_pair_state {
 	PAIR_WAITING,
 	PAIR_IN_PROGRESS,
 	PAIR_SUCCEEDED,
@@ -69,7 +69,7 @@ struct agent_pair {
 	int sock;                 /* our socket: 0 IPv4, 1 IPv6 */
 	int remote;               /* index into agent.remote */
 	uint64_t priority;        /* RFC 8445 6.1.2.3 */
-	int state;                /* enum pair_state */
+	enum agent_pair_state state;
 	uint8_t txid[STUN_TXID_LEN];
 	struct rtx rtx;           /* the check's retransmission timer */
 	int nominating;           /* controlling: USE-CANDIDATE sent on it */
@@ -91,7 +91,7 @@ struct agent {
 	struct agent_pair pairs[AGENT_PAIRS_MAX];
 	size_t n_pairs;
 
-	int state;                /* enum agent_state */
+	enum agent_state state;
 	int selected;             /* index into pairs, or -1 */
 	uint64_t checks_ms, first_success_ms, connected_ms;
 	uint64_t open_at_ms;

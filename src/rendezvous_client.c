@@ -20,6 +20,28 @@ void rdvc_init(struct rdv_client *rc, const struct sockaddr *server,
 	rc->ctx = ctx;
 }
 
+const char *rdvc_state_str(enum rdvc_state s)
+{
+	switch (s) {
+	case RDVC_IDLE: return "idle";
+	case RDVC_DISCOVERING: return "discovering";
+	case RDVC_DISCOVERED: return "discovered";
+	case RDVC_REGISTERING: return "registering";
+	case RDVC_REGISTERED: return "registered";
+	}
+	return "?";
+}
+
+/* Every state change goes through here, and is logged old -> new. */
+static void set_state(struct rdv_client *rc, enum rdvc_state s)
+{
+	if (rc->state == s)
+		return;
+	log_debug("rendezvous: %s -> %s", rdvc_state_str(rc->state),
+	          rdvc_state_str(s));
+	rc->state = s;
+}
+
 void rdvc_set_key(struct rdv_client *rc, const struct sign_key *key)
 {
 	rc->key = key;
@@ -78,7 +100,7 @@ void rdvc_start(struct rdv_client *rc, uint64_t now_ms)
 	build_begin(rc, &w, STUN_BINDING);
 	if (build_end(rc, &w))
 		return;
-	rc->state = RDVC_DISCOVERING;
+	set_state(rc, RDVC_DISCOVERING);
 	txn_start(rc, now_ms);
 }
 
@@ -91,7 +113,7 @@ void rdvc_register(struct rdv_client *rc, uint64_t now_ms)
 	if (build_end(rc, &w))
 		return;
 	if (rc->state != RDVC_REGISTERED)
-		rc->state = RDVC_REGISTERING;
+		set_state(rc, RDVC_REGISTERING);
 	txn_start(rc, now_ms);
 }
 
@@ -103,7 +125,7 @@ void rdvc_release(struct rdv_client *rc, uint64_t now_ms)
 	stun_put_bytes(&w, PUNCH_ATTR_ID, rc->self.id, strlen(rc->self.id));
 	if (build_end(rc, &w))
 		return;
-	rc->state = RDVC_REGISTERING;
+	set_state(rc, RDVC_REGISTERING);
 	txn_start(rc, now_ms);
 }
 
@@ -142,7 +164,7 @@ static int server_signed(struct rdv_client *rc, const struct stun_msg *m,
 		/* fatal: nothing more goes to this server */
 		rc->busy = 0;
 		rc->retry_ms = 0;
-		rc->state = RDVC_IDLE;
+		set_state(rc, RDVC_IDLE);
 		rc->on_event(rc->ctx, RDVC_EV_SERVER_KEY_CHANGED, fp);
 		return -1;
 	}
@@ -243,14 +265,14 @@ static void on_register_ok(struct rdv_client *rc, const struct stun_msg *m,
 		lifetime = 3;
 	rc->lifetime_s = lifetime;
 	rc->refresh_ms = now_ms + (uint64_t)lifetime * 1000 / RDVC_REFRESH_DIVISOR;
-	rc->state = RDVC_REGISTERED;
 	rc->ever_registered = 1;
 	rc->stale_438 = 0;
 	if (m->method == PUNCH_RELEASE) {
-		rc->state = RDVC_IDLE;
+		set_state(rc, RDVC_IDLE);
 		rc->on_event(rc->ctx, RDVC_EV_RELEASED, NULL);
 		return;
 	}
+	set_state(rc, RDVC_REGISTERED);
 	rc->on_event(rc->ctx, RDVC_EV_REGISTERED, &status);
 }
 
@@ -276,7 +298,7 @@ int rdvc_on_stun(struct rdv_client *rc, const uint8_t *buf, size_t len,
 			return 1;
 		}
 		rc->srflx = m->xor_mapped;
-		rc->state = RDVC_DISCOVERED;
+		set_state(rc, RDVC_DISCOVERED);
 		rc->on_event(rc->ctx, RDVC_EV_DISCOVERED, &rc->srflx);
 	} else if (m->cls == STUN_ERROR) {
 		on_register_error(rc, m, now_ms);

@@ -59,7 +59,7 @@ struct rdv_client {
 	struct sockaddr_storage server;
 	struct punch_peer self;   /* what we register */
 	struct sockaddr_storage srflx;
-	int state;                /* enum rdvc_state */
+	enum rdvc_state state;
 	char nonce[RDVC_NONCE_MAX + 1];
 	uint32_t lifetime_s;
 	uint64_t refresh_ms;
@@ -101,5 +101,6 @@ void rdvc_release(struct rdv_client *rc, uint64_t now_ms);
 int rdvc_on_stun(struct rdv_client *rc, const uint8_t *buf, size_t len,
                  const struct stun_msg *m, uint64_t now_ms);
 uint64_t rdvc_tick(struct rdv_client *rc, uint64_t now_ms);
+const char *rdvc_state_str(enum rdvc_state s);
 
 #endif
