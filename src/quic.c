@@ -47,12 +47,19 @@ struct qstream {
 	int fin_wanted, fin_sent, was_full;
 };
 
+enum quic_state {
+	QUIC_STATE_HANDSHAKE,
+	QUIC_STATE_READY,  /* the handshake is done and the peer verified */
+	QUIC_STATE_CLOSED, /* on_closed has been called */
+};
+
 struct quic {
 	ngtcp2_crypto_conn_ref conn_ref;
 	ngtcp2_conn *conn;
 	gnutls_session_t session;
 	gnutls_certificate_credentials_t cred;
-	int is_client, ready, closed;
+	int is_client;
+	enum quic_state state;
 	uint64_t dropped_offpath;  /* datagrams from elsewhere before the handshake */
 	uint64_t peer_app_error;   /* the peer's CONNECTION_CLOSE, if application */
 	struct sockaddr_storage local, remote;
@@ -66,6 +73,26 @@ struct quic {
 	ngtcp2_connection_close_error last_error;
 	char reason[160];
 };
+
+static const char *quic_state_str(enum quic_state s)
+{
+	switch (s) {
+	case QUIC_STATE_HANDSHAKE: return "handshake";
+	case QUIC_STATE_READY: return "ready";
+	case QUIC_STATE_CLOSED: return "closed";
+	}
+	return "?";
+}
+
+/* Every state change goes through here, and is logged old -> new. */
+static void set_state(struct quic *q, enum quic_state s)
+{
+	if (q->state == s)
+		return;
+	log_debug("quic: %s -> %s", quic_state_str(q->state),
+	          quic_state_str(s));
+	q->state = s;
+}
 
 static ngtcp2_conn *get_conn(ngtcp2_crypto_conn_ref *ref)
 {
@@ -181,7 +208,7 @@ int64_t quic_open_stream(struct quic *q, int bidi)
 	int64_t id;
 	int rc;
 
-	if (!q->conn || !q->ready || own_streams(q) + q->lim.peer_bidi +
+	if (!q->conn || q->state != QUIC_STATE_READY || own_streams(q) + q->lim.peer_bidi +
 	                                q->lim.peer_uni >= QUIC_STREAMS_MAX)
 		return -1;
 	rc = bidi ? ngtcp2_conn_open_bidi_stream(q->conn, &id, NULL) :
@@ -207,7 +234,7 @@ static int cb_handshake_completed(ngtcp2_conn *conn, void *user)
 	struct quic *q = user;
 
 	(void)conn;
-	q->ready = 1;
+	set_state(q, QUIC_STATE_READY);
 	if (q->cb.on_ready)
 		q->cb.on_ready(q->ctx);
 	return 0;
@@ -657,14 +684,14 @@ uint64_t quic_dropped_offpath(const struct quic *q)
 
 int quic_ready(const struct quic *q)
 {
-	return q->ready && !q->closed;
+	return q->state == QUIC_STATE_READY;
 }
 
 static void finish(struct quic *q, const char *reason)
 {
-	if (q->closed)
+	if (q->state == QUIC_STATE_CLOSED)
 		return;
-	q->closed = 1;
+	set_state(q, QUIC_STATE_CLOSED);
 	if (q->cb.on_closed)
 		q->cb.on_closed(q->ctx, reason);
 }
@@ -691,7 +718,7 @@ static void fail(struct quic *q, int liberr, uint64_t now_ns)
 {
 	char why[160];
 
-	if (q->closed)
+	if (q->state == QUIC_STATE_CLOSED)
 		return;
 	if (!q->reason[0])
 		snprintf(q->reason, sizeof(q->reason), "%s",
@@ -710,7 +737,7 @@ static void fail(struct quic *q, int liberr, uint64_t now_ns)
 void quic_close(struct quic *q, uint64_t app_error, const char *reason,
                 uint64_t now_ns)
 {
-	if (q->closed)
+	if (q->state == QUIC_STATE_CLOSED)
 		return;
 	ngtcp2_connection_close_error_set_application_error(
 		&q->last_error, app_error, (const uint8_t *)reason,
@@ -752,14 +779,14 @@ void quic_on_datagram(struct quic *q, const struct sockaddr *from,
 	ngtcp2_pkt_info pi = { 0 };
 	int rc;
 
-	if (q->closed)
+	if (q->state == QUIC_STATE_CLOSED)
 		return;
 	/* Until the handshake is done, only the nominated pair's remote
 	 * address may speak: a datagram from anywhere else (a forged Initial
 	 * would otherwise make the server's connection, or make ngtcp2 drop
 	 * the real one) is dropped and counted.  Afterwards every packet is
 	 * authenticated, and ngtcp2 validates a new path itself. */
-	if (!q->ready && !addr_equal(from, (struct sockaddr *)&q->remote)) {
+	if (q->state == QUIC_STATE_HANDSHAKE && !addr_equal(from, (struct sockaddr *)&q->remote)) {
 		q->dropped_offpath++;
 		if (log_threshold >= LOG_DEBUG) {
 			char a[ADDR_STRLEN];
@@ -873,7 +900,7 @@ uint64_t quic_tick(struct quic *q, uint64_t now_ns)
 	uint64_t expiry;
 	int rc;
 
-	if (!q->conn || q->closed)
+	if (!q->conn || q->state == QUIC_STATE_CLOSED)
 		return UINT64_MAX;
 	expiry = ngtcp2_conn_get_expiry(q->conn);
 	if (expiry <= now_ns) {
@@ -895,7 +922,7 @@ uint64_t quic_tick(struct quic *q, uint64_t now_ns)
 int quic_export(struct quic *q, const char *label, uint8_t *out, size_t len)
 {
 	/* RFC 5705 as TLS 1.3 defines it (RFC 8446 7.5), with no context. */
-	if (!q->ready ||
+	if (q->state != QUIC_STATE_READY ||
 	    gnutls_prf_rfc5705(q->session, strlen(label), label, 0, NULL, len,
 	                       (char *)out) < 0)
 		return -1;
