@@ -9,7 +9,7 @@ packages=(
 	libuv1-dev libgnutls28-dev zlib1g-dev
 	libngtcp2-dev libngtcp2-crypto-gnutls-dev libsodium-dev
 	# tests
-	libcmocka-dev python3 python3-nacl procps strace shellcheck
+	libcmocka-dev python3 python3-nacl procps strace shellcheck clang-format-19
 	# interop peers and the benchmark's reference server
 	coturn
 	# the namespace lab and captures

@@ -1,11 +1,20 @@
 #include "agent.h"
 
-#include <gnutls/crypto.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "addr.h"
 #include "log.h"
+#include "retransmit.h"
+#include "rnd.h"
+
+/* The checks' pace (agent.h): faster than RFC 8489's, to punch quickly,
+ * and bounded by time rather than by count. */
+static const struct rtx_params check_rtx = {
+	.rto_ms = AGENT_CHECK_RTO_MS,
+	.rto_max_ms = AGENT_CHECK_RTO_MAX_MS,
+	.timeout_ms = AGENT_CHECK_TIMEOUT_MS,
+};
 
 const char *agent_state_str(int state)
 {
@@ -16,9 +25,9 @@ const char *agent_state_str(int state)
 }
 
 /* Every state change goes through here, and is logged old -> new. */
-static void set_state(struct agent *a, int state)
+static void set_state(struct agent *a, enum agent_state state)
 {
-	int old = a->state;
+	enum agent_state old = a->state;
 
 	if (old == state)
 		return;
@@ -27,6 +36,32 @@ static void set_state(struct agent *a, int state)
 	a->state = state;
 	if (a->on_state)
 		a->on_state(a->ctx, old, state);
+}
+
+static const char *pair_state_str(enum agent_pair_state s)
+{
+	switch (s) {
+	case PAIR_WAITING: return "waiting";
+	case PAIR_IN_PROGRESS: return "in progress";
+	case PAIR_SUCCEEDED: return "succeeded";
+	case PAIR_FAILED: return "failed";
+	}
+	return "?";
+}
+
+/* A pair's state changes go through here, and are logged old -> new. */
+static void pair_set_state(struct agent *a, struct agent_pair *p,
+                           enum agent_pair_state s)
+{
+	char r[ADDR_STRLEN];
+
+	if (p->state == s)
+		return;
+	log_debug("agent: pair to %s: %s -> %s",
+	          addr_str((const struct sockaddr *)&a->remote[p->remote].addr,
+	                   r, sizeof(r)),
+	          pair_state_str(p->state), pair_state_str(s));
+	p->state = s;
 }
 
 static void consent_answered(struct agent *a, uint64_t now_ms);
@@ -52,7 +87,7 @@ void agent_init(struct agent *a, int controlling, const char *ufrag,
 {
 	memset(a, 0, sizeof(*a));
 	a->controlling = controlling;
-	gnutls_rnd(GNUTLS_RND_NONCE, &a->tiebreaker, sizeof(a->tiebreaker));
+	rnd_nonce(&a->tiebreaker, sizeof(a->tiebreaker));
 	snprintf(a->ufrag, sizeof(a->ufrag), "%s", ufrag);
 	snprintf(a->pwd, sizeof(a->pwd), "%s", pwd);
 	a->send = send;
@@ -174,10 +209,10 @@ static int add_pair(struct agent *a, int remote, uint64_t now_ms)
 	p->priority = agent_pair_priority(a->controlling,
 	                                  a->local_priority[sock], c->priority);
 	p->state = PAIR_WAITING;
-	p->rto_ms = AGENT_CHECK_RTO_MS;
 	/* A check to a host address goes at once.  Others wait until our
 	 * own NAT has been opened (see send_open_probes()). */
-	p->next_ms = c->type == CAND_HOST ? now_ms : a->open_at_ms;
+	rtx_start(&p->rtx, &check_rtx,
+	          c->type == CAND_HOST ? now_ms : a->open_at_ms);
 	return (int)a->n_pairs++;
 }
 
@@ -239,7 +274,7 @@ static void send_open_probes(struct agent *a)
 
 	if (!a->natted)
 		return;
-	gnutls_rnd(GNUTLS_RND_NONCE, txid, sizeof(txid));
+	rnd_nonce(txid, sizeof(txid));
 	for (size_t i = 0; i < a->n_pairs; i++)
 		if (a->remote[a->pairs[i].remote].type != CAND_HOST)
 			send_check(a, &a->pairs[i], txid, 0, AGENT_OPEN_TTL);
@@ -344,12 +379,10 @@ static void learn_check(struct agent *a, const struct sockaddr *from,
 	 * punching quick: the peer's check just opened its NAT for us. */
 	if (p->state != PAIR_SUCCEEDED && a->state == AGENT_STATE_CHECKING) {
 		if (p->state == PAIR_FAILED) {
-			p->first_ms = 0;
-			p->state = PAIR_WAITING;
-		}
-		if (p->next_ms > now_ms) {
-			p->rto_ms = AGENT_CHECK_RTO_MS;
-			p->next_ms = now_ms;
+			pair_set_state(a, p, PAIR_WAITING); /* a new transaction */
+			rtx_start(&p->rtx, &check_rtx, now_ms);
+		} else {
+			rtx_trigger(&p->rtx, &check_rtx, now_ms);
 		}
 	}
 }
@@ -398,10 +431,10 @@ static void on_response(struct agent *a, int i, const struct stun_msg *m,
 	                   r, sizeof(r)),
 	          p->nominating ? " (nominating)" : "");
 	if (m->cls == STUN_ERROR) {
-		p->state = PAIR_FAILED;
+		pair_set_state(a, p, PAIR_FAILED);
 		return;
 	}
-	p->state = PAIR_SUCCEEDED;
+	pair_set_state(a, p, PAIR_SUCCEEDED);
 	if (!a->first_success_ms)
 		a->first_success_ms = now_ms;
 	if (a->state != AGENT_STATE_CHECKING)
@@ -488,9 +521,8 @@ static void maybe_nominate(struct agent *a, uint64_t now_ms)
 	          addr_str((const struct sockaddr *)&a->remote[a->pairs[best].remote].addr,
 	                   r, sizeof(r)));
 	a->pairs[best].nominating = 1;
-	a->pairs[best].rto_ms = AGENT_CHECK_RTO_MS;
-	a->pairs[best].next_ms = now_ms;
-	a->pairs[best].first_ms = 0; /* a new transaction */
+	/* a new transaction */
+	rtx_start(&a->pairs[best].rtx, &check_rtx, now_ms);
 }
 
 static uint64_t tick_checks(struct agent *a, uint64_t now_ms)
@@ -509,23 +541,23 @@ static uint64_t tick_checks(struct agent *a, uint64_t now_ms)
 		/* A succeeded pair is checked again only to nominate it. */
 		if (p->state == PAIR_SUCCEEDED && !p->nominating)
 			continue;
-		if (p->next_ms <= now_ms) {
-			if (!p->first_ms) {
-				p->first_ms = now_ms;
-				gnutls_rnd(GNUTLS_RND_NONCE, p->txid, STUN_TXID_LEN);
-			}
-			if (now_ms - p->first_ms >= AGENT_CHECK_TIMEOUT_MS) {
-				p->state = PAIR_FAILED;
-				continue;
-			}
+		switch (rtx_poll(&p->rtx, &check_rtx, now_ms)) {
+		case RTX_GIVE_UP:
+			pair_set_state(a, p, PAIR_FAILED);
+			continue;
+		case RTX_SEND:
+			/* RFC 8489 6.2.1: retransmissions keep the id */
+			if (!p->rtx.sent)
+				rnd_nonce(p->txid, STUN_TXID_LEN);
 			if (p->state == PAIR_WAITING)
-				p->state = PAIR_IN_PROGRESS;
+				pair_set_state(a, p, PAIR_IN_PROGRESS);
 			send_check(a, p, p->txid, p->nominating, 0);
-			p->next_ms = now_ms + p->rto_ms;
-			p->rto_ms = p->rto_ms * 2 > AGENT_CHECK_RTO_MAX_MS ?
-			            AGENT_CHECK_RTO_MAX_MS : p->rto_ms * 2;
+			rtx_sent(&p->rtx, &check_rtx, now_ms, rnd_u32());
+			break;
+		case RTX_WAIT:
+			break;
 		}
-		next = min_u64(next, p->next_ms);
+		next = min_u64(next, rtx_deadline(&p->rtx, &check_rtx));
 	}
 	/* wake for nomination, unless it has begun or its time has passed */
 	if (a->controlling && a->first_success_ms &&
@@ -552,8 +584,7 @@ static uint64_t tick_consent(struct agent *a, uint64_t now_ms)
 	}
 	if (now_ms >= a->consent_next_ms) {
 		if (!a->consent_pending)
-			gnutls_rnd(GNUTLS_RND_NONCE, a->consent_txid,
-			           STUN_TXID_LEN);
+			rnd_nonce(a->consent_txid, STUN_TXID_LEN);
 		send_check(a, &a->pairs[a->selected], a->consent_txid, 0, 0);
 		a->consent_pending = 1;
 		a->consent_next_ms = now_ms + AGENT_CONSENT_RTO_MS;
@@ -565,9 +596,8 @@ static uint64_t tick_consent(struct agent *a, uint64_t now_ms)
  * randomized, so that many peers do not fall into step). */
 static void consent_answered(struct agent *a, uint64_t now_ms)
 {
-	uint16_t r;
+	uint32_t r = rnd_u32();
 
-	gnutls_rnd(GNUTLS_RND_NONCE, &r, sizeof(r));
 	a->consent_pending = 0;
 	a->consent_ok_ms = now_ms;
 	a->consent_next_ms = now_ms + AGENT_CONSENT_MS * 8 / 10 +
@@ -581,7 +611,10 @@ uint64_t agent_tick(struct agent *a, uint64_t now_ms)
 		return tick_checks(a, now_ms);
 	case AGENT_STATE_CONNECTED:
 		return tick_consent(a, now_ms);
-	default:
-		return UINT64_MAX;
+	case AGENT_STATE_IDLE:
+	case AGENT_STATE_FAILED:
+	case AGENT_STATE_GONE:
+		break;
 	}
+	return UINT64_MAX;
 }

@@ -10,7 +10,8 @@
  * Timers, all in one place:
  *   - each pair's check: first at once (host) or after AGENT_OPEN_DELAY_MS
  *     (others), then every rto, doubling from AGENT_CHECK_RTO_MS to
- *     AGENT_CHECK_RTO_MAX_MS, until AGENT_CHECK_TIMEOUT_MS;
+ *     AGENT_CHECK_RTO_MAX_MS with retransmit.h's jitter, until
+ *     AGENT_CHECK_TIMEOUT_MS;
  *   - nomination: the best pair that works, at once if no better pair is
  *     still being checked, else AGENT_NOMINATE_WAIT_MS after the first
  *     success;
@@ -26,6 +27,7 @@
 #include <sys/socket.h>
 
 #include "punch_attr.h"
+#include "retransmit.h"
 #include "stun.h"
 
 enum {
@@ -52,7 +54,7 @@ enum agent_state {
 	AGENT_STATE_GONE,       /* the chosen pair stopped answering */
 };
 
-enum pair_state {
+enum agent_pair_state {
 	PAIR_WAITING,
 	PAIR_IN_PROGRESS,
 	PAIR_SUCCEEDED,
@@ -67,10 +69,9 @@ struct agent_pair {
 	int sock;                 /* our socket: 0 IPv4, 1 IPv6 */
 	int remote;               /* index into agent.remote */
 	uint64_t priority;        /* RFC 8445 6.1.2.3 */
-	int state;                /* enum pair_state */
+	enum agent_pair_state state;
 	uint8_t txid[STUN_TXID_LEN];
-	uint64_t next_ms, first_ms;
-	uint32_t rto_ms;
+	struct rtx rtx;           /* the check's retransmission timer */
 	int nominating;           /* controlling: USE-CANDIDATE sent on it */
 	int nominated;            /* controlled: the peer nominated it */
 };
@@ -90,7 +91,7 @@ struct agent {
 	struct agent_pair pairs[AGENT_PAIRS_MAX];
 	size_t n_pairs;
 
-	int state;                /* enum agent_state */
+	enum agent_state state;
 	int selected;             /* index into pairs, or -1 */
 	uint64_t checks_ms, first_success_ms, connected_ms;
 	uint64_t open_at_ms;

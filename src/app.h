@@ -35,6 +35,14 @@ enum app_error {
 	APP_ERR_PAIRING = 0x10, /* pairing with a code failed (link_pair.c) */
 };
 
+/* What an app's check of its arguments found, before anything connects
+ * (the cli layer maps it to an exit status). */
+enum app_status {
+	APP_STATUS_OK = 0,
+	APP_STATUS_FAILED,  /* a local problem: a file, a directory */
+	APP_STATUS_USAGE,   /* the command line is wrong */
+};
+
 /* What the session gives an app. */
 struct app_env {
 	uv_loop_t *loop;

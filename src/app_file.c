@@ -34,7 +34,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "cmd.h"
 #include "log.h"
 #include "term.h"
 
@@ -46,7 +45,7 @@ const char *file_base_name(const char *path)
 	return slash ? slash + 1 : path;
 }
 
-int app_send_check(const struct app_args *args, char *why, size_t len)
+enum app_status app_send_check(const struct app_args *args, char *why, size_t len)
 {
 	const char *path = args->argv[0], *name = file_base_name(path);
 	const char *bad;
@@ -55,47 +54,47 @@ int app_send_check(const struct app_args *args, char *why, size_t len)
 
 	if (stat(path, &st)) {
 		snprintf(why, len, "cannot send '%s': %s", path, strerror(errno));
-		return 1;
+		return APP_STATUS_FAILED;
 	}
 	if (!S_ISREG(st.st_mode)) {
 		snprintf(why, len, "cannot send '%s': not a regular file", path);
-		return 1;
+		return APP_STATUS_FAILED;
 	}
 	if (access(path, R_OK)) {
 		snprintf(why, len, "cannot read '%s': %s", path, strerror(errno));
-		return 1;
+		return APP_STATUS_FAILED;
 	}
 	if ((bad = file_name_check(name, strlen(name)))) {
 		snprintf(why, len, "cannot send '%s': %s, and recv would refuse it; copy it to another name",
 		         path, bad);
-		return 1;
+		return APP_STATUS_FAILED;
 	}
 	if (file_name_encode(name, strlen(name), wire, sizeof(wire)) < 0) {
 		snprintf(why, len, "cannot send '%s': the name is too long once encoded (at most %d bytes; spaces and '%%' take 3)",
 		         path, FILE_WIRE_NAME_MAX);
-		return 1;
+		return APP_STATUS_FAILED;
 	}
-	return 0;
+	return APP_STATUS_OK;
 }
 
-int app_recv_check(const struct app_args *args, char *why, size_t len)
+enum app_status app_recv_check(const struct app_args *args, char *why, size_t len)
 {
 	const char *dir = args->argc ? args->argv[0] : ".";
 	struct stat st;
 
 	if (stat(dir, &st)) {
 		snprintf(why, len, "cannot use directory '%s': %s", dir, strerror(errno));
-		return 1;
+		return APP_STATUS_FAILED;
 	}
 	if (!S_ISDIR(st.st_mode)) {
 		snprintf(why, len, "'%s' is not a directory", dir);
-		return EXIT_USAGE;
+		return APP_STATUS_USAGE;
 	}
 	if (access(dir, W_OK | X_OK)) {
 		snprintf(why, len, "cannot write in '%s': %s", dir, strerror(errno));
-		return 1;
+		return APP_STATUS_FAILED;
 	}
-	return 0;
+	return APP_STATUS_OK;
 }
 /* ---- shared between the two ends -------------------------------------- */
 

@@ -46,10 +46,12 @@ int file_name_decode(const char *in, char *out, size_t outlen);
 const char *file_base_name(const char *path);
 
 /* Before connecting: is FILE a readable regular file with a name recv
- * will take?  Is DIR a directory we can write?  0, or an exit status with
- * a sentence in why. */
-int app_send_check(const struct app_args *args, char *why, size_t len);
-int app_recv_check(const struct app_args *args, char *why, size_t len);
+ * will take?  Is DIR a directory we can write?  APP_STATUS_OK, or what
+ * was wrong with a sentence in why. */
+enum app_status app_send_check(const struct app_args *args, char *why,
+                               size_t len);
+enum app_status app_recv_check(const struct app_args *args, char *why,
+                               size_t len);
 
 /* ---- for app_send.c and app_recv.c -------------------------------- */
 

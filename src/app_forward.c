@@ -28,7 +28,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cmd.h"
 #include "forward_conn.h"
 #include "log.h"
 #include "term.h"
@@ -41,20 +40,20 @@ enum {
 
 /* ---- -L and -allow ------------------------------------------------------------ */
 
-int app_forward_check(const struct app_args *args, char *why, size_t len)
+enum app_status app_forward_check(const struct app_args *args, char *why, size_t len)
 {
 	struct forward_spec spec;
 
 	for (int i = 0; i < args->n_forwards; i++) {
 		if (forward_spec_parse(args->forwards[i], &spec, why, len))
-			return EXIT_USAGE;
+			return APP_STATUS_USAGE;
 		for (int j = 0; j < i; j++) {
 			struct forward_spec other;
 
 			forward_spec_parse(args->forwards[j], &other, why, len);
 			if (spec.lport && spec.lport == other.lport) {
 				snprintf(why, len, "-L: port %u is given twice", spec.lport);
-				return EXIT_USAGE;
+				return APP_STATUS_USAGE;
 			}
 		}
 	}
@@ -62,9 +61,9 @@ int app_forward_check(const struct app_args *args, char *why, size_t len)
 		struct forward_target t;
 
 		if (forward_allow_parse(args->allows[i], &t, why, len))
-			return EXIT_USAGE;
+			return APP_STATUS_USAGE;
 	}
-	return 0;
+	return APP_STATUS_OK;
 }
 
 /* ---- state ------------------------------------------------------------------- */

@@ -21,8 +21,9 @@
 #include "app.h"
 #include "forward_spec.h"
 
-/* Before connecting: are the -L and -allow specs well formed?  0, or an exit status
- * with a sentence in why. */
-int app_forward_check(const struct app_args *args, char *why, size_t len);
+/* Before connecting: are the -L and -allow specs well formed?
+ * APP_STATUS_OK, or APP_STATUS_USAGE with a sentence in why. */
+enum app_status app_forward_check(const struct app_args *args, char *why,
+                                  size_t len);
 
 #endif

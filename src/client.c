@@ -351,7 +351,7 @@ static void on_rdvc_event(void *ctx, int event, const void *arg)
 	case RDVC_EV_UNREACHABLE:
 		log_error("cannot reach rendezvous server %s (no answer after %d tries); check -server",
 		          addr_str((struct sockaddr *)&c->server, a, sizeof(a)),
-		          RDVC_RC);
+		          RTX_RC);
 		finish(c, 1);
 		break;
 	}
@@ -624,16 +624,22 @@ static int open_socket(struct client *c, int s)
 	return 0;
 }
 
-static void random_token(char *out, size_t len)
+/* The check credentials: the password keys MESSAGE-INTEGRITY, so it is
+ * drawn as a key is (GNUTLS_RND_RANDOM).  0, or -1 if the generator
+ * failed. */
+static int random_token(char *out, size_t len)
 {
 	static const char alphabet[] =
 		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 	uint8_t r[64];
 
-	gnutls_rnd(GNUTLS_RND_NONCE, r, len);
+	if (len > sizeof(r) || gnutls_rnd(GNUTLS_RND_RANDOM, r, len))
+		return -1;
 	for (size_t i = 0; i < len; i++)
 		out[i] = alphabet[r[i] % 64];
 	out[len] = '\0';
+	gnutls_memset(r, 0, sizeof(r));
+	return 0;
 }
 
 static void close_one(uv_handle_t *h, void *arg)
@@ -704,9 +710,11 @@ static int setup(struct client *c, const struct client_config *cfg)
 	}
 	snprintf(self.id, sizeof(self.id), "%s", cfg->id);
 	snprintf(self.peer_id, sizeof(self.peer_id), "%s", cfg->peer);
-	random_token(self.ufrag, 8);
-	random_token(self.pwd, 24);
-	gnutls_rnd(GNUTLS_RND_NONCE, &self.session, sizeof(self.session));
+	if (random_token(self.ufrag, 8) || random_token(self.pwd, 24) ||
+	    gnutls_rnd(GNUTLS_RND_NONCE, &self.session, sizeof(self.session))) {
+		log_error("the system's random number generator failed");
+		return 1;
+	}
 
 	/* RFC 8445 6.1.1 decides roles by tie-breaker; both ends know both
 	 * ids, so the smaller id controls and there is never a conflict. */

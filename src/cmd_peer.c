@@ -28,8 +28,10 @@ struct peer_cmd {
 	const char *about;
 	int min_operands, max_operands;
 	unsigned opts;            /* PEER_OPT_* */
-	/* Before connecting: 0, or an exit status with a sentence in why. */
-	int (*check)(const struct app_args *args, char *why, size_t len);
+	/* Before connecting: APP_STATUS_OK, or what is wrong with a
+	 * sentence in why. */
+	enum app_status (*check)(const struct app_args *args, char *why,
+	                         size_t len);
 };
 
 static const struct peer_cmd cmds[] = {
@@ -256,11 +258,15 @@ int cmd_peer(int argc, char **argv)
 	if (!strcmp(cfg.id, cfg.peer))
 		return cmd_bad(cmd, "-id and -peer must differ");
 	/* What can be wrong locally is said now, not after the punch. */
-	if (pc->check && (rc = pc->check(&cfg.args, why, sizeof(why)))) {
-		if (rc == EXIT_USAGE)
-			return cmd_bad(cmd, "%s", why);
+	switch (pc->check ? pc->check(&cfg.args, why, sizeof(why)) :
+	                    APP_STATUS_OK) {
+	case APP_STATUS_OK:
+		break;
+	case APP_STATUS_USAGE:
+		return cmd_bad(cmd, "%s", why);
+	case APP_STATUS_FAILED:
 		fprintf(stderr, "punch %s: %s\n", cmd, why);
-		return rc;
+		return 1;
 	}
 	if (new_code)
 		fprintf(stderr, "Pairing code: %s (on the other side, run the same command with -code %s; it is good for this run only)\n",

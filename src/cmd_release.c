@@ -71,7 +71,7 @@ static void rel_event(void *ctx, int event, const void *arg)
 		break;
 	case RDVC_EV_UNREACHABLE:
 		fprintf(stderr, "punch release: cannot reach %s (no answer after %d tries); check -server\n",
-		        r->server_name, RDVC_RC);
+		        r->server_name, RTX_RC);
 		r->done = 1;
 		r->rc = 1;
 		break;

@@ -29,7 +29,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "app_forward.h"
 #include "log.h"
 #include "term.h"
 

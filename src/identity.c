@@ -54,30 +54,41 @@ static int make_dir(const char *dir)
 	return mkdir(tmp, 0700) && errno != EEXIST ? -1 : 0;
 }
 
-static int read_file(const char *path, gnutls_datum_t *out)
+/* The whole of a small file into buf (the caller's, which it wipes):
+ * no stdio, whose buffers would keep a copy of the key.  The length, or
+ * -1 if it cannot be read, is empty or does not fit. */
+static ssize_t read_small(const char *path, uint8_t *buf, size_t cap)
 {
-	static unsigned char buf[KEY_FILE_MAX];
-	FILE *f = fopen(path, "rb");
-	size_t n;
+	size_t len = 0;
+	ssize_t n = -1;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
 
-	if (!f)
+	if (fd < 0)
 		return -1;
-	n = fread(buf, 1, sizeof(buf), f);
-	fclose(f);
-	if (n == 0 || n == sizeof(buf))
+	/* bounded: each pass reads at least a byte, or ends */
+	while (len < cap) {
+		n = read(fd, buf + len, cap - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+	}
+	close(fd);
+	if (n < 0 || len == 0 || len == cap)
 		return -1;
-	out->data = buf;
-	out->size = (unsigned)n;
-	return 0;
+	return (ssize_t)len;
 }
 
+/* Make a key and write it to path.  0, 1 if another punch wrote one
+ * first (use that), or -1 with err set. */
 static int create_key(struct identity *id, const char *path, char *err,
                       size_t errlen)
 {
 	unsigned char pem[KEY_FILE_MAX];
 	char tmp[IDENTITY_PATH_MAX + 64];
 	size_t pem_len = sizeof(pem);
-	int fd, rc;
+	int fd = -1, rc, ret = -1;
 
 	if ((rc = gnutls_x509_privkey_generate(id->key, GNUTLS_PK_EDDSA_ED25519,
 	                                       0, 0)) < 0 ||
@@ -86,7 +97,7 @@ static int create_key(struct identity *id, const char *path, char *err,
 	                                           &pem_len)) < 0) {
 		snprintf(err, errlen, "cannot make an Ed25519 key: %s",
 		         gnutls_strerror(rc));
-		return -1;
+		goto out;
 	}
 	/* Written whole to a temporary file, then linked into place: link()
 	 * never replaces a key that appeared meanwhile, and nobody reads a
@@ -96,31 +107,49 @@ static int create_key(struct identity *id, const char *path, char *err,
 	if (fd < 0 || fchmod(fd, 0600) || write(fd, pem, pem_len) != (ssize_t)pem_len ||
 	    fsync(fd)) {
 		snprintf(err, errlen, "cannot write %s: %s", tmp, strerror(errno));
-		if (fd >= 0) {
-			close(fd);
+		if (fd >= 0)
 			unlink(tmp);
-		}
-		gnutls_memset(pem, 0, sizeof(pem));
-		return -1;
+		goto out;
 	}
 	rc = link(tmp, path);
+	unlink(tmp);
 	if (rc && errno != EEXIST) {
 		snprintf(err, errlen, "cannot create %s: %s", path, strerror(errno));
-		close(fd);
-		unlink(tmp);
-		gnutls_memset(pem, 0, sizeof(pem));
-		return -1;
+		goto out;
 	}
-	unlink(tmp);
-	if (rc) {
+	ret = rc ? 1 : 0;
+	id->created = !rc;
+out:
+	if (fd >= 0)
 		close(fd);
-		gnutls_memset(pem, 0, sizeof(pem));
-		return 1;
-	}
-	close(fd);
 	gnutls_memset(pem, 0, sizeof(pem));
-	id->created = 1;
-	return 0;
+	return ret;
+}
+
+/* Import the key in path into id->key.  0, or -1 with err set. */
+static int import_key(struct identity *id, const char *path, char *err,
+                      size_t errlen)
+{
+	uint8_t buf[KEY_FILE_MAX];
+	ssize_t n = read_small(path, buf, sizeof(buf));
+	gnutls_datum_t pem = { buf, n > 0 ? (unsigned)n : 0 };
+	int ret = -1;
+
+	if (n < 0 || gnutls_x509_privkey_import2(id->key, &pem,
+	                                         GNUTLS_X509_FMT_PEM, NULL,
+	                                         GNUTLS_PKCS_PLAIN) < 0) {
+		snprintf(err, errlen, "cannot read the key in %s", path);
+		goto out;
+	}
+	if (gnutls_x509_privkey_get_pk_algorithm(id->key) !=
+	    GNUTLS_PK_EDDSA_ED25519) {
+		snprintf(err, errlen, "%s is not an Ed25519 key", path);
+		goto out;
+	}
+	ret = 0;
+out:
+	gnutls_memset(buf, 0, sizeof(buf));
+	return ret;
 }
 
 static int make_cert(struct identity *id, char *err, size_t errlen)
@@ -129,7 +158,12 @@ static int make_cert(struct identity *id, char *err, size_t errlen)
 	time_t now = time(NULL);
 	int rc;
 
-	gnutls_rnd(GNUTLS_RND_NONCE, serial, sizeof(serial));
+	/* not a secret; only unique */
+	if ((rc = gnutls_rnd(GNUTLS_RND_NONCE, serial, sizeof(serial))) < 0) {
+		snprintf(err, errlen, "cannot make a certificate: %s",
+		         gnutls_strerror(rc));
+		return -1;
+	}
 	serial[0] &= 0x7F; /* a positive number */
 	if ((rc = gnutls_x509_crt_init(&id->crt)) < 0 ||
 	    (rc = gnutls_x509_crt_set_version(id->crt, 3)) < 0 ||
@@ -152,7 +186,7 @@ static int make_cert(struct identity *id, char *err, size_t errlen)
 int identity_load(struct identity *id, char *err, size_t errlen)
 {
 	char path[IDENTITY_PATH_MAX + 32];
-	gnutls_datum_t pem, der = { NULL, 0 };
+	gnutls_datum_t der = { NULL, 0 };
 	struct stat st;
 	int rc;
 
@@ -185,19 +219,8 @@ int identity_load(struct identity *id, char *err, size_t errlen)
 			         path, st.st_mode & 0777, path);
 			goto fail;
 		}
-		if (read_file(path, &pem) ||
-		    (rc = gnutls_x509_privkey_import2(id->key, &pem,
-		                                      GNUTLS_X509_FMT_PEM, NULL,
-		                                      GNUTLS_PKCS_PLAIN)) < 0) {
-			snprintf(err, errlen, "cannot read the key in %s", path);
+		if (import_key(id, path, err, errlen))
 			goto fail;
-		}
-		gnutls_memset(pem.data, 0, pem.size);
-		if (gnutls_x509_privkey_get_pk_algorithm(id->key) !=
-		    GNUTLS_PK_EDDSA_ED25519) {
-			snprintf(err, errlen, "%s is not an Ed25519 key", path);
-			goto fail;
-		}
 	}
 	if (make_cert(id, err, errlen))
 		goto fail;

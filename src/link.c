@@ -10,6 +10,16 @@
 #include "quic.h"
 #include "term.h"
 
+enum link_state {
+	LINK_OPEN,
+	/* An app that ends asks for the close; it happens at the next tick,
+	 * outside ngtcp2's callbacks, where ngtcp2 0.12 forbids writing the
+	 * CONNECTION_CLOSE. */
+	LINK_CLOSING,
+	LINK_DRAINING, /* closed by the peer; the app flushes, then finishes */
+	LINK_DONE,
+};
+
 /* Where the app stands on the link: the hello (app.h) comes first. */
 enum link_app_state {
 	LINK_APP_WAIT,      /* the handshake or the pairing is under way */
@@ -26,12 +36,8 @@ struct link {
 	struct app_args args;
 	struct app_env app_env;
 	uint64_t now_ns;
-	int done;
-	/* An app that ends asks for the close; it happens at the next tick,
-	 * outside ngtcp2's callbacks, where ngtcp2 0.12 forbids writing the
-	 * CONNECTION_CLOSE. */
-	int close_pending, close_code;
-	int draining;             /* closed by the peer; the app flushes */
+	enum link_state state;
+	int close_code;           /* LINK_CLOSING: the exit status */
 	uint64_t close_error;     /* the QUIC application error to close with */
 	struct link_pair pair;
 	uint8_t peer_fp[IDENTITY_FP_LEN];
@@ -42,6 +48,33 @@ struct link {
 	struct app_hello hello;   /* for on_ready */
 	struct app_header peer_hello;
 };
+
+static const char *link_state_str(enum link_state s)
+{
+	switch (s) {
+	case LINK_OPEN: return "open";
+	case LINK_CLOSING: return "closing";
+	case LINK_DRAINING: return "draining";
+	case LINK_DONE: return "done";
+	}
+	return "?";
+}
+
+/* Every state change goes through here, and is logged old -> new. */
+static void set_state(struct link *l, enum link_state s)
+{
+	if (l->state == s)
+		return;
+	log_debug("link: %s -> %s", link_state_str(l->state),
+	          link_state_str(s));
+	l->state = s;
+}
+
+/* The link is over, or on its way out. */
+static int link_ended(const struct link *l)
+{
+	return l->state == LINK_DRAINING || l->state == LINK_DONE;
+}
 
 /* ---- trust ------------------------------------------------------------ */
 
@@ -125,9 +158,9 @@ static void q_send(void *ctx, const struct sockaddr *to, const uint8_t *buf,
 /* Close soon (not inside ngtcp2's callbacks), with this error. */
 static void close_soon(struct link *l, int exit_code, uint64_t app_error)
 {
-	if (l->done || l->close_pending)
+	if (l->state != LINK_OPEN)
 		return;
-	l->close_pending = 1;
+	set_state(l, LINK_CLOSING);
 	l->close_code = exit_code;
 	l->close_error = app_error;
 	l->env.kick(l->env.ctx);
@@ -216,7 +249,7 @@ static void hello_check(struct link *l)
 	app_set_state(l, LINK_APP_RUNNING);
 	l->ops->on_ready(l->app, &l->hello);
 	l->env.kick(l->env.ctx);
-	if (l->hello_fin && l->app_state == LINK_APP_RUNNING && !l->done)
+	if (l->hello_fin && l->app_state == LINK_APP_RUNNING && !link_ended(l))
 		l->ops->on_data(l->app, l->hello_in, NULL, 0, 1);
 }
 
@@ -323,7 +356,7 @@ static void q_data(void *ctx, int64_t id, const uint8_t *data, size_t len,
 	}
 	if (was_pending && !link_pair_pending(&l->pair))
 		hello_start(l);
-	if (l->done || l->close_pending || l->app_state == LINK_APP_MISMATCH) {
+	if (l->state != LINK_OPEN || l->app_state == LINK_APP_MISMATCH) {
 		quic_consume(l->quic, id, len);  /* closing: dropped */
 		return;
 	}
@@ -392,7 +425,7 @@ static void stream_error(struct link *l, int64_t id, uint64_t code,
 {
 	char why[256];
 
-	if (link_pair_owns(&l->pair, id) || l->done)
+	if (link_pair_owns(&l->pair, id) || link_ended(l))
 		return;
 	snprintf(why, sizeof(why), "%s %s (code %llu: %s)", l->env.peer_id,
 	         what, (unsigned long long)code, app_error_name(code));
@@ -418,9 +451,9 @@ static void q_closed(void *ctx, const char *reason)
 {
 	struct link *l = ctx;
 
-	if (l->done)
+	if (link_ended(l))
 		return;
-	l->done = 1;
+	set_state(l, LINK_DONE);
 	if (l->pair.state == PAIR_STATE_FAILED) {
 		l->env.finish(l->env.ctx, 1); /* pair_failed() said why */
 		return;
@@ -462,7 +495,7 @@ static void q_closed(void *ctx, const char *reason)
 	 * and what it sent us may still be on its way to our output (credit
 	 * is given as it is written). */
 	if (!reason && l->ops->on_closed) {
-		l->draining = 1;
+		set_state(l, LINK_DRAINING);
 		l->ops->on_closed(l->app);
 		return;
 	}
@@ -475,8 +508,8 @@ static void app_finish(void *ctx, int code)
 {
 	struct link *l = ctx;
 
-	if (l->draining) {
-		l->draining = 0;
+	if (l->state == LINK_DRAINING) {
+		set_state(l, LINK_DONE);
 		l->env.finish(l->env.ctx, code);
 		return;
 	}
@@ -573,8 +606,8 @@ uint64_t link_tick(struct link *l, uint64_t now_ns)
 	next = quic_tick(l->quic, now_ns);
 	if (link_pair_tick(&l->pair, now_ns, &next) == PAIR_FAIL)
 		pair_failed(l);
-	if (l->close_pending && !l->done) {
-		l->done = 1;
+	if (l->state == LINK_CLOSING) {
+		set_state(l, LINK_DONE);
 		quic_close(l->quic, l->close_error,
 		           l->close_error == APP_ERR_PAIRING ?
 		           "pairing code did not match" : NULL, now_ns);
@@ -597,8 +630,8 @@ void link_interrupt(struct link *l, uint64_t now_ns)
 void link_close(struct link *l, uint64_t app_error, uint64_t now_ns)
 {
 	l->now_ns = now_ns;
-	if (l->done)
+	if (link_ended(l))
 		return;
-	l->done = 1;
+	set_state(l, LINK_DONE);
 	quic_close(l->quic, app_error, NULL, now_ns);
 }

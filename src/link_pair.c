@@ -1,5 +1,6 @@
 #include "link_pair.h"
 
+#include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -79,7 +80,7 @@ const char *link_pair_why(const struct link_pair *p)
 void link_pair_wipe(struct link_pair *p)
 {
 	pake_wipe(&p->pake);
-	memset(p->code, 0, sizeof(p->code));
+	sodium_memzero(p->code, sizeof(p->code));
 }
 
 /* The peer proved the code: pin its key under its id. */

@@ -287,6 +287,7 @@ int pake_finish(struct pake *p, const uint8_t peer[PAKE_SHARE_LEN],
                 const uint8_t *ad_peer, size_t ad_peer_len)
 {
 	uint8_t k[PAKE_SHARE_LEN];
+	int rc = -1;
 
 	if (ad_peer_len > sizeof(p->ad_peer) || p->have_isk)
 		return -1;
@@ -301,16 +302,18 @@ int pake_finish(struct pake *p, const uint8_t peer[PAKE_SHARE_LEN],
 	 * decode (non-canonical, not on the group) and a result that is the
 	 * identity; the draft says abort on both. */
 	if (crypto_scalarmult_ristretto255(k, p->y, peer) != 0)
-		return -1;
+		goto out;
 	memcpy(p->peer, peer, PAKE_SHARE_LEN);
 	if (ad_peer_len)
 		memcpy(p->ad_peer, ad_peer, ad_peer_len);
 	p->ad_peer_len = ad_peer_len;
 	derive(p, k);
-	sodium_memzero(k, sizeof(k));
 	/* The scalar is not needed again: ya and yb MUST NOT be reused. */
 	sodium_memzero(p->y, sizeof(p->y));
-	return 0;
+	rc = 0;
+out:
+	sodium_memzero(k, sizeof(k));
+	return rc;
 }
 
 /* T = MAC(mac_key, lv_cat(Y, AD)) with HMAC-SHA-512 (RFC 2104). */

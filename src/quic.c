@@ -50,12 +50,19 @@ struct qstream {
 	int reset_local, stopped_local, reset_by_peer;
 };
 
+enum quic_state {
+	QUIC_STATE_HANDSHAKE,
+	QUIC_STATE_READY,  /* the handshake is done and the peer verified */
+	QUIC_STATE_CLOSED, /* on_closed has been called */
+};
+
 struct quic {
 	ngtcp2_crypto_conn_ref conn_ref;
 	ngtcp2_conn *conn;
 	gnutls_session_t session;
 	gnutls_certificate_credentials_t cred;
-	int is_client, ready, closed;
+	int is_client;
+	enum quic_state state;
 	int handshake_done;        /* TLS done here; ready may wait (client) */
 	uint64_t dropped_offpath;  /* datagrams from elsewhere before the handshake */
 	uint64_t peer_app_error;   /* the peer's CONNECTION_CLOSE, if application */
@@ -70,6 +77,26 @@ struct quic {
 	ngtcp2_connection_close_error last_error;
 	char reason[160];
 };
+
+static const char *quic_state_str(enum quic_state s)
+{
+	switch (s) {
+	case QUIC_STATE_HANDSHAKE: return "handshake";
+	case QUIC_STATE_READY: return "ready";
+	case QUIC_STATE_CLOSED: return "closed";
+	}
+	return "?";
+}
+
+/* Every state change goes through here, and is logged old -> new. */
+static void set_state(struct quic *q, enum quic_state s)
+{
+	if (q->state == s)
+		return;
+	log_debug("quic: %s -> %s", quic_state_str(q->state),
+	          quic_state_str(s));
+	q->state = s;
+}
 
 static ngtcp2_conn *get_conn(ngtcp2_crypto_conn_ref *ref)
 {
@@ -221,7 +248,7 @@ int quic_reset_stream(struct quic *q, int64_t id, uint64_t app_error)
 {
 	struct qstream *s = stream_find(q, id);
 
-	if (!q->conn || q->closed || !s || s->reset_local ||
+	if (!q->conn || q->state == QUIC_STATE_CLOSED || !s || s->reset_local ||
 	    !stream_writable_side(q, id) ||
 	    ngtcp2_conn_shutdown_stream_write(q->conn, id, app_error))
 		return -1;
@@ -239,7 +266,7 @@ int quic_stop_sending(struct quic *q, int64_t id, uint64_t app_error)
 {
 	struct qstream *s = stream_find(q, id);
 
-	if (!q->conn || q->closed || !s || s->stopped_local ||
+	if (!q->conn || q->state == QUIC_STATE_CLOSED || !s || s->stopped_local ||
 	    !stream_readable_side(q, id) ||
 	    ngtcp2_conn_shutdown_stream_read(q->conn, id, app_error))
 		return -1;
@@ -257,7 +284,7 @@ int64_t quic_open_stream(struct quic *q, int bidi)
 	int64_t id;
 	int rc;
 
-	if (!q->conn || !q->ready || own_streams(q) + q->lim.peer_bidi +
+	if (!q->conn || q->state != QUIC_STATE_READY || own_streams(q) + q->lim.peer_bidi +
 	                                q->lim.peer_uni >= QUIC_STREAMS_MAX)
 		return -1;
 	rc = bidi ? ngtcp2_conn_open_bidi_stream(q->conn, &id, NULL) :
@@ -280,9 +307,9 @@ int quic_stream_is_ours(const struct quic *q, int64_t id)
 
 static void mark_ready(struct quic *q)
 {
-	if (q->ready)
+	if (q->state != QUIC_STATE_HANDSHAKE)
 		return;
-	q->ready = 1;
+	set_state(q, QUIC_STATE_READY);
 	if (q->cb.on_ready)
 		q->cb.on_ready(q->ctx);
 }
@@ -450,7 +477,12 @@ static int cb_stream_close(ngtcp2_conn *conn, uint32_t flags, int64_t id,
 static void cb_rand(uint8_t *dest, size_t len, const ngtcp2_rand_ctx *ctx)
 {
 	(void)ctx;
-	gnutls_rnd(GNUTLS_RND_RANDOM, dest, len);
+	/* ngtcp2 cannot be told of a failure here, and its random bytes
+	 * (PATH_CHALLENGE data) must not be predictable */
+	if (gnutls_rnd(GNUTLS_RND_RANDOM, dest, len)) {
+		log_error("the system's random number generator failed");
+		abort();
+	}
 }
 
 static int cb_new_cid(ngtcp2_conn *conn, ngtcp2_cid *cid, uint8_t *token,
@@ -680,8 +712,11 @@ static int conn_client(struct quic *q, uint64_t now_ns, char *err,
 	ngtcp2_cid dcid = { .datalen = SCID_LEN }, scid = { .datalen = SCID_LEN };
 	int rc;
 
-	gnutls_rnd(GNUTLS_RND_RANDOM, dcid.data, dcid.datalen);
-	gnutls_rnd(GNUTLS_RND_RANDOM, scid.data, scid.datalen);
+	if (gnutls_rnd(GNUTLS_RND_RANDOM, dcid.data, dcid.datalen) ||
+	    gnutls_rnd(GNUTLS_RND_RANDOM, scid.data, scid.datalen)) {
+		snprintf(err, errlen, "the system's random number generator failed");
+		return -1;
+	}
 	fill_callbacks(&cbs, 1);
 	fill_params(q, &settings, &params, now_ns);
 	rc = ngtcp2_conn_client_new(&q->conn, &dcid, &scid, &path,
@@ -707,9 +742,9 @@ static int conn_server(struct quic *q, const uint8_t *pkt, size_t len,
 	ngtcp2_cid scid = { .datalen = SCID_LEN };
 	int rc;
 
-	if (ngtcp2_accept(&hd, pkt, len) != 0)
+	if (ngtcp2_accept(&hd, pkt, len) != 0 ||
+	    gnutls_rnd(GNUTLS_RND_RANDOM, scid.data, scid.datalen))
 		return -1;
-	gnutls_rnd(GNUTLS_RND_RANDOM, scid.data, scid.datalen);
 	fill_callbacks(&cbs, 0);
 	fill_params(q, &settings, &params, now_ns);
 	params.original_dcid = hd.dcid;
@@ -785,14 +820,14 @@ uint64_t quic_dropped_offpath(const struct quic *q)
 
 int quic_ready(const struct quic *q)
 {
-	return q->ready && !q->closed;
+	return q->state == QUIC_STATE_READY;
 }
 
 static void finish(struct quic *q, const char *reason)
 {
-	if (q->closed)
+	if (q->state == QUIC_STATE_CLOSED)
 		return;
-	q->closed = 1;
+	set_state(q, QUIC_STATE_CLOSED);
 	if (q->cb.on_closed)
 		q->cb.on_closed(q->ctx, reason);
 }
@@ -819,7 +854,7 @@ static void fail(struct quic *q, int liberr, uint64_t now_ns)
 {
 	char why[160];
 
-	if (q->closed)
+	if (q->state == QUIC_STATE_CLOSED)
 		return;
 	if (!q->reason[0])
 		snprintf(q->reason, sizeof(q->reason), "%s",
@@ -838,7 +873,7 @@ static void fail(struct quic *q, int liberr, uint64_t now_ns)
 void quic_close(struct quic *q, uint64_t app_error, const char *reason,
                 uint64_t now_ns)
 {
-	if (q->closed)
+	if (q->state == QUIC_STATE_CLOSED)
 		return;
 	ngtcp2_connection_close_error_set_application_error(
 		&q->last_error, app_error, (const uint8_t *)reason,
@@ -905,14 +940,14 @@ void quic_on_datagram(struct quic *q, const struct sockaddr *from,
 	ngtcp2_pkt_info pi = { 0 };
 	int rc;
 
-	if (q->closed)
+	if (q->state == QUIC_STATE_CLOSED)
 		return;
 	/* Until the handshake is done, only the nominated pair's remote
 	 * address may speak: a datagram from anywhere else (a forged Initial
 	 * would otherwise make the server's connection, or make ngtcp2 drop
 	 * the real one) is dropped and counted.  Afterwards every packet is
 	 * authenticated, and ngtcp2 validates a new path itself. */
-	if (!q->ready && !addr_equal(from, (struct sockaddr *)&q->remote)) {
+	if (q->state == QUIC_STATE_HANDSHAKE && !addr_equal(from, (struct sockaddr *)&q->remote)) {
 		q->dropped_offpath++;
 		if (log_threshold >= LOG_DEBUG) {
 			char a[ADDR_STRLEN];
@@ -1022,7 +1057,7 @@ static int write_packets(struct quic *q, uint64_t now_ns)
 	 * which held the client's Finished flight about 22 ms behind its
 	 * Initial on any fast path, and the server's "link up" with it
 	 * (fixed upstream in ngtcp2 0.14, commit 47b88691). */
-	if (q->ready)
+	if (q->state == QUIC_STATE_READY)
 		ngtcp2_conn_update_pkt_tx_time(q->conn, now_ns);
 	return 0;
 }
@@ -1032,7 +1067,7 @@ uint64_t quic_tick(struct quic *q, uint64_t now_ns)
 	uint64_t expiry;
 	int rc;
 
-	if (!q->conn || q->closed)
+	if (!q->conn || q->state == QUIC_STATE_CLOSED)
 		return UINT64_MAX;
 	expiry = ngtcp2_conn_get_expiry(q->conn);
 	if (expiry <= now_ns) {
@@ -1054,7 +1089,7 @@ uint64_t quic_tick(struct quic *q, uint64_t now_ns)
 int quic_export(struct quic *q, const char *label, uint8_t *out, size_t len)
 {
 	/* RFC 5705 as TLS 1.3 defines it (RFC 8446 7.5), with no context. */
-	if (!q->ready ||
+	if (q->state != QUIC_STATE_READY ||
 	    gnutls_prf_rfc5705(q->session, strlen(label), label, 0, NULL, len,
 	                       (char *)out) < 0)
 		return -1;

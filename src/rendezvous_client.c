@@ -1,11 +1,11 @@
 #include "rendezvous_client.h"
 
-#include <gnutls/crypto.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "addr.h"
 #include "log.h"
+#include "rnd.h"
 #include "term.h"
 
 void rdvc_init(struct rdv_client *rc, const struct sockaddr *server,
@@ -18,6 +18,28 @@ void rdvc_init(struct rdv_client *rc, const struct sockaddr *server,
 	rc->send = send;
 	rc->on_event = on_event;
 	rc->ctx = ctx;
+}
+
+const char *rdvc_state_str(enum rdvc_state s)
+{
+	switch (s) {
+	case RDVC_IDLE: return "idle";
+	case RDVC_DISCOVERING: return "discovering";
+	case RDVC_DISCOVERED: return "discovered";
+	case RDVC_REGISTERING: return "registering";
+	case RDVC_REGISTERED: return "registered";
+	}
+	return "?";
+}
+
+/* Every state change goes through here, and is logged old -> new. */
+static void set_state(struct rdv_client *rc, enum rdvc_state s)
+{
+	if (rc->state == s)
+		return;
+	log_debug("rendezvous: %s -> %s", rdvc_state_str(rc->state),
+	          rdvc_state_str(s));
+	rc->state = s;
 }
 
 void rdvc_set_key(struct rdv_client *rc, const struct sign_key *key)
@@ -35,17 +57,14 @@ void rdvc_pin_server(struct rdv_client *rc, const uint8_t fp[SIGN_FP_LEN])
 static void txn_start(struct rdv_client *rc, uint64_t now_ms)
 {
 	rc->busy = 1;
-	rc->sent = 0;
-	rc->rto_ms = RDVC_RTO_MS;
-	rc->next_ms = now_ms;
-	rc->give_up_ms = UINT64_MAX;
+	rtx_start(&rc->rtx, &rtx_stun, now_ms);
 	rdvc_tick(rc, now_ms);
 }
 
 static void build_begin(struct rdv_client *rc, struct stun_writer *w,
                         uint16_t method)
 {
-	gnutls_rnd(GNUTLS_RND_NONCE, rc->txid, sizeof(rc->txid));
+	rnd_nonce(rc->txid, sizeof(rc->txid));
 	rc->method = method;
 	stun_writer_init(w, rc->msg, sizeof(rc->msg), method, STUN_REQUEST,
 	                 rc->txid);
@@ -81,7 +100,7 @@ void rdvc_start(struct rdv_client *rc, uint64_t now_ms)
 	build_begin(rc, &w, STUN_BINDING);
 	if (build_end(rc, &w))
 		return;
-	rc->state = RDVC_DISCOVERING;
+	set_state(rc, RDVC_DISCOVERING);
 	txn_start(rc, now_ms);
 }
 
@@ -94,7 +113,7 @@ void rdvc_register(struct rdv_client *rc, uint64_t now_ms)
 	if (build_end(rc, &w))
 		return;
 	if (rc->state != RDVC_REGISTERED)
-		rc->state = RDVC_REGISTERING;
+		set_state(rc, RDVC_REGISTERING);
 	txn_start(rc, now_ms);
 }
 
@@ -106,7 +125,7 @@ void rdvc_release(struct rdv_client *rc, uint64_t now_ms)
 	stun_put_bytes(&w, PUNCH_ATTR_ID, rc->self.id, strlen(rc->self.id));
 	if (build_end(rc, &w))
 		return;
-	rc->state = RDVC_REGISTERING;
+	set_state(rc, RDVC_REGISTERING);
 	txn_start(rc, now_ms);
 }
 
@@ -145,7 +164,7 @@ static int server_signed(struct rdv_client *rc, const struct stun_msg *m,
 		/* fatal: nothing more goes to this server */
 		rc->busy = 0;
 		rc->retry_ms = 0;
-		rc->state = RDVC_IDLE;
+		set_state(rc, RDVC_IDLE);
 		rc->on_event(rc->ctx, RDVC_EV_SERVER_KEY_CHANGED, fp);
 		return -1;
 	}
@@ -216,7 +235,9 @@ static void on_register_error(struct rdv_client *rc, const struct stun_msg *m,
 			rc->stale_438++;
 			resend(rc, now_ms);
 		} else {
-			rc->retry_ms = now_ms + RDVC_RTO_MS * (1u << (rc->stale_438 < 5 ? rc->stale_438 : 5));
+			rc->retry_ms = now_ms + rtx_jitter(
+				(uint64_t)RTX_RTO_MS << (rc->stale_438 < 5 ? rc->stale_438 : 5),
+				rnd_u32());
 			rc->stale_438++;
 		}
 		return;
@@ -244,14 +265,14 @@ static void on_register_ok(struct rdv_client *rc, const struct stun_msg *m,
 		lifetime = 3;
 	rc->lifetime_s = lifetime;
 	rc->refresh_ms = now_ms + (uint64_t)lifetime * 1000 / RDVC_REFRESH_DIVISOR;
-	rc->state = RDVC_REGISTERED;
 	rc->ever_registered = 1;
 	rc->stale_438 = 0;
 	if (m->method == PUNCH_RELEASE) {
-		rc->state = RDVC_IDLE;
+		set_state(rc, RDVC_IDLE);
 		rc->on_event(rc->ctx, RDVC_EV_RELEASED, NULL);
 		return;
 	}
+	set_state(rc, RDVC_REGISTERED);
 	rc->on_event(rc->ctx, RDVC_EV_REGISTERED, &status);
 }
 
@@ -277,7 +298,7 @@ int rdvc_on_stun(struct rdv_client *rc, const uint8_t *buf, size_t len,
 			return 1;
 		}
 		rc->srflx = m->xor_mapped;
-		rc->state = RDVC_DISCOVERED;
+		set_state(rc, RDVC_DISCOVERED);
 		rc->on_event(rc->ctx, RDVC_EV_DISCOVERED, &rc->srflx);
 	} else if (m->cls == STUN_ERROR) {
 		on_register_error(rc, m, now_ms);
@@ -289,7 +310,10 @@ int rdvc_on_stun(struct rdv_client *rc, const uint8_t *buf, size_t len,
 
 uint64_t rdvc_tick(struct rdv_client *rc, uint64_t now_ms)
 {
-	if (rc->busy && now_ms >= rc->give_up_ms) {
+	enum rtx_due due = rc->busy ? rtx_poll(&rc->rtx, &rtx_stun, now_ms) :
+	                              RTX_WAIT;
+
+	if (due == RTX_GIVE_UP) {
 		rc->busy = 0;
 		if (!rc->ever_registered) {
 			rc->on_event(rc->ctx, RDVC_EV_UNREACHABLE, NULL);
@@ -300,18 +324,10 @@ uint64_t rdvc_tick(struct rdv_client *rc, uint64_t now_ms)
 		log_info("rendezvous server not answering; still trying");
 		rc->refresh_ms = now_ms;
 	}
-	if (rc->busy && now_ms >= rc->next_ms) {
+	if (due == RTX_SEND) {
 		rc->send(rc->ctx, (const struct sockaddr *)&rc->server, rc->msg,
 		         rc->len);
-		rc->sent++;
-		if (rc->sent < RDVC_RC) {
-			rc->next_ms = now_ms + rc->rto_ms;
-			rc->rto_ms *= 2;
-		} else {
-			/* RFC 8489 6.2.1: after the last one, wait Rm * RTO */
-			rc->next_ms = UINT64_MAX;
-			rc->give_up_ms = now_ms + (uint64_t)RDVC_RM * RDVC_RTO_MS;
-		}
+		rtx_sent(&rc->rtx, &rtx_stun, now_ms, rnd_u32());
 	}
 	if (!rc->busy && rc->retry_ms && now_ms >= rc->retry_ms) {
 		rc->retry_ms = 0;
@@ -320,7 +336,7 @@ uint64_t rdvc_tick(struct rdv_client *rc, uint64_t now_ms)
 	if (!rc->busy && rc->state == RDVC_REGISTERED && now_ms >= rc->refresh_ms)
 		rdvc_register(rc, now_ms);
 	if (rc->busy)
-		return rc->next_ms < rc->give_up_ms ? rc->next_ms : rc->give_up_ms;
+		return rtx_deadline(&rc->rtx, &rtx_stun);
 	if (rc->retry_ms)
 		return rc->retry_ms;
 	return rc->state == RDVC_REGISTERED ? rc->refresh_ms : UINT64_MAX;

@@ -5,8 +5,7 @@
  *
  * Pure logic on deadlines, like agent.c: the caller feeds in messages from
  * the server and the time, and it sends through a callback.  Requests are
- * retransmitted on the RFC 8489 6.2.1 schedule (RTO 500 ms doubling, 7
- * transmissions, a last wait of 16 RTO).
+ * retransmitted on the RFC 8489 6.2.1 schedule (retransmit.h).
  *
  * Trust: REGISTER and RELEASE are signed with the identity key.  Every
  * rendezvous message from the server must be signed by the server's key:
@@ -24,13 +23,11 @@
 #include <sys/socket.h>
 
 #include "punch_attr.h"
+#include "retransmit.h"
 #include "sign.h"
 #include "stun.h"
 
 enum {
-	RDVC_RTO_MS = 500,
-	RDVC_RC = 7,
-	RDVC_RM = 16,
 	RDVC_REFRESH_DIVISOR = 3, /* refresh at a third of the lifetime */
 	RDVC_NONCE_MAX = 64,
 };
@@ -62,7 +59,7 @@ struct rdv_client {
 	struct sockaddr_storage server;
 	struct punch_peer self;   /* what we register */
 	struct sockaddr_storage srflx;
-	int state;                /* enum rdvc_state */
+	enum rdvc_state state;
 	char nonce[RDVC_NONCE_MAX + 1];
 	uint32_t lifetime_s;
 	uint64_t refresh_ms;
@@ -81,9 +78,7 @@ struct rdv_client {
 	uint8_t txid[STUN_TXID_LEN];
 	uint8_t msg[PUNCH_MSG_MAX];
 	size_t len;
-	uint64_t next_ms, give_up_ms;
-	uint32_t rto_ms;
-	int sent;
+	struct rtx rtx;
 
 	rdvc_send_fn *send;
 	rdvc_event_fn *on_event;
@@ -106,5 +101,6 @@ void rdvc_release(struct rdv_client *rc, uint64_t now_ms);
 int rdvc_on_stun(struct rdv_client *rc, const uint8_t *buf, size_t len,
                  const struct stun_msg *m, uint64_t now_ms);
 uint64_t rdvc_tick(struct rdv_client *rc, uint64_t now_ms);
+const char *rdvc_state_str(enum rdvc_state s);
 
 #endif

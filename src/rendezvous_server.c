@@ -10,6 +10,8 @@
 #include "identity.h"
 #include "log.h"
 #include "punch_attr.h"
+#include "retransmit.h"
+#include "rnd.h"
 #include "stun.h"
 
 struct pending {
@@ -20,9 +22,7 @@ struct pending {
 	int sock;
 	uint8_t msg[PUNCH_MSG_MAX];
 	size_t len;
-	uint64_t next_ms;
-	uint32_t rto_ms;
-	int sent;
+	struct rtx rtx;
 };
 
 struct rdv_server {
@@ -238,7 +238,7 @@ static struct pending *pending_slot(struct rdv_server *rs, const char *to_id)
 
 		if (!p->used)
 			return p;
-		if (!best || p->sent > best->sent)
+		if (!best || p->rtx.sent > best->rtx.sent)
 			best = p; /* full: evict the one closest to giving up */
 	}
 	rs->stats.gave_up++;
@@ -250,11 +250,7 @@ static void pending_send(struct rdv_server *rs, struct pending *p,
 {
 	rs->send(rs->ctx, p->sock, (const struct sockaddr *)&p->to, p->msg,
 	         p->len);
-	p->sent++;
-	/* RFC 8489 6.2.1: after the last transmission, wait Rm * RTO */
-	p->next_ms = now_ms + (p->sent < RDV_RC ? p->rto_ms :
-	                       (uint32_t)RDV_RM * RDV_RTO_MS);
-	p->rto_ms *= 2;
+	rtx_sent(&p->rtx, &rtx_stun, now_ms, rnd_u32());
 }
 
 /* Tell `to` about `about` with a PEER-INFO request. */
@@ -267,7 +263,7 @@ static void introduce(struct rdv_server *rs, const struct reg_entry *to,
 	int n;
 
 	memset(p, 0, sizeof(*p));
-	gnutls_rnd(GNUTLS_RND_NONCE, p->txid, sizeof(p->txid));
+	rnd_nonce(p->txid, sizeof(p->txid));
 	registry_entry_peer(about, &info); /* observed: where it was seen */
 	stun_writer_init(&w, p->msg, sizeof(p->msg), PUNCH_PEER_INFO,
 	                 STUN_REQUEST, p->txid);
@@ -284,7 +280,7 @@ static void introduce(struct rdv_server *rs, const struct reg_entry *to,
 	p->len = (size_t)n;
 	registry_entry_from(to, &p->to);
 	p->sock = registry_entry_sock(to);
-	p->rto_ms = RDV_RTO_MS;
+	rtx_start(&p->rtx, &rtx_stun, now_ms);
 	snprintf(p->to_id, sizeof(p->to_id), "%s", registry_entry_id(to));
 	pending_send(rs, p, now_ms);
 }
@@ -569,17 +565,20 @@ uint64_t rdv_tick(struct rdv_server *rs, uint64_t now_ms)
 
 		if (!p->used)
 			continue;
-		if (p->next_ms <= now_ms) {
-			if (p->sent >= RDV_RC) {
-				rdv_log_peer_info_gave_up(p->to_id, p->sent);
-				p->used = 0;
-				rs->stats.gave_up++;
-				continue;
-			}
+		switch (rtx_poll(&p->rtx, &rtx_stun, now_ms)) {
+		case RTX_GIVE_UP:
+			rdv_log_peer_info_gave_up(p->to_id, (int)p->rtx.sent);
+			p->used = 0;
+			rs->stats.gave_up++;
+			continue;
+		case RTX_SEND:
 			pending_send(rs, p, now_ms);
+			break;
+		case RTX_WAIT:
+			break;
 		}
-		if (p->next_ms < next)
-			next = p->next_ms;
+		if (rtx_deadline(&p->rtx, &rtx_stun) < next)
+			next = rtx_deadline(&p->rtx, &rtx_stun);
 	}
 	return next;
 }

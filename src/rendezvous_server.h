@@ -31,9 +31,6 @@
 
 enum {
 	RDV_PENDING_MAX = 1024,  /* PEER-INFO requests awaiting an answer */
-	RDV_RTO_MS = 500,        /* RFC 8489 6.2.1 initial RTO */
-	RDV_RC = 7,              /* RFC 8489 6.2.1 Rc: transmissions in all */
-	RDV_RM = 16,             /* RFC 8489 6.2.1 Rm: last wait, in RTOs */
 	RDV_NONCE_BUCKET_S = 60, /* a nonce is good for 60 to 120 s */
 	RDV_UNBIND_EVERY_MS = 60000, /* expiry of id bindings */
 };

@@ -48,6 +48,7 @@
 #include "punch_attr.h"
 #include "rendezvous_client.h"
 #include "rendezvous_server.h"
+#include "retransmit.h"
 #include "sign.h"
 #include "stun.h"
 #include "fuzz.h"
@@ -407,7 +408,7 @@ static void server(const uint8_t *data, size_t size)
 		CHECK(!strcmp(ctx.to_about[i], to == &from ? p.peer_id : p.id));
 	}
 	/* one side answers, the other never does: one transmission to the
-	 * first, RDV_RC to the other */
+	 * first, RTX_RC to the other */
 	{
 		struct stun_writer w;
 		int k;
@@ -422,7 +423,7 @@ static void server(const uint8_t *data, size_t size)
 	}
 	for (uint64_t t = T0 + 2; t < T0 + 120000;)
 		t = rdv_tick(rs, t);
-	CHECK(ctx.sent == 1 + RDV_RC);
+	CHECK(ctx.sent == 1 + RTX_RC);
 	CHECK(rdv_stats(rs)->gave_up == 1);
 	/* everything expired */
 	CHECK(registry_count(rdv_registry(rs)) == 0);

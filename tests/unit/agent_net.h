@@ -223,7 +223,7 @@ static inline void run_until(uint64_t t)
 		step();
 }
 
-static inline int both(int state)
+static inline int both(enum agent_state state)
 {
 	return net.n[0].a.state == state && net.n[1].a.state == state;
 }

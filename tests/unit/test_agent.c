@@ -73,8 +73,8 @@ static void test_pairs_built(void **state)
 	                               net.n[BOB].self.cand[0].priority));
 	/* the host pair is checked at once, the srflx one after the
 	 * opening probe's head start */
-	assert_u64(a->pairs[ih].next_ms, net.now);
-	assert_u64(a->pairs[is].next_ms, net.now + AGENT_OPEN_DELAY_MS);
+	assert_u64(a->pairs[ih].rtx.next_ms, net.now);
+	assert_u64(a->pairs[is].rtx.next_ms, net.now + AGENT_OPEN_DELAY_MS);
 
 	/* the observed address alone, when it is not among the candidates */
 	net.n[BOB].self.n_cand = 1;
@@ -513,7 +513,7 @@ static void test_triggered_check(void **state)
 	nodes_lan_nat();
 	introduce();
 	is = pair_to(&b->a, &a->pub);
-	assert_true(b->a.pairs[is].next_ms > net.now);
+	assert_true(b->a.pairs[is].rtx.next_ms > net.now);
 	snprintf(user, sizeof(user), "%s:%s", b->a.ufrag, a->a.ufrag);
 	len = forge_check(buf, user, b->self.pwd, 0);
 	net.nq = net.nlog = 0;
@@ -532,7 +532,7 @@ static void test_triggered_check(void **state)
 	}
 	/* a failed pair is revived by a check on it */
 	b->a.pairs[is].state = PAIR_FAILED;
-	b->a.pairs[is].next_ms = net.now + 100000;
+	b->a.pairs[is].rtx.next_ms = net.now + 100000;
 	net.now += 10;
 	net.nlog = 0;
 	feed_check(&b->a, buf, len, &a->pub);

@@ -315,13 +315,15 @@ static void test_client_flow(void **state)
 	assert_u64(rdv_stats(srv)->introduced, 1);
 }
 
-/* RFC 8489 6.2.1: 0, 500, 1500, ..., 31500, then 16 RTO of silence. */
+/* RFC 8489 6.2.1: 0, 500, 1500, ..., 31500, then 16 RTO of silence;
+ * each wait lengthened by up to RTX_JITTER_PCT percent (retransmit.h). */
 static void test_client_retransmissions(void **state)
 {
-	static const uint64_t want[RDVC_RC] = { 0, 500, 1500, 3500, 7500,
-	                                        15500, 31500 };
+	/* the nominal waits before each transmission, and after the last */
+	static const uint64_t wait[RTX_RC + 1] = { 0, 500, 1000, 2000, 4000,
+	                                           8000, 16000, 16 * 500 };
 	size_t sends = 1; /* the first went out from rdvc_start() itself */
-	uint64_t t0 = 5000;
+	uint64_t t0 = 5000, last = t0, next_want = 0;
 
 	(void)state;
 	world.server_down = 1;
@@ -334,23 +336,28 @@ static void test_client_retransmissions(void **state)
 		world.now = t;
 		next = rdvc_tick(&world.c[0].rc, t);
 		if (world.c[0].sent != before) {
-			assert_true(sends < RDVC_RC);
-			assert_u64(t - t0, want[sends]);
+			assert_true(sends < RTX_RC);
+			assert_in_range(t - last, wait[sends],
+			                wait[sends] * (100 + RTX_JITTER_PCT) / 100);
+			/* at the deadline rdvc_tick() gave, not later */
+			assert_u64(t, next_want);
+			last = t;
 			sends++;
 		}
 		if (!world.c[0].n_ev) {
-			if (sends < RDVC_RC)
-				assert_u64(next, t0 + want[sends]);
-			else
-				assert_u64(next, t0 + 31500 + 16 * 500);
+			assert_in_range(next - last, wait[sends],
+			                wait[sends] * (100 + RTX_JITTER_PCT) / 100);
+			next_want = next;
 		}
 		w_pump();
 	}
-	assert_size(sends, RDVC_RC);
-	assert_size(world.c[0].sent, RDVC_RC);
+	assert_size(sends, RTX_RC);
+	assert_size(world.c[0].sent, RTX_RC);
 	assert_size(world.c[0].n_ev, 1);
 	assert_int_equal(world.c[0].ev[0].type, RDVC_EV_UNREACHABLE);
-	assert_u64(world.c[0].ev[0].at, t0 + 31500 + 16 * 500);
+	assert_u64(world.c[0].ev[0].at, next_want);
+	assert_in_range(next_want - last, 16 * 500,
+	                16 * 500 * (100 + RTX_JITTER_PCT) / 100);
 	assert_false(world.c[0].rc.busy);
 }
 
@@ -615,6 +622,7 @@ static void test_client_server_restart(void **state)
 static void test_client_server_gone(void **state)
 {
 	size_t sent;
+	uint64_t t;
 
 	(void)state;
 	rdvc_start(&world.c[0].rc, 0);
@@ -622,17 +630,22 @@ static void test_client_server_gone(void **state)
 	assert_int_equal(world.c[0].rc.state, RDVC_REGISTERED);
 	world.server_down = 1;
 	sent = world.c[0].sent;
-	/* the refresh at 10 s, its 7 transmissions, the 8 s wait, and a new
-	 * attempt at once */
+	/* the refresh at 10 s, its 7 transmissions, the 8 s wait (39.5 s,
+	 * plus up to 10 % of jitter), and a new attempt at once */
 	w_run(10000 + 39500 - 1);
-	assert_size(world.c[0].sent, sent + RDVC_RC);
-	w_run(10000 + 39500);
-	assert_size(world.c[0].sent, sent + RDVC_RC + 1);
+	assert_size(world.c[0].sent, sent + RTX_RC);
+	for (t = 10000 + 39500; t <= 10000 + 39500 * (100 + RTX_JITTER_PCT) / 100;
+	     t++) {
+		w_run(t);
+		if (world.c[0].sent > sent + RTX_RC)
+			break;
+	}
+	assert_size(world.c[0].sent, sent + RTX_RC + 1);
 	assert_size(count_events(&world.c[0], RDVC_EV_UNREACHABLE), 0);
 	assert_size(count_events(&world.c[0], RDVC_EV_REFUSED), 0);
 	/* and when the server is back, it registers again */
 	world.server_down = 0;
-	w_run(10000 + 39500 + 500);
+	w_run(t + 600);
 	assert_int_equal(world.c[0].rc.state, RDVC_REGISTERED);
 	assert_false(world.c[0].rc.busy);
 }
