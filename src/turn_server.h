@@ -35,8 +35,11 @@ enum {
 	 * its peer this much longer, so late ChannelData cannot reach a new
 	 * peer. */
 	TURN_CHANNEL_COOLDOWN_S = 300,
+	/* RFC 8656 12 narrows channels to 0x4000-0x4FFF, but RFC 5766 11
+	 * allowed up to 0x7FFF, and coturn's clients still pick from there:
+	 * accepted, for them.  The first two bits are 01 either way. */
 	TURN_CHANNEL_MIN = 0x4000,
-	TURN_CHANNEL_MAX = 0x4FFF,
+	TURN_CHANNEL_MAX = 0x7FFF,
 	TURN_NONCE_S = 600,           /* a nonce is good this long: then 438 */
 	TURN_PERMS_MAX = 16,          /* peer addresses per allocation */
 	TURN_CHANNELS_MAX = 16,       /* channels per allocation */

@@ -488,7 +488,7 @@ static void test_channels(void **state)
 	x.peer = &a;
 	x.channel = 0x3FFF; /* below the range */
 	assert_int_equal(exchange(t, &c, STUN_CHANNEL_BIND, x, WITH_AUTH, 1), 400);
-	x.channel = 0x5000; /* above it */
+	x.channel = 0x8000; /* above it */
 	assert_int_equal(exchange(t, &c, STUN_CHANNEL_BIND, x, WITH_AUTH, 1), 400);
 	x.channel = 0x4000;
 	assert_int_equal(exchange(t, &c, STUN_CHANNEL_BIND, x, WITH_AUTH, 1), 0);
@@ -524,7 +524,8 @@ static void test_channels(void **state)
 	assert_int_equal(turn_handle_client(t, 0, buf, n,
 	                                    (struct sockaddr *)&c.addr, 10, out,
 	                                    sizeof(out), &o), TURN_DROP);
-	channel_data(buf, 0x7000, "ping", &n); /* reserved numbers */
+	channel_data(buf, 0x4000, "ping", &n);
+	n += 4; /* more than 3 bytes of padding */
 	assert_int_equal(turn_handle_client(t, 0, buf, n,
 	                                    (struct sockaddr *)&c.addr, 10, out,
 	                                    sizeof(out), &o), TURN_DROP);
