@@ -55,7 +55,7 @@ static const char usage[] =
 	"  -relay-bps N       bytes per second per allocation, both ways\n"
 	"                     together (default: no limit)\n"
 	"  -max-allocations N relay allocations at most, 1-100000 (default 1000;\n"
-	"                     about 1.4 KB each beside the socket), then 508\n"
+	"                     about 1.5 KB each beside the socket), then 508\n"
 	"  -max-allocations-per-prefix N  per IPv4 /24 or IPv6 /64 (default 16),\n"
 	"                     then 486\n"
 	"  -relay-allow-private  let the relay reach loopback and private\n"

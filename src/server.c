@@ -712,7 +712,10 @@ static void relay_addresses(const struct server *srv,
 	}
 }
 
-static int turn_open(struct server *srv, const struct server_config *cfg)
+/* Start the relay; its start line goes in line, for after the listen
+ * line. */
+static int turn_open(struct server *srv, const struct server_config *cfg,
+                     char *line, size_t line_len)
 {
 	static const char sw[] = "punch " PUNCH_VERSION;
 	struct turn_config tc = {
@@ -752,7 +755,7 @@ static int turn_open(struct server *srv, const struct server_config *cfg)
 		inet_ntop(AF_INET6,
 		          &((struct sockaddr_in6 *)&tc.relay6)->sin6_addr, b,
 		          sizeof(b));
-	log_info("relay at %s%s%s, ports %u-%u; up to %zu allocations",
+	snprintf(line, line_len, "relay at %s%s%s, ports %u-%u; up to %zu allocations",
 	         a, *a && *b ? " and " : "", b, tc.port_lo, tc.port_hi,
 	         tc.max_allocs);
 	return 0;
@@ -812,7 +815,7 @@ static int state_open(struct server *srv, const struct server_config *cfg)
 int server_run(const struct server_config *cfg)
 {
 	struct server *srv = calloc(1, sizeof(*srv));
-	char where[512];
+	char where[512], relay_line[256];
 	int rc = 1;
 
 	if (!srv) {
@@ -844,10 +847,13 @@ int server_run(const struct server_config *cfg)
 			if (add_socket(srv, &cfg->listen[i], &srv->svc[i], 0))
 				goto out;
 	}
+	if (cfg->auth_secret &&
+	    turn_open(srv, cfg, relay_line, sizeof(relay_line)))
+		goto out;
 	describe(srv, cfg, where, sizeof(where));
 	log_info("listening on %s", where);
-	if (cfg->auth_secret && turn_open(srv, cfg))
-		goto out;
+	if (srv->turn)
+		log_info("%s", relay_line);
 	/* The loop's clock is milliseconds since an arbitrary start; the
 	 * timer is re-armed for the next deadline at each tick. */
 	uv_timer_start(&srv->timer, on_timer, 1000, 0);

@@ -222,7 +222,10 @@ static int finish_reply(struct turn_server *t, const struct turn_req *r,
 		else
 			t->stats.refused++;
 	}
-	if (len < 0)
+	/* The amplification bound of the Binding service holds here too: an
+	 * answer to a client not yet authenticated is at most 4 times its
+	 * request, or nothing (a bare 20-byte Allocate is no client's). */
+	if (len < 0 || (!key && (size_t)len > req_len * AMPLIFICATION_MAX))
 		return TURN_DROP;
 	o->sock = sock;
 	memcpy(&o->to, from, addr_len(from));

@@ -250,6 +250,32 @@ static void test_no_integrity_gets_401_and_nothing(void **state)
 	turn_server_free(t);
 }
 
+/* A bare 20-byte Allocate would get an 88-byte 401: more than 4 times its
+ * size, so it gets nothing. */
+static void test_amplification_bound(void **state)
+{
+	struct turn_config cfg = config();
+	struct turn_server *t = server(&cfg);
+	struct client c;
+	struct turn_out o;
+	uint8_t buf[64];
+	struct stun_writer w;
+	int n;
+
+	(void)state;
+	client_init(&c, "198.51.100.7", 40000, FUTURE ":alice", secret, 6);
+	stun_writer_init(&w, buf, sizeof(buf), STUN_ALLOCATE, STUN_REQUEST,
+	                 c.txid);
+	n = stun_writer_finish(&w);
+	assert_int_equal(n, 20);
+	assert_int_equal(turn_handle_client(t, 0, buf, (size_t)n,
+	                                    (struct sockaddr *)&c.addr, 0, out,
+	                                    sizeof(out), &o), TURN_DROP);
+	/* With REQUESTED-TRANSPORT (28 bytes) the 401 fits */
+	assert_int_equal(exchange(t, &c, STUN_ALLOCATE, ALLOC, NO_AUTH, 0), 401);
+	turn_server_free(t);
+}
+
 static void test_bad_credentials_get_401(void **state)
 {
 	static const uint8_t wrong[] = "not-the-secret";
@@ -649,6 +675,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_rest_password),
 		cmocka_unit_test(test_no_integrity_gets_401_and_nothing),
+		cmocka_unit_test(test_amplification_bound),
 		cmocka_unit_test(test_bad_credentials_get_401),
 		cmocka_unit_test(test_stale_nonce_gets_438),
 		cmocka_unit_test(test_allocate_refresh_delete),
