@@ -31,6 +31,11 @@ enum {
 	BATCH = 64,          /* datagrams per recvmmsg/sendmmsg */
 	BATCHES_PER_WAKE = 8, /* then let the other sockets have a turn */
 	RECV_BUF = 2048,     /* larger datagrams are truncated: malformed */
+	/* Socket receive buffers (the kernel caps them at rmem_max): room for
+	 * a burst while the loop is busy elsewhere.  A relay's listen socket
+	 * carries every client's data. */
+	LISTEN_RCVBUF = 4 << 20,
+	RELAY_RCVBUF = 512 << 10,
 };
 
 struct server;
@@ -111,6 +116,8 @@ static int socket_open(const struct sockaddr_storage *addr,
 	            0);
 	if (fd < 0)
 		return -1;
+	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &(int){ LISTEN_RCVBUF },
+	           sizeof(int));
 	/* Both 0.0.0.0:3478 and [::]:3478 by default: keep them apart. */
 	if (addr->ss_family == AF_INET6 &&
 	    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)))
@@ -269,6 +276,8 @@ static int relay_open(void *ctx, int slot, const struct sockaddr *addr)
 	            0);
 	if (fd < 0)
 		return -1;
+	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &(int){ RELAY_RCVBUF },
+	           sizeof(int));
 	if (bind(fd, addr, addr_len(addr)) || !(r = calloc(1, sizeof(*r)))) {
 		close(fd);
 		return -1;
