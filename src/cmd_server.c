@@ -254,6 +254,9 @@ int cmd_server(int argc, char **argv)
 		{ "port", required_argument, NULL, 'p' },
 		{ "alt", required_argument, NULL, 'a' },
 		{ "max-peers", required_argument, NULL, 'm' },
+		/* "-max" was -max-peers before -max-allocations came; an exact
+		 * name keeps it so (README: "-max is -max-peers") */
+		{ "max", required_argument, NULL, 'm' },
 		{ "state", required_argument, NULL, 'S' },
 		{ "id-ttl", required_argument, NULL, 'T' },
 		{ "print-key", no_argument, NULL, 'P' },

@@ -316,6 +316,15 @@ static void relay_close(void *ctx, int slot)
 	uv_close((uv_handle_t *)&r->poll, relay_closed);
 }
 
+/* turn_ops.minted: the rendezvous knows its registrations. */
+static int relay_minted(void *ctx, const char *username,
+                        const struct sockaddr *peer)
+{
+	struct server *srv = ctx;
+
+	return rdv_minted_check(srv->rdv, username, peer);
+}
+
 /* A TURN datagram from a client: the response joins the listen socket's
  * queue, relayed data the queue to peers. */
 static void handle_turn(struct server *srv, struct server_socket *s,
@@ -740,7 +749,7 @@ static int turn_open(struct server *srv, const struct server_config *cfg,
 		.relay_bps = cfg->relay_bps,
 		.allow_private = cfg->relay_allow_private,
 	};
-	struct turn_ops ops = { relay_open, relay_close, srv };
+	struct turn_ops ops = { relay_open, relay_close, relay_minted, srv };
 	char a[ADDR_STRLEN] = "", b[ADDR_STRLEN] = "";
 
 	relay_addresses(srv, cfg, &tc);
@@ -755,6 +764,9 @@ static int turn_open(struct server *srv, const struct server_config *cfg,
 		log_error("cannot start the relay: out of memory");
 		return -1;
 	}
+	/* Each signed registration gets relay credentials of its own */
+	rdv_server_set_relay_secret(srv->rdv, cfg->auth_secret,
+	                            cfg->auth_secret_len);
 	turn_server_set_wall(srv->turn, (uint64_t)time(NULL) -
 	                     uv_now(&srv->loop) / 1000);
 	if (tc.relay4.ss_family)

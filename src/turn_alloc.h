@@ -41,6 +41,7 @@ struct turn_alloc {
 	uint8_t txid[STUN_TXID_LEN]; /* of the Allocate: retransmissions */
 	uint8_t key[TURN_KEY_LEN];
 	uint8_t username_len;
+	uint8_t minted;             /* credentials from the rendezvous */
 	char username[TURN_USERNAME_MAX];
 	struct turn_perm perms[TURN_PERMS_MAX];
 	struct turn_chan chans[TURN_CHANNELS_MAX];

@@ -26,6 +26,48 @@ int turn_rest_password(const uint8_t *secret, size_t secret_len,
 	return 0;
 }
 
+int turn_is_minted(const uint8_t *user, size_t len)
+{
+	return len > 4 && !memcmp(user, "rdv:", 4);
+}
+
+int turn_mint(const uint8_t *secret, size_t secret_len, const char *id,
+              uint64_t session, char *user, size_t user_cap, char *pass,
+              size_t pass_cap)
+{
+	int n = snprintf(user, user_cap, "rdv:%016llx:%s",
+	                 (unsigned long long)session, id);
+
+	if (n < 0 || (size_t)n >= user_cap || n > TURN_USERNAME_MAX)
+		return -1;
+	return turn_rest_password(secret, secret_len, user, pass, pass_cap);
+}
+
+int turn_mint_parse(const char *user, char *id, size_t id_cap,
+                    uint64_t *session)
+{
+	uint64_t v = 0;
+	size_t n;
+
+	if (strncmp(user, "rdv:", 4))
+		return -1;
+	user += 4;
+	for (int i = 0; i < 16; i++) {
+		char c = user[i];
+		int d = c >= '0' && c <= '9' ? c - '0' :
+		        c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+
+		if (d < 0)
+			return -1;
+		v = v << 4 | (uint64_t)d;
+	}
+	if (user[16] != ':' || !(n = strlen(user + 17)) || n >= id_cap)
+		return -1;
+	memcpy(id, user + 17, n + 1);
+	*session = v;
+	return 0;
+}
+
 /* "EXPIRY" or "EXPIRY:NAME": the leading decimal Unix time. */
 static int rest_expiry(const uint8_t *u, size_t len, uint64_t *expiry)
 {
@@ -51,8 +93,12 @@ int turn_auth_key(const struct turn_auth *a, const uint8_t *user,
 	uint64_t expiry;
 	int n, rc = -1;
 
-	if (!a->secret_len || user_len > TURN_USERNAME_MAX ||
-	    rest_expiry(user, user_len, &expiry) || expiry < wall_s)
+	if (!a->secret_len || user_len > TURN_USERNAME_MAX)
+		return -1;
+	/* A minted username has no expiry of its own: the caller has asked
+	 * the rendezvous that its registration is live. */
+	if (!turn_is_minted(user, user_len) &&
+	    (rest_expiry(user, user_len, &expiry) || expiry < wall_s))
 		return -1;
 	memcpy(name, user, user_len);
 	name[user_len] = '\0';

@@ -25,9 +25,13 @@ struct turn_auth {
 };
 
 /* The long-term key for a REST username, or -1 when the username is not
- * "EXPIRY[:NAME]", has expired at wall_s, or is too long. */
+ * "EXPIRY[:NAME]", has expired at wall_s, or is too long.  A minted
+ * username ("rdv:...") is taken without an expiry: ask the rendezvous. */
 int turn_auth_key(const struct turn_auth *a, const uint8_t *user,
                   size_t user_len, uint64_t wall_s, uint8_t key[TURN_KEY_LEN]);
+
+/* Does the username start "rdv:" (minted by the rendezvous)? */
+int turn_is_minted(const uint8_t *user, size_t len);
 
 void turn_nonce_make(const struct turn_auth *a, const struct sockaddr *from,
                      uint64_t now_ms, char out[TURN_NONCE_LEN + 1]);

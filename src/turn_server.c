@@ -243,6 +243,20 @@ static const struct verdict ok = { 0, NULL };
 
 /* ---- authentication (RFC 8489 9.2.4) -------------------------------------- */
 
+/* Ask the rendezvous about a minted username (and a peer for it). */
+static int minted_ok(const struct turn_server *t, const uint8_t *user,
+                     size_t len, const struct sockaddr *peer)
+{
+	char name[TURN_USERNAME_MAX + 1];
+
+	if (!t->ops.minted || len > TURN_USERNAME_MAX ||
+	    memchr(user, '\0', len))
+		return 0;
+	memcpy(name, user, len);
+	name[len] = '\0';
+	return t->ops.minted(t->ops.ctx, name, peer) == 0;
+}
+
 static struct verdict authenticate(struct turn_server *t,
                                    const struct turn_req *r,
                                    const uint8_t *buf, size_t len,
@@ -259,6 +273,9 @@ static struct verdict authenticate(struct turn_server *t,
 		return err(400, "Bad Request: USERNAME, REALM and NONCE needed");
 	if (turn_nonce_check(&t->auth, from, now, m->nonce.ptr, m->nonce.len))
 		return err(438, "Stale Nonce");
+	if (turn_is_minted(m->username.ptr, m->username.len) &&
+	    !minted_ok(t, m->username.ptr, m->username.len, NULL))
+		return err(401, "Unauthorized");
 	if (m->realm.len != strlen(t->auth.realm) ||
 	    memcmp(m->realm.ptr, t->auth.realm, m->realm.len) ||
 	    turn_auth_key(&t->auth, m->username.ptr, m->username.len, wall,
@@ -285,6 +302,11 @@ static struct verdict check_peers(const struct turn_server *t,
 			return err(443, "Peer Address Family Mismatch");
 		if (!turn_peer_allowed(p, t->cfg.allow_private))
 			return err(403, "Forbidden");
+		/* A rendezvous-minted allocation reaches only the peer it was
+		 * introduced to, where that peer said or was seen to be */
+		if (a->minted && !minted_ok(t, (const uint8_t *)a->username,
+		                            a->username_len, p))
+			return err(403, "Forbidden: not the introduced peer");
 	}
 	return ok;
 }
@@ -440,6 +462,8 @@ static struct verdict do_allocate(struct turn_server *t, int sock,
 	memcpy(a->txid, r->m.txid, STUN_TXID_LEN);
 	memcpy(a->key, key, TURN_KEY_LEN);
 	a->username_len = (uint8_t)r->m.username.len;
+	a->minted = (uint8_t)turn_is_minted(r->m.username.ptr,
+	                                    r->m.username.len);
 	memcpy(a->username, r->m.username.ptr, r->m.username.len);
 	a->expires = now + lifetime_of(r) * 1000ULL;
 	a->tokens = t->cfg.relay_bps;

@@ -85,6 +85,12 @@ struct turn_stats {
 struct turn_ops {
 	int (*relay_open)(void *ctx, int slot, const struct sockaddr *addr);
 	void (*relay_close)(void *ctx, int slot);
+	/* Credentials the rendezvous minted (usernames "rdv:..."; see
+	 * turn_mint()): 0 while the registration that got them is live, and,
+	 * with peer, when peer is an address the client may relay to.  NULL:
+	 * such usernames are refused. */
+	int (*minted)(void *ctx, const char *username,
+	              const struct sockaddr *peer);
 	void *ctx;
 };
 
@@ -150,5 +156,15 @@ size_t turn_alloc_size(void);  /* bytes of state per allocation */
  * NUL-terminated in out (29 bytes are enough).  For tests and tools. */
 int turn_rest_password(const uint8_t *secret, size_t secret_len,
                        const char *username, char *out, size_t cap);
+
+/* Credentials for a registration (docs/protocol.md, PUNCH-RELAY): the
+ * username "rdv:SESSION:ID" (SESSION 16 hex digits), the password the REST
+ * formula gives it under the relay's secret.  0, or -1 if they do not fit. */
+int turn_mint(const uint8_t *secret, size_t secret_len, const char *id,
+              uint64_t session, char *user, size_t user_cap, char *pass,
+              size_t pass_cap);
+/* The id and session of a minted username; 0, or -1 if it is not one. */
+int turn_mint_parse(const char *user, char *id, size_t id_cap,
+                    uint64_t *session);
 
 #endif

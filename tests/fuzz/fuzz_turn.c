@@ -51,7 +51,7 @@ static struct sockaddr_in client, peer;
 static void setup(void)
 {
 	struct turn_config c = { 0 };
-	struct turn_ops ops = { fake_open, fake_close, NULL };
+	struct turn_ops ops = { fake_open, fake_close, NULL, NULL };
 	char pass[64], buf[256];
 
 	c.secret = secret;

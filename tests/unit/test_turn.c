@@ -48,7 +48,7 @@ static void fake_close(void *ctx, int slot)
 	fk.closes++;
 }
 
-static const struct turn_ops ops = { fake_open, fake_close, NULL };
+static const struct turn_ops ops = { fake_open, fake_close, NULL, NULL };
 
 static struct turn_config config(void)
 {
