@@ -247,6 +247,65 @@ static void listen_defaults(struct server_config *cfg, uint16_t port,
 	cfg->n_listen = v4_only ? 1 : 2;
 }
 
+/* The relay's options (c as in cmd_server()'s table): 0, a cmd_bad()
+ * status, or -1 when c is none of them. */
+static int relay_opt(struct server_config *cfg, int c, const char *arg)
+{
+	static uint8_t secret[256];
+	long n;
+	int rc;
+
+	switch (c) {
+	case 'A':
+		if (!*arg || strlen(arg) > sizeof(secret))
+			return cmd_bad("server", "-auth-secret wants 1-256 bytes");
+		cfg->auth_secret_len = strlen(arg);
+		memcpy(secret, arg, cfg->auth_secret_len);
+		cfg->auth_secret = secret;
+		return 0;
+	case 'F':
+		if ((rc = read_secret(arg, secret, sizeof(secret),
+		                      &cfg->auth_secret_len)))
+			return rc;
+		cfg->auth_secret = secret;
+		return 0;
+	case 'R':
+		if (addr_parse(&cfg->relay_ip, arg) ||
+		    addr_is_any((struct sockaddr *)&cfg->relay_ip))
+			return cmd_bad("server", "-relay-ip wants an IPv4 or IPv6 address, got '%s'", arg);
+		return 0;
+	case 'Q':
+		if (parse_ports(arg, &cfg->relay_lo, &cfg->relay_hi))
+			return cmd_bad("server", "-relay-ports wants LO-HI within 1024-65535, got '%s'", arg);
+		return 0;
+	case 'B':
+		if (parse_range(arg, 1, 1000000000, &n))
+			return cmd_bad("server", "-relay-bps wants bytes per second, 1-1000000000, got '%s'", arg);
+		cfg->relay_bps = (uint64_t)n;
+		return 0;
+	case 'M':
+		if (parse_range(arg, 1, 100000, &n))
+			return cmd_bad("server", "-max-allocations wants a number 1-100000, got '%s'", arg);
+		cfg->max_allocs = (size_t)n;
+		return 0;
+	case 'X':
+		if (parse_range(arg, 1, 100000, &n))
+			return cmd_bad("server", "-max-allocations-per-prefix wants a number 1-100000, got '%s'", arg);
+		cfg->max_per_prefix = (size_t)n;
+		return 0;
+	case 'W':
+		cfg->relay_allow_private = 1;
+		return 0;
+	case 'E':
+		if (!*arg || strlen(arg) > 64)
+			return cmd_bad("server", "-realm wants 1-64 characters");
+		cfg->realm = arg;
+		return 0;
+	default:
+		return -1;
+	}
+}
+
 int cmd_server(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -275,9 +334,7 @@ int cmd_server(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct server_config cfg = { 0 };
-	static uint8_t secret[256];
 	const char *alt = NULL;
-	long n;
 	int want_key = 0;
 	long port = SERVER_DEFAULT_PORT, max_peers;
 	int port_given = 0, rc;
@@ -325,53 +382,12 @@ int cmd_server(int argc, char **argv)
 		case 'h':
 			fputs(usage, stdout);
 			return 0;
-		case 'A':
-			if (!*optarg || strlen(optarg) > sizeof(secret))
-				return cmd_bad("server", "-auth-secret wants 1-256 bytes");
-			cfg.auth_secret_len = strlen(optarg);
-			memcpy(secret, optarg, cfg.auth_secret_len);
-			cfg.auth_secret = secret;
-			break;
-		case 'F':
-			if ((rc = read_secret(optarg, secret, sizeof(secret),
-			                      &cfg.auth_secret_len)))
-				return rc;
-			cfg.auth_secret = secret;
-			break;
-		case 'R':
-			if (addr_parse(&cfg.relay_ip, optarg) ||
-			    addr_is_any((struct sockaddr *)&cfg.relay_ip))
-				return cmd_bad("server", "-relay-ip wants an IPv4 or IPv6 address, got '%s'", optarg);
-			break;
-		case 'Q':
-			if (parse_ports(optarg, &cfg.relay_lo, &cfg.relay_hi))
-				return cmd_bad("server", "-relay-ports wants LO-HI within 1024-65535, got '%s'", optarg);
-			break;
-		case 'B':
-			if (parse_range(optarg, 1, 1000000000, &n))
-				return cmd_bad("server", "-relay-bps wants bytes per second, 1-1000000000, got '%s'", optarg);
-			cfg.relay_bps = (uint64_t)n;
-			break;
-		case 'M':
-			if (parse_range(optarg, 1, 100000, &n))
-				return cmd_bad("server", "-max-allocations wants a number 1-100000, got '%s'", optarg);
-			cfg.max_allocs = (size_t)n;
-			break;
-		case 'X':
-			if (parse_range(optarg, 1, 100000, &n))
-				return cmd_bad("server", "-max-allocations-per-prefix wants a number 1-100000, got '%s'", optarg);
-			cfg.max_per_prefix = (size_t)n;
-			break;
-		case 'W':
-			cfg.relay_allow_private = 1;
-			break;
-		case 'E':
-			if (!*optarg || strlen(optarg) > 64)
-				return cmd_bad("server", "-realm wants 1-64 characters");
-			cfg.realm = optarg;
-			break;
 		default:
-			return cmd_bad("server", "unknown option");
+			if ((rc = relay_opt(&cfg, c, optarg)) < 0)
+				return cmd_bad("server", "unknown option");
+			if (rc)
+				return rc;
+			break;
 		}
 	}
 	if (optind < argc)
