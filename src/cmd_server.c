@@ -14,6 +14,10 @@
 static const char usage[] =
 	"usage: punch server [-listen ADDR:PORT]... [-port PORT] [-alt ADDR[:PORT]]\n"
 	"                    [-max-peers N] [-state DIR] [-id-ttl DURATION]\n"
+	"                    [-auth-secret SECRET | -auth-secret-file FILE]\n"
+	"                    [-relay-ip ADDR] [-relay-ports LO-HI] [-relay-bps N]\n"
+	"                    [-max-allocations N] [-max-allocations-per-prefix N]\n"
+	"                    [-relay-allow-private] [-realm REALM]\n"
 	"                    [-log quiet|info|debug] [-v]\n"
 	"       punch server [-state DIR] -print-key\n"
 	"\n"
@@ -39,6 +43,24 @@ static const char usage[] =
 	"  -id-ttl DURATION   an id stays bound to the key that registered it for\n"
 	"                     this long after its last use: 30d (default), 12h,\n"
 	"                     90m, 3600s\n"
+	"  -auth-secret SECRET  turn on the TURN relay (RFC 8656, UDP, same port),\n"
+	"                     with coturn's REST credentials: username\n"
+	"                     EXPIRY:NAME (EXPIRY in Unix seconds), password\n"
+	"                     base64(HMAC-SHA1(SECRET, username)); at most 256 bytes\n"
+	"  -auth-secret-file FILE  the same, read from the first line of FILE\n"
+	"                     (not shown by ps)\n"
+	"  -relay-ip ADDR     the relayed address to advertise (default: the\n"
+	"                     -listen address, which must then be specific)\n"
+	"  -relay-ports LO-HI relayed ports (default 49152-65535)\n"
+	"  -relay-bps N       bytes per second per allocation, both ways\n"
+	"                     together (default: no limit)\n"
+	"  -max-allocations N relay allocations at most, 1-100000 (default 1000;\n"
+	"                     about 1.5 KB each beside the socket), then 508\n"
+	"  -max-allocations-per-prefix N  per IPv4 /24 or IPv6 /64 (default 16),\n"
+	"                     then 486\n"
+	"  -relay-allow-private  let the relay reach loopback and private\n"
+	"                     addresses (refused with 403 by default)\n"
+	"  -realm REALM       the TURN realm (default punch)\n"
 	"  -print-key         print the server's key fingerprint (made on first\n"
 	"                     use), for clients' -server-key, and exit\n"
 	"  -log LEVEL         quiet: the start and stop lines, warnings, errors\n"
@@ -159,6 +181,44 @@ static int parse_range(const char *s, long lo, long hi, long *out)
 	return 0;
 }
 
+/* "LO-HI" relayed ports, 1024-65535. */
+static int parse_ports(const char *s, uint16_t *lo, uint16_t *hi)
+{
+	char *end;
+	long a = strtol(s, &end, 10), b;
+
+	if (end == s || *end != '-')
+		return -1;
+	s = end + 1;
+	b = strtol(s, &end, 10);
+	if (end == s || *end || a < 1024 || b > 65535 || a > b)
+		return -1;
+	*lo = (uint16_t)a;
+	*hi = (uint16_t)b;
+	return 0;
+}
+
+/* The first line of FILE, without its newline: the REST secret. */
+static int read_secret(const char *path, uint8_t *buf, size_t cap,
+                       size_t *len)
+{
+	FILE *f = fopen(path, "r");
+	char line[512];
+	size_t n;
+
+	if (!f)
+		return cmd_bad("server", "cannot read -auth-secret-file %s", path);
+	if (!fgets(line, sizeof(line), f))
+		line[0] = '\0';
+	fclose(f);
+	n = strcspn(line, "\r\n");
+	if (!n || n > cap)
+		return cmd_bad("server", "-auth-secret-file %s: the first line must hold the secret, 1-256 bytes", path);
+	memcpy(buf, line, n);
+	*len = n;
+	return 0;
+}
+
 static int add_listen(struct server_config *cfg, const char *s)
 {
 	struct sockaddr_storage *a = &cfg->listen[cfg->n_listen];
@@ -187,6 +247,65 @@ static void listen_defaults(struct server_config *cfg, uint16_t port,
 	cfg->n_listen = v4_only ? 1 : 2;
 }
 
+/* The relay's options (c as in cmd_server()'s table): 0, a cmd_bad()
+ * status, or -1 when c is none of them. */
+static int relay_opt(struct server_config *cfg, int c, const char *arg)
+{
+	static uint8_t secret[256];
+	long n;
+	int rc;
+
+	switch (c) {
+	case 'A':
+		if (!*arg || strlen(arg) > sizeof(secret))
+			return cmd_bad("server", "-auth-secret wants 1-256 bytes");
+		cfg->auth_secret_len = strlen(arg);
+		memcpy(secret, arg, cfg->auth_secret_len);
+		cfg->auth_secret = secret;
+		return 0;
+	case 'F':
+		if ((rc = read_secret(arg, secret, sizeof(secret),
+		                      &cfg->auth_secret_len)))
+			return rc;
+		cfg->auth_secret = secret;
+		return 0;
+	case 'R':
+		if (addr_parse(&cfg->relay_ip, arg) ||
+		    addr_is_any((struct sockaddr *)&cfg->relay_ip))
+			return cmd_bad("server", "-relay-ip wants an IPv4 or IPv6 address, got '%s'", arg);
+		return 0;
+	case 'Q':
+		if (parse_ports(arg, &cfg->relay_lo, &cfg->relay_hi))
+			return cmd_bad("server", "-relay-ports wants LO-HI within 1024-65535, got '%s'", arg);
+		return 0;
+	case 'B':
+		if (parse_range(arg, 1, 1000000000, &n))
+			return cmd_bad("server", "-relay-bps wants bytes per second, 1-1000000000, got '%s'", arg);
+		cfg->relay_bps = (uint64_t)n;
+		return 0;
+	case 'M':
+		if (parse_range(arg, 1, 100000, &n))
+			return cmd_bad("server", "-max-allocations wants a number 1-100000, got '%s'", arg);
+		cfg->max_allocs = (size_t)n;
+		return 0;
+	case 'X':
+		if (parse_range(arg, 1, 100000, &n))
+			return cmd_bad("server", "-max-allocations-per-prefix wants a number 1-100000, got '%s'", arg);
+		cfg->max_per_prefix = (size_t)n;
+		return 0;
+	case 'W':
+		cfg->relay_allow_private = 1;
+		return 0;
+	case 'E':
+		if (!*arg || strlen(arg) > 64)
+			return cmd_bad("server", "-realm wants 1-64 characters");
+		cfg->realm = arg;
+		return 0;
+	default:
+		return -1;
+	}
+}
+
 int cmd_server(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -194,12 +313,24 @@ int cmd_server(int argc, char **argv)
 		{ "port", required_argument, NULL, 'p' },
 		{ "alt", required_argument, NULL, 'a' },
 		{ "max-peers", required_argument, NULL, 'm' },
+		/* "-max" was -max-peers before -max-allocations came; an exact
+		 * name keeps it so (README: "-max is -max-peers") */
+		{ "max", required_argument, NULL, 'm' },
 		{ "state", required_argument, NULL, 'S' },
 		{ "id-ttl", required_argument, NULL, 'T' },
 		{ "print-key", no_argument, NULL, 'P' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "log", required_argument, NULL, 'L' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "auth-secret", required_argument, NULL, 'A' },
+		{ "auth-secret-file", required_argument, NULL, 'F' },
+		{ "relay-ip", required_argument, NULL, 'R' },
+		{ "relay-ports", required_argument, NULL, 'Q' },
+		{ "relay-bps", required_argument, NULL, 'B' },
+		{ "max-allocations", required_argument, NULL, 'M' },
+		{ "max-allocations-per-prefix", required_argument, NULL, 'X' },
+		{ "relay-allow-private", no_argument, NULL, 'W' },
+		{ "realm", required_argument, NULL, 'E' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct server_config cfg = { 0 };
@@ -252,7 +383,11 @@ int cmd_server(int argc, char **argv)
 			fputs(usage, stdout);
 			return 0;
 		default:
-			return cmd_bad("server", "unknown option");
+			if ((rc = relay_opt(&cfg, c, optarg)) < 0)
+				return cmd_bad("server", "unknown option");
+			if (rc)
+				return rc;
+			break;
 		}
 	}
 	if (optind < argc)
@@ -267,6 +402,11 @@ int cmd_server(int argc, char **argv)
 		listen_defaults(&cfg, (uint16_t)port, alt != NULL);
 	if (alt && (rc = apply_alt(&cfg, alt)))
 		return rc;
+	if (!cfg.auth_secret && (cfg.relay_ip.ss_family || cfg.relay_lo ||
+	                         cfg.relay_bps || cfg.max_allocs ||
+	                         cfg.max_per_prefix || cfg.relay_allow_private ||
+	                         cfg.realm))
+		return cmd_bad("server", "the relay flags need -auth-secret or -auth-secret-file, which turn the relay on");
 	log_set_tag("punch server");
 	return server_run(&cfg);
 }

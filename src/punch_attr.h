@@ -36,6 +36,9 @@ enum punch_attr_type {
 	PUNCH_ATTR_PUBKEY = 0x4F0B,    /* the client's raw Ed25519 key, 32 bytes */
 	PUNCH_ATTR_SIGNATURE = 0x4F0C, /* Ed25519, 64 bytes; see sign.h */
 	PUNCH_ATTR_SERVER_KEY = 0x4F0D, /* the server's raw Ed25519 key */
+	/* Comprehension-optional, so that a client that knows no relay
+	 * ignores it: relay credentials in a REGISTER success */
+	PUNCH_ATTR_RELAY = 0xCF01,
 };
 
 enum punch_status {

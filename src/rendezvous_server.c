@@ -13,6 +13,7 @@
 #include "retransmit.h"
 #include "rnd.h"
 #include "stun.h"
+#include "turn_server.h"
 
 struct pending {
 	int used;
@@ -37,6 +38,8 @@ struct rdv_server {
 	struct idbind *ids;
 	uint64_t wall_base_s;
 	uint64_t next_unbind_ms;
+	uint8_t relay_secret[256]; /* relay_secret_len 0: no relay */
+	size_t relay_secret_len;
 };
 
 enum { NONCE_LEN = 32 }; /* 8 hex digits of bucket + 24 of MAC */
@@ -109,6 +112,7 @@ void rdv_server_free(struct rdv_server *rs)
 	registry_free(rs->reg);
 	idbind_free(rs->ids);
 	sign_key_wipe(&rs->key);
+	sodium_memzero(rs->relay_secret, sizeof(rs->relay_secret));
 	gnutls_memset(rs->secret, 0, sizeof(rs->secret));
 	free(rs);
 }
@@ -349,9 +353,32 @@ static const char *id_owner_check(const struct rdv_server *rs,
 	return NULL;
 }
 
+/* PUNCH-RELAY (docs/protocol.md): the username's length in one byte,
+ * the username, the password. */
+static void put_relay(const struct rdv_server *rs, struct stun_writer *w,
+                      const struct punch_peer *p)
+{
+	char user[TURN_USERNAME_MAX + 1], pass[64];
+	uint8_t v[1 + TURN_USERNAME_MAX + sizeof(pass)];
+	size_t ulen, plen;
+
+	if (!rs->relay_secret_len ||
+	    turn_mint(rs->relay_secret, rs->relay_secret_len, p->id,
+	              p->session, user, sizeof(user), pass, sizeof(pass)))
+		return;
+	ulen = strlen(user);
+	plen = strlen(pass);
+	v[0] = (uint8_t)ulen;
+	memcpy(v + 1, user, ulen);
+	memcpy(v + 1 + ulen, pass, plen);
+	stun_put_bytes(w, PUNCH_ATTR_RELAY, v, 1 + ulen + plen);
+	sodium_memzero(pass, sizeof(pass));
+	sodium_memzero(v, sizeof(v));
+}
+
 static int reply_success(const struct rdv_server *rs, const struct stun_msg *m,
                          const struct sockaddr *from, int status,
-                         uint8_t *out, size_t cap,
+                         const struct punch_peer *p, uint8_t *out, size_t cap,
                          struct binding_reply *reply)
 {
 	struct stun_writer w;
@@ -363,6 +390,8 @@ static int reply_success(const struct rdv_server *rs, const struct stun_msg *m,
 		stun_put_u32(&w, PUNCH_ATTR_LIFETIME,
 		             REGISTRY_LIFETIME_MS / 1000);
 	}
+	if (p)
+		put_relay(rs, &w, p);
 	return reply_finish(rs, &w, 0, reply);
 }
 
@@ -431,8 +460,8 @@ static int handle_register(struct rdv_server *rs, int sock,
 		introduce(rs, peer, self, now_ms);
 	}
 	return reply_success(rs, m, from, rc == REG_WAITING ?
-	                     PUNCH_STATUS_WAITING : PUNCH_STATUS_PAIRED, out,
-	                     cap, reply);
+	                     PUNCH_STATUS_WAITING : PUNCH_STATUS_PAIRED, &p,
+	                     out, cap, reply);
 }
 
 /* RELEASE: the holder gives its id up.  Idempotent: releasing an id that
@@ -473,7 +502,7 @@ static int handle_release(struct rdv_server *rs, const struct stun_msg *m,
 	registry_remove(rs->reg, id, fp, now_ms);
 	rs->stats.released++;
 	log_debug("released %s from %s", id, addr_str(from, a, sizeof(a)));
-	return reply_success(rs, m, from, -1, out, cap, reply);
+	return reply_success(rs, m, from, -1, NULL, out, cap, reply);
 }
 
 int rdv_handle(struct rdv_server *rs, int sock, const uint8_t *buf,
@@ -581,4 +610,52 @@ uint64_t rdv_tick(struct rdv_server *rs, uint64_t now_ms)
 			next = rtx_deadline(&p->rtx, &rtx_stun);
 	}
 	return next;
+}
+
+int rdv_server_set_relay_secret(struct rdv_server *rs, const uint8_t *secret,
+                                size_t len)
+{
+	if (len > sizeof(rs->relay_secret))
+		return -1;
+	memcpy(rs->relay_secret, secret, len);
+	rs->relay_secret_len = len;
+	return 0;
+}
+
+/* Is ip the address of one of the peer's candidates, or where the server
+ * saw it? */
+static int peer_has_ip(const struct reg_entry *e, const struct sockaddr *ip)
+{
+	static struct punch_peer pp; /* over 1 KB; one thread */
+	struct sockaddr_storage seen;
+
+	registry_entry_from(e, &seen);
+	if (addr_same_ip((const struct sockaddr *)&seen, ip))
+		return 1;
+	registry_entry_peer(e, &pp);
+	for (size_t i = 0; i < pp.n_cand; i++)
+		if (addr_same_ip((const struct sockaddr *)&pp.cand[i].addr, ip))
+			return 1;
+	return 0;
+}
+
+int rdv_minted_check(void *ctx, const char *username,
+                     const struct sockaddr *peer)
+{
+	const struct rdv_server *rs = ctx;
+	const struct reg_entry *e, *other;
+	char id[PUNCH_ID_MAX + 1];
+	uint64_t session;
+
+	if (turn_mint_parse(username, id, sizeof(id), &session) ||
+	    !(e = registry_find(rs->reg, id)) ||
+	    registry_entry_session(e) != session)
+		return -1;
+	if (!peer)
+		return 0;
+	/* The peer it was introduced to: registered for this id in turn */
+	other = registry_find(rs->reg, registry_entry_peer_id(e));
+	if (!other || strcmp(registry_entry_peer_id(other), id))
+		return -1;
+	return peer_has_ip(other, peer) ? 0 : -1;
 }

@@ -83,4 +83,14 @@ void rdv_server_set_id_ttl(struct rdv_server *rs, uint64_t ttl_s);
  * wall seconds = base_s + now_ms / 1000.  (0 by default, for tests.) */
 void rdv_server_set_wall(struct rdv_server *rs, uint64_t base_s);
 
+/* With the relay on: REGISTER successes carry PUNCH-RELAY, credentials
+ * minted with the relay's secret for that registration (turn_mint()). */
+int rdv_server_set_relay_secret(struct rdv_server *rs, const uint8_t *secret,
+                                size_t len);
+/* turn_ops.minted: 0 while the registration a minted username names is
+ * live (same id, same session); with peer, 0 only if peer's IP address is
+ * one the peer it was introduced to announced or was seen at. */
+int rdv_minted_check(void *rs, const char *username,
+                     const struct sockaddr *peer);
+
 #endif

@@ -8,6 +8,7 @@
  */
 #include "server.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdlib.h>
@@ -24,14 +25,39 @@
 #include "rendezvous_server.h"
 #include "server_state.h"
 #include "stun.h"
+#include "turn_server.h"
 
 enum {
 	BATCH = 64,          /* datagrams per recvmmsg/sendmmsg */
 	BATCHES_PER_WAKE = 8, /* then let the other sockets have a turn */
 	RECV_BUF = 2048,     /* larger datagrams are truncated: malformed */
+	/* Socket receive buffers (the kernel caps them at rmem_max): room for
+	 * a burst while the loop is busy elsewhere.  A relay's listen socket
+	 * carries every client's data. */
+	LISTEN_RCVBUF = 4 << 20,
+	RELAY_RCVBUF = 512 << 10,
 };
 
 struct server;
+
+/* The relayed socket of one TURN allocation (turn_server.h's slot). */
+struct relay_socket {
+	uv_poll_t poll;
+	int fd;
+	int slot;
+	struct server *srv;
+};
+
+/* Datagrams waiting to go out of several sockets: consecutive ones from
+ * the same socket leave in one sendmmsg.  The data is elsewhere (a
+ * receive buffer, or `data` below), valid until the flush. */
+struct out_queue {
+	struct mmsghdr msgs[BATCH];
+	struct iovec iov[BATCH];
+	struct sockaddr_storage to[BATCH];
+	int fd[BATCH];
+	unsigned n;
+};
 
 struct server_socket {
 	uv_poll_t poll;
@@ -67,6 +93,12 @@ struct server {
 	struct send_queue sq[BINDING_SOCKETS_MAX];
 	struct rdv_server *rdv;
 	uv_timer_t timer;   /* PEER-INFO retransmissions, registry expiry */
+	struct turn_server *turn;       /* NULL: no relay */
+	struct relay_socket **relays;   /* by allocation slot */
+	size_t n_relays;
+	struct out_queue to_peers;      /* ChannelData and Send, relayed */
+	struct out_queue to_clients;    /* Data and ChannelData from peers */
+	uint8_t client_data[BATCH][TURN_OUT_MAX];
 	char state_dir[STATE_PATH_MAX];
 	uint64_t saved_ms;  /* when the bindings were last saved */
 };
@@ -84,6 +116,8 @@ static int socket_open(const struct sockaddr_storage *addr,
 	            0);
 	if (fd < 0)
 		return -1;
+	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &(int){ LISTEN_RCVBUF },
+	           sizeof(int));
 	/* Both 0.0.0.0:3478 and [::]:3478 by default: keep them apart. */
 	if (addr->ss_family == AF_INET6 &&
 	    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)))
@@ -129,6 +163,204 @@ static struct server_socket *socket_for(struct server *srv,
 	return NULL;
 }
 
+
+/* ---- the TURN relay's sockets ---------------------------------------------- */
+
+static void out_queue_flush(struct server *srv, struct out_queue *q)
+{
+	unsigned done = 0;
+
+	while (done < q->n) {
+		unsigned run = 1;
+		int rc;
+
+		while (done + run < q->n && q->fd[done + run] == q->fd[done])
+			run++;
+		rc = sendmmsg(q->fd[done], q->msgs + done, run, 0);
+		if (rc < 0 && errno == EINTR)
+			continue;
+		if (rc <= 0) {
+			/* UDP may drop: the peer's or the client's protocol
+			 * recovers, as it would from a loss on the way. */
+			log_debug("sendmmsg: %s", strerror(errno));
+			srv->stats.send_failed += run;
+			rc = (int)run;
+		}
+		done += (unsigned)rc;
+	}
+	q->n = 0;
+}
+
+static void out_queue_add(struct server *srv, struct out_queue *q, int fd,
+                          const struct sockaddr *to, const uint8_t *data,
+                          size_t len)
+{
+	unsigned i;
+
+	if (q->n == BATCH)
+		out_queue_flush(srv, q);
+	i = q->n++;
+	q->fd[i] = fd;
+	memcpy(&q->to[i], to, addr_len(to));
+	q->iov[i] = (struct iovec){ (void *)data, len };
+	q->msgs[i].msg_hdr = (struct msghdr){
+		.msg_name = &q->to[i],
+		.msg_namelen = addr_len(to),
+		.msg_iov = &q->iov[i],
+		.msg_iovlen = 1,
+	};
+}
+
+/* Datagrams from peers to an allocation's relayed socket. */
+static void on_relay_readable(uv_poll_t *h, int status, int events)
+{
+	struct relay_socket *r = h->data;
+	struct server *srv = r->srv;
+	uint64_t now = uv_now(&srv->loop);
+
+	(void)events;
+	if (status < 0)
+		return;
+	for (int round = 0; round < BATCHES_PER_WAKE; round++) {
+		int n;
+
+		for (int i = 0; i < BATCH; i++) {
+			srv->riov[i] = (struct iovec){ srv->rbuf[i], RECV_BUF };
+			srv->rmsgs[i].msg_hdr = (struct msghdr){
+				.msg_name = &srv->from[i],
+				.msg_namelen = sizeof(srv->from[i]),
+				.msg_iov = &srv->riov[i],
+				.msg_iovlen = 1,
+			};
+		}
+		n = recvmmsg(r->fd, srv->rmsgs, BATCH, MSG_DONTWAIT, NULL);
+		if (n <= 0)
+			break;
+		for (int i = 0; i < n; i++) {
+			struct out_queue *q = &srv->to_clients;
+			struct turn_out o;
+			int rc;
+
+			if (q->n == BATCH)
+				out_queue_flush(srv, q);
+			if (srv->rmsgs[i].msg_hdr.msg_flags & MSG_TRUNC) {
+				srv->stats.malformed++;
+				continue;
+			}
+			rc = turn_handle_peer(srv->turn, r->slot, srv->rbuf[i],
+			                      srv->rmsgs[i].msg_len,
+			                      (struct sockaddr *)&srv->from[i], now,
+			                      srv->client_data[q->n],
+			                      sizeof(srv->client_data[q->n]), &o);
+			if (rc == TURN_TO_CLIENT && o.sock < srv->n_socks)
+				out_queue_add(srv, q, srv->socks[o.sock].fd,
+				              (struct sockaddr *)&o.to, o.data, o.len);
+		}
+		out_queue_flush(srv, &srv->to_clients);
+		if (n < BATCH)
+			break;
+	}
+}
+
+/* turn_ops: bind the relayed socket of an allocation, 0 or -1 (port taken:
+ * turn_server.c tries another). */
+static int relay_open(void *ctx, int slot, const struct sockaddr *addr)
+{
+	struct server *srv = ctx;
+	struct relay_socket *r;
+	int fd;
+
+	if (slot < 0 || (size_t)slot >= srv->n_relays || srv->relays[slot])
+		return -1;
+	fd = socket(addr->sa_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+	            0);
+	if (fd < 0)
+		return -1;
+	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &(int){ RELAY_RCVBUF },
+	           sizeof(int));
+	if (bind(fd, addr, addr_len(addr)) || !(r = calloc(1, sizeof(*r)))) {
+		close(fd);
+		return -1;
+	}
+	r->fd = fd;
+	r->slot = slot;
+	r->srv = srv;
+	uv_poll_init_socket(&srv->loop, &r->poll, fd);
+	r->poll.data = r;
+	uv_poll_start(&r->poll, UV_READABLE, on_relay_readable);
+	srv->relays[slot] = r;
+	return 0;
+}
+
+static void relay_closed(uv_handle_t *h)
+{
+	struct relay_socket *r = h->data;
+
+	close(r->fd);
+	free(r);
+}
+
+static void relay_close(void *ctx, int slot)
+{
+	struct server *srv = ctx;
+	struct relay_socket *r;
+
+	if (slot < 0 || (size_t)slot >= srv->n_relays || !srv->relays[slot])
+		return;
+	r = srv->relays[slot];
+	srv->relays[slot] = NULL;
+	/* A datagram already queued to a peer through this socket: send it
+	 * before the descriptor goes. */
+	out_queue_flush(srv, &srv->to_peers);
+	uv_poll_stop(&r->poll);
+	uv_close((uv_handle_t *)&r->poll, relay_closed);
+}
+
+/* turn_ops.minted: the rendezvous knows its registrations. */
+static int relay_minted(void *ctx, const char *username,
+                        const struct sockaddr *peer)
+{
+	struct server *srv = ctx;
+
+	return rdv_minted_check(srv->rdv, username, peer);
+}
+
+/* A TURN datagram from a client: the response joins the listen socket's
+ * queue, relayed data the queue to peers. */
+static void handle_turn(struct server *srv, struct server_socket *s,
+                        const uint8_t *buf, size_t len,
+                        const struct sockaddr *from)
+{
+	struct send_queue *q = &srv->sq[s->index];
+	struct turn_out o;
+	int rc;
+
+	rc = turn_handle_client(srv->turn, (int)(s - srv->socks), buf, len,
+	                        from, uv_now(&srv->loop), q->data[q->n],
+	                        sizeof(q->data[q->n]), &o);
+	if (rc == TURN_TO_PEER) {
+		struct relay_socket *r = srv->relays[o.slot];
+
+		if (srv->to_peers.n == BATCH)
+			out_queue_flush(srv, &srv->to_peers);
+		if (r)
+			out_queue_add(srv, &srv->to_peers, r->fd,
+			              (struct sockaddr *)&o.to, o.data, o.len);
+		return;
+	}
+	if (rc != TURN_TO_CLIENT)
+		return;
+	q->to[q->n] = o.to;
+	q->iov[q->n] = (struct iovec){ q->data[q->n], o.len };
+	q->msgs[q->n].msg_hdr = (struct msghdr){
+		.msg_name = &q->to[q->n],
+		.msg_namelen = addr_len((struct sockaddr *)&o.to),
+		.msg_iov = &q->iov[q->n],
+		.msg_iovlen = 1,
+	};
+	q->n++;
+}
+
 static void handle_one(struct server *srv, struct server_socket *s,
                        const uint8_t *buf, size_t len, int truncated,
                        const struct sockaddr *from)
@@ -143,6 +375,12 @@ static void handle_one(struct server *srv, struct server_socket *s,
 		srv->stats.malformed++;
 		log_debug("drop %zu+ bytes from %s: too large", len,
 		          addr_str(from, a, sizeof(a)));
+		return;
+	}
+	/* RFC 8656 12: ChannelData (first bits 01) before STUN */
+	if (srv->turn && (turn_is_channel_data(buf, len) ||
+	                  turn_method_is_turn(stun_peek_method(buf, len)))) {
+		handle_turn(srv, s, buf, len, from);
 		return;
 	}
 	q = &srv->sq[s->index];
@@ -248,6 +486,7 @@ static void on_readable(uv_poll_t *h, int status, int events)
 			           (struct sockaddr *)&srv->from[i]);
 		}
 		flush_all(srv, s->svc);
+		out_queue_flush(srv, &srv->to_peers);
 		if (n < BATCH)
 			break;
 	}
@@ -289,6 +528,12 @@ static void on_timer(uv_timer_t *t)
 	struct server *srv = t->data;
 	uint64_t now = uv_now(&srv->loop);
 	uint64_t next = rdv_tick(srv->rdv, now);
+
+	if (srv->turn) {
+		uint64_t relay_next = turn_tick(srv->turn, now);
+
+		next = relay_next < next ? relay_next : next;
+	}
 
 	bindings_save(srv, now, 0);
 
@@ -392,6 +637,8 @@ static void server_close(struct server *srv)
 	for (int i = 0; i < srv->n_socks; i++) {
 		uv_close((uv_handle_t *)&srv->socks[i].poll, close_cb);
 	}
+	turn_server_free(srv->turn); /* closes the relayed sockets */
+	free(srv->relays);
 	uv_close((uv_handle_t *)&srv->timer, close_cb);
 	uv_close((uv_handle_t *)&srv->sigint, close_cb);
 	uv_close((uv_handle_t *)&srv->sigterm, close_cb);
@@ -426,6 +673,23 @@ static void server_log_stop(const struct server *srv)
 	         (unsigned long long)rs->rejected, why,
 	         (unsigned long long)(srv->stats.errors + rs->bad_method),
 	         (unsigned long long)srv->stats.malformed);
+	if (srv->turn) {
+		const struct turn_stats *ts = turn_stats(srv->turn);
+
+		log_info("relay stopped: allocated=%llu expired=%llu challenges=%llu stale=%llu quota=%llu forbidden=%llu refused=%llu relayed=%llu/%llu no_permission=%llu over_rate=%llu malformed_channel=%llu",
+		         (unsigned long long)ts->allocated,
+		         (unsigned long long)ts->expired,
+		         (unsigned long long)ts->challenged,
+		         (unsigned long long)ts->stale,
+		         (unsigned long long)ts->quota,
+		         (unsigned long long)ts->forbidden,
+		         (unsigned long long)ts->refused,
+		         (unsigned long long)ts->relayed_out,
+		         (unsigned long long)ts->relayed_in,
+		         (unsigned long long)ts->no_permission,
+		         (unsigned long long)ts->over_rate,
+		         (unsigned long long)ts->malformed_channel);
+	}
 	log_debug("stopped: registered=%llu refreshed=%llu introduced=%llu "
 	          "expired=%llu peer_info_acked=%llu peer_info_gave_up=%llu "
 	          "ignored=%llu send_failed=%llu",
@@ -437,6 +701,85 @@ static void server_log_stop(const struct server *srv)
 	          (unsigned long long)rs->gave_up,
 	          (unsigned long long)srv->stats.ignored,
 	          (unsigned long long)srv->stats.send_failed);
+}
+
+
+/* The relayed addresses of each family: -relay-ip where given, else the
+ * listen address when it is a specific one.  The relayed sockets bind to
+ * the listen address (which may be a wildcard), so that -relay-ip can be
+ * a public address the host does not hold (a 1:1 NAT in front of it). */
+static void relay_addresses(const struct server *srv,
+                            const struct server_config *cfg,
+                            struct turn_config *tc)
+{
+	for (int i = srv->n_socks - 1; i >= 0; i--) {
+		const struct sockaddr_storage *l = &srv->socks[i].svc->local[
+			srv->socks[i].index];
+		int v6 = l->ss_family == AF_INET6;
+		struct sockaddr_storage *bind = v6 ? &tc->bind6 : &tc->bind4;
+		struct sockaddr_storage *adv = v6 ? &tc->relay6 : &tc->relay4;
+
+		*bind = *l;
+		addr_set_port((struct sockaddr *)bind, 0);
+		if (cfg->relay_ip.ss_family == l->ss_family)
+			*adv = cfg->relay_ip;
+		else if (!addr_is_any((const struct sockaddr *)l))
+			*adv = *bind;
+		else
+			memset(adv, 0, sizeof(*adv));
+	}
+}
+
+/* Start the relay; its start line goes in line, for after the listen
+ * line. */
+static int turn_open(struct server *srv, const struct server_config *cfg,
+                     char *line, size_t line_len)
+{
+	static const char sw[] = "punch " PUNCH_VERSION;
+	struct turn_config tc = {
+		.secret = cfg->auth_secret,
+		.secret_len = cfg->auth_secret_len,
+		.realm = cfg->realm,
+		.software = sw,
+		.port_lo = cfg->relay_lo ? cfg->relay_lo : SERVER_RELAY_LO,
+		.port_hi = cfg->relay_hi ? cfg->relay_hi : SERVER_RELAY_HI,
+		.max_allocs = cfg->max_allocs ? cfg->max_allocs :
+		              TURN_ALLOCS_DEFAULT,
+		.max_per_prefix = cfg->max_per_prefix,
+		.relay_bps = cfg->relay_bps,
+		.allow_private = cfg->relay_allow_private,
+	};
+	struct turn_ops ops = { relay_open, relay_close, relay_minted, srv };
+	char a[ADDR_STRLEN] = "", b[ADDR_STRLEN] = "";
+
+	relay_addresses(srv, cfg, &tc);
+	if (!tc.relay4.ss_family && !tc.relay6.ss_family) {
+		log_error("the relay needs an address to advertise: give -relay-ip ADDR (or -listen with a specific address)");
+		return -1;
+	}
+	srv->n_relays = tc.max_allocs;
+	srv->relays = calloc(srv->n_relays, sizeof(*srv->relays));
+	srv->turn = srv->relays ? turn_server_new(&tc, &ops) : NULL;
+	if (!srv->turn) {
+		log_error("cannot start the relay: out of memory");
+		return -1;
+	}
+	/* Each signed registration gets relay credentials of its own */
+	rdv_server_set_relay_secret(srv->rdv, cfg->auth_secret,
+	                            cfg->auth_secret_len);
+	turn_server_set_wall(srv->turn, (uint64_t)time(NULL) -
+	                     uv_now(&srv->loop) / 1000);
+	if (tc.relay4.ss_family)
+		inet_ntop(AF_INET, &((struct sockaddr_in *)&tc.relay4)->sin_addr,
+		          a, sizeof(a));
+	if (tc.relay6.ss_family)
+		inet_ntop(AF_INET6,
+		          &((struct sockaddr_in6 *)&tc.relay6)->sin6_addr, b,
+		          sizeof(b));
+	snprintf(line, line_len, "relay at %s%s%s, ports %u-%u; up to %zu allocations",
+	         a, *a && *b ? " and " : "", b, tc.port_lo, tc.port_hi,
+	         tc.max_allocs);
+	return 0;
 }
 
 /* The state directory: the server's key and the id bindings. */
@@ -493,7 +836,7 @@ static int state_open(struct server *srv, const struct server_config *cfg)
 int server_run(const struct server_config *cfg)
 {
 	struct server *srv = calloc(1, sizeof(*srv));
-	char where[512];
+	char where[512], relay_line[256];
 	int rc = 1;
 
 	if (!srv) {
@@ -525,8 +868,13 @@ int server_run(const struct server_config *cfg)
 			if (add_socket(srv, &cfg->listen[i], &srv->svc[i], 0))
 				goto out;
 	}
+	if (cfg->auth_secret &&
+	    turn_open(srv, cfg, relay_line, sizeof(relay_line)))
+		goto out;
 	describe(srv, cfg, where, sizeof(where));
 	log_info("listening on %s", where);
+	if (srv->turn)
+		log_info("%s", relay_line);
 	/* The loop's clock is milliseconds since an arbitrary start; the
 	 * timer is re-armed for the next deadline at each tick. */
 	uv_timer_start(&srv->timer, on_timer, 1000, 0);

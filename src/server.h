@@ -11,6 +11,8 @@
 enum {
 	SERVER_LISTEN_MAX = 8,
 	SERVER_DEFAULT_PORT = 3478,
+	SERVER_RELAY_LO = 49152,     /* RFC 8656 7.2: the dynamic range */
+	SERVER_RELAY_HI = 65535,
 };
 
 struct server_config {
@@ -21,6 +23,17 @@ struct server_config {
 	size_t max_peers;            /* registrations held at most; 0: default */
 	const char *state_dir;       /* NULL: state_dir_default() */
 	uint64_t id_ttl_s;           /* id bindings; 0: the default */
+	/* TURN relay (turn_server.h), on when auth_secret is set */
+	const uint8_t *auth_secret;
+	size_t auth_secret_len;
+	const char *realm;           /* NULL: "punch" */
+	struct sockaddr_storage relay_ip; /* advertised; unset: the listen
+	                                   * address of each family */
+	uint16_t relay_lo, relay_hi; /* 0: SERVER_RELAY_LO-SERVER_RELAY_HI */
+	size_t max_allocs;           /* 0: TURN_ALLOCS_DEFAULT */
+	size_t max_per_prefix;       /* 0: TURN_PER_PREFIX_DEFAULT */
+	uint64_t relay_bps;          /* bytes/s per allocation; 0: no limit */
+	int relay_allow_private;     /* loopback and private peers */
 };
 
 struct server_stats {

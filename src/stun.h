@@ -40,6 +40,13 @@ enum stun_class {
 
 enum stun_method {
 	STUN_BINDING = 0x001,
+	/* TURN, RFC 8656 17 */
+	STUN_ALLOCATE = 0x003,
+	STUN_REFRESH = 0x004,
+	STUN_SEND = 0x006,             /* indication only */
+	STUN_DATA = 0x007,             /* indication only */
+	STUN_CREATE_PERMISSION = 0x008,
+	STUN_CHANNEL_BIND = 0x009,
 };
 
 enum stun_attr_type {
@@ -58,6 +65,19 @@ enum stun_attr_type {
 	STUN_ATTR_USE_CANDIDATE = 0x0025,
 	STUN_ATTR_PADDING = 0x0026,                 /* RFC 5780 7.6 */
 	STUN_ATTR_RESPONSE_PORT = 0x0027,           /* RFC 5780 7.5 */
+	/* TURN, RFC 8656 18.  stun_decode() leaves these to turn_server.c,
+	 * which reads them from stun_msg.attrs: a Binding request carrying
+	 * one still gets its 420. */
+	STUN_ATTR_CHANNEL_NUMBER = 0x000C,
+	STUN_ATTR_LIFETIME = 0x000D,
+	STUN_ATTR_XOR_PEER_ADDRESS = 0x0012,
+	STUN_ATTR_DATA = 0x0013,
+	STUN_ATTR_XOR_RELAYED_ADDRESS = 0x0016,
+	STUN_ATTR_REQUESTED_ADDRESS_FAMILY = 0x0017,
+	STUN_ATTR_EVEN_PORT = 0x0018,
+	STUN_ATTR_REQUESTED_TRANSPORT = 0x0019,
+	STUN_ATTR_DONT_FRAGMENT = 0x001A,
+	STUN_ATTR_RESERVATION_TOKEN = 0x0022,
 	/* Comprehension-optional (0x8000-0xFFFF) */
 	STUN_ATTR_SOFTWARE = 0x8022,
 	STUN_ATTR_FINGERPRINT = 0x8028,
@@ -65,6 +85,9 @@ enum stun_attr_type {
 	STUN_ATTR_ICE_CONTROLLING = 0x802A,
 	STUN_ATTR_RESPONSE_ORIGIN = 0x802B,         /* RFC 5780 7.3 */
 	STUN_ATTR_OTHER_ADDRESS = 0x802C,           /* RFC 5780 7.4 */
+	STUN_ATTR_ADDITIONAL_ADDRESS_FAMILY = 0x8000, /* RFC 8656 18.12 */
+	STUN_ATTR_ADDRESS_ERROR_CODE = 0x8001,      /* RFC 8656 18.13 */
+	STUN_ATTR_ICMP = 0x8004,                    /* RFC 8656 18.14 */
 };
 
 /* CHANGE-REQUEST flags (RFC 5780 7.2) */
