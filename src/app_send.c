@@ -19,6 +19,14 @@
 #include "progress.h"
 #include "term.h"
 
+/* Our stream, after its header. */
+enum send_state {
+	SEND_WAITING, /* for the link and the receiver's stream */
+	SEND_DATA,    /* the file's bytes */
+	SEND_TRAILER, /* its SHA-256, queued */
+	SEND_FIN,     /* FIN queued */
+};
+
 struct send_app {
 	struct file_end e;        /* first: the app pointer is this */
 	struct app_input in;
@@ -30,7 +38,8 @@ struct send_app {
 	size_t header_len;
 	gnutls_hash_hd_t hash;
 	uint8_t digest[FILE_HASH_LEN];
-	int hashing, trailer, fin;
+	int hashing;              /* the hash is live (and must be freed) */
+	enum send_state state;
 	uint8_t pend[FILE_CHUNK + FILE_HASH_LEN];
 	size_t pend_len;
 	int64_t out, peer;        /* our stream and the receiver's (app_hello) */
@@ -59,11 +68,30 @@ static uint64_t send_acked(void *ctx)
 	return acked < s->size ? acked : s->size;
 }
 
+static const char *send_state_str(enum send_state st)
+{
+	switch (st) {
+	case SEND_WAITING: return "waiting";
+	case SEND_DATA: return "data";
+	case SEND_TRAILER: return "trailer";
+	case SEND_FIN: return "fin";
+	}
+	return "?";
+}
+
+/* Every state change goes through here, and is logged old -> new. */
+static void send_set_state(struct send_app *s, enum send_state st)
+{
+	log_debug("send: %s -> %s", send_state_str(s->state),
+	          send_state_str(st));
+	s->state = st;
+}
+
 static void send_fin(struct send_app *s)
 {
-	if (s->fin || !s->trailer || s->pend_len)
+	if (s->state != SEND_TRAILER || s->pend_len)
 		return;
-	s->fin = 1;
+	send_set_state(s, SEND_FIN);
 	quic_write_fin(s->e.env.quic, s->out);
 	s->e.env.kick(s->e.env.ctx);
 }
@@ -97,7 +125,7 @@ static void send_trailer(struct send_app *s)
 		app_input_close(&s->in);
 		s->input_open = 0;
 	}
-	s->trailer = 1;
+	send_set_state(s, SEND_TRAILER);
 	send_push(s, s->digest, sizeof(s->digest));
 	send_fin(s);
 }
@@ -144,7 +172,7 @@ static void send_writable(struct app *a, int64_t id)
 	s->e.env.kick(s->e.env.ctx);
 	if (s->pend_len)
 		return;
-	if (s->trailer)
+	if (s->state >= SEND_TRAILER)
 		send_fin(s);
 	else if (s->input_open)
 		app_input_resume(&s->in);
@@ -286,6 +314,7 @@ static void send_ready(struct app *a, const struct app_hello *h)
 		send_fail(s, 1);
 		return;
 	}
+	send_set_state(s, SEND_DATA);
 	progress_start(&s->prog, s->size);
 	if (!s->size) {
 		send_trailer(s);
