@@ -22,8 +22,9 @@
 #                segments cross the veths, as for the ceiling).
 #   udp via fwd  iperf3 UDP, unlimited rate (-b 0), 1452-byte datagrams (PKT_MAX
 #                in src/quic.c; punch's data packets come out at 1444 after
-#                ngtcp2's path MTU discovery), one send() per datagram, as punch sends:
-#                what one core can push through the NATs without GSO.  The
+#                ngtcp2's path MTU discovery), one send() per datagram, as punch
+#                sent before it used UDP GSO: what one core can push through
+#                the NATs without GSO.  The
 #                figure is what bob received.
 #
 # How punch is timed: each client's stderr is stamped line by line on arrival;
@@ -46,8 +47,20 @@
 #
 # Rounds alternate (every measurement once per round); the report has the
 # median, min and max of each, in MB/s (10^6 bytes) and Mbit/s (10^6 bits),
-# and the ratios of the medians punch/nebula and punch/ceiling.  SIZE is in
-# head(1)'s units: 200M = 200 MiB.
+# and the ratios of the medians punch/nebula and punch/ceiling (the latter
+# also as a percentage: the fraction of the raw ceiling punch reaches).
+# SIZE is in head(1)'s units: 200M = 200 MiB.
+#
+# CPU per MB: the CPU time (user + system) of the tunnel's own processes
+# per MB moved, in ms.  For punch, both punch processes over their whole
+# run (from /usr/bin/time: rendezvous, punching and close included) over
+# SIZE.  For nebula, both nebula processes (from /proc/PID/stat, read just
+# before they are stopped: start-up and handshake included) over the bytes
+# iperf3 moved, counting the omitted first second at the measured rate.
+# The apps (head, wc, iperf3) are not counted for either.  Kernel work done
+# in softirq (the NATs, the router, the veths) is charged to whichever
+# process the CPU was running, so these figures are approximate; they are
+# comparable between runs on one machine.
 #
 # Everything runs in a lab instance of its own (LAB, default tpPID), built
 # once; every process is bounded by timeout(1); an EXIT trap stops every
@@ -322,6 +335,31 @@ punch_cpu() {
 	awk 'NF == 3 { printf "%.2f", ($2 + $3) }' "$TP_RUN/$1.time"
 }
 
+# punch_cpu_note BYTES: "cpu-s-alice=A cpu-s-bob=B cpu-ms-per-mb=C" for the
+# result's note.
+punch_cpu_note() {
+	local a b
+	a=$(punch_cpu alice) b=$(punch_cpu bob)
+	echo "cpu-s-alice=${a:--} cpu-s-bob=${b:--} cpu-ms-per-mb=$(tp_cpu_per_mb "${a:-}" "${b:-}" "$1")"
+}
+
+# tp_cpu_per_mb SECS_A SECS_B BYTES: ms of CPU per 10^6 bytes, or "-".
+tp_cpu_per_mb() {
+	awk -v a="$1" -v b="$2" -v n="$3" 'BEGIN { if (a == "" || b == "" || n <= 0) print "-"; else printf "%.2f", (a + b) * 1000 / (n / 1e6) }'
+}
+
+# tp_proc_cpu NODE COMM: CPU seconds (user + system) of NODE's processes
+# named COMM, from /proc (clock ticks).
+tp_proc_cpu() {
+	local pid ticks=0 hz
+	hz=$(getconf CLK_TCK)
+	for pid in $(ip netns pids "$(lab_ns "$1")" 2>/dev/null); do
+		[[ $(cat "/proc/$pid/comm" 2>/dev/null) == "$2" ]] || continue
+		ticks=$((ticks + $(awk '{ print $14 + $15 }' "/proc/$pid/stat" 2>/dev/null || echo 0)))
+	done
+	awk -v t="$ticks" -v hz="$hz" 'BEGIN { printf "%.2f", t / hz }'
+}
+
 # punch_rate BYTES: sets TP_RATE (bytes/s) and TP_SECS from bob's "Secure
 # link up" to TP_END; dies when bob has no such line.
 punch_rate() {
@@ -367,7 +405,7 @@ m_send() {
 	# Under perf (PERF, round 1) the figure is kept apart from the statistics.
 	local key=send
 	[[ -z $PERF || $round != 1 ]] || key="send-under-perf"
-	tp_result "$key" "$TP_RATE" "recv-says=${own:--}MB/s secs=$TP_SECS cpu-s-alice=$(punch_cpu alice) cpu-s-bob=$(punch_cpu bob)"
+	tp_result "$key" "$TP_RATE" "recv-says=${own:--}MB/s secs=$TP_SECS $(punch_cpu_note "$SIZE_BYTES")"
 }
 
 m_pipe() {
@@ -389,7 +427,7 @@ m_pipe() {
 	count=$(tr -d ' \n' <"$TP_RUN/bob.out")
 	[[ $count == "$SIZE_BYTES" ]] || tp_fail "bob received $count bytes; expected $SIZE_BYTES"
 	punch_rate "$SIZE_BYTES"
-	tp_result pipe "$TP_RATE" "secs=$TP_SECS cpu-s-alice=$(punch_cpu alice) cpu-s-bob=$(punch_cpu bob)"
+	tp_result pipe "$TP_RATE" "secs=$TP_SECS $(punch_cpu_note "$SIZE_BYTES")"
 }
 
 # --------------------------------------------------------------- iperf3
@@ -454,6 +492,12 @@ m_nebula() {
 	iperf_pair nebula bob "-B $NEB_NET.3 -p $IPERF_PORT" alice "-c $NEB_NET.3 -p $IPERF_PORT --connect-timeout 5000"
 	grep -q -E 'Handshake message (received|sent).*vpnIp=192[.]168[.]100[.]3' "$TP_RUN/nebula-alice.out" ||
 		tp_fail "no Nebula handshake between alice and bob in alice's log"
+	# CPU of both nebula processes, over the bytes of the whole iperf3
+	# run (the omitted second at the measured rate).
+	local a b rkey rate note
+	a=$(tp_proc_cpu alice nebula) b=$(tp_proc_cpu bob nebula)
+	read -r rkey rate note <"$TP_TMP/res/last"
+	tp_result "$rkey" "$rate" "$note cpu-s-alice=$a cpu-s-bob=$b cpu-ms-per-mb=$(tp_cpu_per_mb "$a" "$b" "$(awk -v r="$rate" -v s="$IPERF_S" 'BEGIN { printf "%.0f", r * (s + 1) }')")"
 }
 
 # ------------------------------------------------------------------ set-up
@@ -516,6 +560,30 @@ tp_stats() {
 		}' "$TP_TMP/res/$1"
 }
 
+# tp_cpu_stat KEY: the median cpu-ms-per-mb of the runs tp_stats uses.
+tp_cpu_stat() {
+	[[ -s $TP_TMP/res/$1 ]] || {
+		echo "-"
+		return 0
+	}
+	awk -v max="$NOISE_MAX_PCT" '
+		{ n = $2; sub(/^noise=/, "", n); sub(/%$/, "", n); c = ""
+		  for (i = 3; i <= NF; i++) if ($i ~ /^cpu-ms-per-mb=/) { c = $i; sub(/^cpu-ms-per-mb=/, "", c) }
+		  if (c == "" || c == "-") next
+		  all[++na] = c; if (n + 0 <= max) clean[++nc] = c }
+		END {
+			if (nc) { for (i = 1; i <= nc; i++) v[i] = clean[i]; k = nc }
+			else { for (i = 1; i <= na; i++) v[i] = all[i]; k = na }
+			if (!k) { print "-"; exit }
+			for (i = 2; i <= k; i++) { x = v[i]; for (j = i - 1; j >= 1 && v[j] + 0 > x + 0; j--) v[j + 1] = v[j]; v[j + 1] = x }
+			printf "%.2f\n", k % 2 ? v[(k + 1) / 2] : (v[k / 2] + v[k / 2 + 1]) / 2
+		}' "$TP_TMP/res/$1"
+}
+
+tp_pct() {
+	awk -v a="$1" -v b="$2" 'BEGIN { if (a == "-" || b == "-" || b + 0 == 0) print "-"; else printf "%.1f %%\n", 100 * a / b }'
+}
+
 tp_fmt() { # BYTES_PER_S -> "MB/s Mbit/s"
 	awk -v b="$1" 'BEGIN { if (b == "-") print "- -"; else printf "%.1f %.0f\n", b / 1e6, b * 8 / 1e6 }'
 }
@@ -538,22 +606,25 @@ tp_report() {
 	else
 		echo "not pinned ($(nproc) CPUs); load average $TP_LOAD0 at the start, $(cut -d' ' -f1 /proc/loadavg) at the end"
 	fi
-	printf '  %-28s %9s %9s %9s %9s  %s\n' measurement 'MB/s' 'Mbit/s' 'min MB/s' 'max MB/s' 'runs: used/all (clean)'
+	printf '  %-28s %9s %9s %9s %9s %10s  %s\n' measurement 'MB/s' 'Mbit/s' 'min MB/s' 'max MB/s' 'CPU ms/MB' 'runs: used/all (clean)'
 	for entry in "${TP_ALL[@]}"; do
 		key=${entry%%|*} label=${entry#*|}
 		tp_selected "$key" || continue
 		read -r med lo hi used all clean < <(tp_stats "$key")
 		read -r mb mbit < <(tp_fmt "$med")
-		printf '  %-28s %9s %9s %9s %9s  %d/%d (%d clean)%s\n' "$label" "$mb" "$mbit" \
-			"$(tp_fmt "$lo" | cut -d' ' -f1)" "$(tp_fmt "$hi" | cut -d' ' -f1)" "$used" "$all" "$clean" \
+		printf '  %-28s %9s %9s %9s %9s %10s  %d/%d (%d clean)%s\n' "$label" "$mb" "$mbit" \
+			"$(tp_fmt "$lo" | cut -d' ' -f1)" "$(tp_fmt "$hi" | cut -d' ' -f1)" "$(tp_cpu_stat "$key")" "$used" "$all" "$clean" \
 			"$( ((clean > 0 || all == 0)) || echo '  NOISY: others were busy in every run')"
 	done
 	local send pipe neb ceil
 	send=$(tp_stats send | cut -d' ' -f1) pipe=$(tp_stats pipe | cut -d' ' -f1)
 	neb=$(tp_stats nebula | cut -d' ' -f1) ceil=$(tp_stats ceiling | cut -d' ' -f1)
 	echo "ratios of the medians:"
-	echo "  punch send / nebula  $(tp_ratio "$send" "$neb")    punch pipe / nebula  $(tp_ratio "$pipe" "$neb")   (target: >= 1.5x)"
-	echo "  punch send / ceiling $(tp_ratio "$send" "$ceil")    punch pipe / ceiling $(tp_ratio "$pipe" "$ceil")"
+	echo "  punch send / nebula  $(tp_ratio "$send" "$neb")    punch pipe / nebula  $(tp_ratio "$pipe" "$neb")   (target: >= 3x)"
+	echo "  punch send / ceiling $(tp_ratio "$send" "$ceil") ($(tp_pct "$send" "$ceil"))    punch pipe / ceiling $(tp_ratio "$pipe" "$ceil") ($(tp_pct "$pipe" "$ceil"))"
+	local csend cpipe cneb
+	csend=$(tp_cpu_stat send) cpipe=$(tp_cpu_stat pipe) cneb=$(tp_cpu_stat nebula)
+	echo "  CPU per MB: punch send / nebula $(tp_ratio "$csend" "$cneb")    punch pipe / nebula $(tp_ratio "$cpipe" "$cneb")   (below 1: punch spends less)"
 	if tp_selected udpfwd && [[ -s $TP_TMP/res/udpfwd ]]; then
 		local udp
 		udp=$(tp_stats udpfwd | cut -d' ' -f1)

@@ -15,7 +15,7 @@ packages=(
 	# the namespace lab and captures
 	iproute2 iptables nftables conntrack tcpdump tshark tmux util-linux
 	# the benchmarks' reference tools
-	nebula iperf3
+	nebula iperf3 iputils-ping
 )
 
 missing=()

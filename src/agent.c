@@ -101,6 +101,57 @@ void agent_set_socket(struct agent *a, int sock, uint32_t host_priority)
 	a->local_priority[sock] = host_priority;
 }
 
+/* ---- accessors ---------------------------------------------------------- */
+
+void agent_set_on_state(struct agent *a,
+                        void (*fn)(void *ctx, int old_state, int new_state))
+{
+	a->on_state = fn;
+}
+
+void agent_set_natted(struct agent *a, int natted)
+{
+	a->natted = natted;
+}
+
+void agent_set_allow_local(struct agent *a, int allow)
+{
+	a->allow_local = allow;
+}
+
+int agent_is_controlling(const struct agent *a)
+{
+	return a->controlling;
+}
+
+int agent_has_socket(const struct agent *a, int sock)
+{
+	return sock >= 0 && sock < AGENT_SOCKETS && a->have_sock[sock];
+}
+
+int agent_has_remote(const struct agent *a)
+{
+	return a->have_remote;
+}
+
+const struct punch_peer *agent_peer(const struct agent *a)
+{
+	return &a->peer;
+}
+
+size_t agent_pair_count(const struct agent *a)
+{
+	return a->n_pairs;
+}
+
+int agent_is_remote_addr(const struct agent *a, const struct sockaddr *from)
+{
+	for (size_t i = 0; i < a->n_remote; i++)
+		if (addr_equal(from, (const struct sockaddr *)&a->remote[i].addr))
+			return 1;
+	return 0;
+}
+
 /* ---- authentication ---------------------------------------------------- */
 
 void agent_put_username(const struct agent *a, struct stun_writer *w)

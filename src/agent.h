@@ -141,6 +141,23 @@ int agent_on_stun(struct agent *a, int sock, const struct sockaddr *from,
 /* Send what is due; returns the next deadline (UINT64_MAX if none). */
 uint64_t agent_tick(struct agent *a, uint64_t now_ms);
 
+/* What the path layer's caller may read or set, without reaching into
+ * struct agent (whose fields are the agent's own business). */
+void agent_set_on_state(struct agent *a,
+                        void (*fn)(void *ctx, int old_state, int new_state));
+void agent_set_natted(struct agent *a, int natted);
+void agent_set_allow_local(struct agent *a, int allow);
+int agent_is_controlling(const struct agent *a);
+int agent_has_socket(const struct agent *a, int sock);
+/* The peer's info has arrived (agent_set_remote). */
+int agent_has_remote(const struct agent *a);
+/* The peer as its PEER-INFO described it (meaningful once has_remote). */
+const struct punch_peer *agent_peer(const struct agent *a);
+size_t agent_pair_count(const struct agent *a);
+/* Is `from` one of the peer's candidates (listed, or learned from its
+ * checks)? */
+int agent_is_remote_addr(const struct agent *a, const struct sockaddr *from);
+
 const struct agent_pair *agent_selected(const struct agent *a);
 const struct punch_candidate *agent_pair_remote(const struct agent *a,
                                                 const struct agent_pair *p);

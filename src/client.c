@@ -21,19 +21,19 @@
 #include "log.h"
 #include "rendezvous_client.h"
 #include "stun.h"
+#include "udp.h"
 
 enum {
-	RECV_BUF_BYTES = 65536,
-	EARLY_QUIC_MAX = 8,    /* QUIC packets that beat our own nomination */
 	PEER_SESSIONS_MAX = 8, /* the peer's past sessions, never taken back */
 };
+
+_Static_assert((int)AGENT_SOCKETS == (int)UDP_SOCKETS,
+               "the agent's sockets are udp.c's, by index");
 
 struct client {
 	const struct client_config *cfg;
 	uv_loop_t loop;
-	uv_udp_t udp[AGENT_SOCKETS];
-	int have_udp[AGENT_SOCKETS];
-	uint16_t port[AGENT_SOCKETS];
+	struct udp udp;
 	uv_timer_t timer;
 	uv_signal_t sigint, sigterm;
 
@@ -52,19 +52,13 @@ struct client {
 	struct link *link;
 	/* QUIC packets that arrive before we have chosen the pair: replayed
 	 * once the link exists. */
-	struct {
-		uint8_t data[1500];
-		size_t len;
-		struct sockaddr_storage from;
-	} early[EARLY_QUIC_MAX];
-	int n_early;
+	struct udp_early early;
 
 	uint64_t t_start, t_step, t_peer_info;
 	int exit_code;
 	int said_ready;
 	int interrupted;
 	uint64_t malformed;
-	uint8_t rbuf[RECV_BUF_BYTES];
 };
 
 static uint64_t now_ms(struct client *c)
@@ -121,29 +115,23 @@ static void finish(struct client *c, int code)
 
 /* ---- sending ----------------------------------------------------------- */
 
-static void udp_send(struct client *c, int sock, const struct sockaddr *to,
+/* UDP may drop, and every sender here retransmits: a failed send is
+ * only worth a debug line. */
+static void send_one(struct client *c, int sock, const struct sockaddr *to,
                      const uint8_t *buf, size_t len, int ttl)
 {
-	uv_buf_t b = uv_buf_init((char *)buf, (unsigned)len);
 	char a[ADDR_STRLEN];
-	int rc;
+	int rc = udp_send(&c->udp, sock, to, buf, len, ttl);
 
-	if (sock < 0 || sock >= AGENT_SOCKETS || !c->have_udp[sock])
-		return;
-	if (ttl)
-		uv_udp_set_ttl(&c->udp[sock], ttl);
-	rc = uv_udp_try_send(&c->udp[sock], &b, 1, to);
-	if (ttl)
-		uv_udp_set_ttl(&c->udp[sock], 64);
 	if (rc < 0)
 		log_debug("send to %s: %s", addr_str(to, a, sizeof(a)),
-		          uv_strerror(rc));
+		          strerror(-rc));
 }
 
 static void agent_send(void *ctx, int sock, const struct sockaddr *to,
                        const uint8_t *buf, size_t len, int ttl)
 {
-	udp_send(ctx, sock, to, buf, len, ttl);
+	send_one(ctx, sock, to, buf, len, ttl);
 }
 
 static void rdvc_send(void *ctx, const struct sockaddr *to,
@@ -151,7 +139,7 @@ static void rdvc_send(void *ctx, const struct sockaddr *to,
 {
 	struct client *c = ctx;
 
-	udp_send(c, c->server_sock, to, buf, len, 0);
+	send_one(c, c->server_sock, to, buf, len, 0);
 }
 
 /* ---- rendezvous events: Steps 1 to 4 ---------------------------------- */
@@ -195,9 +183,9 @@ static void publish_candidates(struct client *c)
 	for (int s = 0; s < AGENT_SOCKETS; s++) {
 		size_t n;
 
-		if (!c->have_udp[s])
+		if (!udp_is_open(&c->udp, s))
 			continue;
-		n = gather_host(s ? AF_INET6 : AF_INET, c->port[s],
+		n = gather_host(s ? AF_INET6 : AF_INET, udp_port(&c->udp, s),
 		                self->cand + self->n_cand,
 		                PUNCH_CANDIDATES_MAX - 1 - self->n_cand);
 		if (n)
@@ -208,7 +196,7 @@ static void publish_candidates(struct client *c)
 		if (addr_same_ip((struct sockaddr *)&self->cand[i].addr,
 		                 (struct sockaddr *)&c->rc.srflx))
 			natted = 0;
-	c->agent.natted = natted;
+	agent_set_natted(&c->agent, natted);
 	if (natted) {
 		struct punch_candidate *sr = &self->cand[self->n_cand++];
 
@@ -216,7 +204,7 @@ static void publish_candidates(struct client *c)
 		sr->priority = punch_cand_priority(CAND_SRFLX, 65535);
 		sr->addr = c->rc.srflx;
 	}
-	if (!c->agent.have_sock[c->server_sock]) {
+	if (!agent_has_socket(&c->agent, c->server_sock)) {
 		/* No usable host address of the server's family (say, only
 		 * loopback): the srflx path still needs the socket. */
 		agent_set_socket(&c->agent, c->server_sock,
@@ -245,9 +233,9 @@ static int peer_session_seen(const struct client *c, uint64_t session)
  * agent and the link alone. */
 static int peer_info_is_news(struct client *c, const struct punch_peer *peer)
 {
-	const struct punch_peer *cur = &c->agent.peer;
+	const struct punch_peer *cur = agent_peer(&c->agent);
 
-	if (!c->agent.have_remote)
+	if (!agent_has_remote(&c->agent))
 		return 1;
 	if (peer_session_seen(c, peer->session))
 		return 0;
@@ -273,7 +261,7 @@ static void on_peer_info(struct client *c, const struct punch_peer *peer)
 	if (peer->has_observed)
 		addr_str((const struct sockaddr *)&peer->observed, seen,
 		         sizeof(seen));
-	if (c->agent.have_remote)
+	if (agent_has_remote(&c->agent))
 		say("%s restarted; punching again", peer->id);
 	if (!c->said_ready) {
 		/* PEER-INFO overtook the answer to our REGISTER */
@@ -286,7 +274,8 @@ static void on_peer_info(struct client *c, const struct punch_peer *peer)
 	    peer->id, list, seen, (unsigned long long)step_ms(c));
 	agent_set_remote(&c->agent, peer, now_ms(c));
 	say("Step 5: punching: checking %zu candidate pairs (%s)",
-	    c->agent.n_pairs, c->agent.controlling ? "controlling" : "controlled");
+	    agent_pair_count(&c->agent),
+	    agent_is_controlling(&c->agent) ? "controlling" : "controlled");
 }
 
 /* The server's key: remembered on first use, or a change that stops us. */
@@ -366,7 +355,23 @@ static void link_send(void *ctx, const struct sockaddr *to, const uint8_t *buf,
 	const struct agent_pair *p = agent_selected(&c->agent);
 
 	if (p)
-		udp_send(c, p->sock, to, buf, len, 0);
+		send_one(c, p->sock, to, buf, len, 0);
+}
+
+static void link_send_segments(void *ctx, const struct sockaddr *to,
+                               const uint8_t *buf, size_t len, size_t seg)
+{
+	struct client *c = ctx;
+	const struct agent_pair *p = agent_selected(&c->agent);
+	char a[ADDR_STRLEN];
+	int rc;
+
+	if (!p)
+		return;
+	rc = udp_send_segments(&c->udp, p->sock, to, buf, len, seg);
+	if (rc < 0)
+		log_debug("send %zu bytes to %s: %s", len,
+		          addr_str(to, a, sizeof(a)), strerror(-rc));
 }
 
 static void link_finish(void *ctx, int code)
@@ -381,6 +386,17 @@ static void link_kick(void *ctx)
 	uv_timer_start(&c->timer, on_timer, 0, 0);
 }
 
+static void replay_early(void *ctx, int sock, enum udp_kind kind,
+                         const struct sockaddr *from, const uint8_t *buf,
+                         size_t len)
+{
+	struct client *c = ctx;
+
+	(void)sock;
+	(void)kind;
+	link_on_datagram(c->link, from, buf, len, uv_hrtime());
+}
+
 /* The pair is chosen: QUIC on it, the controlling peer as the client. */
 static void start_link(struct client *c, const struct sockaddr *local,
                        const struct sockaddr *remote)
@@ -390,10 +406,12 @@ static void start_link(struct client *c, const struct sockaddr *local,
 		.id = &c->id,
 		.peer_id = c->cfg->peer,
 		.pinned = c->cfg->has_peer_key ? c->cfg->peer_key : NULL,
-		.relayed = c->agent.peer.has_key_fp ? c->agent.peer.key_fp : NULL,
+		.relayed = agent_peer(&c->agent)->has_key_fp ?
+		           agent_peer(&c->agent)->key_fp : NULL,
 		.code = c->cfg->code[0] ? c->cfg->code : NULL,
-		.is_client = c->agent.controlling,
+		.is_client = agent_is_controlling(&c->agent),
 		.send = link_send,
+		.send_segments = link_send_segments,
 		.finish = link_finish,
 		.kick = link_kick,
 		.ctx = c,
@@ -409,10 +427,7 @@ static void start_link(struct client *c, const struct sockaddr *local,
 		finish(c, 1);
 		return;
 	}
-	for (int i = 0; i < c->n_early; i++)
-		link_on_datagram(c->link, (struct sockaddr *)&c->early[i].from,
-		                 c->early[i].data, c->early[i].len, uv_hrtime());
-	c->n_early = 0;
+	udp_early_drain(&c->early, replay_early, c);
 }
 
 static void on_agent_state(void *ctx, int old, int state)
@@ -430,10 +445,11 @@ static void on_agent_state(void *ctx, int old, int state)
 		p = agent_selected(&c->agent);
 		r = agent_pair_remote(&c->agent, p);
 		if (gather_source_for((const struct sockaddr *)&r->addr,
-		                      c->port[p->sock], &local)) {
+		                      udp_port(&c->udp, p->sock), &local)) {
 			memset(&local, 0, sizeof(local));
 			local.ss_family = r->addr.ss_family;
-			addr_set_port((struct sockaddr *)&local, c->port[p->sock]);
+			addr_set_port((struct sockaddr *)&local,
+			              udp_port(&c->udp, p->sock));
 		}
 		say("Connection established: %s -> %s (%s), punch took %llu ms, %llu ms since start",
 		    addr_str((struct sockaddr *)&local, la, sizeof(la)),
@@ -447,7 +463,7 @@ static void on_agent_state(void *ctx, int old, int state)
 		break;
 	case AGENT_STATE_FAILED:
 		log_error("no direct path to %s: none of %zu candidate pairs answered within %d s",
-		          c->cfg->peer, c->agent.n_pairs,
+		          c->cfg->peer, agent_pair_count(&c->agent),
 		          AGENT_CHECK_TIMEOUT_MS / 1000);
 		finish(c, 1);
 		break;
@@ -463,81 +479,67 @@ static void on_agent_state(void *ctx, int old, int state)
 
 /* ---- network input ----------------------------------------------------- */
 
-static void alloc_udp(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
-{
-	struct client *c = h->data;
-
-	(void)suggested;
-	*buf = uv_buf_init((char *)c->rbuf, sizeof(c->rbuf));
-}
-
-/* Is this one of the peer's candidates (host, srflx, or learned from its
- * checks)?  Only these may fill the few slots for early QUIC packets, so
- * that datagrams from a third address cannot crowd out the peer's Initial. */
-static int from_peer(const struct client *c, const struct sockaddr *from)
-{
-	for (size_t i = 0; i < c->agent.n_remote; i++)
-		if (addr_equal(from, (const struct sockaddr *)&c->agent.remote[i].addr))
-			return 1;
-	return 0;
-}
-
-/* QUIC, by elimination: see on_udp.  The link itself drops what does not
- * come from the chosen pair until the handshake is done (quic.c). */
-static void on_quic(struct client *c, const struct sockaddr *from,
+/* QUIC: the link's, or kept until the link exists.  Only the peer's
+ * candidates (host, srflx, or learned from its checks) may fill the few
+ * early slots, so that datagrams from a third address cannot crowd out the
+ * peer's Initial.  The link itself drops what does not come from the
+ * chosen pair until the handshake is done (quic.c). */
+static void on_quic(struct client *c, int sock, const struct sockaddr *from,
                     const uint8_t *data, size_t len)
 {
-	if (c->link) {
+	if (c->link)
 		link_on_datagram(c->link, from, data, len, uv_hrtime());
-	} else if (c->agent.have_remote && c->n_early < EARLY_QUIC_MAX &&
-	           len <= sizeof(c->early[0].data) && from_peer(c, from)) {
-		memcpy(c->early[c->n_early].data, data, len);
-		c->early[c->n_early].len = len;
-		memcpy(&c->early[c->n_early].from, from, addr_len(from));
-		c->n_early++;
-	}
+	else if (agent_has_remote(&c->agent) &&
+	         agent_is_remote_addr(&c->agent, from))
+		udp_early_push(&c->early, sock, from, data, len);
 }
 
-static void on_udp(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
-                   const struct sockaddr *from, unsigned flags)
+static void on_stun(struct client *c, int sock, const struct sockaddr *from,
+                    const uint8_t *data, size_t len)
 {
-	struct client *c = h->data;
-	int sock = h == &c->udp[1];
-	const uint8_t *data = (const uint8_t *)buf->base;
 	uint64_t t = now_ms(c);
 	struct stun_msg m;
 	char a[ADDR_STRLEN];
 	int rc;
 
-	if (nread <= 0 || !from)
-		return;
-	/* RFC 9443 tells STUN (first byte 0-3) from QUIC (64-255) by the first
-	 * byte, but ngtcp2 0.12 always allows its peer to grease the QUIC bit
-	 * (RFC 9287), which puts QUIC's first byte anywhere.  So: STUN is what
-	 * has the magic cookie in place, and everything else goes to QUIC,
-	 * which authenticates every packet it accepts. */
-	if (!(flags & UV_UDP_PARTIAL) && !stun_is_stun(data, (size_t)nread)) {
-		on_quic(c, from, data, (size_t)nread);
-		schedule(c);
-		return;
-	}
-	if ((flags & UV_UDP_PARTIAL) ||
-	    (rc = stun_decode(&m, data, (size_t)nread)) != STUN_OK) {
+	if ((rc = stun_decode(&m, data, len)) != STUN_OK) {
 		c->malformed++;
-		log_debug("drop %zd bytes from %s: %s", nread,
-		          addr_str(from, a, sizeof(a)),
-		          (flags & UV_UDP_PARTIAL) ? "too large" : stun_err_str(rc));
+		log_debug("drop %zu bytes from %s: %s", len,
+		          addr_str(from, a, sizeof(a)), stun_err_str(rc));
 		return;
 	}
 	if (addr_equal(from, (struct sockaddr *)&c->server)) {
-		if (!rdvc_on_stun(&c->rc, data, (size_t)nread, &m, t))
+		if (!rdvc_on_stun(&c->rc, data, len, &m, t))
 			log_debug("unexpected message from the server dropped");
-	} else if (!agent_on_stun(&c->agent, sock, from, data, (size_t)nread,
-	                          &m, t)) {
+	} else if (!agent_on_stun(&c->agent, sock, from, data, len, &m, t)) {
 		log_debug("unexpected %s from %s dropped",
 		          stun_class_str(m.cls), addr_str(from, a, sizeof(a)));
 	}
-	schedule(c);
+}
+
+/* udp.c hands over every datagram of a batch, then calls on_batch: the
+ * one bookkeeping pass (and so one QUIC write) per batch. */
+static void on_datagram(void *ctx, int sock, enum udp_kind kind,
+                        const struct sockaddr *from, const uint8_t *data,
+                        size_t len)
+{
+	struct client *c = ctx;
+
+	switch (kind) {
+	case UDP_KIND_STUN:
+		on_stun(c, sock, from, data, len);
+		break;
+	case UDP_KIND_QUIC:
+		on_quic(c, sock, from, data, len);
+		break;
+	case UDP_KIND_TURN_CHANNEL:
+		break; /* no relay yet */
+	}
+}
+
+static void on_batch(void *ctx)
+{
+	schedule(ctx);
 }
 
 /* ---- timers ------------------------------------------------------------ */
@@ -563,14 +565,18 @@ static void schedule(struct client *c)
 		uint64_t ns = link_tick(c->link, uv_hrtime());
 
 		if (ns != UINT64_MAX) {
-			/* round up, so that the timer does not fire early */
+			/* Round up, so that the timer does not fire early.  The
+			 * deadline includes ngtcp2's pacer (its next send slot);
+			 * ngtcp2 0.12 lets a packet go up to 1 ms before its slot
+			 * (NGTCP2_PKT_PACING_OVERHEAD), so libuv's whole
+			 * milliseconds do not slow a paced link. */
 			n = (ns + 999999) / 1000000;
 			next = n < next ? n : next;
 		}
 	}
 	if (c->exit_code >= 0)
 		return;
-	if (c->cfg->wait_s && !c->agent.have_remote &&
+	if (c->cfg->wait_s && !agent_has_remote(&c->agent) &&
 	    t - c->t_start >= (uint64_t)c->cfg->wait_s * 1000) {
 		log_error("%s did not show up within %u s", c->cfg->peer,
 		          c->cfg->wait_s);
@@ -579,6 +585,9 @@ static void schedule(struct client *c)
 	}
 	if (next == UINT64_MAX)
 		next = t + 1000;
+	/* The loop's clock is the one the timer counts from; a stale one
+	 * (a long batch) would fire it early, before the deadline. */
+	uv_update_time(&c->loop);
 	uv_timer_start(&c->timer, on_timer, next > t ? next - t : 0, 0);
 }
 
@@ -597,32 +606,6 @@ static void on_signal(uv_signal_t *h, int signum)
 }
 
 /* ---- set-up and tear-down --------------------------------------------- */
-
-static int open_socket(struct client *c, int s)
-{
-	struct sockaddr_storage any = { 0 };
-	struct sockaddr_storage bound;
-	int len = sizeof(bound);
-	int rc;
-
-	any.ss_family = s ? AF_INET6 : AF_INET;
-	if ((rc = uv_udp_init(&c->loop, &c->udp[s])))
-		return rc;
-	c->udp[s].data = c;
-	rc = uv_udp_bind(&c->udp[s], (struct sockaddr *)&any,
-	                 s ? UV_UDP_IPV6ONLY : 0);
-	if (!rc)
-		rc = uv_udp_getsockname(&c->udp[s], (struct sockaddr *)&bound, &len);
-	if (!rc)
-		rc = uv_udp_recv_start(&c->udp[s], alloc_udp, on_udp);
-	if (rc) {
-		uv_close((uv_handle_t *)&c->udp[s], NULL);
-		return rc;
-	}
-	c->have_udp[s] = 1;
-	c->port[s] = addr_port((struct sockaddr *)&bound);
-	return 0;
-}
 
 /* The check credentials: the password keys MESSAGE-INTEGRITY, so it is
  * drawn as a key is (GNUTLS_RND_RANDOM).  0, or -1 if the generator
@@ -690,10 +673,10 @@ static int setup(struct client *c, const struct client_config *cfg)
 		return 2;
 	}
 	c->server_sock = c->server.ss_family == AF_INET6;
-	for (int s = 0; s < AGENT_SOCKETS; s++) {
-		rc = open_socket(c, s);
+	for (int s = 0; s < UDP_SOCKETS; s++) {
+		rc = udp_open(&c->udp, s);
 		if (rc && s == c->server_sock) {
-			log_error("cannot open a UDP socket: %s", uv_strerror(rc));
+			log_error("cannot open a UDP socket: %s", strerror(-rc));
 			return 1;
 		}
 	}
@@ -720,11 +703,12 @@ static int setup(struct client *c, const struct client_config *cfg)
 	 * ids, so the smaller id controls and there is never a conflict. */
 	agent_init(&c->agent, strcmp(cfg->id, cfg->peer) < 0, self.ufrag,
 	           self.pwd, agent_send, c);
-	c->agent.on_state = on_agent_state;
+	agent_set_on_state(&c->agent, on_agent_state);
 	/* Local candidates are checked only when everything is on this
 	 * machine (tests, the lab's one-host runs). */
-	c->agent.allow_local = addr_classify((struct sockaddr *)&c->server) ==
-	                       ADDR_CLASS_LOOPBACK;
+	agent_set_allow_local(&c->agent,
+	                      addr_classify((struct sockaddr *)&c->server) ==
+	                      ADDR_CLASS_LOOPBACK);
 	rdvc_init(&c->rc, (struct sockaddr *)&c->server, &self, rdvc_send,
 	          on_rdvc_event, c);
 	rdvc_set_key(&c->rc, &c->sign);
@@ -756,6 +740,7 @@ int client_run(const struct client_config *cfg)
 	 * reason to die silently. */
 	signal(SIGPIPE, SIG_IGN);
 	uv_loop_init(&c->loop);
+	udp_init(&c->udp, &c->loop, on_datagram, on_batch, c);
 	c->t_start = c->t_step = now_ms(c);
 	rc = setup(c, cfg);
 	if (rc == 0) {
@@ -766,7 +751,13 @@ int client_run(const struct client_config *cfg)
 	}
 	uv_walk(&c->loop, close_one, NULL);
 	uv_run(&c->loop, UV_RUN_DEFAULT);
+	udp_free(&c->udp);    /* after the loop has closed the poll handles */
 	link_free(c->link);   /* after the loop has closed the app's handles */
+	log_debug("udp: %llu GSO sends, %llu sendmmsg, %llu sends failed, %llu datagrams too large",
+	          (unsigned long long)c->udp.gso_sends,
+	          (unsigned long long)c->udp.mmsg_sends,
+	          (unsigned long long)c->udp.send_failed,
+	          (unsigned long long)c->udp.truncated);
 	log_debug("rendezvous: %llu unsigned or badly signed messages dropped, %llu PEER-INFO ignored",
 	          (unsigned long long)c->rc.unsigned_dropped,
 	          (unsigned long long)c->peer_info_ignored);

@@ -155,6 +155,20 @@ static void q_send(void *ctx, const struct sockaddr *to, const uint8_t *buf,
 	l->env.send(l->env.ctx, to, buf, len);
 }
 
+static void q_send_segments(void *ctx, const struct sockaddr *to,
+                            const uint8_t *buf, size_t len, size_t seg)
+{
+	struct link *l = ctx;
+
+	if (l->env.send_segments) {
+		l->env.send_segments(l->env.ctx, to, buf, len, seg);
+		return;
+	}
+	for (size_t off = 0; off < len; off += seg)
+		l->env.send(l->env.ctx, to, buf + off,
+		            len - off < seg ? len - off : seg);
+}
+
 /* Close soon (not inside ngtcp2's callbacks), with this error. */
 static void close_soon(struct link *l, int exit_code, uint64_t app_error)
 {
@@ -529,6 +543,7 @@ struct link *link_new(const struct link_env *env, const struct app_ops *app,
 {
 	static const struct quic_callbacks cbs = {
 		.send = q_send,
+		.send_segments = q_send_segments,
 		.verify_peer = verify_peer,
 		.on_ready = q_ready,
 		.on_stream_data = q_data,

@@ -35,6 +35,9 @@ struct link_env {
 	/* Send a datagram to the peer on the chosen path. */
 	void (*send)(void *ctx, const struct sockaddr *to, const uint8_t *buf,
 	             size_t len);
+	/* Optional: several packets in one call (quic.h, send_segments). */
+	void (*send_segments)(void *ctx, const struct sockaddr *to,
+	                      const uint8_t *buf, size_t len, size_t seg);
 	void (*finish)(void *ctx, int exit_code);
 	void (*kick)(void *ctx);
 	void *ctx;

@@ -3,10 +3,10 @@
  * examples/gtlssimpleclient.c, for both ends of a peer-to-peer link.
  *
  * Streams keep what they send in a ring buffer until the peer acknowledges
- * it (ngtcp2 may retransmit from it until then); received data goes
- * straight to the app, and the flow-control window is extended only as the
- * app consumes it (quic_consume), so that a slow output slows the peer
- * rather than filling our memory.
+ * it (ngtcp2 may retransmit from it until then); received data goes to the
+ * app in runs (struct rx_run), and the flow-control window is extended
+ * only as the app consumes it (quic_consume), so that a slow output slows
+ * the peer rather than filling our memory.
  */
 #include "quic.h"
 
@@ -74,6 +74,17 @@ struct quic {
 	size_t next_stream;      /* round-robin start for sending */
 	struct quic_limits lim;
 	size_t send_total;       /* unacknowledged bytes, all streams */
+	/* Received data of one stream, gathered over a batch of packets and
+	 * handed to the app at once (one write(2) for many packets): id -1
+	 * when empty. */
+	struct rx_run {
+		int64_t id;
+		size_t len;
+		int fin;
+		uint8_t buf[QUIC_RX_RUN];
+	} rx;
+	/* Packets built for one send: equal sizes, the last maybe shorter. */
+	uint8_t burst[QUIC_BURST_PKTS * PKT_MAX];
 	ngtcp2_connection_close_error last_error;
 	char reason[160];
 };
@@ -145,9 +156,27 @@ static int peer_uni(const struct quic *q, int64_t id)
 /* Stream id is done: free its slot, let the peer open another if it was
  * one of the peer's (ngtcp2 leaves MAX_STREAMS to us, RFC 9000 4.6: never
  * more at once than struct quic_limits says), and tell the app. */
+/* Hand the gathered run to the app. */
+static void rx_flush(struct quic *q)
+{
+	struct rx_run *r = &q->rx;
+	int64_t id = r->id;
+	size_t len = r->len;
+	int fin = r->fin;
+
+	if (id < 0)
+		return;
+	r->id = -1;
+	r->len = 0;
+	r->fin = 0;
+	q->cb.on_stream_data(q->ctx, id, r->buf, len, fin);
+}
+
 static void stream_closed(struct quic *q, struct qstream *s, int64_t id,
                           uint64_t app_error)
 {
+	if (q->rx.id == id)
+		rx_flush(q);   /* the app sees the data before the close */
 	if (s)
 		stream_free(q, s);
 	if (!ngtcp2_conn_is_local_stream(q->conn, id)) {
@@ -337,25 +366,40 @@ static int cb_handshake_confirmed(ngtcp2_conn *conn, void *user)
 	return 0;
 }
 
+/* ngtcp2 gives each stream's data in order; consecutive pieces of one
+ * stream are gathered until another stream's come, the run is full, the
+ * stream closes, or quic_tick (the end of the caller's batch). */
 static int cb_recv_stream_data(ngtcp2_conn *conn, uint32_t flags,
                                int64_t id, uint64_t offset,
                                const uint8_t *data, size_t len, void *user,
                                void *stream_user)
 {
 	struct quic *q = user;
+	struct rx_run *r = &q->rx;
+	int fin = !!(flags & NGTCP2_STREAM_DATA_FLAG_FIN);
 
+	(void)conn;
 	(void)offset;
 	(void)stream_user;
 	if (!stream_find(q, id) && !stream_add(q, id))
 		return NGTCP2_ERR_CALLBACK_FAILURE;
 	if (q->handshake_done)
 		mark_ready(q);  /* the server's data overtook HANDSHAKE_DONE */
-	(void)conn;
-	q->cb.on_stream_data(q->ctx, id, data, len,
-	                     !!(flags & NGTCP2_STREAM_DATA_FLAG_FIN));
+	if (r->id >= 0 && (r->id != id || len > sizeof(r->buf) - r->len))
+		rx_flush(q);
+	if (len > sizeof(r->buf)) {
+		q->cb.on_stream_data(q->ctx, id, data, len, fin);
+	} else {
+		if (len) /* a FIN alone comes with no data (and may come with NULL) */
+			memcpy(r->buf + r->len, data, len);
+		r->len += len;
+		r->id = id;
+		r->fin |= fin;
+	}
 	/* ngtcp2 0.12 never closes a peer's unidirectional stream (fixed in
-	 * 0.13 by its commit 2793ff5b): all of it is in, so it is done. */
-	if ((flags & NGTCP2_STREAM_DATA_FLAG_FIN) && peer_uni(q, id))
+	 * 0.13 by its commit 2793ff5b): all of it is in, so it is done
+	 * (stream_closed hands the run over first). */
+	if (fin && peer_uni(q, id))
 		stream_closed(q, stream_find(q, id), id, 0);
 	return 0;
 }
@@ -773,6 +817,7 @@ struct quic *quic_new(int is_client, const struct identity *id,
 		return NULL;
 	}
 	q->peer_app_error = QUIC_NO_APP_ERROR;
+	q->rx.id = -1;
 	q->is_client = is_client;
 	q->id = id;
 	q->cb = *cb;
@@ -797,10 +842,25 @@ struct quic *quic_new(int is_client, const struct identity *id,
 	return q;
 }
 
+/* At -v, how the link went: what congestion control and the pacer saw. */
+static void log_stats(struct quic *q)
+{
+	ngtcp2_conn_stat st;
+
+	if (!q->conn || log_threshold < LOG_DEBUG)
+		return;
+	ngtcp2_conn_get_conn_stat(q->conn, &st);
+	log_debug("quic: srtt %.3f ms, min rtt %.3f ms, cwnd %llu, ssthresh %llu, pacing %.0f MB/s, send quantum %zu",
+	          (double)st.smoothed_rtt / 1e6, (double)st.min_rtt / 1e6,
+	          (unsigned long long)st.cwnd, (unsigned long long)st.ssthresh,
+	          st.pacing_rate * 1e3, st.send_quantum);
+}
+
 void quic_free(struct quic *q)
 {
 	if (!q)
 		return;
+	log_stats(q);
 	for (size_t i = 0; i < QUIC_STREAMS_MAX; i++)
 		if (q->streams[i].used)
 			stream_free(q, &q->streams[i]);
@@ -827,6 +887,7 @@ static void finish(struct quic *q, const char *reason)
 {
 	if (q->state == QUIC_STATE_CLOSED)
 		return;
+	rx_flush(q);   /* what came before the close is the app's */
 	set_state(q, QUIC_STATE_CLOSED);
 	if (q->cb.on_closed)
 		q->cb.on_closed(q->ctx, reason);
@@ -995,14 +1056,78 @@ static struct qstream *next_sender(struct quic *q, int *skip)
 	return NULL;
 }
 
+/* Hand the burst to the socket, in one call where the caller can take
+ * one (UDP GSO), and tell ngtcp2's pacer what went out. */
+static void burst_flush(struct quic *q, size_t len, size_t seg,
+                        uint64_t now_ns)
+{
+	const struct sockaddr *to = (const struct sockaddr *)&q->remote;
+
+	if (!len)
+		return;
+	if (q->cb.send_segments)
+		q->cb.send_segments(q->ctx, to, q->burst, len, seg);
+	else
+		for (size_t off = 0; off < len; off += seg)
+			q->cb.send(q->ctx, to, q->burst + off,
+			           len - off < seg ? len - off : seg);
+	/* The pacer starts once the handshake is done.  ngtcp2 0.12 paces at
+	 * cwnd / smoothed RTT, and before the first RTT sample that RTT is
+	 * RFC 9002's 333 ms guess: the client's 1200-byte Initial alone would
+	 * hold its next packet other than an ACK for 1200 / (12000 * 1.25 /
+	 * 333 ms) = 26 ms, and that packet is the client's Finished, so the
+	 * server's side of the link came up 21-25 ms after the client's.
+	 * Handshake flights are few and bounded (anti-amplification, the
+	 * initial window); the bytes count towards the first paced interval.
+	 * (Fixed upstream in ngtcp2 0.14, commit 47b88691.) */
+	if (ngtcp2_conn_get_handshake_completed(q->conn))
+		ngtcp2_conn_update_pkt_tx_time(q->conn, now_ns);
+}
+
+/* Packets per burst: what the pacer lets out at once (ngtcp2's send
+ * quantum, RFC 9002 7.7), at most a burst's room. */
+static size_t burst_pkts(struct quic *q)
+{
+	size_t n = ngtcp2_conn_get_send_quantum(q->conn) / PKT_MAX;
+
+	return n < 1 ? 1 : n > QUIC_BURST_PKTS ? QUIC_BURST_PKTS : n;
+}
+
+/* One packet of len bytes, just built at q->burst + *off: keep it in the
+ * burst, or send the burst when the packet ends it. */
+static void burst_add(struct quic *q, size_t len, size_t *off, size_t *seg,
+                      size_t *npkts, uint64_t now_ns)
+{
+	if (*off && len > *seg) {
+		/* Larger than the burst's packets: it starts the next one. */
+		burst_flush(q, *off, *seg, now_ns);
+		memmove(q->burst, q->burst + *off, len);
+		*off = 0;
+	}
+	if (!*off) {
+		*seg = len;
+		*npkts = 0;
+	}
+	*off += len;
+	(*npkts)++;
+	/* A shorter packet can only be a burst's last (UDP_SEGMENT). */
+	if (len < *seg || *npkts >= burst_pkts(q)) {
+		burst_flush(q, *off, *seg, now_ns);
+		*off = 0;
+	}
+}
+
+/* Everything ngtcp2 will send now, in bursts: the pacer (ngtcp2 0.12
+ * returns 0 while it holds packets back) and congestion control decide
+ * how much; quic_tick's deadline (ngtcp2_conn_get_expiry, which includes
+ * the pacer's next slot) brings us back. */
 static int write_packets(struct quic *q, uint64_t now_ns)
 {
-	static int skip[QUIC_STREAMS_MAX];
-	uint8_t buf[PKT_MAX];
+	int skip[QUIC_STREAMS_MAX] = { 0 };
 	ngtcp2_path_storage ps;
+	size_t off = 0, seg = 0, npkts = 0;
 	int sent = 0;
 
-	memset(skip, 0, sizeof(skip));
 	ngtcp2_path_storage_zero(&ps);
 	while (sent < PKTS_PER_TICK) {
 		struct qstream *s = next_sender(q, skip);
@@ -1023,10 +1148,10 @@ static int write_packets(struct quic *q, uint64_t now_ns)
 			else
 				flags |= NGTCP2_WRITE_STREAM_FLAG_MORE;
 		}
-		n = ngtcp2_conn_writev_stream(q->conn, &ps.path, NULL, buf,
-		                              sizeof(buf), &consumed, flags,
-		                              s ? s->id : -1, v, (size_t)nv,
-		                              now_ns);
+		n = ngtcp2_conn_writev_stream(q->conn, &ps.path, NULL,
+		                              q->burst + off, PKT_MAX, &consumed,
+		                              flags, s ? s->id : -1, v,
+		                              (size_t)nv, now_ns);
 		if (s && consumed >= 0) {
 			s->sent += (uint64_t)consumed;
 			if ((flags & NGTCP2_WRITE_STREAM_FLAG_FIN) &&
@@ -1042,23 +1167,18 @@ static int write_packets(struct quic *q, uint64_t now_ns)
 			continue;
 		}
 		if (n < 0) {
+			burst_flush(q, off, seg, now_ns);
 			fail(q, (int)n, now_ns);
 			return -1;
 		}
 		if (n == 0)
 			break;
-		q->cb.send(q->ctx, (struct sockaddr *)&q->remote, buf, (size_t)n);
 		sent++;
 		if (s)
 			q->next_stream = (size_t)(s - q->streams) + 1;
+		burst_add(q, (size_t)n, &off, &seg, &npkts, now_ns);
 	}
-	/* Pace once the handshake is done.  Before its first RTT sample
-	 * ngtcp2 0.12 paces from the 333 ms initial RTT (RFC 9002 6.2.2),
-	 * which held the client's Finished flight about 22 ms behind its
-	 * Initial on any fast path, and the server's "link up" with it
-	 * (fixed upstream in ngtcp2 0.14, commit 47b88691). */
-	if (q->state == QUIC_STATE_READY)
-		ngtcp2_conn_update_pkt_tx_time(q->conn, now_ns);
+	burst_flush(q, off, seg, now_ns);
 	return 0;
 }
 
@@ -1068,6 +1188,11 @@ uint64_t quic_tick(struct quic *q, uint64_t now_ns)
 	int rc;
 
 	if (!q->conn || q->state == QUIC_STATE_CLOSED)
+		return UINT64_MAX;
+	/* First the app's data, so that the credit it gives back and what
+	 * it writes go out in this same pass. */
+	rx_flush(q);
+	if (q->state == QUIC_STATE_CLOSED)
 		return UINT64_MAX;
 	expiry = ngtcp2_conn_get_expiry(q->conn);
 	if (expiry <= now_ns) {

@@ -40,6 +40,8 @@ enum {
 	QUIC_PEER_STREAMS_MAX = 128,         /* the peer's share of them */
 	QUIC_IDLE_TIMEOUT_S = 30,
 	QUIC_KEEPALIVE_S = 10,               /* a PING when idle this long */
+	QUIC_BURST_PKTS = 44,                /* packets per send_segments call: < 64 KiB */
+	QUIC_RX_RUN = 64 << 10,              /* receive: bytes gathered per app call */
 };
 
 /* How many streams of each kind the peer may have open at once. */
@@ -50,11 +52,18 @@ struct quic_limits {
 struct quic_callbacks {
 	void (*send)(void *ctx, const struct sockaddr *to, const uint8_t *buf,
 	             size_t len);
+	/* Optional: len bytes of packets, seg bytes each but the last (which
+	 * may be shorter), at most QUIC_BURST_PKTS of them, in one call (UDP
+	 * GSO).  Without it, send() gets them one by one. */
+	void (*send_segments)(void *ctx, const struct sockaddr *to,
+	                      const uint8_t *buf, size_t len, size_t seg);
 	/* The peer's key fingerprint: 0 to accept, -1 to refuse. */
 	int (*verify_peer)(void *ctx, const uint8_t fp[IDENTITY_FP_LEN]);
 	void (*on_ready)(void *ctx);
 	/* Data from the peer: the peer gets no credit for it until
-	 * quic_consume() says it is consumed. */
+	 * quic_consume() says it is consumed.  Consecutive data of one stream
+	 * is gathered over the datagrams between two quic_tick() calls, and
+	 * comes at the latest in the next quic_tick(). */
 	void (*on_stream_data)(void *ctx, int64_t id, const uint8_t *data,
 	                       size_t len, int fin);
 	/* The stream's buffer has room again after being full. */
@@ -87,7 +96,9 @@ void quic_free(struct quic *q);
 
 void quic_on_datagram(struct quic *q, const struct sockaddr *from,
                       const uint8_t *buf, size_t len, uint64_t now_ns);
-/* Run timers and send what can be sent; returns the next deadline. */
+/* Hand gathered stream data to the app, run timers and send what can be
+ * sent; returns the next deadline.  Call it after each batch of
+ * datagrams (one write pass per batch). */
 uint64_t quic_tick(struct quic *q, uint64_t now_ns);
 
 int quic_ready(const struct quic *q);
