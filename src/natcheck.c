@@ -375,15 +375,6 @@ static void expire(struct natcheck *nc, uint64_t now)
 		if (r->state != NATCHECK_REQ_PENDING || now < r->give_up_at)
 			continue;
 		r->state = NATCHECK_REQ_TIMEDOUT;
-		if (r->kind == REQ_MAP1) {
-			/* No UDP: nothing else will answer either. */
-			for (size_t j = 0; j < nc->n_req; j++)
-				if (nc->req[j].state == NATCHECK_REQ_WAITING ||
-				    nc->req[j].state == NATCHECK_REQ_PENDING)
-					if (nc->req[j].kind != REQ_V6)
-						nc->req[j].state =
-							NATCHECK_REQ_SKIPPED;
-		}
 		if (r->kind == REQ_LIFE_PROBE)
 			life_failed(nc, r);
 	}
@@ -548,11 +539,18 @@ static void natcheck_finish(struct natcheck *nc)
 	const struct natcheck_req *hp = req_find(nc, REQ_HAIRPIN);
 
 	nc->finished = 1;
+	/* The public address is MAP's mapping, or FILT's when MAP's answers
+	 * were all lost. */
+	if (!map1)
+		map1 = answered(nc, REQ_FILT1);
 	res->udp = map1 != NULL || v6 != NULL;
+	for (size_t i = 0; i < nc->n_req; i++)
+		if (nc->req[i].state == NATCHECK_REQ_ANSWERED)
+			res->udp = 1;
 	if (map1) {
 		const struct sockaddr *m = (const struct sockaddr *)&map1->mapped;
 		const struct sockaddr *l =
-			(const struct sockaddr *)&nc->local[NATCHECK_SOCK_MAP];
+			(const struct sockaddr *)&nc->local[map1->sock];
 
 		if (m->sa_family == AF_INET) {
 			res->public_v4 = map1->mapped;
@@ -561,7 +559,7 @@ static void natcheck_finish(struct natcheck *nc)
 			res->public_v6 = map1->mapped;
 			res->has_public_v6 = 1;
 		}
-		if (nc->has_local[NATCHECK_SOCK_MAP]) {
+		if (nc->has_local[map1->sock]) {
 			res->nat = !addr_equal(m, l);
 			res->port_preserved = addr_port(m) == addr_port(l);
 		}

@@ -62,6 +62,7 @@ static struct {
 	int hairpin;
 	uint64_t lifetime_ms;
 	int drop_all;                     /* UDP blocked */
+	int drop_sock;                    /* 1 + a socket whose datagrams are lost */
 	uint16_t next_port;
 	uint32_t rng;
 	struct sim_map map[SIM_MAPS_MAX];
@@ -268,7 +269,7 @@ static inline void sim_send(int s, const struct sockaddr *to,
 	int hairpin = addr_same_ip(to, SA(pub));
 
 	sim.sent++;
-	if (sim.drop_all)
+	if (sim.drop_all || sim.drop_sock == s + 1)
 		return;
 	if (!sim.no_nat) {
 		struct sim_map *m = sim_outbound(sim_local_port(s), to);
