@@ -398,6 +398,8 @@ int cmd_natcheck(int argc, char **argv)
 	has6 = addr_resolve(&s6, server, AF_INET6, &err6) == 0;
 	if (!has4 && !has6)
 		return cmd_bad("natcheck", "bad -server '%s': %s", server, err4);
+	if (addr_port((const struct sockaddr *)(has4 ? &s4 : &s6)) == 0)
+		return cmd_bad("natcheck", "bad -server '%s': the port must be 1-65535", server);
 	srv = (const struct sockaddr *)(has4 ? &s4 : &s6);
 	memset(&io, 0, sizeof(io));
 	if (nc_run(&io, srv, has4 && has6 ? (const struct sockaddr *)&s6 : NULL,

@@ -282,6 +282,54 @@ static void unexpected_dropped(void **state)
 	assert_int_equal(natcheck_on_recv(&sim.nc, 0, SA(srv), resp, (size_t)n, 1), -1);
 }
 
+/* Beside an IPv4 server, one Binding over IPv6 gives the public IPv6
+ * address; its answer must come from the server's IPv6 address. */
+static void public_v6(void **state)
+{
+	struct sockaddr_storage s4 = sim_addr("198.51.100.10:3478");
+	struct sockaddr_storage s6 = { .ss_family = AF_INET6 };
+	struct sockaddr_storage mapped = { .ss_family = AF_INET6 };
+	static const uint8_t rnd[16] = "0123456789abcdef";
+	uint8_t resp[128];
+	struct natcheck_tx tx;
+	struct stun_writer w;
+	struct stun_msg m;
+	int n, found = 0;
+
+	(void)state;
+	assert_int_equal(addr_parse(&s6, "[2001:db8::10]:3478"), 0);
+	assert_int_equal(addr_parse(&mapped, "[2001:db8:1::2]:40000"), 0);
+	assert_int_equal(natcheck_init(&sim.nc, SA(s4), SA(s6), 0, rnd, 0), 0);
+	assert_int_equal(natcheck_sock_family(&sim.nc, NATCHECK_SOCK_V6), AF_INET6);
+	assert_int_equal(natcheck_sock_family(&sim.nc, NATCHECK_SOCK_MAP), AF_INET);
+	while (natcheck_poll_send(&sim.nc, 0, &tx))
+		if (tx.sock == NATCHECK_SOCK_V6) {
+			assert_addr(&tx.to, &s6);
+			decode_ok(&m, tx.buf, tx.len);
+			found = 1;
+		}
+	assert_true(found);
+	stun_writer_init(&w, resp, sizeof(resp), STUN_BINDING, STUN_SUCCESS, m.txid);
+	stun_put_xor_addr(&w, STUN_ATTR_XOR_MAPPED_ADDRESS, SA(mapped));
+	stun_put_fingerprint(&w);
+	n = stun_writer_finish(&w);
+	assert_true(n > 0);
+	/* from the IPv4 address: not the answer */
+	assert_int_equal(natcheck_on_recv(&sim.nc, NATCHECK_SOCK_V6, SA(s4), resp, (size_t)n, 5), -1);
+	assert_int_equal(natcheck_on_recv(&sim.nc, NATCHECK_SOCK_V6, SA(s6), resp, (size_t)n, 5), 0);
+	for (uint64_t now = 5; !natcheck_done(&sim.nc) && now < 10000;) {
+		while (natcheck_poll_send(&sim.nc, now, &tx))
+			;
+		now = natcheck_next(&sim.nc, now);
+	}
+	assert_true(natcheck_done(&sim.nc));
+	assert_true(res()->has_public_v6);
+	assert_addr(&res()->public_v6, &mapped);
+	assert_false(res()->has_public_v4); /* nothing answered over IPv4 */
+	assert_true(res()->udp);
+	assert_int_equal(natcheck_exit_status(res()), NATCHECK_EXIT_UNKNOWN);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -302,6 +350,7 @@ int main(void)
 		cmocka_unit_test(lifetime_long),
 		cmocka_unit_test(lifetime_not_asked),
 		cmocka_unit_test(unexpected_dropped),
+		cmocka_unit_test(public_v6),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
