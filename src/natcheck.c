@@ -186,17 +186,29 @@ static struct natcheck_req *req_find(struct natcheck *nc, int kind)
 	return NULL;
 }
 
-/* OTHER-ADDRESS is usable for RFC 5780's tests only with another IP of
- * the same family that leads somewhere a server can be. */
+/* The server names where natcheck sends next (OTHER-ADDRESS, and the
+ * mapped address for hairpinning): only where a server or a NAT can be,
+ * routable or of the server's own class (loopback for a local server), so
+ * that a hostile server cannot aim the requests at this host's or this
+ * link's services. */
+static int target_ok(const struct natcheck *nc, const struct sockaddr *t)
+{
+	const struct sockaddr *s = (const struct sockaddr *)&nc->server;
+
+	return t->sa_family == s->sa_family && addr_port(t) != 0 &&
+	       (addr_classify(t) == ADDR_CLASS_ROUTABLE ||
+	        addr_classify(t) == addr_classify(s));
+}
+
+/* OTHER-ADDRESS is usable for RFC 5780's tests only with another IP and
+ * port (4.3 test II needs the IP, 4.4 test III the port). */
 static int other_usable(const struct natcheck *nc)
 {
 	const struct sockaddr *o = (const struct sockaddr *)&nc->res.other;
 	const struct sockaddr *s = (const struct sockaddr *)&nc->server;
 
-	return nc->res.has_other && o->sa_family == s->sa_family &&
-	       !addr_same_ip(o, s) && addr_port(o) != addr_port(s) &&
-	       (addr_classify(o) == ADDR_CLASS_ROUTABLE ||
-	        addr_classify(o) == addr_classify(s));
+	return nc->res.has_other && target_ok(nc, o) && !addr_same_ip(o, s) &&
+	       addr_port(o) != addr_port(s);
 }
 
 /* What an answer makes possible next. */
@@ -210,10 +222,10 @@ static void plan_after(struct natcheck *nc, struct natcheck_req *r,
 	switch (r->kind) {
 	case REQ_MAP1:
 		/* 4.5: the NAT hairpins if our own request comes back. */
-		n = req_add(nc, REQ_HAIRPIN, NATCHECK_SOCK_MAP,
-		            (const struct sockaddr *)&r->mapped, now,
-		            NATCHECK_TIMEOUT_MS);
-		if (n)
+		if (target_ok(nc, (const struct sockaddr *)&r->mapped) &&
+		    (n = req_add(nc, REQ_HAIRPIN, NATCHECK_SOCK_MAP,
+		                 (const struct sockaddr *)&r->mapped, now,
+		                 NATCHECK_TIMEOUT_MS)))
 			n->is_hairpin = 1;
 		if (!other_usable(nc))
 			break;

@@ -282,6 +282,55 @@ static void unexpected_dropped(void **state)
 	assert_int_equal(natcheck_on_recv(&sim.nc, 0, SA(srv), resp, (size_t)n, 1), -1);
 }
 
+/* A hostile server names this host's loopback as the mapped address and
+ * a multicast group as OTHER-ADDRESS: natcheck must send nothing there
+ * (no hairpin probe to 127.0.0.1:22, no tests to the group), and so
+ * cannot determine mapping or filtering. */
+static void hostile_targets(void **state)
+{
+	struct sockaddr_storage srv = sim_addr("198.51.100.10:3478");
+	struct sockaddr_storage lo = sim_addr("127.0.0.1:22");
+	struct sockaddr_storage group = sim_addr("224.0.0.251:5353");
+	static const uint8_t rnd[16] = "0123456789abcdef";
+	uint8_t resp[128];
+	struct natcheck_tx tx;
+	struct stun_writer w;
+	struct stun_msg m[2];
+	uint64_t now = 0;
+	int n, k = 0;
+
+	(void)state;
+	assert_int_equal(natcheck_init(&sim.nc, SA(srv), NULL, 0, rnd, 0), 0);
+	for (; now <= NATCHECK_STAGGER_MS; now++)
+		while (natcheck_poll_send(&sim.nc, now, &tx))
+			if (k < 2 && (tx.sock == NATCHECK_SOCK_MAP ||
+			              tx.sock == NATCHECK_SOCK_FILT))
+				decode_ok(&m[k++], tx.buf, tx.len);
+	assert_int_equal(k, 2);
+	for (int i = 0; i < 2; i++) {
+		stun_writer_init(&w, resp, sizeof(resp), STUN_BINDING, STUN_SUCCESS, m[i].txid);
+		stun_put_xor_addr(&w, STUN_ATTR_XOR_MAPPED_ADDRESS, SA(lo));
+		stun_put_addr(&w, STUN_ATTR_OTHER_ADDRESS, SA(group));
+		stun_put_fingerprint(&w);
+		n = stun_writer_finish(&w);
+		assert_true(n > 0);
+		assert_int_equal(natcheck_on_recv(&sim.nc, i, SA(srv), resp, (size_t)n, now), 0);
+	}
+	while (!natcheck_done(&sim.nc) && now < 10000) {
+		while (natcheck_poll_send(&sim.nc, now, &tx)) {
+			if (!addr_equal(SA(tx.to), SA(srv)))
+				print_error("sent to %s\n", addr_str(SA(tx.to), (char[ADDR_STRLEN]){ 0 }, ADDR_STRLEN));
+			assert_true(addr_equal(SA(tx.to), SA(srv)));
+			assert_int_equal(0, tx.len >= 24 && tx.buf[20] == 0 && tx.buf[21] == 3);
+		}
+		now = natcheck_next(&sim.nc, now);
+	}
+	assert_true(natcheck_done(&sim.nc));
+	assert_int_equal(res()->mapping, NATCHECK_UNKNOWN);
+	assert_int_equal(res()->filtering, NATCHECK_UNKNOWN);
+	assert_int_equal(res()->hairpin, -1);
+}
+
 /* Beside an IPv4 server, one Binding over IPv6 gives the public IPv6
  * address; its answer must come from the server's IPv6 address. */
 static void public_v6(void **state)
@@ -351,6 +400,7 @@ int main(void)
 		cmocka_unit_test(lifetime_not_asked),
 		cmocka_unit_test(unexpected_dropped),
 		cmocka_unit_test(public_v6),
+		cmocka_unit_test(hostile_targets),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
