@@ -20,5 +20,6 @@ int cmd_peer(int argc, char **argv);
 int cmd_is_peer(const char *name);
 int cmd_id(int argc, char **argv);
 int cmd_release(int argc, char **argv);
+int cmd_natcheck(int argc, char **argv);
 
 #endif

@@ -21,6 +21,7 @@ static const char usage[] =
 	"  forward    forward TCP ports over the link (-L LPORT:HOST:PORT)\n"
 	"  id         print this machine's key fingerprint (made on first use)\n"
 	"  release    give up an id on a server, so another key may take it\n"
+	"  natcheck   what this network's NAT does to UDP (RFC 5780 tests)\n"
 	"  version    print the version\n"
 	"  help       show this help\n"
 	"\n"
@@ -117,6 +118,8 @@ int main(int argc, char **argv)
 		return cmd_id(argc - 1, argv + 1);
 	if (!strcmp(cmd, "release"))
 		return cmd_release(argc - 1, argv + 1);
+	if (!strcmp(cmd, "natcheck"))
+		return cmd_natcheck(argc - 1, argv + 1);
 	if (!strcmp(cmd, "version") || !strcmp(cmd, "--version") ||
 	    !strcmp(cmd, "-version")) {
 		printf("punch %s\n", PUNCH_VERSION);

@@ -90,6 +90,12 @@ expect 0 'usage: punch release' release -help
 expect 2 'both -server HOST:PORT and -id are required' release -id a
 expect 2 "bad -id 'has space'" release -server 127.0.0.1:1 -id 'has space'
 expect 2 "-server-key wants a fingerprint" release -server 127.0.0.1:1 -id a -server-key x
+expect 0 'usage: punch natcheck' natcheck -help
+expect 2 '-server HOST:PORT is required \(a punch server started with -alt\)' natcheck
+expect 2 "bad -server '1.2.3.4': expected HOST:PORT" natcheck -server 1.2.3.4
+expect 2 "bad -server '1.2.3.4:0': the port must be 1-65535" natcheck -server 1.2.3.4:0
+expect 2 "unexpected argument 'extra'" natcheck -server 127.0.0.1:1 extra
+expect 2 'unknown option' natcheck -server 127.0.0.1:1 -frobnicate
 # -print-key makes the key once, then prints the same fingerprint.
 state=$(mktemp -d)
 trap 'rm -rf "$state"' EXIT
