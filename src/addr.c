@@ -187,8 +187,7 @@ void addr_set_port(struct sockaddr *sa, uint16_t port)
 
 socklen_t addr_len(const struct sockaddr *sa)
 {
-	return sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-	                                 : sizeof(struct sockaddr_in);
+	return sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
 }
 
 int addr_is_any(const struct sockaddr *sa)
@@ -242,7 +241,7 @@ enum addr_class addr_classify(const struct sockaddr *sa)
 const char *addr_class_str(enum addr_class c)
 {
 	static const char *const names[] = { "routable", "unspecified",
-		"loopback", "link-local", "multicast", "not IP" };
+		                             "loopback", "link-local", "multicast", "not IP" };
 
 	return (unsigned)c < sizeof(names) / sizeof(names[0]) ? names[c] : "?";
 }

@@ -19,7 +19,7 @@ static const struct rtx_params check_rtx = {
 const char *agent_state_str(int state)
 {
 	static const char *names[] = { "idle", "checking", "connected",
-	                               "failed", "gone" };
+		                       "failed", "gone" };
 
 	return state >= 0 && state <= AGENT_STATE_GONE ? names[state] : "?";
 }
@@ -295,8 +295,7 @@ static void send_check(struct agent *a, struct agent_pair *p,
 	stun_put_u32(&w, STUN_ATTR_PRIORITY,
 	             punch_cand_priority(CAND_PRFLX,
 	                                 (uint16_t)(a->local_priority[p->sock] >> 8)));
-	stun_put_u64(&w, a->controlling ? STUN_ATTR_ICE_CONTROLLING :
-	                                  STUN_ATTR_ICE_CONTROLLED,
+	stun_put_u64(&w, a->controlling ? STUN_ATTR_ICE_CONTROLLING : STUN_ATTR_ICE_CONTROLLED,
 	             a->tiebreaker);
 	if (use_candidate)
 		stun_put_bytes(&w, STUN_ATTR_USE_CANDIDATE, NULL, 0);
@@ -376,8 +375,7 @@ static void select_pair(struct agent *a, int i, uint64_t now_ms)
 	a->selected = i;
 	a->connected_ms = now_ms;
 	consent_answered(a, now_ms); /* the first consent check, jittered */
-	log_debug("agent: chose %s", addr_str((const struct sockaddr *)
-	                                      &a->remote[a->pairs[i].remote].addr,
+	log_debug("agent: chose %s", addr_str((const struct sockaddr *)&a->remote[a->pairs[i].remote].addr,
 	                                      r, sizeof(r)));
 	set_state(a, AGENT_STATE_CONNECTED);
 }
@@ -527,8 +525,7 @@ int agent_on_stun(struct agent *a, int sock, const struct sockaddr *from,
 		}
 		/* RFC 8445 7.2.5.2.1: only an answer from where the check
 		 * went proves the pair */
-		if (!addr_equal(from, (const struct sockaddr *)
-		                &a->remote[a->pairs[i].remote].addr) ||
+		if (!addr_equal(from, (const struct sockaddr *)&a->remote[a->pairs[i].remote].addr) ||
 		    sock != a->pairs[i].sock) {
 			log_debug("agent: answer from an unexpected address dropped");
 			return 1;
@@ -618,7 +615,7 @@ static uint64_t tick_checks(struct agent *a, uint64_t now_ms)
 	 * time (a controlled agent waits for the peer to nominate). */
 	if (!alive || now_ms - a->checks_ms >= AGENT_CHECK_TIMEOUT_MS) {
 		log_debug("agent: giving up: %s", alive ? "no pair chosen in time" :
-		                                     "every pair failed");
+		                                          "every pair failed");
 		set_state(a, AGENT_STATE_FAILED);
 		return UINT64_MAX;
 	}

@@ -48,7 +48,7 @@ struct app_env {
 	uv_loop_t *loop;
 	struct quic *quic;
 	const char *peer_id;
-	int tty;                  /* stderr is a terminal: show progress */
+	int tty;    /* stderr is a terminal: show progress */
 	/* End the session with this exit status, after the link is closed
 	 * cleanly (the app has flushed what it must). */
 	void (*finish)(void *ctx, int exit_code);

@@ -307,7 +307,8 @@ static struct app *recv_create(const struct app_env *env,
 	if (!r)
 		return NULL;
 	file_end_init(&r->e, env);
-	r->dir = args->dir ? args->dir : args->argc ? args->argv[0] : ".";
+	r->dir = args->dir ? args->dir : args->argc ? args->argv[0] :
+	                                              ".";
 	r->force = args->force;
 	r->out = r->peer = -1;
 	r->fd = -1;

@@ -188,7 +188,7 @@ static const char *refusal(const char *reason)
 		{ "size", "the file arrived with the wrong size" },
 		{ "sha256", "the file arrived corrupted (SHA-256 mismatch)" },
 		{ "write", "it could not write the file" },
-		{ "header", "it could not read our request" },
+		{ "header", "it could not read our request" }
 	};
 	size_t n = strcspn(reason, " ");
 

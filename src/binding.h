@@ -43,7 +43,7 @@ struct binding_service {
 };
 
 struct binding_reply {
-	int sock;                   /* index of the socket to send from */
+	int sock;     /* index of the socket to send from */
 	struct sockaddr_storage to; /* destination */
 	size_t len;
 	int is_error;               /* an error response (400, 420) */

@@ -102,8 +102,7 @@ static void cand_list(const struct punch_candidate *cand, size_t n, char *buf,
 		off += (size_t)snprintf(buf + off, len - off, "%s%s %s",
 		                        i ? ", " : "",
 		                        punch_cand_type_str(cand[i].type),
-		                        addr_str((const struct sockaddr *)
-		                                 &cand[i].addr, a, sizeof(a)));
+		                        addr_str((const struct sockaddr *)&cand[i].addr, a, sizeof(a)));
 }
 
 static void finish(struct client *c, int code)
@@ -168,8 +167,7 @@ static void say_step1(struct client *c, int natted)
 		    a, c->cfg->server, (unsigned long long)step_ms(c));
 	else
 		say("Step 1: STUN: my public address is %s (%s), asked %s in %llu ms",
-		    a, natted ? "behind a NAT" :
-		    "no NAT: it is this machine's own address",
+		    a, natted ? "behind a NAT" : "no NAT: it is this machine's own address",
 		    c->cfg->server, (unsigned long long)step_ms(c));
 }
 
@@ -219,7 +217,8 @@ static void publish_candidates(struct client *c)
 static int peer_session_seen(const struct client *c, uint64_t session)
 {
 	unsigned n = c->n_peer_sessions < PEER_SESSIONS_MAX ?
-	             c->n_peer_sessions : PEER_SESSIONS_MAX;
+	                     c->n_peer_sessions :
+	                     PEER_SESSIONS_MAX;
 
 	for (unsigned i = 0; i < n; i++)
 		if (c->peer_sessions[i] == session)
@@ -321,7 +320,8 @@ static void on_rdvc_event(void *ctx, int event, const void *arg)
 			say("Step 3: ready: registered in %llu ms; %s",
 			    (unsigned long long)step_ms(c),
 			    *(const uint32_t *)arg == PUNCH_STATUS_PAIRED ?
-			    "the peer is here" : "waiting for the peer");
+			            "the peer is here" :
+			            "waiting for the peer");
 		}
 		break;
 	case RDVC_EV_PEER_INFO:
@@ -407,7 +407,8 @@ static void start_link(struct client *c, const struct sockaddr *local,
 		.peer_id = c->cfg->peer,
 		.pinned = c->cfg->has_peer_key ? c->cfg->peer_key : NULL,
 		.relayed = agent_peer(&c->agent)->has_key_fp ?
-		           agent_peer(&c->agent)->key_fp : NULL,
+		                   agent_peer(&c->agent)->key_fp :
+		                   NULL,
 		.code = c->cfg->code[0] ? c->cfg->code : NULL,
 		.is_client = agent_is_controlling(&c->agent),
 		.send = link_send,
@@ -708,7 +709,7 @@ static int setup(struct client *c, const struct client_config *cfg)
 	 * machine (tests, the lab's one-host runs). */
 	agent_set_allow_local(&c->agent,
 	                      addr_classify((struct sockaddr *)&c->server) ==
-	                      ADDR_CLASS_LOOPBACK);
+	                              ADDR_CLASS_LOOPBACK);
 	rdvc_init(&c->rc, (struct sockaddr *)&c->server, &self, rdvc_send,
 	          on_rdvc_event, c);
 	rdvc_set_key(&c->rc, &c->sign);

@@ -92,7 +92,8 @@ static void nc_pump(struct nc_io *io)
 	uv_update_time(&io->loop);
 	now = uv_now(&io->loop);
 	for (int i = 0; i < NATCHECK_REQ_MAX * 2 &&
-	                natcheck_poll_send(&io->nc, now, &tx); i++) {
+	                natcheck_poll_send(&io->nc, now, &tx);
+	     i++) {
 		uv_buf_t b = uv_buf_init((char *)tx.buf, (unsigned)tx.len);
 
 		if (tx.sock < 0 || tx.sock >= NATCHECK_SOCK_MAX ||
@@ -182,7 +183,7 @@ static const struct peer_type peer_types[] = {
 	{ "full cone", NATCHECK_INDEPENDENT, NATCHECK_INDEPENDENT },
 	{ "restricted cone", NATCHECK_INDEPENDENT, NATCHECK_ADDRESS },
 	{ "port-restricted cone", NATCHECK_INDEPENDENT, NATCHECK_ADDRESS_PORT },
-	{ "symmetric", NATCHECK_ADDRESS_PORT, NATCHECK_ADDRESS_PORT },
+	{ "symmetric", NATCHECK_ADDRESS_PORT, NATCHECK_ADDRESS_PORT }
 };
 
 static int reaches(const struct natcheck_result *r, const struct peer_type *p)
@@ -239,8 +240,10 @@ static void print_json(const struct natcheck_result *r,
 	printf("\"udp\":%s,", r->udp ? "true" : "false");
 	print_jstr("public_v4", r->has_public_v4 ? addr_str((const struct sockaddr *)&r->public_v4, a, sizeof(a)) : NULL, 1);
 	print_jstr("public_v6", r->has_public_v6 ? addr_str((const struct sockaddr *)&r->public_v6, b, sizeof(b)) : NULL, 1);
-	printf("\"nat\":%s,", r->nat < 0 ? "null" : r->nat ? "true" : "false");
-	printf("\"port_preserved\":%s,", r->nat < 0 ? "null" : r->port_preserved ? "true" : "false");
+	printf("\"nat\":%s,", r->nat < 0 ? "null" : r->nat ? "true" :
+	                                                     "false");
+	printf("\"port_preserved\":%s,", r->nat < 0 ? "null" : r->port_preserved ? "true" :
+	                                                                           "false");
 	print_jstr("mapping", natcheck_behaviour_str(r->mapping), 1);
 	print_jstr("filtering", natcheck_behaviour_str(r->filtering), 1);
 	print_jstr("nat_type", natcheck_type_str(r), 1);
@@ -248,7 +251,8 @@ static void print_json(const struct natcheck_result *r,
 	printf("\"deltas\":[");
 	for (size_t i = 0; i < r->n_deltas; i++)
 		printf("%s%d", i ? "," : "", r->deltas[i]);
-	printf("],\"hairpin\":%s,", r->hairpin < 0 ? "null" : r->hairpin ? "true" : "false");
+	printf("],\"hairpin\":%s,", r->hairpin < 0 ? "null" : r->hairpin ? "true" :
+	                                                                   "false");
 	if (r->lifetime_checked)
 		printf("\"lifetime_s\":%u,\"lifetime_max_s\":%u,", r->lifetime_s,
 		       r->lifetime_max_s);
@@ -287,9 +291,7 @@ static void print_verdict(const struct natcheck_result *r)
 	printf(" peers");
 	if (r->mapping == NATCHECK_INDEPENDENT)
 		printf(" (both sides punch to the address the server saw%s)\n",
-		       reaches(r, &peer_types[3])
-		               ? "; a symmetric peer's new port gets in and is learnt as peer-reflexive"
-		               : "");
+		       reaches(r, &peer_types[3]) ? "; a symmetric peer's new port gets in and is learnt as peer-reflexive" : "");
 	else
 		printf(" (this NAT gives each peer a new port; only a peer whose filter admits it, learning it as peer-reflexive, gets through)\n");
 	for (size_t i = 0; i < sizeof(peer_types) / sizeof(peer_types[0]); i++)
@@ -316,7 +318,8 @@ static void print_human(const struct natcheck_result *r,
 		       r->port_preserved ? "preserved" : "not preserved");
 	if (r->has_public_v6)
 		printf("public IPv6:  %s%s\n", addr_str((const struct sockaddr *)&r->public_v6, a, sizeof(a)),
-		       r->has_public_v4 ? "" : r->port_preserved ? " (port preserved)" : " (port not preserved)");
+		       r->has_public_v4 ? "" : r->port_preserved ? " (port preserved)" :
+		                                                   " (port not preserved)");
 	else
 		printf("public IPv6:  none%s\n", server_has_v6 ? " (no answer over IPv6)" : " (the server has no IPv6 address)");
 	if (!r->udp) {
@@ -339,7 +342,8 @@ static void print_human(const struct natcheck_result *r,
 			printf(" %+d", r->deltas[i]);
 		printf(")");
 	}
-	printf("\nhairpinning:  %s\n", r->hairpin < 0 ? "not determinable" : r->hairpin ? "yes" : "no");
+	printf("\nhairpinning:  %s\n", r->hairpin < 0 ? "not determinable" : r->hairpin ? "yes" :
+	                                                                                  "no");
 	if (!r->lifetime_checked)
 		printf("lifetime:     not checked (use -lifetime)\n");
 	else if (r->lifetime_max_s)
@@ -358,7 +362,7 @@ int cmd_natcheck(int argc, char **argv)
 		{ "lifetime", no_argument, NULL, 'l' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+		{ NULL, 0, NULL, 0 }
 	};
 	struct sockaddr_storage s4, s6;
 	const char *server = NULL, *err4 = NULL, *err6 = NULL;

@@ -76,7 +76,7 @@ static const struct peer_cmd cmds[] = {
 	  "                     (up to 16; an IPv6 HOST in brackets)\n"
 	  "  -allow HOST:PORT   serve the peer's connections to HOST:PORT, exactly\n"
 	  "                     as the peer names it (up to 16)\n",
-	  0, 0, PEER_OPT_FORWARD, app_forward_check },
+	  0, 0, PEER_OPT_FORWARD, app_forward_check }
 };
 
 static const char usage_common[] =
@@ -152,7 +152,7 @@ int cmd_peer(int argc, char **argv)
 		{ "allow", required_argument, NULL, 'a' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+		{ NULL, 0, NULL, 0 }
 	};
 	const struct peer_cmd *pc = find_cmd(argv[0]);
 	struct client_config cfg = { 0 };

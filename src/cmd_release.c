@@ -116,8 +116,7 @@ static void rel_run(struct rdv_client *rc, struct release *r, int fd)
 		if (poll(&p, 1, next > now ? (int)(next - now < 1000 ? next - now : 1000) : 0) <= 0)
 			continue;
 		n = recvfrom(fd, buf, sizeof(buf), 0, (struct sockaddr *)&from, &flen);
-		if (n <= 0 || !addr_equal((struct sockaddr *)&from,
-		                          (struct sockaddr *)&rc->server) ||
+		if (n <= 0 || !addr_equal((struct sockaddr *)&from, (struct sockaddr *)&rc->server) ||
 		    stun_decode(&m, buf, (size_t)n) != STUN_OK)
 			continue;
 		rdvc_on_stun(rc, buf, (size_t)n, &m, mono_ms());
@@ -132,7 +131,7 @@ int cmd_release(int argc, char **argv)
 		{ "server-key", required_argument, NULL, 'K' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+		{ NULL, 0, NULL, 0 }
 	};
 	struct release r = { .rc = 1 };
 	struct punch_peer self = { 0 };

@@ -114,7 +114,9 @@ static int parse_duration(const char *s, uint64_t *out)
 		return -1;
 	if (*end) {
 		unit = *end == 'd' ? 86400 : *end == 'h' ? 3600 :
-		       *end == 'm' ? 60 : *end == 's' ? 1 : 0;
+		                     *end == 'm'         ? 60 :
+		                     *end == 's'         ? 1 :
+		                                           0;
 		if (!unit || end[1])
 			return -1;
 	}
@@ -331,7 +333,7 @@ int cmd_server(int argc, char **argv)
 		{ "max-allocations-per-prefix", required_argument, NULL, 'X' },
 		{ "relay-allow-private", no_argument, NULL, 'W' },
 		{ "realm", required_argument, NULL, 'E' },
-		{ NULL, 0, NULL, 0 },
+		{ NULL, 0, NULL, 0 }
 	};
 	struct server_config cfg = { 0 };
 	const char *alt = NULL;

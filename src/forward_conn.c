@@ -741,7 +741,8 @@ static size_t opener_status(struct fwd_conn *c, const uint8_t *data, size_t len)
 			/* The peer's words reach our terminal: escaped. */
 			term_str(said, sizeof(said),
 			         connect ? c->status + 12 :
-			         denied ? c->status + 11 : c->status);
+			         denied  ? c->status + 11 :
+			                   c->status);
 			snprintf(why, sizeof(why), "%s %s: %s", c->x->env.peer_id,
 			         connect ? "cannot connect to it" : "refused it",
 			         said);

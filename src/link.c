@@ -109,9 +109,8 @@ static int verify_peer(void *ctx, const uint8_t fp[IDENTITY_FP_LEN])
 	if (e->code && known != KNOWN_MATCH) {
 		/* The code decides, before the app starts (link_pair.c). */
 		fprintf(stderr, "Peer key %s %s; pairing with the code decides\n",
-		        seen, known == KNOWN_MISMATCH ? "differs from known_peers" :
-		        known == KNOWN_ERROR ? "is not readable in known_peers" :
-		        "is new");
+		        seen, known == KNOWN_MISMATCH ? "differs from known_peers" : known == KNOWN_ERROR ? "is not readable in known_peers" :
+		                                                                                            "is new");
 		return 0;
 	}
 	if (known == KNOWN_MATCH) {
@@ -140,7 +139,7 @@ static int verify_peer(void *ctx, const uint8_t fp[IDENTITY_FP_LEN])
 	fprintf(stderr, "Peer key %s is new; remembered in %s/known_peers\n",
 	        seen, e->id->dir);
 	fprintf(stderr, "unverified: only the rendezvous server vouches for %s's key; "
-	        "compare the short code with %s, or pair with -code\n",
+	                "compare the short code with %s, or pair with -code\n",
 	        e->peer_id, e->peer_id);
 	return 0;
 }
@@ -252,7 +251,7 @@ static void hello_check(struct link *l)
 		return;
 	if (strcmp(h->name, l->ops->wire)) {
 		hello_mismatch(l, !strcmp(h->name, "file") ? "send or recv" :
-		               term_str(name, sizeof(name), h->name));
+		                                             term_str(name, sizeof(name), h->name));
 		return;
 	}
 	if (hello_say(l))
@@ -333,7 +332,7 @@ static void q_ready(void *ctx)
 		identity_short_code(exp, l->env.is_client ? own : l->peer_fp,
 		                    l->env.is_client ? l->peer_fp : own, code);
 		fprintf(stderr, "Secure link up: QUIC with TLS 1.3; short code %s "
-		        "(%s sees the same one unless someone is in the middle)\n",
+		                "(%s sees the same one unless someone is in the middle)\n",
 		        code, l->env.peer_id);
 	}
 	if (link_pair_pending(&l->pair)) {
@@ -625,7 +624,9 @@ uint64_t link_tick(struct link *l, uint64_t now_ns)
 		set_state(l, LINK_DONE);
 		quic_close(l->quic, l->close_error,
 		           l->close_error == APP_ERR_PAIRING ?
-		           "pairing code did not match" : NULL, now_ns);
+		                   "pairing code did not match" :
+		                   NULL,
+		           now_ns);
 		l->env.finish(l->env.ctx, l->close_code);
 		return UINT64_MAX;
 	}

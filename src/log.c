@@ -19,7 +19,7 @@ void log_set_tag(const char *tag)
 void log_msg(enum log_level level, const char *fmt, ...)
 {
 	static const char *prefix[] = { "error: ", "warning: ", "", "",
-	                               "debug: " };
+		                        "debug: " };
 	va_list ap;
 
 	fprintf(stderr, "%s: %s", log_tag, prefix[level]);

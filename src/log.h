@@ -21,10 +21,10 @@ void log_set_tag(const char *tag);
 void log_msg(enum log_level level, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
-#define log_at(level, ...)                                                   \
-	do {                                                                  \
-		if ((level) <= log_threshold)                                 \
-			log_msg((level), __VA_ARGS__);                        \
+#define log_at(level, ...)                             \
+	do {                                           \
+		if ((level) <= log_threshold)          \
+			log_msg((level), __VA_ARGS__); \
 	} while (0)
 #define log_error(...) log_at(LOG_ERROR, __VA_ARGS__)
 #define log_warn(...) log_at(LOG_WARN, __VA_ARGS__)

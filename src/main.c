@@ -44,7 +44,7 @@ static const char *skip_dash(const char *a)
 static int legacy_mode(int argc, char **argv)
 {
 	static const char *const client_map[][2] = {
-		{ "stun", "-server" }, { "peer", "-id" }, { "target", "-peer" },
+		{ "stun", "-server" }, { "peer", "-id" }, { "target", "-peer" }
 	};
 	const char *mode = NULL;
 	char *args[64], *rest[64];

@@ -44,7 +44,7 @@ enum {
  * 2 min; past 130 s the answer no longer changes what punch does (its
  * keepalives run every 15 s). */
 static const unsigned life_steps_s[NATCHECK_LIFE_MAX] = {
-	2, 4, 8, 15, 25, 35, 50, 70, 100, 130,
+	2, 4, 8, 15, 25, 35, 50, 70, 100, 130
 };
 
 int natcheck_sock_family(const struct natcheck *nc, int s)
@@ -408,8 +408,7 @@ uint64_t natcheck_next(struct natcheck *nc, uint64_t now)
 		if (r->state == NATCHECK_REQ_WAITING)
 			t = r->start_at;
 		else if (r->state == NATCHECK_REQ_PENDING)
-			t = r->next_at < r->give_up_at ? r->next_at
-			                               : r->give_up_at;
+			t = r->next_at < r->give_up_at ? r->next_at : r->give_up_at;
 		if (t < next)
 			next = t;
 	}
@@ -521,9 +520,8 @@ static void read_pattern(const struct natcheck *nc, struct natcheck_result *res)
 		    d < -NATCHECK_SEQ_DELTA_MAX)
 			small = 0;
 	}
-	res->pattern = kept    ? NATCHECK_PAT_PRESERVING
-	               : small ? NATCHECK_PAT_SEQUENTIAL
-	                       : NATCHECK_PAT_RANDOM;
+	res->pattern = kept ? NATCHECK_PAT_PRESERVING : small ? NATCHECK_PAT_SEQUENTIAL :
+	                                                        NATCHECK_PAT_RANDOM;
 }
 
 static void read_lifetime(const struct natcheck *nc,
@@ -628,9 +626,8 @@ const char *natcheck_type_str(const struct natcheck_result *r)
 	if (!r->udp)
 		return NULL;
 	if (r->nat == 0)
-		return r->filtering == NATCHECK_INDEPENDENT ? "no NAT"
-		       : r->filtering                        ? "no NAT, firewall"
-		                                             : "no NAT";
+		return r->filtering == NATCHECK_INDEPENDENT ? "no NAT" : r->filtering ? "no NAT, firewall" :
+		                                                                        "no NAT";
 	if (r->mapping == NATCHECK_ADDRESS || r->mapping == NATCHECK_ADDRESS_PORT)
 		return "symmetric";
 	if (r->mapping != NATCHECK_INDEPENDENT)

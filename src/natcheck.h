@@ -86,16 +86,16 @@ enum natcheck_flags {
 /* What natcheck_result() says.  A field the run could not learn is 0 /
  * NATCHECK_UNKNOWN, and the has_ flags say which addresses are set. */
 struct natcheck_result {
-	int udp;                          /* any answer at all */
+	int udp;     /* any answer at all */
 	int has_public_v4, has_public_v6, has_other;
 	struct sockaddr_storage public_v4; /* MAP's mapping toward the server */
 	/* V6's, or MAP's when the tests ran over IPv6 */
 	struct sockaddr_storage public_v6;
 	struct sockaddr_storage other;    /* the server's OTHER-ADDRESS */
-	int nat;                          /* public != local: a NAT (1), no (0), -1 unknown */
+	int nat;     /* public != local: a NAT (1), no (0), -1 unknown */
 	int port_preserved;               /* MAP's public port = its local port */
 	enum natcheck_behaviour mapping, filtering;
-	int hairpin;                      /* 1, 0, or -1: not determinable */
+	int hairpin;        /* 1, 0, or -1: not determinable */
 	enum natcheck_pattern pattern;
 	int deltas[NATCHECK_SAMPLES_MAX - 1];
 	size_t n_deltas;

@@ -57,7 +57,7 @@ static const char *const words[PAKE_CODE_WORDS] = {
 	"tulip", "tundra", "turnip", "turtle", "tuxedo", "umber", "umbrella", "unicorn",
 	"urchin", "valley", "vanilla", "velvet", "violet", "violin", "volcano", "voyage",
 	"waffle", "wagon", "walnut", "walrus", "willow", "window", "winter", "wizard",
-	"wombat", "yacht", "yarrow", "yogurt", "zebra", "zephyr", "zinc", "zipper",
+	"wombat", "yacht", "yarrow", "yogurt", "zebra", "zephyr", "zinc", "zipper"
 };
 
 /* ---- codes -------------------------------------------------------------- */
@@ -380,13 +380,15 @@ int pake_rx_feed(struct pake_rx *rx, const uint8_t *data, size_t len,
 const uint8_t *pake_rx_share(const struct pake_rx *rx)
 {
 	return rx->len >= PAKE_HEADER_LEN + PAKE_SHARE_LEN ?
-	       rx->buf + PAKE_HEADER_LEN : NULL;
+	               rx->buf + PAKE_HEADER_LEN :
+	               NULL;
 }
 
 const uint8_t *pake_rx_mac(const struct pake_rx *rx)
 {
 	return rx->len == PAKE_STREAM_LEN ?
-	       rx->buf + PAKE_HEADER_LEN + PAKE_SHARE_LEN : NULL;
+	               rx->buf + PAKE_HEADER_LEN + PAKE_SHARE_LEN :
+	               NULL;
 }
 
 int pake_prefix_match(size_t off, const uint8_t *data, size_t len)

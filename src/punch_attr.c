@@ -58,7 +58,8 @@ uint32_t punch_cand_priority(uint8_t type, uint16_t local_pref)
 	/* RFC 8445 5.1.2.1, with its recommended type preferences;
 	 * component 1 (one UDP flow). */
 	uint32_t type_pref = type == CAND_HOST ? 126 : type == CAND_PRFLX ? 110 :
-	                     type == CAND_SRFLX ? 100 : 0;
+	                                       type == CAND_SRFLX         ? 100 :
+	                                                                    0;
 
 	return (type_pref << 24) | ((uint32_t)local_pref << 8) | (256 - 1);
 }

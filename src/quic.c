@@ -313,8 +313,7 @@ int64_t quic_open_stream(struct quic *q, int bidi)
 	int64_t id;
 	int rc;
 
-	if (!q->conn || q->state != QUIC_STATE_READY || own_streams(q) + q->lim.peer_bidi +
-	                                q->lim.peer_uni >= QUIC_STREAMS_MAX)
+	if (!q->conn || q->state != QUIC_STATE_READY || own_streams(q) + q->lim.peer_bidi + q->lim.peer_uni >= QUIC_STREAMS_MAX)
 		return -1;
 	rc = bidi ? ngtcp2_conn_open_bidi_stream(q->conn, &id, NULL) :
 	            ngtcp2_conn_open_uni_stream(q->conn, &id, NULL);
@@ -460,7 +459,7 @@ static int cb_stream_open(ngtcp2_conn *conn, int64_t id, void *user)
 
 	(void)conn;
 	return stream_find(q, id) || stream_add(q, id) ? 0 :
-	       NGTCP2_ERR_CALLBACK_FAILURE;
+	                                                 NGTCP2_ERR_CALLBACK_FAILURE;
 }
 
 static int cb_stream_reset(ngtcp2_conn *conn, int64_t id, uint64_t final_size,
@@ -634,7 +633,7 @@ static int keylog_cb(gnutls_session_t session, const char *label,
 static int tls_init(struct quic *q, char *err, size_t errlen)
 {
 	gnutls_datum_t alpn = { (unsigned char *)alpn_name,
-	                        sizeof(alpn_name) - 1 };
+		                sizeof(alpn_name) - 1 };
 	unsigned flags = q->is_client ? GNUTLS_CLIENT : GNUTLS_SERVER;
 	gnutls_x509_crt_t crt = q->id->crt;
 	int rc;
@@ -643,7 +642,7 @@ static int tls_init(struct quic *q, char *err, size_t errlen)
 	    (rc = gnutls_certificate_set_x509_key(q->cred, &crt, 1,
 	                                          q->id->key)) < 0 ||
 	    (rc = gnutls_init(&q->session, flags | GNUTLS_ENABLE_EARLY_DATA |
-	                                       GNUTLS_NO_END_OF_EARLY_DATA)) < 0 ||
+	                                           GNUTLS_NO_END_OF_EARLY_DATA)) < 0 ||
 	    (rc = gnutls_priority_set_direct(q->session, priority, NULL)) < 0 ||
 	    (rc = gnutls_credentials_set(q->session, GNUTLS_CRD_CERTIFICATE,
 	                                 q->cred)) < 0 ||
@@ -988,7 +987,8 @@ static void peer_closed(struct quic *q)
 	}
 	snprintf(q->reason, sizeof(q->reason), "the peer closed the link (%s code 0x%llx%s%.*s)",
 	         e->type == NGTCP2_CONNECTION_CLOSE_ERROR_CODE_TYPE_APPLICATION ?
-	         "application" : "transport",
+	                 "application" :
+	                 "transport",
 	         (unsigned long long)e->error_code, e->reasonlen ? ": " : "",
 	         (int)e->reasonlen, (const char *)e->reason);
 	finish(q, q->reason);
@@ -1014,7 +1014,8 @@ void quic_on_datagram(struct quic *q, const struct sockaddr *from,
 			char a[ADDR_STRLEN];
 
 			log_debug("quic: %zu bytes from %s dropped: not the chosen peer "
-			          "(%llu so far)", len, addr_str(from, a, sizeof(a)),
+			          "(%llu so far)",
+			          len, addr_str(from, a, sizeof(a)),
 			          (unsigned long long)q->dropped_offpath);
 		}
 		return;
@@ -1090,7 +1091,8 @@ static size_t burst_pkts(struct quic *q)
 {
 	size_t n = ngtcp2_conn_get_send_quantum(q->conn) / PKT_MAX;
 
-	return n < 1 ? 1 : n > QUIC_BURST_PKTS ? QUIC_BURST_PKTS : n;
+	return n < 1 ? 1 : n > QUIC_BURST_PKTS ? QUIC_BURST_PKTS :
+	                                         n;
 }
 
 /* One packet of len bytes, just built at q->burst + *off: keep it in the

@@ -39,7 +39,11 @@ struct prefix {
 	uint8_t key[PREFIX_KEY_LEN];
 };
 
-enum { STR_ID, STR_PEER_ID, STR_UFRAG, STR_PWD, STR_N };
+enum { STR_ID,
+       STR_PEER_ID,
+       STR_UFRAG,
+       STR_PWD,
+       STR_N };
 
 struct reg_entry {
 	struct hlink link;
@@ -532,7 +536,8 @@ struct registry *registry_new(size_t max_entries, size_t per_prefix_max)
 	r->max = max_entries ? max_entries : 1;
 	r->per_prefix_max = per_prefix_max;
 	r->idle_max = r->max > REGISTRY_IDLE_PREFIX_MIN ?
-	              r->max : REGISTRY_IDLE_PREFIX_MIN;
+	                      r->max :
+	                      REGISTRY_IDLE_PREFIX_MIN;
 	registry_set_rate(r, REGISTRY_RATE_PER_S, REGISTRY_RATE_BURST);
 	randombytes_buf(r->key, sizeof(r->key));
 	if (table_init(r, &r->ids) || table_init(r, &r->prefixes)) {

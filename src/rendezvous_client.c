@@ -236,8 +236,8 @@ static void on_register_error(struct rdv_client *rc, const struct stun_msg *m,
 			resend(rc, now_ms);
 		} else {
 			rc->retry_ms = now_ms + rtx_jitter(
-				(uint64_t)RTX_RTO_MS << (rc->stale_438 < 5 ? rc->stale_438 : 5),
-				rnd_u32());
+							(uint64_t)RTX_RTO_MS << (rc->stale_438 < 5 ? rc->stale_438 : 5),
+							rnd_u32());
 			rc->stale_438++;
 		}
 		return;

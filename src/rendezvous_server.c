@@ -434,11 +434,13 @@ static int handle_register(struct rdv_server *rs, int sock,
 	rc = registry_register(rs->reg, &p, from, sock, now_ms, &self, &peer);
 	if (rc < 0) {
 		uint16_t code = rc == REG_ERR_FULL ? 508 :
-		                rc == REG_ERR_KEY ? 403 : 400;
+		                rc == REG_ERR_KEY  ? 403 :
+		                                     400;
 
 		snprintf(reason, sizeof(reason), "%s: %s",
 		         code == 508 ? "Insufficient Capacity" :
-		         code == 403 ? "Forbidden" : "Bad Request",
+		         code == 403 ? "Forbidden" :
+		                       "Bad Request",
 		         registry_result_str(rc));
 		refused(rs, rdv_refusal_of(rc), code, p.id, p.peer_id, from,
 		        registry_result_str(rc));
@@ -459,8 +461,7 @@ static int handle_register(struct rdv_server *rs, int sock,
 		introduce(rs, self, peer, now_ms);
 		introduce(rs, peer, self, now_ms);
 	}
-	return reply_success(rs, m, from, rc == REG_WAITING ?
-	                     PUNCH_STATUS_WAITING : PUNCH_STATUS_PAIRED, &p,
+	return reply_success(rs, m, from, rc == REG_WAITING ? PUNCH_STATUS_WAITING : PUNCH_STATUS_PAIRED, &p,
 	                     out, cap, reply);
 }
 
@@ -533,14 +534,15 @@ int rdv_handle(struct rdv_server *rs, int sock, const uint8_t *buf,
 			rs->stats.rate_limited++;
 			log_debug("drop %s from %s: over the rate of its prefix",
 			          m.method == PUNCH_REGISTER ? "REGISTER" :
-			          "RELEASE", addr_str(from, a, sizeof(a)));
+			                                       "RELEASE",
+			          addr_str(from, a, sizeof(a)));
 			return BINDING_IGNORE;
 		}
 		rc = m.method == PUNCH_REGISTER ?
-		     handle_register(rs, sock, &m, buf, len, from, now_ms, out,
-		                     cap, reply) :
-		     handle_release(rs, &m, buf, len, from, now_ms, out, cap,
-		                    reply);
+		             handle_register(rs, sock, &m, buf, len, from, now_ms, out,
+		                             cap, reply) :
+		             handle_release(rs, &m, buf, len, from, now_ms, out, cap,
+		                            reply);
 		/* The Binding service's bound holds here too: a bare REGISTER
 		 * from a spoofed source must not earn a bigger 438. */
 		if (rc == BINDING_REPLY &&

@@ -611,7 +611,8 @@ static void describe(const struct server *srv, const struct server_config *cfg,
 	buf[0] = '\0';
 	if (cfg->has_alt) {
 		const struct binding_service *svc = &srv->svc[0];
-		int alt = svc->have[3] ? 3 : svc->have[2] ? 2 : 1;
+		int alt = svc->have[3] ? 3 : svc->have[2] ? 2 :
+		                                            1;
 
 		snprintf(buf, len, "%s (alt %s)",
 		         addr_str((const struct sockaddr *)&svc->local[0], a,
@@ -624,7 +625,7 @@ static void describe(const struct server *srv, const struct server_config *cfg,
 		off += (size_t)snprintf(
 			buf + off, len - off, "%s%s", i ? ", " : "",
 			addr_str((const struct sockaddr *)&srv->svc[i].local[0], a,
-			         sizeof(a)));
+		                 sizeof(a)));
 }
 
 static void close_cb(uv_handle_t *h)
@@ -713,8 +714,7 @@ static void relay_addresses(const struct server *srv,
                             struct turn_config *tc)
 {
 	for (int i = srv->n_socks - 1; i >= 0; i--) {
-		const struct sockaddr_storage *l = &srv->socks[i].svc->local[
-			srv->socks[i].index];
+		const struct sockaddr_storage *l = &srv->socks[i].svc->local[srv->socks[i].index];
 		int v6 = l->ss_family == AF_INET6;
 		struct sockaddr_storage *bind = v6 ? &tc->bind6 : &tc->bind4;
 		struct sockaddr_storage *adv = v6 ? &tc->relay6 : &tc->relay4;
@@ -744,7 +744,7 @@ static int turn_open(struct server *srv, const struct server_config *cfg,
 		.port_lo = cfg->relay_lo ? cfg->relay_lo : SERVER_RELAY_LO,
 		.port_hi = cfg->relay_hi ? cfg->relay_hi : SERVER_RELAY_HI,
 		.max_allocs = cfg->max_allocs ? cfg->max_allocs :
-		              TURN_ALLOCS_DEFAULT,
+		                                TURN_ALLOCS_DEFAULT,
 		.max_per_prefix = cfg->max_per_prefix,
 		.relay_bps = cfg->relay_bps,
 		.allow_private = cfg->relay_allow_private,
@@ -768,7 +768,7 @@ static int turn_open(struct server *srv, const struct server_config *cfg,
 	rdv_server_set_relay_secret(srv->rdv, cfg->auth_secret,
 	                            cfg->auth_secret_len);
 	turn_server_set_wall(srv->turn, (uint64_t)time(NULL) -
-	                     uv_now(&srv->loop) / 1000);
+	                                        uv_now(&srv->loop) / 1000);
 	if (tc.relay4.ss_family)
 		inet_ntop(AF_INET, &((struct sockaddr_in *)&tc.relay4)->sin_addr,
 		          a, sizeof(a));
@@ -816,7 +816,7 @@ static int state_open(struct server *srv, const struct server_config *cfg)
 	if (cfg->id_ttl_s)
 		rdv_server_set_id_ttl(srv->rdv, cfg->id_ttl_s);
 	rdv_server_set_wall(srv->rdv, (uint64_t)time(NULL) -
-	                    uv_now(&srv->loop) / 1000);
+	                                      uv_now(&srv->loop) / 1000);
 	/* Written once now: a state directory we cannot write is an error at
 	 * start, not a warning days later. */
 	if (state_bindings_save(srv->state_dir, rdv_idbind(srv->rdv), err,
@@ -852,7 +852,8 @@ int server_run(const struct server_config *cfg)
 	uv_timer_init(&srv->loop, &srv->timer);
 	srv->timer.data = srv;
 	srv->rdv = rdv_server_new(cfg->max_peers ? cfg->max_peers :
-	                          REGISTRY_DEFAULT_MAX, rdv_send, srv);
+	                                           REGISTRY_DEFAULT_MAX,
+	                          rdv_send, srv);
 	if (!srv->rdv) {
 		log_error("out of memory for %zu registrations", cfg->max_peers);
 		goto out;

@@ -196,7 +196,7 @@ long state_bindings_load(const char *dir, struct idbind *t, char *err,
 		n++;
 		/* a line without its newline that fills the buffer is too long */
 		rc = (len == sizeof(line) - 1) ? -1 :
-		     idbind_parse_line(line, len, id, fp, &last);
+		                                 idbind_parse_line(line, len, id, fp, &last);
 		if (rc < 0 || (rc == 1 && idbind_load(t, id, fp, last))) {
 			snprintf(err, errlen, "%s line %ld is malformed (or there are too many bindings); fix or delete it",
 			         path, n);

@@ -8,7 +8,7 @@
 
 /* RFC 8410 4: the DER of an Ed25519 SubjectPublicKeyInfo, before the key. */
 static const uint8_t spki_prefix[12] = {
-	0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00,
+	0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00
 };
 
 int sign_key_from_seed(struct sign_key *k, const uint8_t *seed)
@@ -184,5 +184,7 @@ int sign_self_test(const struct sign_key *k)
 	if (n < 0 || stun_decode(&m, buf, (size_t)n))
 		return -1;
 	return sign_verify(&m, buf, (size_t)n, PUNCH_ATTR_SERVER_KEY, pk) ||
-	       memcmp(pk, k->pk, SIGN_PK_LEN) ? -1 : 0;
+	                       memcmp(pk, k->pk, SIGN_PK_LEN) ?
+	               -1 :
+	               0;
 }

@@ -592,7 +592,7 @@ static void put_addr(struct stun_writer *w, uint16_t type,
 		w->err = STUN_ERR_ARG;
 		return;
 	}
-	n = stun_addr_encode(v, sizeof(v), sa, xor ? w->buf + 8 : NULL);
+	n = stun_addr_encode(v, sizeof(v), sa, xor? w->buf + 8 : NULL);
 	if (n < 0)
 		w->err = n;
 	else
@@ -770,7 +770,7 @@ const char *stun_err_str(int err)
 const char *stun_class_str(uint8_t cls)
 {
 	static const char *names[] = { "request", "indication", "success",
-	                               "error" };
+		                       "error" };
 
 	return cls < 4 ? names[cls] : "?";
 }

@@ -153,7 +153,7 @@ struct stun_attr {
 
 struct stun_msg {
 	uint16_t method;
-	uint8_t cls;                      /* enum stun_class */
+	uint8_t cls;        /* enum stun_class */
 	uint8_t txid[STUN_TXID_LEN];
 	uint32_t present;                 /* STUN_HAS_* */
 

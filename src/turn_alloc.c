@@ -231,7 +231,9 @@ int turn_chan_bind(struct turn_alloc *a, uint16_t number,
 	if (spare < 0)
 		return 508;
 	a->chans[spare] = (struct turn_chan){
-		.ip = *ip, .port = port, .number = number,
+		.ip = *ip,
+		.port = port,
+		.number = number,
 		.expires = now + TURN_CHANNEL_S * 1000ULL,
 	};
 	return 0;

@@ -33,7 +33,7 @@ struct turn_chan {
 
 struct turn_alloc {
 	int32_t next;               /* hash chain, -1 at the end */
-	int sock;                   /* listen socket: part of the 5-tuple */
+	int sock;     /* listen socket: part of the 5-tuple */
 	struct sockaddr_storage client;
 	struct sockaddr_storage relayed;
 	uint64_t expires;           /* ms */

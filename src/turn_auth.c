@@ -55,7 +55,8 @@ int turn_mint_parse(const char *user, char *id, size_t id_cap,
 	for (int i = 0; i < 16; i++) {
 		char c = user[i];
 		int d = c >= '0' && c <= '9' ? c - '0' :
-		        c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+		        c >= 'a' && c <= 'f' ? c - 'a' + 10 :
+		                               -1;
 
 		if (d < 0)
 			return -1;
@@ -178,7 +179,8 @@ int turn_nonce_check(const struct turn_auth *a, const struct sockaddr *from,
 
 	if (len != TURN_NONCE_LEN ||
 	    sodium_hex2bin(raw, sizeof(raw), (const char *)nonce, len, NULL,
-	                   &got, NULL) || got != sizeof(raw))
+	                   &got, NULL) ||
+	    got != sizeof(raw))
 		return -1;
 	t = (uint32_t)raw[0] << 24 | (uint32_t)raw[1] << 16 |
 	    (uint32_t)raw[2] << 8 | raw[3];

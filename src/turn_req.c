@@ -11,11 +11,15 @@
 static int type_is_turn(uint16_t type)
 {
 	switch (type) {
-	case STUN_ATTR_CHANNEL_NUMBER: case STUN_ATTR_LIFETIME:
-	case STUN_ATTR_XOR_PEER_ADDRESS: case STUN_ATTR_DATA:
+	case STUN_ATTR_CHANNEL_NUMBER:
+	case STUN_ATTR_LIFETIME:
+	case STUN_ATTR_XOR_PEER_ADDRESS:
+	case STUN_ATTR_DATA:
 	case STUN_ATTR_XOR_RELAYED_ADDRESS:
-	case STUN_ATTR_REQUESTED_ADDRESS_FAMILY: case STUN_ATTR_EVEN_PORT:
-	case STUN_ATTR_REQUESTED_TRANSPORT: case STUN_ATTR_DONT_FRAGMENT:
+	case STUN_ATTR_REQUESTED_ADDRESS_FAMILY:
+	case STUN_ATTR_EVEN_PORT:
+	case STUN_ATTR_REQUESTED_TRANSPORT:
+	case STUN_ATTR_DONT_FRAGMENT:
 	case STUN_ATTR_RESERVATION_TOKEN:
 		return 1;
 	default:
@@ -142,4 +146,3 @@ int turn_peer_allowed(const struct sockaddr *sa, int allow_private)
 	         (b[0] == 192 && b[1] == 168) ||
 	         (b[0] == 100 && (b[1] & 0xC0) == 64));
 }
-

@@ -258,8 +258,7 @@ static struct verdict authenticate(struct turn_server *t,
 
 	if (!(m->present & (STUN_HAS_INTEGRITY | STUN_HAS_INTEGRITY_SHA256)))
 		return err(401, "Unauthorized");
-	if ((m->present & (STUN_HAS_USERNAME | STUN_HAS_REALM | STUN_HAS_NONCE))
-	    != (STUN_HAS_USERNAME | STUN_HAS_REALM | STUN_HAS_NONCE))
+	if ((m->present & (STUN_HAS_USERNAME | STUN_HAS_REALM | STUN_HAS_NONCE)) != (STUN_HAS_USERNAME | STUN_HAS_REALM | STUN_HAS_NONCE))
 		return err(400, "Bad Request: USERNAME, REALM and NONCE needed");
 	if (turn_nonce_check(&t->auth, from, now, m->nonce.ptr, m->nonce.len))
 		return err(438, "Stale Nonce");
@@ -344,7 +343,8 @@ static int open_relay(struct turn_server *t, int slot, struct turn_alloc *a,
 {
 	uint32_t span = (uint32_t)(t->cfg.port_hi - t->cfg.port_lo + 1);
 	const struct sockaddr_storage *bind = relay == &t->cfg.relay4 ?
-		&t->cfg.bind4 : &t->cfg.bind6;
+	                                              &t->cfg.bind4 :
+	                                              &t->cfg.bind6;
 	int tries = 0;
 
 	if (!bind->ss_family)
@@ -489,7 +489,7 @@ static struct verdict do_refresh(struct turn_server *t, int slot,
                                  size_t cap)
 {
 	uint32_t life = r->has_lifetime && r->lifetime == 0 ? 0 :
-	                lifetime_of(r);
+	                                                      lifetime_of(r);
 
 	if (life == 0) {
 		/* RFC 8656 7.3: LIFETIME 0 deletes the allocation */
@@ -649,4 +649,3 @@ int turn_handle_client(struct turn_server *t, int sock, const uint8_t *buf,
 		return TURN_IGNORE;
 	return handle_request(t, sock, &r, buf, len, from, now, out, cap, o);
 }
-

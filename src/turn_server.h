@@ -113,8 +113,8 @@ struct turn_config {
 };
 
 struct turn_out {
-	int sock;                     /* TURN_TO_CLIENT: listen socket */
-	int slot;                     /* TURN_TO_PEER: allocation */
+	int sock;       /* TURN_TO_CLIENT: listen socket */
+	int slot;       /* TURN_TO_PEER: allocation */
 	struct sockaddr_storage to;
 	const uint8_t *data;          /* TURN_TO_PEER: into the input */
 	size_t len;

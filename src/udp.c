@@ -243,8 +243,8 @@ void udp_free(struct udp *u)
 static int set_ttl(int fd, int family, int ttl)
 {
 	return family == AF_INET6 ?
-	       setsockopt(fd, IPPROTO_IPV6, IPV6_UNICAST_HOPS, &ttl, sizeof(ttl)) :
-	       setsockopt(fd, IPPROTO_IP, IP_TTL, &ttl, sizeof(ttl));
+	               setsockopt(fd, IPPROTO_IPV6, IPV6_UNICAST_HOPS, &ttl, sizeof(ttl)) :
+	               setsockopt(fd, IPPROTO_IP, IP_TTL, &ttl, sizeof(ttl));
 }
 
 int udp_send(struct udp *u, int sock, const struct sockaddr *to,
@@ -302,7 +302,7 @@ static int send_mmsg(int fd, const struct sockaddr *to, const uint8_t *buf,
 
 	for (size_t off = 0; off < len && n < UDP_SEG_MAX; off += seg, n++) {
 		iov[n] = (struct iovec){ (void *)(buf + off),
-		                         len - off < seg ? len - off : seg };
+			                 len - off < seg ? len - off : seg };
 		m[n].msg_hdr = (struct msghdr){
 			.msg_name = (void *)to,
 			.msg_namelen = addr_len(to),

@@ -68,10 +68,10 @@ struct udp_rx;
 
 struct udp_sock {
 	uv_poll_t poll;
-	int fd;                   /* -1: not open */
+	int fd;     /* -1: not open */
 	uint16_t port;
-	int gso;                  /* UDP_SEGMENT may be tried */
-	int gro;                  /* UDP_GRO is on */
+	int gso;    /* UDP_SEGMENT may be tried */
+	int gro;    /* UDP_GRO is on */
 	struct udp *owner;
 };
 

@@ -22,17 +22,17 @@
 #include "log.h"
 #include "punch_attr.h"
 
-#define assert_state(a, expected)                                              \
-	do {                                                                   \
-		int s_ = (a)->state, e_ = (expected);                          \
-		if (s_ != e_) {                                                \
-			print_error("%s:%d: %s: expected %s, saw %s at %llu "  \
-			            "ms\n",                                    \
-			            __FILE__, __LINE__, #a,                    \
-			            agent_state_str(e_), agent_state_str(s_),  \
-			            (unsigned long long)net.now);              \
-			fail();                                                \
-		}                                                              \
+#define assert_state(a, expected)                                             \
+	do {                                                                  \
+		int s_ = (a)->state, e_ = (expected);                         \
+		if (s_ != e_) {                                               \
+			print_error("%s:%d: %s: expected %s, saw %s at %llu " \
+			            "ms\n",                                   \
+			            __FILE__, __LINE__, #a,                   \
+			            agent_state_str(e_), agent_state_str(s_), \
+			            (unsigned long long)net.now);             \
+			fail();                                               \
+		}                                                             \
 	} while (0)
 
 enum {
@@ -60,7 +60,7 @@ struct node {
 };
 
 struct dgram {
-	int from;                     /* node index */
+	int from;       /* node index */
 	int sock;
 	struct sockaddr_storage dst;
 	uint8_t buf[PUNCH_MSG_MAX];
@@ -89,7 +89,7 @@ static struct {
 	struct sent_info log[LOG_MAX];
 	size_t nlog;
 	uint64_t now;
-	int lan;                      /* the host addresses reach each other */
+	int lan;        /* the host addresses reach each other */
 	filter_fn *filter;
 	uint32_t rng;
 	/* a symmetric NAT in front of bob: its mapping toward alice */
@@ -350,7 +350,7 @@ static inline size_t forge_check(uint8_t *buf, const char *username,
                                  const char *pwd, int use_candidate)
 {
 	static const uint8_t txid[STUN_TXID_LEN] = { 9, 8, 7, 6, 5, 4, 3, 2,
-	                                             1, 0, 1, 2 };
+		                                     1, 0, 1, 2 };
 	struct stun_writer w;
 	int n;
 

@@ -19,7 +19,8 @@
 
 #include "quic.h"
 
-enum { FQ_STREAMS = 16, FQ_STREAM_BYTES = 8192 };
+enum { FQ_STREAMS = 16,
+       FQ_STREAM_BYTES = 8192 };
 
 struct fq_stream {
 	int64_t id;

@@ -55,7 +55,7 @@ struct sim_pkt {
 
 static struct {
 	/* the NAT */
-	int no_nat;                       /* the host has a public address, no filter */
+	int no_nat;         /* the host has a public address, no filter */
 	enum natcheck_behaviour mapping, filtering;
 	enum sim_alloc alloc;
 	int step;
@@ -101,7 +101,7 @@ static inline void sim_init(enum natcheck_behaviour mapping,
 {
 	static const char *const local[4] = {
 		"198.51.100.10:3478", "198.51.100.10:3479",
-		"198.51.100.11:3478", "198.51.100.11:3479",
+		"198.51.100.11:3478", "198.51.100.11:3479"
 	};
 
 	memset(&sim, 0, sizeof(sim));
@@ -253,8 +253,7 @@ static inline uint16_t sim_local_port(int s)
 
 static inline struct sockaddr_storage sim_host(uint16_t port)
 {
-	struct sockaddr_storage a = sim_addr(sim.no_nat ? "203.0.113.10:0"
-	                                                : "10.0.0.2:0");
+	struct sockaddr_storage a = sim_addr(sim.no_nat ? "203.0.113.10:0" : "10.0.0.2:0");
 
 	addr_set_port((struct sockaddr *)&a, port);
 	return a;

@@ -481,7 +481,8 @@ int qp_step(struct qp *p)
 			if (e->streams[k].used && e->streams[k].sending)
 				qp_pump(e, &e->streams[k]);
 		p->deadline[i] = e->l ? link_tick(e->l, p->now) :
-		                 e->q ? quic_tick(e->q, p->now) : UINT64_MAX;
+		                 e->q ? quic_tick(e->q, p->now) :
+		                        UINT64_MAX;
 	}
 	return 0;
 }

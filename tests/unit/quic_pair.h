@@ -106,7 +106,7 @@ struct qp {
 	struct qp_net net;
 	uint32_t rng;
 	uint64_t now;
-	int cut;                   /* the network loses everything */
+	int cut;     /* the network loses everything */
 	struct qp_dgram *queue;    /* QP_QUEUE_MAX, unordered */
 	size_t nq;
 	uint64_t seq;

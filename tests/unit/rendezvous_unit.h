@@ -180,7 +180,7 @@ static inline void test_key(int fill, uint8_t pk[32], uint8_t sk[64],
                             uint8_t fp[32])
 {
 	static const uint8_t spki[12] = { 0x30, 0x2a, 0x30, 0x05, 0x06, 0x03,
-	                                  0x2b, 0x65, 0x70, 0x03, 0x21, 0x00 };
+		                          0x2b, 0x65, 0x70, 0x03, 0x21, 0x00 };
 	uint8_t seed[32], der[44];
 
 	assert_true(sodium_init() >= 0);
@@ -291,8 +291,7 @@ static inline void feed(struct result *res, int sock, const uint8_t *buf,
 	assert_true(res->reply.len <= PUNCH_MSG_MAX);
 	decode_ok(&res->m, res->out, res->reply.len);
 	assert_true(res->m.present & STUN_HAS_FINGERPRINT);
-	assert_int_equal(res->m.cls, res->reply.is_error ? STUN_ERROR
-	                                                 : STUN_SUCCESS);
+	assert_int_equal(res->m.cls, res->reply.is_error ? STUN_ERROR : STUN_SUCCESS);
 	assert_int_equal(res->reply.sock, sock);
 	assert_addr(&res->reply.to, from);
 	decode_ok(&q, buf, len);
@@ -330,7 +329,7 @@ static inline void expect_438(const struct result *res, char *nonce)
 	assert_size(res->m.nonce.len, 32);
 	for (size_t i = 0; i < 32; i++)
 		assert_non_null(
-		        strchr("0123456789abcdef", res->m.nonce.ptr[i]));
+			strchr("0123456789abcdef", res->m.nonce.ptr[i]));
 	memcpy(nonce, res->m.nonce.ptr, 32);
 	nonce[32] = '\0';
 }
@@ -422,7 +421,8 @@ static inline void expect_peer_info(const struct sent *s, int sock,
 		assert_memory_equal(p.key_fp, fp, sizeof(fp));
 		/* and signed by the server */
 		assert_int_equal(sign_verify(m, s->buf, s->len,
-		                             PUNCH_ATTR_SERVER_KEY, pk), 0);
+		                             PUNCH_ATTR_SERVER_KEY, pk),
+		                 0);
 		assert_memory_equal(pk, rdv_server_pk(srv), sizeof(pk));
 	}
 }

@@ -73,10 +73,27 @@ static void test_parse_keeps_address(void **state)
 static void test_parse_bad(void **state)
 {
 	static const char *const bad[] = {
-		"1.2.3.4:", "1.2.3.4:65536", "[::1", "[::1]x", "host:5", "",
-		"1.2.3.4:-1", "[::1]:", "[::1]:x", "1.2.3.4:5x", "1.2.3.4:x",
-		"1.2.3", "1.2.3.4.5:6", "1.2.3.4:5:6", "[1.2.3.4:5", "::1:",
-		"[]", ":", ":99999", "[::1]:65536", "::g",
+		"1.2.3.4:",
+		"1.2.3.4:65536",
+		"[::1",
+		"[::1]x",
+		"host:5",
+		"",
+		"1.2.3.4:-1",
+		"[::1]:",
+		"[::1]:x",
+		"1.2.3.4:5x",
+		"1.2.3.4:x",
+		"1.2.3",
+		"1.2.3.4.5:6",
+		"1.2.3.4:5:6",
+		"[1.2.3.4:5",
+		"::1:",
+		"[]",
+		":",
+		":99999",
+		"[::1]:65536",
+		"::g",
 		/* a 64-character host: longer than any numeric address */
 		("1234567890123456789012345678901234567890"
 		 "123456789012345678901234:1"),
@@ -224,7 +241,7 @@ static void test_classify(void **state)
 		{ "::2", ADDR_CLASS_ROUTABLE },
 		{ "fec0::1", ADDR_CLASS_ROUTABLE },
 		{ "fd00::1", ADDR_CLASS_ROUTABLE },
-		{ "2001:db8::1", ADDR_CLASS_ROUTABLE },
+		{ "2001:db8::1", ADDR_CLASS_ROUTABLE }
 	};
 	struct sockaddr_un un = { .sun_family = AF_UNIX };
 

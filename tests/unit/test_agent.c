@@ -344,7 +344,8 @@ static void test_check_contents(void **state)
 	assert_false(m.present & STUN_HAS_USE_CANDIDATE);
 	assert_stun_rc(stun_check_integrity(&m, net.q[0].buf, net.q[0].len,
 	                                    (const uint8_t *)b->self.pwd,
-	                                    strlen(b->self.pwd)), STUN_OK);
+	                                    strlen(b->self.pwd)),
+	               STUN_OK);
 	assert_true(agent_auth_request(&b->a, &m, net.q[0].buf, net.q[0].len));
 	assert_false(agent_auth_request(&a->a, &m, net.q[0].buf, net.q[0].len));
 	/* bob's say "controlled" */
@@ -580,7 +581,7 @@ static void test_remote_table_full(void **state)
 
 static const char *const local_cands[] = {
 	"127.0.0.1", "224.0.0.1", "0.0.0.0", "169.254.1.2", "255.255.255.255",
-	"::1", "fe80::1", "::ffff:127.0.0.1", "ff02::1", "::",
+	"::1", "fe80::1", "::ffff:127.0.0.1", "ff02::1", "::"
 };
 enum { N_LOCAL = sizeof(local_cands) / sizeof(local_cands[0]) };
 
@@ -769,8 +770,7 @@ static void test_consent_and_gone(void **state)
 			            gap <= AGENT_CONSENT_MS * 12 / 10 + 2);
 			min_gap = gap < min_gap ? gap : min_gap;
 			max_gap = gap > max_gap ? gap : max_gap;
-		}
-		else /* the first one is jittered too, so peers do not fall into step */
+		} else /* the first one is jittered too, so peers do not fall into step */
 			assert_true(net.log[i].at - t_conn >= AGENT_CONSENT_MS * 8 / 10 &&
 			            net.log[i].at - t_conn <= AGENT_CONSENT_MS * 12 / 10);
 		last = net.log[i].at;
@@ -826,7 +826,8 @@ static void test_consent_recovers(void **state)
 	run_until_both(AGENT_STATE_CONNECTED, 1000);
 	drop_all = 1;
 	ok_ms = a->consent_ok_ms < net.n[BOB].a.consent_ok_ms ?
-	        a->consent_ok_ms : net.n[BOB].a.consent_ok_ms;
+	                a->consent_ok_ms :
+	                net.n[BOB].a.consent_ok_ms;
 	run_until(ok_ms + AGENT_CONSENT_LOST_MS - 600);
 	drop_all = 0;
 	run_until(ok_ms + AGENT_CONSENT_LOST_MS + 20000);

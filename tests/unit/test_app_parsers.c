@@ -215,7 +215,7 @@ static void request_hostile(void **state)
 		{ "x 1x", "header" },
 		{ "x 9223372036854775808", "header" }, /* over INT64_MAX */
 		{ "x 99999999999999999999999", "header" },
-		{ "", "header" },
+		{ "", "header" }
 	};
 	char name[FILE_NAME_MAX + 1];
 	uint64_t size;

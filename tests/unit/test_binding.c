@@ -77,8 +77,7 @@ static void run(struct result *res, const struct binding_service *svc,
 	assert_true(res->reply.len <= BINDING_RESPONSE_MAX);
 	decode_ok(&res->m, res->out, res->reply.len);
 	assert_true(res->m.present & STUN_HAS_FINGERPRINT);
-	assert_int_equal(res->m.cls, res->reply.is_error ? STUN_ERROR
-	                                                 : STUN_SUCCESS);
+	assert_int_equal(res->m.cls, res->reply.is_error ? STUN_ERROR : STUN_SUCCESS);
 	if (stun_decode(&q, req->b, req->len) == STUN_OK) {
 		assert_int_equal(res->m.method, q.method);
 		assert_memory_equal(res->m.txid, q.txid, STUN_TXID_LEN);
@@ -121,7 +120,7 @@ static void check_plain(const char *ip, uint16_t port, size_t req_len)
 	assert_int_equal(res.reply.sock, 0);
 	assert_addr(&res.reply.to, &from);
 	assert_int_equal(res.m.present, STUN_HAS_XOR_MAPPED | STUN_HAS_MAPPED |
-	                 STUN_HAS_SOFTWARE | STUN_HAS_FINGERPRINT);
+	                                        STUN_HAS_SOFTWARE | STUN_HAS_FINGERPRINT);
 	assert_addr(&res.m.xor_mapped, &from);
 	assert_addr(&res.m.mapped, &from);
 	assert_bytes_str(res.m.software, software);
@@ -192,7 +191,7 @@ static void sweep(const struct binding_service *svc, const char *ip,
 static void test_amplification_sweep(void **state)
 {
 	static const char long_sw[] = "a SOFTWARE value long enough that it is "
-	                              "dropped from many of the small replies";
+				      "dropped from many of the small replies";
 	struct binding_service svc[2];
 
 	(void)state;
@@ -384,9 +383,9 @@ static void test_rfc5780_addresses(void **state)
 		assert_int_equal(res.reply.sock, sock);
 		assert_int_equal(res.m.present,
 		                 STUN_HAS_XOR_MAPPED | STUN_HAS_MAPPED |
-		                 STUN_HAS_RESPONSE_ORIGIN |
-		                 STUN_HAS_OTHER_ADDRESS | STUN_HAS_SOFTWARE |
-		                 STUN_HAS_FINGERPRINT);
+		                         STUN_HAS_RESPONSE_ORIGIN |
+		                         STUN_HAS_OTHER_ADDRESS | STUN_HAS_SOFTWARE |
+		                         STUN_HAS_FINGERPRINT);
 		assert_addr(&res.m.other_address, &svc.local[sock ^ 3]);
 		assert_addr(&res.m.response_origin, &svc.local[sock]);
 	}
@@ -406,7 +405,7 @@ static void test_rfc5780_change_request(void **state)
 		{ 3, STUN_CHANGE_PORT, 2 },
 		{ 3, STUN_CHANGE_IP | STUN_CHANGE_PORT, 0 },
 		{ 1, STUN_CHANGE_IP, 3 },
-		{ 2, STUN_CHANGE_PORT, 3 },
+		{ 2, STUN_CHANGE_PORT, 3 }
 	};
 	struct sockaddr_storage from = sa_make("198.51.100.7", 5000);
 	struct binding_service svc;
@@ -469,7 +468,7 @@ static void test_rfc5780_no_alternate_ip(void **state)
 static void test_change_request_without_rfc5780(void **state)
 {
 	static const int flags[] = { STUN_CHANGE_IP, STUN_CHANGE_PORT,
-	                             STUN_CHANGE_IP | STUN_CHANGE_PORT };
+		                     STUN_CHANGE_IP | STUN_CHANGE_PORT };
 	struct sockaddr_storage from = sa_make("198.51.100.7", 5000);
 	struct binding_service svc;
 	struct result res;

@@ -38,8 +38,12 @@ static void test_bidi(void **state)
 {
 	(void)state;
 	/* "bob" followed by RLO + "ecila" reads as "bobalice" */
-	expect("RLO U+202E", "bob\xE2\x80\xAE" "ecila", R_INVIS);
-	expect("LRE U+202A", "\xE2\x80\xAA" "bob", R_INVIS);
+	expect("RLO U+202E", "bob\xE2\x80\xAE"
+	                     "ecila",
+	       R_INVIS);
+	expect("LRE U+202A", "\xE2\x80\xAA"
+	                     "bob",
+	       R_INVIS);
 	expect("RLE U+202B", "b\xE2\x80\xAB", R_INVIS);
 	expect("PDF U+202C", "b\xE2\x80\xAC", R_INVIS);
 	expect("LRO U+202D", "b\xE2\x80\xAD", R_INVIS);
@@ -55,11 +59,21 @@ static void test_bidi(void **state)
 static void test_zero_width(void **state)
 {
 	(void)state;
-	expect("ZWSP U+200B", "bo\xE2\x80\x8B" "b", R_INVIS);
-	expect("ZWNJ U+200C", "bo\xE2\x80\x8C" "b", R_INVIS);
-	expect("ZWJ U+200D", "bo\xE2\x80\x8D" "b", R_INVIS);
-	expect("word joiner U+2060", "bo\xE2\x81\xA0" "b", R_INVIS);
-	expect("BOM U+FEFF", "\xEF\xBB\xBF" "bob", R_INVIS);
+	expect("ZWSP U+200B", "bo\xE2\x80\x8B"
+	                      "b",
+	       R_INVIS);
+	expect("ZWNJ U+200C", "bo\xE2\x80\x8C"
+	                      "b",
+	       R_INVIS);
+	expect("ZWJ U+200D", "bo\xE2\x80\x8D"
+	                     "b",
+	       R_INVIS);
+	expect("word joiner U+2060", "bo\xE2\x81\xA0"
+	                             "b",
+	       R_INVIS);
+	expect("BOM U+FEFF", "\xEF\xBB\xBF"
+	                     "bob",
+	       R_INVIS);
 	expect("tag U+E0062", "bob\xF3\xA0\x81\xA2", R_INVIS);
 }
 

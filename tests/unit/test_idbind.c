@@ -128,7 +128,8 @@ static void test_file_round_trip(void **state)
 	assert_size(c.n, 3);
 	for (char *line = c.text, *nl; (nl = strchr(line, '\n')); line = nl + 1) {
 		assert_int_equal(idbind_parse_line(line, (size_t)(nl - line), id,
-		                                   fp, &last), 1);
+		                                   fp, &last),
+		                 1);
 		assert_int_equal(idbind_load(u, id, fp, last), IDBIND_OK);
 	}
 	assert_size(idbind_count(u), 3);

@@ -317,9 +317,9 @@ static void test_key_file(void **state)
 	/* a real key of another kind */
 	assert_true(gnutls_x509_privkey_init(&ec) >= 0);
 	assert_true(gnutls_x509_privkey_generate(ec, GNUTLS_PK_ECDSA,
-	            GNUTLS_CURVE_TO_BITS(GNUTLS_ECC_CURVE_SECP256R1), 0) >= 0);
+	                                         GNUTLS_CURVE_TO_BITS(GNUTLS_ECC_CURVE_SECP256R1), 0) >= 0);
 	assert_true(gnutls_x509_privkey_export_pkcs8(ec, GNUTLS_X509_FMT_PEM,
-	            NULL, GNUTLS_PKCS_PLAIN, pem, &pem_len) >= 0);
+	                                             NULL, GNUTLS_PKCS_PLAIN, pem, &pem_len) >= 0);
 	gnutls_x509_privkey_deinit(ec);
 	key_write(pem, pem_len, 0600);
 	load_fails("is not an Ed25519 key");

@@ -20,8 +20,10 @@
 enum {
 	TURNS_MAX = 200, /* loop turns for an app to finish: it needs a few */
 	/* RFC 9000 2.1: the QUIC client's first streams */
-	CLIENT_UNI = 2, CLIENT_BIDI = 0,
-	SERVER_UNI = 3, SERVER_BIDI = 1,
+	CLIENT_UNI = 2,
+	CLIENT_BIDI = 0,
+	SERVER_UNI = 3,
+	SERVER_BIDI = 1
 };
 
 struct run {
@@ -459,10 +461,10 @@ static void find_listener(uv_handle_t *h, void *arg)
 }
 
 /* Turn the loop until cond holds (bounded); whether it does. */
-#define TURN_UNTIL(cond)                                                   \
-	do {                                                               \
-		for (int t_ = 0; t_ < 20000 && !(cond); t_++)              \
-			uv_run(&R.loop, UV_RUN_NOWAIT);                    \
+#define TURN_UNTIL(cond)                                      \
+	do {                                                  \
+		for (int t_ = 0; t_ < 20000 && !(cond); t_++) \
+			uv_run(&R.loop, UV_RUN_NOWAIT);       \
 	} while (0)
 
 /* A connection to -L, through its whole life: the request, the answer,
@@ -570,7 +572,7 @@ int main(void)
 		cmocka_unit_test_teardown(hello_missing, restore_fds),
 		cmocka_unit_test_teardown(forward_given_up_while_resolving, restore_fds),
 		cmocka_unit_test_teardown(forward_opener_life, restore_fds),
-		cmocka_unit_test_teardown(hello_mismatch_then_request, restore_fds),
+		cmocka_unit_test_teardown(hello_mismatch_then_request, restore_fds)
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

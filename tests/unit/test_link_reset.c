@@ -154,10 +154,12 @@ static void test_errors_reach_the_app(void **state)
 	links_up(&p, &probe_hooked, &probe_hooked);
 	a = open_and_write(&p, QP_CLIENT);
 	assert_int_equal(quic_reset_stream(probes[QP_CLIENT]->env.quic, a,
-	                                   APP_ERR_CORRUPT), 0);
+	                                   APP_ERR_CORRUPT),
+	                 0);
 	b = open_and_write(&p, QP_CLIENT);
 	assert_int_equal(quic_stop_sending(probes[QP_SERVER]->env.quic, b,
-	                                   APP_ERR_ABORTED), 0);
+	                                   APP_ERR_ABORTED),
+	                 0);
 	qp_run(&p, NULL, NULL, 1 * S);
 
 	assert_int_equal(probes[QP_SERVER]->errors, 1);
@@ -188,15 +190,18 @@ static void ends_session(int stop)
 	if (stop) {
 		hearer = QP_CLIENT;
 		assert_int_equal(quic_stop_sending(probes[QP_SERVER]->env.quic, id,
-		                                   APP_ERR_ABORTED), 0);
+		                                   APP_ERR_ABORTED),
+		                 0);
 	} else {
 		hearer = QP_SERVER;
 		assert_int_equal(quic_reset_stream(probes[QP_CLIENT]->env.quic, id,
-		                                   APP_ERR_ABORTED), 0);
+		                                   APP_ERR_ABORTED),
+		                 0);
 	}
 	if (!qp_run(&p, both_finished, NULL, 10 * S))
 		print_error("expected both sessions over; %s finished %d, "
-		            "%s finished %d\n", hearer ? "server" : "client",
+		            "%s finished %d\n",
+		            hearer ? "server" : "client",
 		            p.e[hearer].finished, hearer ? "client" : "server",
 		            p.e[!hearer].finished);
 	assert_int_equal(p.e[hearer].finished, 1);

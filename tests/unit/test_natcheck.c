@@ -12,15 +12,15 @@ static const struct natcheck_result *res(void)
 	return natcheck_result(&sim.nc);
 }
 
-#define assert_words(seen, expected)                                             \
-	do {                                                                   \
-		const char *s_ = (seen), *e_ = (expected);                     \
-		if ((s_ == NULL) != (e_ == NULL) ||                            \
-		    (s_ && strcmp(s_, e_))) {                                  \
-			print_error("%s: expected %s, saw %s\n", #seen,        \
-			            e_ ? e_ : "(null)", s_ ? s_ : "(null)");   \
-			fail();                                                \
-		}                                                              \
+#define assert_words(seen, expected)                                         \
+	do {                                                                 \
+		const char *s_ = (seen), *e_ = (expected);                   \
+		if ((s_ == NULL) != (e_ == NULL) ||                          \
+		    (s_ && strcmp(s_, e_))) {                                \
+			print_error("%s: expected %s, saw %s\n", #seen,      \
+			            e_ ? e_ : "(null)", s_ ? s_ : "(null)"); \
+			fail();                                              \
+		}                                                            \
 	} while (0)
 
 static void expect_type(enum natcheck_behaviour mapping,
@@ -36,9 +36,9 @@ static void expect_type(enum natcheck_behaviour mapping,
 	assert_true(res()->udp);
 	assert_true(res()->has_other);
 	assert_words(natcheck_behaviour_str(res()->mapping),
-	           natcheck_behaviour_str(mapping));
+	             natcheck_behaviour_str(mapping));
 	assert_words(natcheck_behaviour_str(res()->filtering),
-	           natcheck_behaviour_str(filtering));
+	             natcheck_behaviour_str(filtering));
 	assert_words(natcheck_type_str(res()), type);
 	assert_int_equal(natcheck_exit_status(res()), status);
 	assert_int_equal(res()->nat, 1);

@@ -63,7 +63,8 @@ static void test_generator_vector(void **state)
 	(void)state;
 	assert_size(unhex(v_sid, sid, sizeof(sid)), 16);
 	assert_int_equal(pake_generator((const uint8_t *)"Password", 8, ci,
-	                                ci_len, sid, sizeof(sid), g), 0);
+	                                ci_len, sid, sizeof(sid), g),
+	                 0);
 	assert_hex(g, sizeof(g),
 	           "222b6b195fe84b1652badb6f6a3ae3d24341e7306967f0b8115b40d5698c7e56");
 }
@@ -83,9 +84,11 @@ static void test_isk_vector(void **state)
 	unhex(v_ya, ya, sizeof(ya));
 	unhex(v_yb, yb, sizeof(yb));
 	assert_int_equal(pake_start(&a, 1, "Password", ci, ci_len, sid, 16,
-	                            (const uint8_t *)"ADa", 3, ya), 0);
+	                            (const uint8_t *)"ADa", 3, ya),
+	                 0);
 	assert_int_equal(pake_start(&b, 0, "Password", ci, ci_len, sid, 16,
-	                            (const uint8_t *)"ADb", 3, yb), 0);
+	                            (const uint8_t *)"ADb", 3, yb),
+	                 0);
 	assert_hex(a.own, 32,
 	           "d6bac480f2c386c394efc7c47adb9925dcd2630b64f240c50f8d0eec482b9157");
 	assert_hex(b.own, 32,
@@ -103,7 +106,7 @@ static void test_isk_vector(void **state)
 static void test_invalid_shares(void **state)
 {
 	uint8_t ci[PAKE_CI_MAX], sid[PAKE_SID_LEN] = { 1 }, fa[32] = { 1 },
-		fb[32] = { 2 }, bad[32], ones[32];
+				 fb[32] = { 2 }, bad[32], ones[32];
 	size_t ci_len = pake_ci(fa, fb, ci);
 	struct pake a;
 
@@ -112,7 +115,8 @@ static void test_invalid_shares(void **state)
 	      bad, sizeof(bad));
 	memset(ones, 0xFF, sizeof(ones));
 	assert_int_equal(pake_start(&a, 1, "7-amber-falcon", ci, ci_len, sid,
-	                            sizeof(sid), NULL, 0, NULL), 0);
+	                            sizeof(sid), NULL, 0, NULL),
+	                 0);
 	assert_int_equal(pake_finish(&a, bad, NULL, 0), -1);
 	static const uint8_t identity[32];
 	assert_int_equal(pake_finish(&a, identity, NULL, 0), -1);
@@ -129,13 +133,14 @@ static void test_invalid_shares(void **state)
 static void test_reflection_refused(void **state)
 {
 	uint8_t ci[PAKE_CI_MAX], sid[PAKE_SID_LEN] = { 4 }, fa[32] = { 1 },
-		fb[32] = { 2 }, ta[PAKE_MAC_LEN];
+				 fb[32] = { 2 }, ta[PAKE_MAC_LEN];
 	size_t ci_len = pake_ci(fa, fb, ci);
 	struct pake a;
 
 	(void)state;
 	assert_int_equal(pake_start(&a, 1, "7-amber-falcon", ci, ci_len, sid,
-	                            sizeof(sid), NULL, 0, NULL), 0);
+	                            sizeof(sid), NULL, 0, NULL),
+	                 0);
 	if (pake_finish(&a, a.own, NULL, 0) == 0) {
 		pake_mac_own(&a, ta);
 		if (pake_mac_check(&a, ta) == 0)
@@ -162,9 +167,11 @@ static int run_pair(const char *code_a, const char *code_b,
 	la = pake_ci(fa, fp_b_seen_by_a ? fp_b_seen_by_a : fb, ci_a);
 	lb = pake_ci(fa, fb, ci_b);
 	assert_int_equal(pake_start(&a, 1, code_a, ci_a, la, sid, sizeof(sid),
-	                            NULL, 0, NULL), 0);
+	                            NULL, 0, NULL),
+	                 0);
 	assert_int_equal(pake_start(&b, 0, code_b, ci_b, lb, sid, sizeof(sid),
-	                            NULL, 0, NULL), 0);
+	                            NULL, 0, NULL),
+	                 0);
 	assert_int_equal(pake_finish(&a, b.own, NULL, 0), 0);
 	assert_int_equal(pake_finish(&b, a.own, NULL, 0), 0);
 	pake_mac_own(&a, ta);
@@ -219,7 +226,7 @@ static void test_other_fingerprint_fails(void **state)
 static void test_generator_deterministic(void **state)
 {
 	uint8_t ci[PAKE_CI_MAX], sid[PAKE_SID_LEN] = { 9 }, f1[32] = { 1 },
-		f2[32] = { 2 }, g1[32], g2[32];
+				 f2[32] = { 2 }, g1[32], g2[32];
 	size_t n = pake_ci(f1, f2, ci);
 	const uint8_t *code = (const uint8_t *)"7-amber-falcon";
 
@@ -276,7 +283,7 @@ static void test_code_parse(void **state)
 		"0007-amber-falcon", "7-amber-falcon-", "7-amber-falconx",
 		"7-ambe-falcon", "7 amber falcon", "7-amber-falcon ", "x-amber-falcon",
 		"7--falcon", "7-amber--falcon", "7-amber-fal\xc3\xa7on",
-		"7-amberamberamberamber-falcon", "new",
+		"7-amberamberamberamber-falcon", "new"
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		if (pake_code_parse(bad[i], c) == 0) {

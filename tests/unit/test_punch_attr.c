@@ -19,8 +19,8 @@ static const char R_SPACE[] = "id contains a space or control character";
 enum { MSG_CAP = 1500 };
 
 static const uint8_t txid_a[STUN_TXID_LEN] = { 0xA0, 0xA1, 0xA2, 0xA3, 0xA4,
-                                               0xA5, 0xA6, 0xA7, 0xA8, 0xA9,
-                                               0xAA, 0xAB };
+	                                       0xA5, 0xA6, 0xA7, 0xA8, 0xA9,
+	                                       0xAA, 0xAB };
 
 static struct punch_candidate cand(uint8_t type, const char *ip, uint16_t port,
                                    uint32_t prio)
@@ -56,7 +56,7 @@ static void test_candidate_round_trip(void **state)
 		{ CAND_HOST, "192.0.2.1", 40000, 0x7EFFFFFF },
 		{ CAND_SRFLX, "203.0.113.77", 1, 0x64000000 },
 		{ CAND_PRFLX, "2001:db8::1", 65535, 0x6E00FFFF },
-		{ CAND_RELAY, "2001:db8:1:2:3:4:5:6", 3478, 0 },
+		{ CAND_RELAY, "2001:db8:1:2:3:4:5:6", 3478, 0 }
 	};
 	uint8_t buf[MSG_CAP];
 	struct stun_msg m;
@@ -81,7 +81,7 @@ static void test_candidate_round_trip(void **state)
 		assert_int_equal((a->value[2] << 8 | a->value[3]),
 		                 cases[i].port ^ 0x2112);
 		assert_int_equal(a->value[4] << 24 | a->value[5] << 16 |
-		                 a->value[6] << 8 | a->value[7],
+		                         a->value[6] << 8 | a->value[7],
 		                 cases[i].prio);
 		memset(&d, 0xEE, sizeof(d));
 		assert_int_equal(punch_parse_candidate(&d, a, m.txid), 0);
@@ -95,12 +95,12 @@ static void test_candidate_round_trip(void **state)
 static void test_candidate_wire_bytes(void **state)
 {
 	struct punch_candidate c =
-	        cand(CAND_HOST, "192.0.2.1", 0x1234, 0x01020304);
+		cand(CAND_HOST, "192.0.2.1", 0x1234, 0x01020304);
 	struct punch_candidate d;
 	static const uint8_t want[12] = {
 		0x01, 0x01, 0x12 ^ 0x21, 0x34 ^ 0x12,
 		0x01, 0x02, 0x03, 0x04,
-		192 ^ 0x21, 0 ^ 0x12, 2 ^ 0xA4, 1 ^ 0x42,
+		192 ^ 0x21, 0 ^ 0x12, 2 ^ 0xA4, 1 ^ 0x42
 	};
 	uint8_t buf[MSG_CAP];
 	struct stun_msg m;

@@ -25,7 +25,7 @@ enum {
 
 struct dgram {
 	struct sockaddr_storage from;
-	int to;                     /* index of the receiving end */
+	int to;       /* index of the receiving end */
 	size_t len;
 	uint8_t data[DGRAM_MAX];
 };
@@ -148,7 +148,7 @@ static void test_forged_initial_from_third_address(void **state)
 	char dirs[3][64];
 	uint64_t now = 1000000000ull;
 	struct sockaddr_storage client = sa_make("192.0.2.1", 4000),
-	                        server = sa_make("192.0.2.2", 4000);
+				server = sa_make("192.0.2.2", 4000);
 	int steps;
 
 	(void)state;

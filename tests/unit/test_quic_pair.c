@@ -22,7 +22,8 @@ static void assert_ok_at(const struct qp *p, const char *file, int line)
 	for (int i = 0; i < 2; i++)
 		if (p->e[i].closed) {
 			print_error("%s:%d: expected the %s up, saw it closed at "
-			            "%llu ms: \"%s\"\n", file, line,
+			            "%llu ms: \"%s\"\n",
+			            file, line,
 			            i ? "server" : "client",
 			            (unsigned long long)(p->e[i].closed_at / MS),
 			            p->e[i].reason);
@@ -109,7 +110,8 @@ static void key_mismatch(int refuser)
 	assert_int_equal(r->verify_refused, 1);
 	if (r->ready || o->ready)
 		print_error("expected neither end up; %s (refusing) up %d, %s up %d "
-		            "then closed: \"%s\"\n", refuser ? "server" : "client",
+		            "then closed: \"%s\"\n",
+		            refuser ? "server" : "client",
 		            r->ready, refuser ? "client" : "server", o->ready,
 		            o->reason);
 	assert_false(r->ready || o->ready);
@@ -166,7 +168,8 @@ static void assert_stream_intact(struct qp *p, int end, int64_t id,
 		print_error("stream %lld: expected %llu bytes, FIN and close at "
 		            "both ends; saw %llu bytes, fin %d, closed %d, sender's "
 		            "closed %d (sent %llu, lost %llu, reordered %llu, "
-		            "duplicated %llu)\n", (long long)id,
+		            "duplicated %llu)\n",
+		            (long long)id,
 		            (unsigned long long)bytes, (unsigned long long)s->rx,
 		            s->fin, s->closed, qp_stream(&p->e[!end], id)->closed,
 		            (unsigned long long)p->sent,
@@ -194,8 +197,7 @@ static int got_bytes(struct qp *p, void *arg)
 static void test_streams_under_loss(void **state)
 {
 	static struct qp p;
-	const struct qp_net net = { .loss_pct = 10, .reorder_pct = 10,
-	                            .dup_pct = 10, .seed = SEED };
+	const struct qp_net net = { .loss_pct = 10, .reorder_pct = 10, .dup_pct = 10, .seed = SEED };
 	const struct quic_limits lim = { 2, 4 };
 	int64_t up, bidi;
 	struct want_close w;

@@ -52,7 +52,7 @@ static int teardown_err(void **state)
 }
 
 /* seen contains want as a whole line */
-#define expect_line(seen, want)                                              \
+#define expect_line(seen, want)                                               \
 	do {                                                                  \
 		char w_[512];                                                 \
 		snprintf(w_, sizeof(w_), "%s\n", (want));                     \
@@ -61,11 +61,11 @@ static int teardown_err(void **state)
 			         (seen));                                     \
 	} while (0)
 
-#define expect_no(seen, part)                                                \
-	do {                                                                  \
-		if (strstr((seen), (part)))                                   \
-			fail_msg("expected no '%s'; seen:\n%s", (part),       \
-			         (seen));                                     \
+#define expect_no(seen, part)                                           \
+	do {                                                            \
+		if (strstr((seen), (part)))                             \
+			fail_msg("expected no '%s'; seen:\n%s", (part), \
+			         (seen));                               \
 	} while (0)
 
 static void test_story_at_info(void **state)
@@ -273,7 +273,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_restart_and_move, setup, teardown_err),
 		cmocka_unit_test_setup_teardown(test_expiry_and_gave_up, setup, teardown_err),
 		cmocka_unit_test_setup_teardown(test_refusals_by_reason, setup, teardown_err),
-		cmocka_unit_test_setup_teardown(test_unsent_challenge_not_counted, setup, teardown_err),
+		cmocka_unit_test_setup_teardown(test_unsent_challenge_not_counted, setup, teardown_err)
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

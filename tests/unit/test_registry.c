@@ -38,17 +38,17 @@ static size_t heap_in_use(void)
 #endif
 
 /* registry_register()'s result, printed by name on failure. */
-#define assert_reg(seen, expected)                                             \
-	do {                                                                   \
-		int s_ = (seen), e_ = (expected);                              \
-		if (s_ != e_) {                                                \
-			print_error("%s:%d: %s: expected %d (%s), saw %d "     \
-			            "(%s)\n",                                  \
-			            __FILE__, __LINE__, #seen, e_,             \
-			            registry_result_str(e_), s_,               \
-			            registry_result_str(s_));                  \
-			fail();                                                \
-		}                                                              \
+#define assert_reg(seen, expected)                                         \
+	do {                                                               \
+		int s_ = (seen), e_ = (expected);                          \
+		if (s_ != e_) {                                            \
+			print_error("%s:%d: %s: expected %d (%s), saw %d " \
+			            "(%s)\n",                              \
+			            __FILE__, __LINE__, #seen, e_,         \
+			            registry_result_str(e_), s_,           \
+			            registry_result_str(s_));              \
+			fail();                                            \
+		}                                                          \
 	} while (0)
 
 /* ---- punch_id_check ---------------------------------------------------- */
@@ -164,7 +164,7 @@ static void test_id_bad_utf8(void **state)
 		{ "continuation replaced by a lead", "\xC3\xC3\xA9", 0,
 		  R_UTF8 },
 		{ "two leads", "\xC3\xC3", 0, R_UTF8 },
-		{ "three-byte with a lead inside", "\xE6\xD7\xA5", 0, R_UTF8 },
+		{ "three-byte with a lead inside", "\xE6\xD7\xA5", 0, R_UTF8 }
 	};
 
 	(void)state;
@@ -185,7 +185,7 @@ static void test_id_space_control(void **state)
 		{ "unit separator 0x1F", "a\x1f", 0, R_SPACE },
 		{ "DEL 0x7F", "a\x7f", 0, R_SPACE },
 		{ "NUL inside", "a\0b", 3, R_SPACE },
-		{ "only NUL", "\0", 1, R_SPACE },
+		{ "only NUL", "\0", 1, R_SPACE }
 	};
 
 	(void)state;
@@ -792,7 +792,11 @@ static uint32_t rnd(uint32_t n)
 
 static void test_registry_model(void **state)
 {
-	enum { IDS = 150, PREFIXES = 12, MAX = 60, PER = 8, OPS = 30000 };
+	enum { IDS = 150,
+	       PREFIXES = 12,
+	       MAX = 60,
+	       PER = 8,
+	       OPS = 30000 };
 	struct model {
 		int live, prefix, key;
 		uint64_t expires, session;
@@ -810,8 +814,7 @@ static void test_registry_model(void **state)
 		struct punch_peer p;
 
 		now += rnd(700);
-		snprintf(ip, sizeof(ip), pf & 1 ? "2001:db8:0:%x::%x" :
-		                                  "198.51.%d.%d",
+		snprintf(ip, sizeof(ip), pf & 1 ? "2001:db8:0:%x::%x" : "198.51.%d.%d",
 		         pf, 1 + (int)rnd(200));
 		if (rnd(10) == 0) {
 			size_t gone = 0;
@@ -926,7 +929,7 @@ static void test_registry_growth(void **state)
 		assert_null(registry_find(f.r, "g20000"));
 		/* the first half expires first */
 		assert_size(registry_expire(f.r, round * 10 * LIFE + N / 4 +
-		                                     LIFE - 1),
+		                                         LIFE - 1),
 		            N / 2);
 		assert_null(registry_find(f.r, "g0"));
 		assert_non_null(registry_find(f.r, "g10000"));

@@ -82,7 +82,7 @@ static void test_register_with_nonce(void **state)
 		feed(&res, 1, r.b, r.len, &from6, T0);
 		expect_registered(&res, &from6, PUNCH_STATUS_WAITING);
 		assert_int_equal(registry_entry_sock(registry_find(
-		                         rdv_registry(srv), "carol")),
+					 rdv_registry(srv), "carol")),
 		                 1);
 	}
 }
@@ -145,7 +145,7 @@ static void test_nonce_lifetime(void **state)
 	struct sockaddr_storage a = sa_make("198.51.100.1", 40000);
 	struct reg_req q = req_make("alice", "bob", 1);
 	const uint64_t b =
-	        10 * (uint64_t)NONCE_BUCKET_MS; /* start of bucket 10 */
+		10 * (uint64_t)NONCE_BUCKET_MS; /* start of bucket 10 */
 	struct result res;
 	char nonce[33], fresh[33];
 
@@ -371,7 +371,7 @@ static void test_new_session_reintroduces(void **state)
 static void test_peer_info_retransmissions(void **state)
 {
 	static const uint64_t wait[RTX_RC] = { 0, 500, 1000, 2000, 4000,
-	                                       8000, 16000 };
+		                               8000, 16000 };
 	struct pair_fixture f;
 	const uint64_t t_pair = T0 + 100;
 	size_t n_a = 0, n_b = 0;
@@ -713,7 +713,8 @@ static void assert_server_signed(const struct result *res)
 	uint8_t pk[32];
 
 	assert_int_equal(sign_verify(&res->m, res->out, res->reply.len,
-	                             PUNCH_ATTR_SERVER_KEY, pk), SIGN_OK);
+	                             PUNCH_ATTR_SERVER_KEY, pk),
+	                 SIGN_OK);
 	assert_memory_equal(pk, rdv_server_pk(srv), sizeof(pk));
 }
 

@@ -32,7 +32,8 @@ static int teardown(void **state)
 
 /* A small world: one server (Binding + rendezvous on one socket), two
  * clients, and the datagrams between them. */
-enum { WIRE_MAX = 256, EV_MAX = 64 };
+enum { WIRE_MAX = 256,
+       EV_MAX = 64 };
 
 struct wire_msg {
 	int to_server;                /* else to client `client` */
@@ -141,7 +142,7 @@ static void w_pump(void)
 			if (world.server_down)
 				continue;
 			if (punch_method_is_rendezvous(
-			            stun_peek_method(m->buf, m->len)))
+				    stun_peek_method(m->buf, m->len)))
 				v = rdv_handle(srv, 0, m->buf, m->len,
 				               SA(c->addr), world.now, out,
 				               sizeof(out), &reply, &why);
@@ -321,7 +322,7 @@ static void test_client_retransmissions(void **state)
 {
 	/* the nominal waits before each transmission, and after the last */
 	static const uint64_t wait[RTX_RC + 1] = { 0, 500, 1000, 2000, 4000,
-	                                           8000, 16000, 16 * 500 };
+		                                   8000, 16000, 16 * 500 };
 	size_t sends = 1; /* the first went out from rdvc_start() itself */
 	uint64_t t0 = 5000, last = t0, next_want = 0;
 

@@ -48,7 +48,7 @@ static size_t run(const struct rtx_params *p, uint64_t t0, uint32_t rnd,
 static void test_schedule(void **state)
 {
 	static const uint64_t want[RTX_RC] = { 0, 500, 1500, 3500, 7500,
-	                                       15500, 31500 };
+		                               15500, 31500 };
 	uint64_t at[16], gave_up;
 
 	(void)state;
@@ -63,7 +63,7 @@ static void test_schedule(void **state)
 static void test_jitter_bounds(void **state)
 {
 	static const uint64_t wait[RTX_RC] = { 0, 500, 1000, 2000, 4000,
-	                                       8000, 16000 };
+		                               8000, 16000 };
 	uint64_t at[16], gave_up;
 
 	(void)state;
@@ -96,7 +96,7 @@ static void test_jitter_bounds(void **state)
 static void test_capped_and_timed(void **state)
 {
 	static const struct rtx_params p = {
-		.rto_ms = 50, .rto_max_ms = 800, .timeout_ms = 10000,
+		.rto_ms = 50, .rto_max_ms = 800, .timeout_ms = 10000
 	};
 	static const uint64_t want[] = { 0, 50, 150, 350, 750, 1550, 2350 };
 	uint64_t at[64], gave_up;

@@ -30,7 +30,7 @@ static const uint8_t vec_request[108] = {
 	0x59, 0x20, 0x20, 0x20,
 	0x00, 0x08, 0x00, 0x14, 0x9a, 0xea, 0xa7, 0x0c, 0xbf, 0xd8, 0xcb, 0x56,
 	0x78, 0x1e, 0xf2, 0xb5, 0xb2, 0xd3, 0xf2, 0x49, 0xc1, 0xb5, 0x71, 0xa2,
-	0x80, 0x28, 0x00, 0x04, 0xe5, 0x7a, 0x3b, 0xcf,
+	0x80, 0x28, 0x00, 0x04, 0xe5, 0x7a, 0x3b, 0xcf
 };
 
 /* RFC 5769 2.2: Sample IPv4 Response (SOFTWARE "test vector", 11 bytes,
@@ -43,7 +43,7 @@ static const uint8_t vec_response4[80] = {
 	0x00, 0x20, 0x00, 0x08, 0x00, 0x01, 0xa1, 0x47, 0xe1, 0x12, 0xa6, 0x43,
 	0x00, 0x08, 0x00, 0x14, 0x2b, 0x91, 0xf5, 0x99, 0xfd, 0x9e, 0x90, 0xc3,
 	0x8c, 0x74, 0x89, 0xf9, 0x2a, 0xf9, 0xba, 0x53, 0xf0, 0x6b, 0xe7, 0xd7,
-	0x80, 0x28, 0x00, 0x04, 0xc0, 0x7d, 0x4c, 0x96,
+	0x80, 0x28, 0x00, 0x04, 0xc0, 0x7d, 0x4c, 0x96
 };
 
 /* RFC 5769 2.3: Sample IPv6 Response */
@@ -56,7 +56,7 @@ static const uint8_t vec_response6[92] = {
 	0xa5, 0xd3, 0xf1, 0x79, 0xbc, 0x25, 0xf4, 0xb5, 0xbe, 0xd2, 0xb9, 0xd9,
 	0x00, 0x08, 0x00, 0x14, 0xa3, 0x82, 0x95, 0x4e, 0x4b, 0xe6, 0x7b, 0xf1,
 	0x17, 0x84, 0xc9, 0x7c, 0x82, 0x92, 0xc2, 0x75, 0xbf, 0xe3, 0xed, 0x41,
-	0x80, 0x28, 0x00, 0x04, 0xc8, 0xfb, 0x0b, 0x4c,
+	0x80, 0x28, 0x00, 0x04, 0xc8, 0xfb, 0x0b, 0x4c
 };
 
 /* RFC 5769 2.4: Sample Request with Long-Term Authentication (no
@@ -72,11 +72,11 @@ static const uint8_t vec_longterm[116] = {
 	0x00, 0x14, 0x00, 0x0b, 0x65, 0x78, 0x61, 0x6d, 0x70, 0x6c, 0x65, 0x2e,
 	0x6f, 0x72, 0x67, 0x00,
 	0x00, 0x08, 0x00, 0x14, 0xf6, 0x70, 0x24, 0x65, 0x6d, 0xd6, 0x4a, 0x3e,
-	0x02, 0xb8, 0xe0, 0x71, 0x2e, 0x85, 0xc9, 0xa2, 0x8c, 0xa8, 0x96, 0x66,
+	0x02, 0xb8, 0xe0, 0x71, 0x2e, 0x85, 0xc9, 0xa2, 0x8c, 0xa8, 0x96, 0x66
 };
 
 static const char vec_lt_username[] = "\xe3\x83\x9e\xe3\x83\x88\xe3\x83\xaa"
-                                      "\xe3\x83\x83\xe3\x82\xaf\xe3\x82\xb9";
+				      "\xe3\x83\x83\xe3\x82\xaf\xe3\x82\xb9";
 static const char vec_lt_nonce[] = "f//499k954d6OL34oL9FSTvy64sA";
 
 /* ---- helpers ---------------------------------------------------------- */
@@ -118,7 +118,7 @@ static void test_rfc5769_request(void **state)
 {
 	static const char wrong_password[] = "VOkJxbRl1RmTxUk/WvJxBT";
 	static const uint8_t txid[] = { 0xb7, 0xe7, 0xa7, 0x01, 0xbc, 0x34,
-	                                0xd6, 0x86, 0xfa, 0x87, 0xdf, 0xae };
+		                        0xd6, 0x86, 0xfa, 0x87, 0xdf, 0xae };
 	struct stun_msg m;
 
 	(void)state;
@@ -292,7 +292,7 @@ static void test_rfc5769_reencode(void **state)
 	} vecs[] = {
 		{ vec_request, sizeof(vec_request) },
 		{ vec_response4, sizeof(vec_response4) },
-		{ vec_response6, sizeof(vec_response6) },
+		{ vec_response6, sizeof(vec_response6) }
 	};
 	const uint8_t *key = (const uint8_t *)vec_password;
 	size_t key_len = strlen(vec_password);
@@ -310,7 +310,8 @@ static void test_rfc5769_reencode(void **state)
 		assert_int_equal(m2.present, m1.present);
 		assert_memory_equal(m2.txid, m1.txid, STUN_TXID_LEN);
 		assert_stun_rc(stun_check_integrity(&m2, b1, (size_t)n1, key,
-		                                    key_len), STUN_OK);
+		                                    key_len),
+		               STUN_OK);
 		n2 = stun_encode(&m2, b2, sizeof(b2), key, key_len);
 		assert_stun_rc(n2, n1);
 		assert_memory_equal(b2, b1, (size_t)n1);
@@ -344,7 +345,7 @@ struct addr_case {
 	uint16_t type;
 	uint32_t bit;
 	size_t field;  /* offsetof(struct stun_msg, ...) */
-	int xor;
+	int xor ;
 	const char *ip;
 	uint16_t port;
 };
@@ -363,17 +364,17 @@ static void put_addr_case(struct stun_writer *w, const void *arg)
 static void test_roundtrip_addresses(void **state)
 {
 /* Each attribute with an IPv4 and an IPv6 address. */
-#define ADDR_CASES(type, bit, field, xor) \
-	{ STUN_ATTR_##type, STUN_HAS_##bit, offsetof(struct stun_msg, field), \
-	  xor, "198.51.100.7", 1 }, \
-	{ STUN_ATTR_##type, STUN_HAS_##bit, offsetof(struct stun_msg, field), \
-	  xor, "2001:db8::ff00:42:8329", 65535 }
+#define ADDR_CASES(type, bit, field, xor)                                             \
+	{ STUN_ATTR_##type, STUN_HAS_##bit, offsetof(struct stun_msg, field),         \
+	  xor, "198.51.100.7", 1 },                                                   \
+		{ STUN_ATTR_##type, STUN_HAS_##bit, offsetof(struct stun_msg, field), \
+		  xor, "2001:db8::ff00:42:8329", 65535 }
 	static const struct addr_case cases[] = {
 		ADDR_CASES(MAPPED_ADDRESS, MAPPED, mapped, 0),
 		ADDR_CASES(XOR_MAPPED_ADDRESS, XOR_MAPPED, xor_mapped, 1),
 		ADDR_CASES(RESPONSE_ORIGIN, RESPONSE_ORIGIN, response_origin,
 		           0),
-		ADDR_CASES(OTHER_ADDRESS, OTHER_ADDRESS, other_address, 0),
+		ADDR_CASES(OTHER_ADDRESS, OTHER_ADDRESS, other_address, 0)
 	};
 #undef ADDR_CASES
 	(void)state;
@@ -386,10 +387,11 @@ static void test_roundtrip_addresses(void **state)
 		                        put_addr_case, c);
 
 		assert_size(n, STUN_HEADER_LEN +
-		               stun_attr_size(strchr(c->ip, ':') ? 20 : 8));
+		                       stun_attr_size(strchr(c->ip, ':') ? 20 : 8));
 		assert_int_equal(m.present, c->bit);
 		assert_addr((const struct sockaddr_storage *)((const char *)&m +
-		                                              c->field), &want);
+		                                              c->field),
+		            &want);
 	}
 }
 
@@ -424,7 +426,7 @@ static void test_roundtrip_strings(void **state)
 		           STUN_MAX_SOFTWARE),
 		BYTES_CASE(STUN_ATTR_REALM, STUN_HAS_REALM, realm, 11),
 		BYTES_CASE(STUN_ATTR_NONCE, STUN_HAS_NONCE, nonce, 28),
-		BYTES_CASE(STUN_ATTR_PADDING, STUN_HAS_PADDING, padding, 1000),
+		BYTES_CASE(STUN_ATTR_PADDING, STUN_HAS_PADDING, padding, 1000)
 	};
 #undef BYTES_CASE
 	(void)state;
@@ -467,7 +469,7 @@ static void test_roundtrip_error_code(void **state)
 		{ 699, "x" },
 		{ 400, "" },
 		{ 401, NULL },
-		{ 500, longest },
+		{ 500, longest }
 	};
 
 	(void)state;
@@ -499,7 +501,7 @@ static void test_roundtrip_unknown_attributes(void **state)
 {
 	static const uint16_t types[3] = { 0x0031, 0x7fff, 0x8123 };
 	static const uint8_t wire[] = { 0x00, 0x0a, 0x00, 0x06, 0x00, 0x31,
-	                                0x7f, 0xff, 0x81, 0x23, 0x00, 0x00 };
+		                        0x7f, 0xff, 0x81, 0x23, 0x00, 0x00 };
 	uint8_t buf[128];
 	struct stun_msg m;
 	size_t n;
@@ -537,8 +539,8 @@ static void test_roundtrip_numbers(void **state)
 	assert_size(n, STUN_HEADER_LEN + 8 + 8 + 8 + 4 + 12);
 	assert_int_equal(m.present,
 	                 STUN_HAS_CHANGE_REQUEST | STUN_HAS_RESPONSE_PORT |
-	                 STUN_HAS_PRIORITY | STUN_HAS_USE_CANDIDATE |
-	                 STUN_HAS_ICE_CONTROLLING);
+	                         STUN_HAS_PRIORITY | STUN_HAS_USE_CANDIDATE |
+	                         STUN_HAS_ICE_CONTROLLING);
 	assert_int_equal(m.change_request, STUN_CHANGE_IP | STUN_CHANGE_PORT);
 	assert_int_equal(m.response_port, 40000);
 	assert_int_equal(m.priority, 0x7e0000ff);
@@ -567,20 +569,22 @@ static void test_roundtrip_integrity(void **state)
 	                 NULL);
 	assert_size(n, STUN_HEADER_LEN + 8 + 24 + 36 + 8);
 	assert_int_equal(m.present, STUN_HAS_USERNAME | STUN_HAS_INTEGRITY |
-	                 STUN_HAS_INTEGRITY_SHA256 | STUN_HAS_FINGERPRINT);
+	                                    STUN_HAS_INTEGRITY_SHA256 | STUN_HAS_FINGERPRINT);
 	assert_size(m.integrity_offset, 28);
 	assert_size(m.integrity_sha256_offset, 52);
 	assert_size(m.integrity_sha256_len, 32);
 	assert_int_equal(m.fingerprint,
 	                 (uint32_t)crc32(0, buf, (uInt)(n - 8)) ^
-	                 STUN_FINGERPRINT_XOR);
+	                         STUN_FINGERPRINT_XOR);
 	assert_stun_rc(stun_check_integrity(&m, buf, n, test_key,
-	                                    sizeof(test_key)), STUN_OK);
+	                                    sizeof(test_key)),
+	               STUN_OK);
 	/* Independently: HMAC-SHA1 over the prefix, with the length field
 	 * ending just after MESSAGE-INTEGRITY (RFC 8489 14.5). */
 	buf[3] = 28 + 24 - STUN_HEADER_LEN;
 	assert_int_equal(gnutls_hmac_fast(GNUTLS_MAC_SHA1, test_key,
-	                                  sizeof(test_key), buf, 28, mac), 0);
+	                                  sizeof(test_key), buf, 28, mac),
+	                 0);
 	assert_memory_equal(mac, m.integrity, 20);
 }
 
@@ -602,7 +606,8 @@ static void test_integrity_sha256_truncated(void **state)
 	decode_ok(&m, r.b, r.len);
 	assert_size(m.integrity_sha256_len, 16);
 	assert_stun_rc(stun_check_integrity(&m, r.b, r.len, test_key,
-	                                    sizeof(test_key)), STUN_OK);
+	                                    sizeof(test_key)),
+	               STUN_OK);
 	r.b[r.len - 1] ^= 1;
 	decode_ok(&m, r.b, r.len);
 	assert_stun_rc(stun_check_integrity(&m, r.b, r.len, test_key,
@@ -650,7 +655,8 @@ static void test_encode_decode_identity(void **state)
 	n = write_decode(&m, buf, sizeof(buf), STUN_ERROR, put_canonical, NULL);
 	assert_size(m.attrs_count, 19);
 	assert_stun_rc(stun_encode(&m, out, sizeof(out), test_key,
-	                           sizeof(test_key)), (int)n);
+	                           sizeof(test_key)),
+	               (int)n);
 	assert_memory_equal(out, buf, n);
 	/* Without a key the integrity attributes cannot be rebuilt. */
 	assert_stun_rc(stun_encode(&m, out, sizeof(out), NULL, 0),
@@ -675,7 +681,7 @@ static void test_message_type_bits(void **state)
 		{ STUN_BINDING, STUN_ERROR, 0x0111 },
 		{ 0x00A, STUN_SUCCESS, 0x010A },
 		{ 0xFFF, STUN_REQUEST, 0x3EEF },
-		{ 0xFFF, STUN_ERROR, 0x3FFF },
+		{ 0xFFF, STUN_ERROR, 0x3FFF }
 	};
 	static const uint8_t txid[STUN_TXID_LEN] = UNIT_TXID;
 

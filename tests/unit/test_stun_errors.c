@@ -104,7 +104,7 @@ static void test_length(void **state)
 		{ "field 4 more than datagram", 4, 0 },
 		{ "field 4 less than datagram", -4, 0 },
 		{ "datagram 4 longer", 0, 4 },
-		{ "datagram 1 shorter", 0, -1 },
+		{ "datagram 1 shorter", 0, -1 }
 	};
 	struct raw r;
 
@@ -179,8 +179,7 @@ struct bad_attr {
 
 /* Name, length and the value's first bytes, for the failure message. */
 #define BAD(type, len, ...) \
-	{ #type ", length " #len ", value " #__VA_ARGS__, STUN_ATTR_##type, \
-	  { __VA_ARGS__ }, len }
+	{ #type ", length " #len ", value " #__VA_ARGS__, STUN_ATTR_##type, { __VA_ARGS__ }, len }
 
 static const struct bad_attr bad_attrs[] = {
 	/* addresses: family 3 or 0, or a length not the family's */
@@ -226,7 +225,7 @@ static const struct bad_attr bad_attrs[] = {
 	BAD(MESSAGE_INTEGRITY_SHA256, 36, 0),
 	BAD(MESSAGE_INTEGRITY_SHA256, 18, 0),
 	BAD(FINGERPRINT, 8, 0),
-	BAD(FINGERPRINT, 0, 0),
+	BAD(FINGERPRINT, 0, 0)
 };
 #undef BAD
 
@@ -266,7 +265,7 @@ static void test_attr_value_limits(void **state)
 		{ STUN_ATTR_NONCE, STUN_MAX_REASON },
 		{ STUN_ATTR_MESSAGE_INTEGRITY_SHA256, 16 },
 		{ STUN_ATTR_MESSAGE_INTEGRITY_SHA256, 20 },
-		{ STUN_ATTR_MESSAGE_INTEGRITY_SHA256, 32 },
+		{ STUN_ATTR_MESSAGE_INTEGRITY_SHA256, 32 }
 	};
 	uint8_t v[1024] = { 0, 0, 6, 99 };
 	struct raw r;
@@ -438,7 +437,8 @@ static void test_integrity_mismatch(void **state)
 	/* a datagram length that does not reach the MAC's end */
 	decode_ok(&m, buf, n);
 	assert_stun_rc(stun_check_integrity(&m, buf, n - 4, key_a,
-	                                    sizeof(key_a)), STUN_ERR_INTEGRITY);
+	                                    sizeof(key_a)),
+	               STUN_ERR_INTEGRITY);
 }
 
 /* With both, RFC 8489 14.6's SHA256 one is the one checked. */
@@ -537,8 +537,12 @@ static void put_bytes_64k(struct stun_writer *w)
 static void test_writer_arg_errors(void **state)
 {
 	static const bad_put_fn bad[] = {
-		put_error_299, put_error_700, put_error_long_reason,
-		put_addr_unix, put_xor_addr_unspec, put_addr_null,
+		put_error_299,
+		put_error_700,
+		put_error_long_reason,
+		put_addr_unix,
+		put_xor_addr_unspec,
+		put_addr_null,
 		put_bytes_64k,
 	};
 	static const uint8_t txid[STUN_TXID_LEN] = UNIT_TXID;
@@ -671,7 +675,7 @@ static void test_ignored_after_integrity(void **state)
 	raw_fingerprint(&r);
 	decode_ok(&m, r.b, r.len);
 	assert_int_equal(m.present, STUN_HAS_USERNAME | STUN_HAS_INTEGRITY |
-	                 STUN_HAS_INTEGRITY_SHA256 | STUN_HAS_FINGERPRINT);
+	                                    STUN_HAS_INTEGRITY_SHA256 | STUN_HAS_FINGERPRINT);
 	assert_size(m.unknown_required_count, 0);
 	assert_size(m.software.len, 0);
 	assert_size(m.integrity_offset, STUN_HEADER_LEN + 8);
@@ -722,7 +726,7 @@ static void test_duplicates_first_wins(void **state)
 	raw_attr(&r, STUN_ATTR_PRIORITY, NULL, 3); /* bad, but a duplicate */
 	decode_ok(&m, r.b, r.len);
 	assert_int_equal(m.present, STUN_HAS_XOR_MAPPED | STUN_HAS_USERNAME |
-	                 STUN_HAS_PRIORITY);
+	                                    STUN_HAS_PRIORITY);
 	/* 0x22fa ^ 0x2112 = 1000; 0xe112a643 ^ cookie = 192.0.2.1 */
 	assert_addr(&m.xor_mapped, &want);
 	assert_bytes_str(m.username, "first");
@@ -735,7 +739,7 @@ static void test_duplicates_first_wins(void **state)
 static void test_unknown_required(void **state)
 {
 	static const uint16_t sent[] = { 0x0033, 0x8033, 0x0002, 0x0033,
-	                                 0x7fff, 0xffff, 0x0002, 0x8000 };
+		                         0x7fff, 0xffff, 0x0002, 0x8000 };
 	static const uint16_t want[] = { 0x0033, 0x0002, 0x7fff };
 	struct stun_msg m;
 	struct raw r;

@@ -49,7 +49,7 @@ static void test_plain(void **state)
 		{ "three-byte", "\xE6\x97\xA5\xE6\x9C\xAC", 0, "\xE6\x97\xA5\xE6\x9C\xAC" },
 		{ "four-byte emoji", "\xF0\x9F\x98\x80", 0, "\xF0\x9F\x98\x80" },
 		{ "U+10FFFF", "\xF4\x8F\xBF\xBF", 0, "\xF4\x8F\xBF\xBF" },
-		{ "replacement char U+FFFD", "\xEF\xBF\xBD", 0, "\xEF\xBF\xBD" },
+		{ "replacement char U+FFFD", "\xEF\xBF\xBD", 0, "\xEF\xBF\xBD" }
 	};
 
 	(void)state;
@@ -82,11 +82,17 @@ static void test_c1(void **state)
 {
 	static const struct esc_case cases[] = {
 		{ "U+0085 NEL", "\xC2\x85", 0, "\\u{85}" },
-		{ "U+009B CSI", "\xC2\x9B" "2J", 0, "\\u{9b}2J" },
+		{ "U+009B CSI", "\xC2\x9B"
+		                "2J",
+		  0, "\\u{9b}2J" },
 		{ "U+0080", "\xC2\x80", 0, "\\u{80}" },
 		{ "U+009F", "\xC2\x9F", 0, "\\u{9f}" },
-		{ "raw 8-bit CSI 0x9b", "\x9b" "2J", 0, "\\x9b2J" },
-		{ "raw 8-bit OSC 0x9d", "\x9d" "0;x", 0, "\\x9d0;x" },
+		{ "raw 8-bit CSI 0x9b", "\x9b"
+		                        "2J",
+		  0, "\\x9b2J" },
+		{ "raw 8-bit OSC 0x9d", "\x9d"
+		                        "0;x",
+		  0, "\\x9d0;x" }
 	};
 
 	(void)state;
@@ -96,7 +102,9 @@ static void test_c1(void **state)
 static void test_bidi_invisible(void **state)
 {
 	static const struct esc_case cases[] = {
-		{ "RLO U+202E", "a\xE2\x80\xAE" "cba", 0, "a\\u{202e}cba" },
+		{ "RLO U+202E", "a\xE2\x80\xAE"
+		                "cba",
+		  0, "a\\u{202e}cba" },
 		{ "LRE U+202A", "\xE2\x80\xAA", 0, "\\u{202a}" },
 		{ "PDF U+202C", "\xE2\x80\xAC", 0, "\\u{202c}" },
 		{ "LRI U+2066", "\xE2\x81\xA6", 0, "\\u{2066}" },
@@ -104,11 +112,15 @@ static void test_bidi_invisible(void **state)
 		{ "LRM U+200E", "\xE2\x80\x8E", 0, "\\u{200e}" },
 		{ "RLM U+200F", "\xE2\x80\x8F", 0, "\\u{200f}" },
 		{ "ALM U+061C", "\xD8\x9C", 0, "\\u{61c}" },
-		{ "ZWSP U+200B", "a\xE2\x80\x8B" "b", 0, "a\\u{200b}b" },
+		{ "ZWSP U+200B", "a\xE2\x80\x8B"
+		                 "b",
+		  0, "a\\u{200b}b" },
 		{ "ZWNJ U+200C", "\xE2\x80\x8C", 0, "\\u{200c}" },
 		{ "ZWJ U+200D", "\xE2\x80\x8D", 0, "\\u{200d}" },
 		{ "word joiner U+2060", "\xE2\x81\xA0", 0, "\\u{2060}" },
-		{ "BOM U+FEFF", "\xEF\xBB\xBF" "x", 0, "\\u{feff}x" },
+		{ "BOM U+FEFF", "\xEF\xBB\xBF"
+		                "x",
+		  0, "\\u{feff}x" },
 		{ "line separator U+2028", "\xE2\x80\xA8", 0, "\\u{2028}" },
 		{ "tag U+E0041", "\xF3\xA0\x81\x81", 0, "\\u{e0041}" },
 		{ "neighbours pass: U+200A hair space", "\xE2\x80\x8A", 0,
@@ -132,7 +144,9 @@ static void test_bad_utf8(void **state)
 		{ "0xFF", "\xFF", 0, "\\xff" },
 		{ "truncated at the end", "ab\xE2\x80", 0, "ab\\xe2\\x80" },
 		{ "ESC inside a sequence", "\xE2\x1b[2J", 0, "\\xe2\\x1b[2J" },
-		{ "lead then ascii", "\xC3" "A", 0, "\\xc3A" },
+		{ "lead then ascii", "\xC3"
+		                     "A",
+		  0, "\\xc3A" }
 	};
 
 	(void)state;
@@ -143,7 +157,10 @@ static void test_bad_utf8(void **state)
  * its NUL, never past the buffer (ASan watches the heap copies). */
 static void test_truncation(void **state)
 {
-	const char *in = "ab\x1b" "\xE2\x80\xAE" "\xF0\x9F\x98\x80" "z";
+	const char *in = "ab\x1b"
+			 "\xE2\x80\xAE"
+			 "\xF0\x9F\x98\x80"
+			 "z";
 	const char *full = "ab\\x1b\\u{202e}\xF0\x9F\x98\x80z";
 	size_t inlen = strlen(in), fulllen = strlen(full);
 	char tiny[1] = { 'X' };
@@ -214,12 +231,12 @@ static void test_term_str(void **state)
 static void test_invisible_table(void **state)
 {
 	static const uint32_t yes[] = { 0x061C, 0x180E, 0x200B, 0x200C, 0x200D,
-		0x200E, 0x200F, 0x2028, 0x2029, 0x202A, 0x202B, 0x202C,
-		0x202D, 0x202E, 0x2060, 0x2066, 0x2067, 0x2068, 0x2069,
-		0x206F, 0xFEFF, 0xFFF9, 0xFFFB, 0xE0001, 0xE007F };
+		                        0x200E, 0x200F, 0x2028, 0x2029, 0x202A, 0x202B, 0x202C,
+		                        0x202D, 0x202E, 0x2060, 0x2066, 0x2067, 0x2068, 0x2069,
+		                        0x206F, 0xFEFF, 0xFFF9, 0xFFFB, 0xE0001, 0xE007F };
 	static const uint32_t no[] = { 0x20, 0x41, 0xA0, 0x061B, 0x200A,
-		0x2010, 0x2027, 0x202F, 0x205F, 0x2070, 0xFEFE, 0xFFFC,
-		0xFFFD, 0xE0080, 0x1F600 };
+		                       0x2010, 0x2027, 0x202F, 0x205F, 0x2070, 0xFEFE, 0xFFFC,
+		                       0xFFFD, 0xE0080, 0x1F600 };
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++)

@@ -93,12 +93,14 @@ static void client_init(struct client *c, const char *ip, uint16_t port,
 	c->addr = sa_make(ip, port);
 	snprintf(c->user, sizeof(c->user), "%s", user);
 	assert_int_equal(turn_rest_password(sec, sec_len, user, c->pass,
-	                                    sizeof(c->pass)), 0);
+	                                    sizeof(c->pass)),
+	                 0);
 	snprintf(buf, sizeof(buf), "%s:punch:%s", c->user, c->pass);
 	gnutls_hash_fast(GNUTLS_DIG_MD5, buf, strlen(buf), c->key);
 }
 
-enum { WITH_AUTH = 1, NO_AUTH = 0 };
+enum { WITH_AUTH = 1,
+       NO_AUTH = 0 };
 
 struct extra {
 	int lifetime;                 /* -1: none */
@@ -171,7 +173,8 @@ static int exchange(struct turn_server *t, struct client *c, uint16_t method,
 	if (resp.cls == STUN_SUCCESS) {
 		/* Every success is signed with the long-term key */
 		assert_int_equal(stun_check_integrity(&resp, out, o.len, c->key,
-		                                      sizeof(c->key)), STUN_OK);
+		                                      sizeof(c->key)),
+		                 STUN_OK);
 		return 0;
 	}
 	assert_int_equal(resp.cls, STUN_ERROR);
@@ -229,7 +232,8 @@ static void test_rest_password(void **state)
 	(void)state;
 	/* Python: base64(hmac.new(b'secret', b'1700000000:alice', sha1)) */
 	assert_int_equal(turn_rest_password(sec, 6, "1700000000:alice", pass,
-	                                    sizeof(pass)), 0);
+	                                    sizeof(pass)),
+	                 0);
 	assert_string_equal(pass, "d8soP47RbdIKLDUOpnJPVQyq5Ts=");
 }
 
@@ -243,7 +247,8 @@ static void test_no_integrity_gets_401_and_nothing(void **state)
 	client_init(&c, "198.51.100.7", 40000, FUTURE ":alice", secret, 6);
 	for (int i = 0; i < 5; i++)
 		assert_int_equal(exchange(t, &c, STUN_ALLOCATE, ALLOC, NO_AUTH,
-		                          1000), 401);
+		                          1000),
+		                 401);
 	assert_true(strlen(c.nonce) > 0);
 	assert_size(turn_alloc_count(t), 0);
 	assert_int_equal(fk.opens, 0);
@@ -270,7 +275,8 @@ static void test_amplification_bound(void **state)
 	assert_int_equal(n, 20);
 	assert_int_equal(turn_handle_client(t, 0, buf, (size_t)n,
 	                                    (struct sockaddr *)&c.addr, 0, out,
-	                                    sizeof(out), &o), TURN_DROP);
+	                                    sizeof(out), &o),
+	                 TURN_DROP);
 	/* With REQUESTED-TRANSPORT (28 bytes) the 401 fits */
 	assert_int_equal(exchange(t, &c, STUN_ALLOCATE, ALLOC, NO_AUTH, 0), 401);
 	turn_server_free(t);
@@ -293,7 +299,8 @@ static void test_bad_credentials_get_401(void **state)
 	assert_int_equal(exchange(t, &expired, STUN_ALLOCATE, ALLOC, NO_AUTH, 0),
 	                 401);
 	assert_int_equal(exchange(t, &expired, STUN_ALLOCATE, ALLOC, WITH_AUTH,
-	                          0), 401);
+	                          0),
+	                 401);
 	/* Not a REST username at all */
 	client_init(&noname, "198.51.100.9", 40000, "alice", secret, 6);
 	assert_int_equal(exchange(t, &noname, STUN_ALLOCATE, ALLOC, NO_AUTH, 0),
@@ -316,15 +323,18 @@ static void test_stale_nonce_gets_438(void **state)
 	assert_int_equal(exchange(t, &c, STUN_ALLOCATE, ALLOC, NO_AUTH, 0), 401);
 	/* Past the nonce's life: 438 and a fresh one that works */
 	assert_int_equal(exchange(t, &c, STUN_ALLOCATE, ALLOC, WITH_AUTH,
-	                          (TURN_NONCE_S + 1) * 1000ULL), 438);
+	                          (TURN_NONCE_S + 1) * 1000ULL),
+	                 438);
 	assert_size(turn_alloc_count(t), 0);
 	assert_int_equal(exchange(t, &c, STUN_ALLOCATE, ALLOC, WITH_AUTH,
-	                          (TURN_NONCE_S + 2) * 1000ULL), 0);
+	                          (TURN_NONCE_S + 2) * 1000ULL),
+	                 0);
 	/* A nonce made for another address is not good here */
 	client_init(&other, "203.0.113.5", 40000, FUTURE ":bob", secret, 6);
 	memcpy(other.nonce, c.nonce, sizeof(c.nonce));
 	assert_int_equal(exchange(t, &other, STUN_ALLOCATE, ALLOC, WITH_AUTH,
-	                          (TURN_NONCE_S + 2) * 1000ULL), 438);
+	                          (TURN_NONCE_S + 2) * 1000ULL),
+	                 438);
 	turn_server_free(t);
 }
 
@@ -384,7 +394,8 @@ static void test_allocate_checks(void **state)
 	assert_int_equal(exchange(t, &c, STUN_ALLOCATE, none, WITH_AUTH, 0), 400);
 	/* Other methods before any allocation */
 	assert_int_equal(exchange(t, &c, STUN_CREATE_PERMISSION, none, WITH_AUTH,
-	                          0), 437);
+	                          0),
+	                 437);
 	assert_size(turn_alloc_count(t), 0);
 	turn_server_free(t);
 }
@@ -411,14 +422,17 @@ static void test_permission_required(void **state)
 	/* No permission yet: dropped */
 	assert_int_equal(turn_handle_client(t, 0, buf, n,
 	                                    (struct sockaddr *)&c.addr, 100, out,
-	                                    sizeof(out), &o), TURN_DROP);
+	                                    sizeof(out), &o),
+	                 TURN_DROP);
 	/* Nor does the peer reach the client */
 	assert_int_equal(turn_handle_peer(t, 0, (const uint8_t *)"hi", 2,
 	                                  (struct sockaddr *)&peer, 100, out,
-	                                  sizeof(out), &o), TURN_DROP);
+	                                  sizeof(out), &o),
+	                 TURN_DROP);
 	perm.peer = &peer;
 	assert_int_equal(exchange(t, &c, STUN_CREATE_PERMISSION, perm, WITH_AUTH,
-	                          200), 0);
+	                          200),
+	                 0);
 	rc = turn_handle_client(t, 0, buf, n, (struct sockaddr *)&c.addr, 300,
 	                        out, sizeof(out), &o);
 	assert_int_equal(rc, TURN_TO_PEER);
@@ -438,12 +452,14 @@ static void test_permission_required(void **state)
 	/* Another address: still nothing */
 	assert_int_equal(turn_handle_peer(t, 0, (const uint8_t *)"hi", 2,
 	                                  (struct sockaddr *)&stranger, 400, out,
-	                                  sizeof(out), &o), TURN_DROP);
+	                                  sizeof(out), &o),
+	                 TURN_DROP);
 	/* The permission lapses after 5 minutes */
 	assert_int_equal(turn_handle_client(t, 0, buf, n,
 	                                    (struct sockaddr *)&c.addr,
 	                                    200 + TURN_PERMISSION_S * 1000ULL,
-	                                    out, sizeof(out), &o), TURN_DROP);
+	                                    out, sizeof(out), &o),
+	                 TURN_DROP);
 	assert_true(turn_stats(t)->no_permission >= 3);
 	turn_server_free(t);
 }
@@ -453,8 +469,8 @@ static void test_forbidden_peers(void **state)
 	struct turn_config cfg = config();
 	struct turn_server *t = server(&cfg);
 	static const char *bad[] = { "127.0.0.1", "10.1.2.3", "192.168.1.1",
-	                             "172.16.0.1", "100.64.0.1", "0.0.0.0",
-	                             "224.0.0.1" };
+		                     "172.16.0.1", "100.64.0.1", "0.0.0.0",
+		                     "224.0.0.1" };
 	struct sockaddr_storage p;
 	struct extra perm = NONE;
 	struct client c;
@@ -466,11 +482,13 @@ static void test_forbidden_peers(void **state)
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		p = sa_make(bad[i], 9);
 		assert_int_equal(exchange(t, &c, STUN_CREATE_PERMISSION, perm,
-		                          WITH_AUTH, 10), 403);
+		                          WITH_AUTH, 10),
+		                 403);
 	}
 	p = sa_make("2001:db8::1", 9);
 	assert_int_equal(exchange(t, &c, STUN_CREATE_PERMISSION, perm, WITH_AUTH,
-	                          10), 443);
+	                          10),
+	                 443);
 	turn_server_free(t);
 
 	/* The operator may allow loopback and private peers */
@@ -479,7 +497,8 @@ static void test_forbidden_peers(void **state)
 	allocate(t, &c, 0);
 	p = sa_make("127.0.0.1", 9);
 	assert_int_equal(exchange(t, &c, STUN_CREATE_PERMISSION, perm, WITH_AUTH,
-	                          10), 0);
+	                          10),
+	                 0);
 	turn_server_free(t);
 }
 
@@ -531,33 +550,39 @@ static void test_channels(void **state)
 	channel_data(buf, 0x4000, "ping", &n);
 	assert_int_equal(turn_handle_client(t, 0, buf, n,
 	                                    (struct sockaddr *)&c.addr, 10, out,
-	                                    sizeof(out), &o), TURN_TO_PEER);
+	                                    sizeof(out), &o),
+	                 TURN_TO_PEER);
 	assert_addr(&o.to, &a);
 	assert_size(o.len, 4);
 	assert_memory_equal(o.data, "ping", 4);
 	assert_int_equal(turn_handle_peer(t, 0, (const uint8_t *)"pong", 4,
 	                                  (struct sockaddr *)&a, 10, out,
-	                                  sizeof(out), &o), TURN_TO_CLIENT);
+	                                  sizeof(out), &o),
+	                 TURN_TO_CLIENT);
 	assert_size(o.len, 8);
 	assert_memory_equal(out, "\x40\x00\x00\x04pong", 8);
 	/* An unbound channel: dropped; malformed ones: dropped and counted */
 	channel_data(buf, 0x4002, "ping", &n);
 	assert_int_equal(turn_handle_client(t, 0, buf, n,
 	                                    (struct sockaddr *)&c.addr, 10, out,
-	                                    sizeof(out), &o), TURN_DROP);
+	                                    sizeof(out), &o),
+	                 TURN_DROP);
 	channel_data(buf, 0x4000, "ping", &n);
 	buf[3] = 9; /* longer than the datagram */
 	assert_int_equal(turn_handle_client(t, 0, buf, n,
 	                                    (struct sockaddr *)&c.addr, 10, out,
-	                                    sizeof(out), &o), TURN_DROP);
+	                                    sizeof(out), &o),
+	                 TURN_DROP);
 	channel_data(buf, 0x4000, "ping", &n);
 	n += 4; /* more than 3 bytes of padding */
 	assert_int_equal(turn_handle_client(t, 0, buf, n,
 	                                    (struct sockaddr *)&c.addr, 10, out,
-	                                    sizeof(out), &o), TURN_DROP);
+	                                    sizeof(out), &o),
+	                 TURN_DROP);
 	assert_int_equal(turn_handle_client(t, 0, buf, 3,
 	                                    (struct sockaddr *)&c.addr, 10, out,
-	                                    sizeof(out), &o), TURN_DROP);
+	                                    sizeof(out), &o),
+	                 TURN_DROP);
 	assert_u64(turn_stats(t)->malformed_channel, 3);
 
 	/* After 10 minutes the channel is gone, but for 5 more minutes its
@@ -566,11 +591,13 @@ static void test_channels(void **state)
 	assert_int_equal(turn_handle_client(t, 0, buf, n,
 	                                    (struct sockaddr *)&c.addr,
 	                                    2 + TURN_CHANNEL_S * 1000ULL, out,
-	                                    sizeof(out), &o), TURN_DROP);
+	                                    sizeof(out), &o),
+	                 TURN_DROP);
 	x.peer = &b;
 	x.channel = 0x4000;
 	assert_int_equal(exchange(t, &c, STUN_CHANNEL_BIND, x, WITH_AUTH,
-	                          3 + TURN_CHANNEL_S * 1000ULL), 400);
+	                          3 + TURN_CHANNEL_S * 1000ULL),
+	                 400);
 	turn_server_free(t);
 }
 
@@ -639,7 +666,8 @@ static void test_expiry_frees_port(void **state)
 	assert_int_equal(exchange(t, &next, STUN_ALLOCATE, ALLOC, NO_AUTH, 1000),
 	                 401);
 	assert_int_equal(exchange(t, &next, STUN_ALLOCATE, ALLOC, WITH_AUTH,
-	                          1000), 508);
+	                          1000),
+	                 508);
 	turn_tick(t, TURN_LIFETIME_DEFAULT_S * 1000ULL - 1);
 	assert_size(turn_alloc_count(t), 1);
 	turn_tick(t, TURN_LIFETIME_DEFAULT_S * 1000ULL + 1);

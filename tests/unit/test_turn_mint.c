@@ -41,22 +41,26 @@ static void test_register_carries_credentials(void **state)
 	assert_null(punch_attr_find(&res.m, PUNCH_ATTR_RELAY));
 
 	assert_int_equal(rdv_server_set_relay_secret(srv, secret,
-	                                             sizeof(secret) - 1), 0);
+	                                             sizeof(secret) - 1),
+	                 0);
 	fresh_txid(q.txid);
 	feed_req(&res, &q, &from, T0 + 10);
 	expect_registered(&res, &from, PUNCH_STATUS_WAITING);
 	relay_of(&res.m, user, pass);
 	assert_string_equal(user, "rdv:00000000000a11ce:alice");
 	assert_int_equal(turn_rest_password(secret, sizeof(secret) - 1, user,
-	                                    want, sizeof(want)), 0);
+	                                    want, sizeof(want)),
+	                 0);
 	assert_string_equal(pass, want);
 
 	/* Good while the registration lives, for that session only */
 	assert_int_equal(rdv_minted_check(srv, user, NULL), 0);
 	assert_int_equal(rdv_minted_check(srv, "rdv:00000000000a11cf:alice",
-	                                  NULL), -1);
+	                                  NULL),
+	                 -1);
 	assert_int_equal(rdv_minted_check(srv, "rdv:00000000000a11ce:eve",
-	                                  NULL), -1);
+	                                  NULL),
+	                 -1);
 	assert_int_equal(rdv_minted_check(srv, "1800000000:alice", NULL), -1);
 	rdv_tick(srv, T0 + 10 + REGISTRY_LIFETIME_MS + 1);
 	assert_int_equal(rdv_minted_check(srv, user, NULL), -1);
@@ -69,19 +73,24 @@ static void test_mint_parse(void **state)
 
 	(void)state;
 	assert_int_equal(turn_mint(secret, 11, "a:b", 0x1234, user,
-	                           sizeof(user), pass, sizeof(pass)), 0);
+	                           sizeof(user), pass, sizeof(pass)),
+	                 0);
 	assert_string_equal(user, "rdv:0000000000001234:a:b");
 	assert_int_equal(turn_mint_parse(user, id, sizeof(id), &session), 0);
 	assert_string_equal(id, "a:b");
 	assert_u64(session, 0x1234);
 	assert_int_equal(turn_mint_parse("rdv:123:alice", id, sizeof(id),
-	                                 &session), -1);
+	                                 &session),
+	                 -1);
 	assert_int_equal(turn_mint_parse("rdv:000000000000123g:alice", id,
-	                                 sizeof(id), &session), -1);
+	                                 sizeof(id), &session),
+	                 -1);
 	assert_int_equal(turn_mint_parse("rdv:0000000000001234:", id,
-	                                 sizeof(id), &session), -1);
+	                                 sizeof(id), &session),
+	                 -1);
 	assert_int_equal(turn_mint_parse("rdv:0000000000001234", id,
-	                                 sizeof(id), &session), -1);
+	                                 sizeof(id), &session),
+	                 -1);
 }
 
 /* alice's credentials permit bob where bob said he was or was seen, and
@@ -99,7 +108,8 @@ static void test_minted_peer_rule(void **state)
 	rdv_server_set_relay_secret(srv, secret, sizeof(secret) - 1);
 	pair_up(&f);
 	assert_int_equal(turn_mint(secret, sizeof(secret) - 1, "alice", 0xA11CE,
-	                           user, sizeof(user), pass, sizeof(pass)), 0);
+	                           user, sizeof(user), pass, sizeof(pass)),
+	                 0);
 	assert_int_equal(rdv_minted_check(srv, user, SA(ok1)), 0);
 	assert_int_equal(rdv_minted_check(srv, user, SA(ok2)), 0);
 	/* alice's own srflx candidate, and alice herself: not bob */
@@ -160,7 +170,8 @@ static int turn_code(struct turn_server *t, const struct sockaddr_storage *c,
 	struct turn_out o;
 
 	assert_int_equal(turn_handle_client(t, 0, buf, len, SA(*c), now, out,
-	                                    sizeof(out), &o), TURN_TO_CLIENT);
+	                                    sizeof(out), &o),
+	                 TURN_TO_CLIENT);
 	decode_ok(&m, out, o.len);
 	if (m.present & STUN_HAS_NONCE) {
 		memcpy(nonce, m.nonce.ptr, m.nonce.len);

@@ -218,7 +218,8 @@ static void send_and_check(struct pair *p, int expect_gso, int expect_mmsg)
 
 	fill(buf, sizeof(buf), 1000);
 	assert_int_equal(udp_send_segments(&p->tx, 0, SA(p->to), buf,
-	                                   sizeof(buf), 1000), 0);
+	                                   sizeof(buf), 1000),
+	                 0);
 	run_until(p, 4);
 	expect_segments(p, buf, sizeof(buf), 1000);
 	assert_int_equal(p->tx.gso_sends, (uint64_t)expect_gso);
@@ -258,14 +259,16 @@ static void test_gso_refused_falls_back(void **state)
 
 	(void)state;
 	assert_int_equal(setsockopt(p->tx.s[0].fd, SOL_SOCKET, SO_NO_CHECK, &one,
-	                            sizeof(one)), 0);
+	                            sizeof(one)),
+	                 0);
 	send_and_check(p, 0, 1);
 	assert_false(p->tx.s[0].gso);
 	/* The next burst goes straight to sendmmsg. */
 	memset(&p->seen, 0, sizeof(p->seen));
 	fill(buf, sizeof(buf), 500);
 	assert_int_equal(udp_send_segments(&p->tx, 0, SA(p->to), buf,
-	                                   sizeof(buf), 500), 0);
+	                                   sizeof(buf), 500),
+	                 0);
 	run_until(p, 3);
 	expect_segments(p, buf, sizeof(buf), 500);
 	assert_int_equal(p->tx.mmsg_sends, 2);
@@ -296,7 +299,8 @@ static void test_stun_and_bad_args(void **state)
 		static uint8_t big[UDP_SEG_MAX * 10 + 1];
 
 		assert_int_equal(udp_send_segments(&p->tx, 0, SA(p->to), big,
-		                                   sizeof(big), 10), -EINVAL);
+		                                   sizeof(big), 10),
+		                 -EINVAL);
 	}
 	pair_close(p);
 }

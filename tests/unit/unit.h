@@ -28,7 +28,7 @@
  * decimal, and an enum stun_err by name. */
 #define assert_stun_rc(seen, expected) \
 	unit_check_rc((int)(seen), (int)(expected), #seen, __FILE__, __LINE__)
-#define assert_size(seen, expected) \
+#define assert_size(seen, expected)                                          \
 	unit_check_size((size_t)(seen), (size_t)(expected), #seen, __FILE__, \
 	                __LINE__)
 
@@ -55,27 +55,27 @@ static inline void unit_check_size(size_t seen, size_t expected,
 }
 
 /* 64-bit values (times in ms, counters) in decimal. */
-#define assert_u64(seen, expected)                                           \
-	do {                                                                  \
-		unsigned long long s_ = (seen), e_ = (expected);              \
-		if (s_ != e_) {                                               \
-			print_error("%s:%d: %s: expected %llu, saw %llu\n",   \
-			            __FILE__, __LINE__, #seen, e_, s_);       \
-			fail();                                               \
-		}                                                             \
+#define assert_u64(seen, expected)                                          \
+	do {                                                                \
+		unsigned long long s_ = (seen), e_ = (expected);            \
+		if (s_ != e_) {                                             \
+			print_error("%s:%d: %s: expected %llu, saw %llu\n", \
+			            __FILE__, __LINE__, #seen, e_, s_);     \
+			fail();                                             \
+		}                                                           \
 	} while (0)
 
 /* Like assert_string_equal(), but a NULL (say, no reason given) is a
  * failure rather than a crash. */
-#define assert_str(seen, want)                                               \
-	do {                                                                  \
-		const char *s_ = (seen), *w_ = (want);                        \
-		if (!s_ || !w_ || strcmp(s_, w_)) {                           \
+#define assert_str(seen, want)                                                  \
+	do {                                                                    \
+		const char *s_ = (seen), *w_ = (want);                          \
+		if (!s_ || !w_ || strcmp(s_, w_)) {                             \
 			print_error("%s:%d: %s: expected \"%s\", saw \"%s\"\n", \
-			            __FILE__, __LINE__, #seen,                \
-			            w_ ? w_ : "(null)", s_ ? s_ : "(null)");  \
-			fail();                                               \
-		}                                                             \
+			            __FILE__, __LINE__, #seen,                  \
+			            w_ ? w_ : "(null)", s_ ? s_ : "(null)");    \
+			fail();                                                 \
+		}                                                               \
 	} while (0)
 
 static inline void decode_ok(struct stun_msg *m, const uint8_t *buf,
@@ -100,7 +100,7 @@ struct raw {
 };
 
 /* The transaction id raw_init() uses. */
-#define UNIT_TXID \
+#define UNIT_TXID                             \
 	{ 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, \
 	  0x07, 0x08, 0x09, 0x0a, 0x0b, 0x0c }
 
