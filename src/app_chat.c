@@ -17,13 +17,25 @@ enum {
 	CHAT_LINGER_MS = 3000, /* after our FIN, wait this long for the peer's */
 };
 
+/* Our stream and the peer's each end on their own, in either order. */
+enum chat_out_state {
+	CHAT_OUT_WAITING, /* for the link: no stream yet */
+	CHAT_OUT_OPEN,    /* our lines go on it */
+	CHAT_OUT_FIN,     /* "quit", end of input or Ctrl-C: FIN queued */
+};
+
+enum chat_peer_state {
+	CHAT_PEER_TALKING, /* its lines come (once the link is up) */
+	CHAT_PEER_LEFT,    /* its FIN came */
+};
+
 struct chat_app {
 	struct app_env env;
 	struct app_input in;
 	int64_t out;              /* our stream, -1 until the link is up */
-	int out_done;             /* FIN queued */
+	enum chat_out_state out_state;
 	int64_t peer;             /* the peer's stream, -1 until the link is up */
-	int peer_left;
+	enum chat_peer_state peer_state;
 	char line[CHAT_LINE_MAX];
 	size_t line_len;          /* a partial line from the peer */
 	char typed[CHAT_LINE_MAX];
@@ -31,11 +43,45 @@ struct chat_app {
 	uv_timer_t linger;
 };
 
+static const char *chat_out_state_str(enum chat_out_state st)
+{
+	switch (st) {
+	case CHAT_OUT_WAITING: return "waiting";
+	case CHAT_OUT_OPEN: return "open";
+	case CHAT_OUT_FIN: return "fin";
+	}
+	return "?";
+}
+
+static const char *chat_peer_state_str(enum chat_peer_state st)
+{
+	switch (st) {
+	case CHAT_PEER_TALKING: return "talking";
+	case CHAT_PEER_LEFT: return "left";
+	}
+	return "?";
+}
+
+/* Every state change goes through these, and is logged old -> new. */
+static void chat_set_out_state(struct chat_app *c, enum chat_out_state st)
+{
+	log_debug("chat: ours %s -> %s", chat_out_state_str(c->out_state),
+	          chat_out_state_str(st));
+	c->out_state = st;
+}
+
+static void chat_set_peer_state(struct chat_app *c, enum chat_peer_state st)
+{
+	log_debug("chat: peer %s -> %s", chat_peer_state_str(c->peer_state),
+	          chat_peer_state_str(st));
+	c->peer_state = st;
+}
+
 static void send_line(struct chat_app *c, const char *s, size_t n)
 {
 	char buf[CHAT_LINE_MAX + 1];
 
-	if (c->out < 0 || c->out_done)
+	if (c->out_state != CHAT_OUT_OPEN)
 		return;
 	memcpy(buf, s, n);
 	buf[n] = '\n';
@@ -54,14 +100,14 @@ static void on_linger(uv_timer_t *t)
 
 static void end_ours(struct chat_app *c)
 {
-	if (c->out_done)
+	if (c->out_state == CHAT_OUT_FIN)
 		return;
-	c->out_done = 1;
+	chat_set_out_state(c, CHAT_OUT_FIN);
 	app_input_pause(&c->in);
 	if (c->out >= 0)
 		quic_write_fin(c->env.quic, c->out);
 	c->env.kick(c->env.ctx);
-	if (c->peer_left)
+	if (c->peer_state == CHAT_PEER_LEFT)
 		c->env.finish(c->env.ctx, 0);
 	else
 		uv_timer_start(&c->linger, on_linger, CHAT_LINGER_MS, 0);
@@ -78,7 +124,7 @@ static void on_input(void *ctx, const uint8_t *data, size_t len)
 		end_ours(c);
 		return;
 	}
-	for (size_t i = 0; i < len && !c->out_done; i++) {
+	for (size_t i = 0; i < len && c->out_state != CHAT_OUT_FIN; i++) {
 		if (data[i] != '\n' && c->typed_len < sizeof(c->typed)) {
 			c->typed[c->typed_len++] = (char)data[i];
 			continue;
@@ -105,6 +151,8 @@ static struct app *chat_create(const struct app_env *env,
 		return NULL;
 	c->env = *env;
 	c->out = c->peer = -1;
+	c->out_state = CHAT_OUT_WAITING;
+	c->peer_state = CHAT_PEER_TALKING;
 	uv_timer_init(env->loop, &c->linger);
 	c->linger.data = c;
 	return (struct app *)c;
@@ -116,6 +164,8 @@ static void chat_ready(struct app *a, const struct app_hello *h)
 
 	c->out = h->out;
 	c->peer = h->in;
+	if (c->out_state == CHAT_OUT_WAITING)
+		chat_set_out_state(c, CHAT_OUT_OPEN);
 	fprintf(stderr, "Type a line and press Enter to send it; 'quit' ends the chat.\n");
 	if (app_input_open(&c->in, c->env.loop, 0, on_input, c))
 		log_warn("cannot read standard input; receiving only");
@@ -149,9 +199,9 @@ static void chat_data(struct app *a, int64_t id, const uint8_t *data,
 	if (fin) {
 		if (c->line_len)
 			print_line(c);
-		c->peer_left = 1;
+		chat_set_peer_state(c, CHAT_PEER_LEFT);
 		fprintf(stderr, "%s left the chat\n", c->env.peer_id);
-		if (c->out_done)
+		if (c->out_state == CHAT_OUT_FIN)
 			c->env.finish(c->env.ctx, 0);
 		else
 			end_ours(c);

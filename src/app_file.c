@@ -108,15 +108,33 @@ static void on_end(uv_timer_t *t)
 void file_end_init(struct file_end *e, const struct app_env *env)
 {
 	e->env = *env;
+	e->state = FILE_END_RUNNING;
 	uv_timer_init(env->loop, &e->end);
 	e->end.data = e;
 }
 
+static const char *file_end_state_str(enum file_end_state st)
+{
+	switch (st) {
+	case FILE_END_RUNNING: return "running";
+	case FILE_END_ENDING: return "ending";
+	}
+	return "?";
+}
+
+/* Every state change goes through here, and is logged old -> new. */
+static void file_end_set_state(struct file_end *e, enum file_end_state st)
+{
+	log_debug("file: %s -> %s", file_end_state_str(e->state),
+	          file_end_state_str(st));
+	e->state = st;
+}
+
 void file_end_now(struct file_end *e, int code)
 {
-	if (e->done)
+	if (e->state == FILE_END_ENDING)
 		return;
-	e->done = 1;
+	file_end_set_state(e, FILE_END_ENDING);
 	e->code = code;
 	e->env.kick(e->env.ctx);
 	uv_timer_start(&e->end, on_end, 0, 0);

@@ -58,15 +58,26 @@ enum app_status app_recv_check(const struct app_args *args, char *why,
 /* What both ends keep: the link, and a finish that runs from the loop
  * rather than from inside ngtcp2's callbacks, after a kick has sent what
  * is queued. */
+enum file_end_state {
+	FILE_END_RUNNING, /* the transfer goes on */
+	FILE_END_ENDING,  /* the exit status is set; the finish timer runs */
+};
+
 struct file_end {
 	struct app_env env;
 	uv_timer_t end;
-	int done, code;
+	enum file_end_state state;
+	int code;                 /* the exit status, once FILE_END_ENDING */
 };
 
 void file_end_init(struct file_end *e, const struct app_env *env);
 /* Finish with this exit status (the first call wins). */
 void file_end_now(struct file_end *e, int code);
+/* Has file_end_now run? */
+static inline int file_end_ending(const struct file_end *e)
+{
+	return e->state == FILE_END_ENDING;
+}
 
 /* The peer's hello said "file": is it the other end?  REST holds the
  * request if the peer sends (want_args: we are recv), nothing if it

@@ -82,10 +82,27 @@ struct fwd_app {
 	int n_specs;
 	struct fwd_listener listeners[APP_ARGS_MAX];
 	int n_listeners;
-	int listening;
 	uv_timer_t end;
 	int end_code;
 };
+
+static const char *fwd_app_state_str(enum fwd_app_state st)
+{
+	switch (st) {
+	case FWD_APP_WAITING: return "waiting";
+	case FWD_APP_RUNNING: return "running";
+	case FWD_APP_CLOSING: return "closing";
+	}
+	return "?";
+}
+
+/* Every state change goes through here, and is logged old -> new. */
+static void fwd_set_state(struct fwd_app *f, enum fwd_app_state st)
+{
+	log_debug("forward: %s -> %s", fwd_app_state_str(f->x.state),
+	          fwd_app_state_str(st));
+	f->x.state = st;
+}
 
 /* ---- ending ------------------------------------------------------------------ */
 
@@ -106,9 +123,9 @@ static void close_listeners(struct fwd_app *f)
 /* Finish from the loop, not from inside a QUIC callback. */
 static void fwd_end(struct fwd_app *f, int code)
 {
-	if (f->x.closing)
+	if (f->x.state == FWD_APP_CLOSING)
 		return;
-	f->x.closing = 1;
+	fwd_set_state(f, FWD_APP_CLOSING);
 	f->end_code = code;
 	close_listeners(f);
 	f->x.env.kick(f->x.env.ctx);
@@ -122,7 +139,7 @@ static void fwd_data(struct app *a, int64_t id, const uint8_t *data,
 
 	/* Credit goes back as bytes reach a socket (forward_conn.c); the rest
 	 * (the hello stream's FIN, anything after it) is dropped at once. */
-	if (f->x.closing || app_stream_is_uni(id)) {
+	if (f->x.state == FWD_APP_CLOSING || app_stream_is_uni(id)) {
 		quic_consume(f->x.env.quic, id, len);
 		f->x.env.kick(f->x.env.ctx);
 		return;
@@ -161,7 +178,7 @@ static void on_accept(uv_stream_t *server, int status)
 		         uv_strerror(status));
 		return;
 	}
-	if (!f->x.closing)
+	if (f->x.state != FWD_APP_CLOSING)
 		fwd_conn_accept(&f->x, server, l->spec.host, l->spec.port,
 		                l->spec.lport);
 }
@@ -218,6 +235,7 @@ static struct app *fwd_create(const struct app_env *env,
 	 * signal that ends every other one. */
 	signal(SIGPIPE, SIG_IGN);
 	f->x.env = *env;
+	f->x.state = FWD_APP_WAITING;
 	uv_timer_init(env->loop, &f->end);
 	f->end.data = f;
 	return (struct app *)f;
@@ -259,9 +277,9 @@ static void fwd_ready(struct app *a, const struct app_hello *h)
 		return;
 	}
 	f->x.env.kick(f->x.env.ctx);
-	if (f->listening || f->x.closing)
+	if (f->x.state != FWD_APP_WAITING)
 		return;
-	f->listening = 1;
+	fwd_set_state(f, FWD_APP_RUNNING);
 	for (int i = 0; i < f->n_specs; i++) {
 		if (listen_one(f, f->specs[i])) {
 			fwd_end(f, 1);

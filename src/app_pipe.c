@@ -39,18 +39,37 @@ enum {
 	PIPE_CHUNK = sizeof(((struct app_input *)0)->buf),
 };
 
+/* Three lifecycles, each on its own: our input to our stream, the peer's
+ * stream to our output, and the app's. */
+enum pipe_out_state {
+	PIPE_OUT_WAITING, /* for the link; standard input not open */
+	PIPE_OUT_READING, /* standard input open, queued on our stream */
+	PIPE_OUT_EOF,     /* end of input; what is pending waits for room */
+	PIPE_OUT_FIN,     /* FIN queued */
+	PIPE_OUT_ACKED,   /* the peer acknowledged all of it, FIN too */
+};
+
+enum pipe_in_state {
+	PIPE_IN_OPEN,     /* the peer's bytes go to standard output */
+	PIPE_IN_FIN,      /* its FIN came */
+	PIPE_IN_CLOSED,   /* and then it closed the link: flush, then end */
+};
+
+enum pipe_state {
+	PIPE_RUNNING,
+	PIPE_ENDING,      /* end_code is set; the finish timer runs */
+};
+
 struct pipe_app {
 	struct app_env env;
 	struct app_input in;
-	int input_open;
+	enum pipe_out_state out_state;
 	int64_t out;              /* our stream, -1 until the link is up */
 	uint8_t pend[PIPE_CHUNK]; /* input quic_write did not take yet */
 	size_t pend_len;
-	int in_eof, fin_queued;
-	int out_acked;            /* the peer acknowledged all of it, FIN too */
 	int64_t peer;             /* the peer's stream, -1 until the link is up */
-	int peer_done;            /* its FIN came and all of it is written */
-	int done;
+	enum pipe_in_state in_state;
+	enum pipe_state state;
 	uint64_t sent, received;
 	uv_timer_t end;           /* finish outside ngtcp2's callbacks */
 	int end_code;
@@ -62,7 +81,6 @@ struct pipe_app {
 	uv_stream_t *os;          /* &oh, or NULL: plain blocking writes */
 	int out_fl;               /* its file status flags, to put back */
 	size_t out_queued;        /* bytes in uv_write, not yet written */
-	int link_closed;          /* by the peer, cleanly: flush, then end */
 };
 
 /* A write to standard output that libuv queued. */
@@ -73,6 +91,63 @@ struct pipe_write {
 	size_t len;
 	uint8_t data[];
 };
+
+static const char *pipe_out_state_str(enum pipe_out_state st)
+{
+	switch (st) {
+	case PIPE_OUT_WAITING: return "waiting";
+	case PIPE_OUT_READING: return "reading";
+	case PIPE_OUT_EOF: return "eof";
+	case PIPE_OUT_FIN: return "fin";
+	case PIPE_OUT_ACKED: return "acked";
+	}
+	return "?";
+}
+
+static const char *pipe_in_state_str(enum pipe_in_state st)
+{
+	switch (st) {
+	case PIPE_IN_OPEN: return "open";
+	case PIPE_IN_FIN: return "fin";
+	case PIPE_IN_CLOSED: return "closed";
+	}
+	return "?";
+}
+
+static const char *pipe_state_str(enum pipe_state st)
+{
+	switch (st) {
+	case PIPE_RUNNING: return "running";
+	case PIPE_ENDING: return "ending";
+	}
+	return "?";
+}
+
+/* Every state change goes through these, and is logged old -> new. */
+static void pipe_set_out_state(struct pipe_app *p, enum pipe_out_state st)
+{
+	log_debug("pipe: ours %s -> %s", pipe_out_state_str(p->out_state),
+	          pipe_out_state_str(st));
+	p->out_state = st;
+}
+
+static void pipe_set_in_state(struct pipe_app *p, enum pipe_in_state st)
+{
+	log_debug("pipe: peer's %s -> %s", pipe_in_state_str(p->in_state),
+	          pipe_in_state_str(st));
+	p->in_state = st;
+}
+
+static void pipe_set_state(struct pipe_app *p, enum pipe_state st)
+{
+	log_debug("pipe: %s -> %s", pipe_state_str(p->state), pipe_state_str(st));
+	p->state = st;
+}
+
+static int pipe_ending(const struct pipe_app *p)
+{
+	return p->state == PIPE_ENDING;
+}
 
 static void on_end(uv_timer_t *t)
 {
@@ -85,11 +160,11 @@ static void on_end(uv_timer_t *t)
  * after a kick so that what is queued (acknowledgements) goes out first. */
 static void pipe_end(struct pipe_app *p, int code)
 {
-	if (p->done)
+	if (pipe_ending(p))
 		return;
-	p->done = 1;
+	pipe_set_state(p, PIPE_ENDING);
 	p->end_code = code;
-	if (p->input_open)
+	if (p->out_state != PIPE_OUT_WAITING)
 		app_input_pause(&p->in);
 	p->env.kick(p->env.ctx);
 	uv_timer_start(&p->end, on_end, 0, 0);
@@ -97,7 +172,8 @@ static void pipe_end(struct pipe_app *p, int code)
 
 static void maybe_done(struct pipe_app *p)
 {
-	if (p->out_acked && p->peer_done && !p->out_queued) {
+	if (p->out_state == PIPE_OUT_ACKED && p->in_state != PIPE_IN_OPEN &&
+	    !p->out_queued) {
 		log_debug("pipe: sent %llu bytes, received %llu; both acknowledged",
 		          (unsigned long long)p->sent,
 		          (unsigned long long)p->received);
@@ -109,9 +185,9 @@ static void maybe_done(struct pipe_app *p)
 
 static void queue_fin(struct pipe_app *p)
 {
-	if (p->fin_queued || p->pend_len || !p->in_eof || p->out < 0)
+	if (p->out_state != PIPE_OUT_EOF || p->pend_len || p->out < 0)
 		return;
-	p->fin_queued = 1;
+	pipe_set_out_state(p, PIPE_OUT_FIN);
 	quic_write_fin(p->env.quic, p->out);
 	p->env.kick(p->env.ctx);
 }
@@ -139,10 +215,10 @@ static void on_input(void *ctx, const uint8_t *data, size_t len)
 {
 	struct pipe_app *p = ctx;
 
-	if (p->done)
+	if (pipe_ending(p))
 		return;
 	if (!len) {
-		p->in_eof = 1;
+		pipe_set_out_state(p, PIPE_OUT_EOF);
 		queue_fin(p);
 		return;
 	}
@@ -154,12 +230,12 @@ static void pipe_writable(struct app *a, int64_t id)
 	struct pipe_app *p = (struct pipe_app *)a;
 	size_t len = p->pend_len;
 
-	if (id != p->out || !len || p->done)
+	if (id != p->out || !len || pipe_ending(p))
 		return;
 	p->pend_len = 0;
 	send_chunk(p, p->pend, len);  /* memmove copes with the overlap */
 	if (!p->pend_len) {
-		if (p->in_eof)
+		if (p->out_state == PIPE_OUT_EOF)
 			queue_fin(p);
 		else
 			app_input_resume(&p->in);
@@ -171,14 +247,14 @@ static void pipe_start_input(struct pipe_app *p)
 {
 	int rc;
 
-	if (p->input_open || p->done)
+	if (p->out_state != PIPE_OUT_WAITING || pipe_ending(p))
 		return;
 	if ((rc = app_input_open(&p->in, p->env.loop, 0, on_input, p))) {
 		log_error("pipe: cannot read standard input: %s", uv_strerror(rc));
 		pipe_end(p, 1);
 		return;
 	}
-	p->input_open = 1;
+	pipe_set_out_state(p, PIPE_OUT_READING);
 }
 
 /* ---- the peer's stream to our output -------------------------------- */
@@ -226,7 +302,7 @@ static void out_open(struct pipe_app *p)
 
 static void out_failed(struct pipe_app *p, int err)
 {
-	if (p->done)
+	if (pipe_ending(p))
 		return;
 	log_error("pipe: cannot write to standard output: %s", uv_strerror(err));
 	pipe_end(p, 1);
@@ -243,9 +319,10 @@ static void on_out_write(uv_write_t *req, int status)
 	free(w);
 	if (status < 0 && status != UV_ECANCELED)
 		out_failed(p, status);
-	else if (status == 0 && !p->done && p->link_closed && !p->out_queued)
+	else if (status == 0 && !pipe_ending(p) && p->in_state == PIPE_IN_CLOSED &&
+	         !p->out_queued)
 		pipe_end(p, 0);
-	else if (status == 0 && !p->done)
+	else if (status == 0 && !pipe_ending(p))
 		maybe_done(p);
 }
 
@@ -302,19 +379,19 @@ static void pipe_data(struct app *a, int64_t id, const uint8_t *data,
 {
 	struct pipe_app *p = (struct pipe_app *)a;
 
-	if (p->done || id != p->peer) {
-		if (!p->done)
+	if (pipe_ending(p) || id != p->peer) {
+		if (!pipe_ending(p))
 			log_debug("pipe: data on unexpected stream %lld dropped", (long long)id);
 		quic_consume(p->env.quic, id, len);
 		return;
 	}
 	if (len)
 		out_write(p, id, data, len);
-	if (p->done)
+	if (pipe_ending(p))
 		return;
 	p->received += len;
 	if (fin) {
-		p->peer_done = 1;
+		pipe_set_in_state(p, PIPE_IN_FIN);
 		maybe_done(p);
 	}
 }
@@ -323,7 +400,7 @@ static void pipe_stream_close(struct app *a, int64_t id, uint64_t err)
 {
 	struct pipe_app *p = (struct pipe_app *)a;
 
-	if (id != p->out || p->done)
+	if (id != p->out || pipe_ending(p))
 		return;
 	if (err) {
 		log_error("%s stopped our stream (error %llu)", p->env.peer_id,
@@ -331,7 +408,7 @@ static void pipe_stream_close(struct app *a, int64_t id, uint64_t err)
 		pipe_end(p, 1);
 		return;
 	}
-	p->out_acked = 1;
+	pipe_set_out_state(p, PIPE_OUT_ACKED);
 	maybe_done(p);
 }
 
@@ -350,6 +427,9 @@ static struct app *pipe_create(const struct app_env *env,
 	signal(SIGPIPE, SIG_IGN);
 	p->env = *env;
 	p->out = p->peer = -1;
+	p->out_state = PIPE_OUT_WAITING;
+	p->in_state = PIPE_IN_OPEN;
+	p->state = PIPE_RUNNING;
 	uv_timer_init(env->loop, &p->end);
 	p->end.data = p;
 	out_open(p);
@@ -372,15 +452,15 @@ static void pipe_closed(struct app *a)
 {
 	struct pipe_app *p = (struct pipe_app *)a;
 
-	if (p->done)
+	if (pipe_ending(p))
 		return;
-	if (!p->peer_done) {
+	if (p->in_state == PIPE_IN_OPEN) {
 		log_error("%s closed the link before the end of its input, after %llu bytes; some may be missing",
 		          p->env.peer_id, (unsigned long long)p->received);
 		pipe_end(p, 1);
 		return;
 	}
-	p->link_closed = 1;
+	pipe_set_in_state(p, PIPE_IN_CLOSED);
 	if (!p->out_queued)
 		pipe_end(p, 0);
 }
@@ -400,7 +480,7 @@ static void pipe_destroy(struct app *a)
 {
 	struct pipe_app *p = (struct pipe_app *)a;
 
-	if (p->input_open)
+	if (p->out_state != PIPE_OUT_WAITING)
 		app_input_close(&p->in);
 	/* libuv made a pipe non-blocking; whoever shares it gets it back as
 	 * it was. */

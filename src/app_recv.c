@@ -282,7 +282,7 @@ static void recv_data(struct app *a, int64_t id, const uint8_t *data,
 {
 	struct recv_app *r = (struct recv_app *)a;
 
-	if (r->e.done || r->state != RECV_DATA || id != r->peer)
+	if (file_end_ending(&r->e) || r->state != RECV_DATA || id != r->peer)
 		return;  /* after an answer: the sender stops; drop the rest */
 	recv_body(r, data, len);
 	if (fin && r->state == RECV_DATA)
@@ -338,7 +338,7 @@ static void recv_closed(struct app *a)
 {
 	struct recv_app *r = (struct recv_app *)a;
 
-	if (r->e.done)
+	if (file_end_ending(&r->e))
 		return;
 	if (r->state != RECV_ANSWERED) {
 		progress_abort(&r->prog);

@@ -134,7 +134,7 @@ static void on_file(void *ctx, const uint8_t *data, size_t len)
 {
 	struct send_app *s = ctx;
 
-	if (s->e.done)
+	if (file_end_ending(&s->e))
 		return;
 	if (!len) {
 		log_error("%s shrank while it was being sent (%llu of %llu bytes); send it again",
@@ -151,7 +151,7 @@ static void on_file(void *ctx, const uint8_t *data, size_t len)
 	gnutls_hash(s->hash, data, len);
 	s->read += len;
 	send_push(s, data, len);
-	if (!s->e.done && s->read == s->size)
+	if (!file_end_ending(&s->e) && s->read == s->size)
 		send_trailer(s);
 }
 
@@ -160,7 +160,7 @@ static void send_writable(struct app *a, int64_t id)
 	struct send_app *s = (struct send_app *)a;
 	long n;
 
-	if (id != s->out || !s->pend_len || s->e.done)
+	if (id != s->out || !s->pend_len || file_end_ending(&s->e))
 		return;
 	if ((n = quic_write(s->e.env.quic, s->out, s->pend, s->pend_len)) < 0) {
 		send_fail(s, 1);
@@ -231,7 +231,7 @@ static void send_data(struct app *a, int64_t id, const uint8_t *data,
 {
 	struct send_app *s = (struct send_app *)a;
 
-	if (s->e.done || id != s->peer)
+	if (file_end_ending(&s->e) || id != s->peer)
 		return;
 	for (size_t i = 0; i < len; i++) {
 		if (data[i] == '\n') {
@@ -334,7 +334,7 @@ static void send_closed(struct app *a)
 {
 	struct send_app *s = (struct send_app *)a;
 
-	if (s->e.done)
+	if (file_end_ending(&s->e))
 		return;
 	log_error("%s closed the link before answering; it may not have %s",
 	          s->e.env.peer_id, s->path);

@@ -260,7 +260,7 @@ static void conn_free(struct fwd_conn *c)
 /* Only ever called last in an event handler: nothing may touch c after. */
 static void conn_maybe_free(struct fwd_conn *c)
 {
-	if (c->life != FWD_CLOSED || c->reqs || (c->sid >= 0 && !c->x->closing))
+	if (c->life != FWD_CLOSED || c->reqs || (c->sid >= 0 && c->x->state != FWD_APP_CLOSING))
 		return;
 	set_life(c, FWD_FREED);
 	conn_free(c);
@@ -512,7 +512,7 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 
 static void conn_start_reading(struct fwd_conn *c)
 {
-	if (c->out != FWD_OUT_IDLE || c->pend_len || c->x->closing ||
+	if (c->out != FWD_OUT_IDLE || c->pend_len || c->x->state == FWD_APP_CLOSING ||
 	    !conn_connected(c))
 		return;
 	if (uv_read_start((uv_stream_t *)&c->tcp, alloc_read, on_read) == 0)
@@ -598,7 +598,7 @@ static void on_failed_closed(uv_handle_t *h)
 	struct fwd_conn *c = h->data;
 
 	c->reqs--;
-	if (c->life == FWD_RETRYING && !c->x->closing)
+	if (c->life == FWD_RETRYING && c->x->state != FWD_APP_CLOSING)
 		try_connect(c);
 	else if (c->life == FWD_RETRYING)
 		set_life(c, FWD_CLOSED);
@@ -619,7 +619,7 @@ static void on_connect(uv_connect_t *req, int status)
 	struct fwd_conn *c = req->data;
 
 	c->reqs--;
-	if (status == UV_ECANCELED || c->x->closing ||
+	if (status == UV_ECANCELED || c->x->state == FWD_APP_CLOSING ||
 	    c->life != FWD_CONNECTING) {
 		conn_maybe_free(c);
 		return;
@@ -670,7 +670,7 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *ai)
 	struct fwd_conn *c = req->data;
 
 	c->reqs--;
-	if (status == UV_ECANCELED || c->x->closing || c->life != FWD_RESOLVING) {
+	if (status == UV_ECANCELED || c->x->state == FWD_APP_CLOSING || c->life != FWD_RESOLVING) {
 		/* given up meanwhile (conn_abort): no socket now */
 		uv_freeaddrinfo(ai);
 	} else if (status < 0) {

@@ -23,6 +23,13 @@ enum {
 
 struct fwd_conn;
 
+/* The app's lifecycle (app_forward.c sets it; the connections read it). */
+enum fwd_app_state {
+	FWD_APP_WAITING,  /* for the peer's hello: not listening yet */
+	FWD_APP_RUNNING,  /* listening on every -L, serving the peer */
+	FWD_APP_CLOSING,  /* the link is going away */
+};
+
 /* What the connections share with the app. */
 struct fwd_ctx {
 	struct app_env env;
@@ -30,7 +37,7 @@ struct fwd_ctx {
 	unsigned serial;          /* numbers connections in messages */
 	struct forward_target allow[FORWARD_ALLOW_MAX]; /* -allow */
 	int n_allow;
-	int closing;              /* the link is going away */
+	enum fwd_app_state state;
 	uint8_t rbuf[FWD_READ_BYTES]; /* TCP reads, consumed at once */
 };
 
