@@ -118,9 +118,11 @@ static int other_index(const struct binding_service *svc, int sock_in)
 /*
  * RFC 3489 11.2: MAPPED-ADDRESS always (at most 44 bytes with the header,
  * within 4x of a 20-byte request); then, while they fit the budget,
- * CHANGED-ADDRESS (a classic client needs it for its NAT tests),
- * SOURCE-ADDRESS, SERVER.  No XOR-MAPPED-ADDRESS and no FINGERPRINT: a
- * client of that RFC knows neither.
+ * CHANGED-ADDRESS (a classic client needs it for its NAT tests), then
+ * SOURCE-ADDRESS.  No XOR-MAPPED-ADDRESS and no FINGERPRINT: a client of
+ * that RFC knows neither.  No SERVER either: RFC 3489 does not define it,
+ * and its reference client refuses a value whose length is not a multiple
+ * of 4 ("problem parsing ServerName").
  */
 static int classic_success(const struct binding_service *svc,
                            const struct stun3489_msg *req,
@@ -130,7 +132,6 @@ static int classic_success(const struct binding_service *svc,
 {
 	const struct sockaddr *changed = NULL, *source;
 	size_t need = STUN_HEADER_LEN + addr_attr_size(from);
-	size_t sw_len = svc->software ? strlen(svc->software) : 0;
 	int o = other_index(svc, sock_in);
 	struct stun_writer w;
 
@@ -152,8 +153,6 @@ static int classic_success(const struct binding_service *svc,
 		stun_put_addr(&w, STUN3489_ATTR_SOURCE_ADDRESS, source);
 	if (changed)
 		stun_put_addr(&w, STUN3489_ATTR_CHANGED_ADDRESS, changed);
-	if (sw_len && need + stun_attr_size(sw_len) <= budget)
-		stun_put_bytes(&w, STUN3489_ATTR_SERVER, svc->software, sw_len);
 	return stun_writer_finish(&w);
 }
 
