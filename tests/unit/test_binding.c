@@ -762,6 +762,34 @@ static void test_classic_amplification(void **state)
 	}
 }
 
+/* All IPv6: MAPPED and CHANGED make 68 bytes, SOURCE-ADDRESS would make 92,
+ * over 4 x 20: it is left out, and the reply stays within the bound. */
+static void test_classic_amplification_ipv6(void **state)
+{
+	static const char *const ip[2] = { "2001:db8::10", "2001:db8::11" };
+	struct sockaddr_storage from = sa_make("2001:db8::7", 40000);
+	struct binding_service svc;
+	struct stun3489_msg m;
+	struct result res;
+	struct raw req;
+
+	(void)state;
+	svc_5780(&svc);
+	for (int i = 0; i < BINDING_SOCKETS_MAX; i++)
+		svc.local[i] = sa_make(ip[i >> 1], (uint16_t)(3478 + (i & 1)));
+	classic_request(&req);
+	run_classic(&res, &svc, 0, &req, SA(from), &m);
+	assert_int_equal(res.reply.len, 68);
+	classic_addr(&res, STUN_ATTR_MAPPED_ADDRESS, &from);
+	classic_addr(&res, STUN3489_ATTR_CHANGED_ADDRESS, &svc.local[3]);
+	classic_addr(&res, STUN3489_ATTR_SOURCE_ADDRESS, NULL);
+	/* 4 bytes more of request, and SOURCE-ADDRESS fits */
+	raw_attr(&req, 0x8123, NULL, 0);
+	run_classic(&res, &svc, 0, &req, SA(from), &m);
+	assert_int_equal(res.reply.len, 92);
+	classic_addr(&res, STUN3489_ATTR_SOURCE_ADDRESS, &svc.local[0]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -784,6 +812,7 @@ int main(void)
 		cmocka_unit_test(test_classic_change_request),
 		cmocka_unit_test(test_classic_420),
 		cmocka_unit_test(test_classic_amplification),
+		cmocka_unit_test(test_classic_amplification_ipv6),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
