@@ -11,7 +11,7 @@ packages=(
 	# tests
 	libcmocka-dev python3 python3-nacl procps strace shellcheck clang-format-19
 	# interop peers and the benchmark's reference server
-	coturn
+	coturn stun-client
 	# the namespace lab and captures
 	iproute2 iptables nftables conntrack tcpdump tshark tmux util-linux
 	# the benchmarks' reference tools

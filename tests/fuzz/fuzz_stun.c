@@ -3,7 +3,9 @@
  *
  * As c-ares's harnesses do, it decodes the input, writes it back out, and
  * decodes that again: both decodes must agree.  It then feeds the input to
- * the server's responder and checks the amplification bound.  Built with
+ * the server's responder and checks the amplification bound; a classic
+ * (RFC 3489) request must be answered in kind, echoing its 128-bit id.
+ * Built with
  * libFuzzer (clang -fsanitize=fuzzer) and with replay.c's plain main(), so
  * that ctest replays the committed corpus on every run with any compiler.
  */
@@ -13,6 +15,7 @@
 
 #include "binding.h"
 #include "stun.h"
+#include "stun3489.h"
 #include "fuzz.h"
 
 static const uint8_t key[] = "fuzz-key";
@@ -97,6 +100,15 @@ static void respond(const uint8_t *data, size_t size)
 		return;
 	CHECK(reply.len <= size * BINDING_AMPLIFICATION_MAX);
 	CHECK(reply.sock >= 0 && reply.sock < BINDING_SOCKETS_MAX);
+	if (stun_decode(&m, data, size) == STUN_ERR_COOKIE) {
+		struct stun3489_msg c;
+
+		CHECK(stun3489_decode(&c, out, reply.len) == STUN_OK);
+		CHECK(c.method == STUN_BINDING);
+		CHECK(c.cls == (reply.is_error ? STUN_ERROR : STUN_SUCCESS));
+		CHECK(!memcmp(c.txid, data + 4, STUN3489_TXID_LEN));
+		return;
+	}
 	CHECK(stun_decode(&m, out, reply.len) == STUN_OK);
 	CHECK(m.cls == STUN_SUCCESS || m.cls == STUN_ERROR);
 }
@@ -108,6 +120,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (stun_decode(&m, data, size) == STUN_OK) {
 		(void)stun_check_integrity(&m, data, size, key, sizeof(key) - 1);
 		round_trip(&m);
+	} else {
+		struct stun3489_msg c;
+
+		if (stun3489_decode(&c, data, size) == STUN_OK)
+			CHECK(c.unknown_required_count <= STUN_MAX_UNKNOWN &&
+			      c.attrs_count <= STUN_MAX_ATTRS);
 	}
 	respond(data, size);
 	return 0;

@@ -43,6 +43,12 @@ def msg(mtype, attrs, integrity=None, fingerprint=True, txid=TXID):
     return struct.pack("!HHI", mtype, len(body), COOKIE) + txid + body
 
 
+def classic(mtype, attrs, txid=bytes(range(0xA0, 0xB0))):
+    """An RFC 3489 message: bytes 4..19 are one 128-bit transaction id."""
+    body = b"".join(attrs)
+    return struct.pack("!HH", mtype, len(body)) + txid + body
+
+
 V4 = bytes([192, 0, 2, 1])
 V6 = bytes.fromhex("20010db8000000000000000000000001")
 
@@ -82,6 +88,16 @@ seeds = {
     "bad_attr_overrun": struct.pack("!HHI", 1, 8, COOKIE) + TXID + struct.pack("!HH", 0x8022, 200) + b"abcd",
     "bad_truncated": msg(0x0001, [])[:13],
     "not_stun_quic": bytes([0xC3]) + b"\0" * 39,
+    # Classic STUN (RFC 3489): no cookie, a 128-bit transaction id.
+    "classic_binding": classic(0x0001, []),
+    "classic_change_ip_port": classic(0x0001, [attr(0x0003, struct.pack("!I", 6))]),
+    "classic_change_port": classic(0x0001, [attr(0x0003, struct.pack("!I", 2))]),
+    "classic_response_address": classic(0x0001, [addr(0x0002, 1, 5000, V4)]),
+    "classic_unknown_required": classic(0x0001, [attr(0x7777, b"abcd"), attr(0x0027, b"\0" * 4)]),
+    "classic_username_integrity": classic(0x0001, [attr(0x0006, b"user"), attr(0x0008, b"\0" * 20)]),
+    "classic_shared_secret": classic(0x0002, []),
+    "classic_response": classic(0x0101, [addr(0x0001, 1, 40000, V4)]),
+    "classic_bad_change_len": classic(0x0001, [attr(0x0003, b"\0\0")]),
 }
 
 

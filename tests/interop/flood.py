@@ -262,8 +262,12 @@ def kind_length(rng, i):
 
 
 def kind_cookie(rng, i):
+    """No magic cookie, so an RFC 3489 message, but not a Binding request
+    (Shared Secret request, Binding response, Binding error response): the
+    server answers only classic Binding requests."""
     req = bytearray(good_request(rng, fingerprint=i % 2 == 0))
     req[4 + i % 4] ^= 1 << (i % 8)
+    req[0:2] = struct.pack("!H", (0x0002, 0x0101, 0x0111)[i % 3])
     return bytes(req)
 
 

@@ -11,6 +11,7 @@
 #include "addr.h"
 #include "binding.h"
 #include "stun.h"
+#include "stun3489.h"
 
 enum { OUT_CAP = 2048 };
 
@@ -292,9 +293,15 @@ static void test_malformed_dropped(void **state)
 
 	(void)state;
 	svc_plain(&svc);
+	/* no cookie: RFC 3489, where only Binding requests are answered */
+	raw_init(&req, 0x0002);
+	req.b[4] ^= 1;
+	expect_drop(&svc, 0, &req, SA(from),
+	            "RFC 3489 message other than a Binding request");
 	raw_init(&req, 0x0001);
 	req.b[4] ^= 1;
-	expect_drop(&svc, 0, &req, SA(from), stun_err_str(STUN_ERR_COOKIE));
+	raw_attr(&req, STUN_ATTR_CHANGE_REQUEST, NULL, 2);
+	expect_drop(&svc, 0, &req, SA(from), stun_err_str(STUN_ERR_ATTR_VALUE));
 	raw_init(&req, 0x0001);
 	req.len = 19;
 	expect_drop(&svc, 0, &req, SA(from), stun_err_str(STUN_ERR_SHORT));
@@ -347,7 +354,7 @@ static void test_small_buffer_dropped(void **state)
 	                 BINDING_REPLY);
 	assert_size(reply.len, cap);
 	/* and why may be NULL */
-	req.b[4] ^= 1;
+	req.b[0] |= 0xC0;
 	assert_int_equal(binding_handle(&svc, 0, req.b, req.len, SA(from), out,
 	                                cap, &reply, NULL),
 	                 BINDING_DROP);
@@ -522,6 +529,267 @@ static void test_response_port_zero(void **state)
 	expect_drop(&svc, 0, &req, SA(from), "RESPONSE-PORT 0");
 }
 
+/* ---- classic STUN (RFC 3489) ------------------------------------------ */
+
+static const uint8_t classic_txid[STUN3489_TXID_LEN] = {
+	0xA0, 0xA1, 0xA2, 0xA3, 0xA4, 0xA5, 0xA6, 0xA7,
+	0xA8, 0xA9, 0xAA, 0xAB, 0xAC, 0xAD, 0xAE, 0xAF
+};
+
+/* A Binding request as RFC 3489 wrote it: a 128-bit id, no cookie. */
+static void classic_request(struct raw *r)
+{
+	raw_init(r, 0x0001);
+	memcpy(r->b + 4, classic_txid, sizeof(classic_txid));
+}
+
+/* The value of the first attribute of type t in a classic reply, or NULL. */
+static const uint8_t *classic_find(const uint8_t *msg, size_t len, uint16_t t,
+                                   size_t *vlen)
+{
+	for (size_t off = STUN_HEADER_LEN; off + 4 <= len;) {
+		uint16_t type = (uint16_t)(msg[off] << 8 | msg[off + 1]);
+		uint16_t l = (uint16_t)(msg[off + 2] << 8 | msg[off + 3]);
+
+		assert_true(off + stun_attr_size(l) <= len);
+		if (type == t) {
+			*vlen = l;
+			return msg + off + 4;
+		}
+		off += stun_attr_size(l);
+	}
+	return NULL;
+}
+
+/* Does the classic reply carry address attribute t equal to want (or not
+ * carry it at all when want is NULL)? */
+static void classic_addr(const struct result *res, uint16_t t,
+                         const struct sockaddr_storage *want)
+{
+	struct sockaddr_storage seen;
+	const uint8_t *v;
+	size_t vlen = 0;
+
+	v = classic_find(res->out, res->reply.len, t, &vlen);
+	if (!want) {
+		assert_null(v);
+		return;
+	}
+	assert_non_null(v);
+	assert_int_equal(stun_addr_decode(&seen, v, vlen, NULL), STUN_OK);
+	assert_addr(&seen, want);
+}
+
+/* run() for classic requests: the checks of run(), but the reply is read
+ * with stun3489_decode() and must echo all 128 bits of the id. */
+static void run_classic(struct result *res, const struct binding_service *svc,
+                        int sock, const struct raw *req,
+                        const struct sockaddr *from, struct stun3489_msg *m)
+{
+	size_t vlen;
+
+	memset(res, 0, sizeof(*res));
+	memset(res->out, 0xAA, sizeof(res->out));
+	res->verdict = binding_handle(svc, sock, req->b, req->len, from,
+	                              res->out, sizeof(res->out), &res->reply,
+	                              &res->why);
+	assert_int_equal(res->verdict, BINDING_REPLY);
+	assert_true(res->reply.len <= BINDING_AMPLIFICATION_MAX * req->len);
+	assert_int_equal(stun3489_decode(m, res->out, res->reply.len), STUN_OK);
+	assert_int_equal(m->method, STUN_BINDING);
+	assert_int_equal(m->cls, res->reply.is_error ? STUN_ERROR : STUN_SUCCESS);
+	assert_memory_equal(m->txid, classic_txid, sizeof(classic_txid));
+	/* a classic client knows neither of these */
+	assert_null(classic_find(res->out, res->reply.len,
+	                         STUN_ATTR_XOR_MAPPED_ADDRESS, &vlen));
+	assert_null(classic_find(res->out, res->reply.len,
+	                         STUN_ATTR_FINGERPRINT, &vlen));
+}
+
+static void test_classic_plain(void **state)
+{
+	struct sockaddr_storage from = sa_make("198.51.100.7", 40000);
+	struct binding_service svc;
+	struct stun3489_msg m;
+	struct result res;
+	struct raw req;
+	size_t vlen = 0;
+
+	(void)state;
+	svc_plain(&svc);
+	classic_request(&req);
+	/* RESPONSE-ADDRESS is not honoured: the reply goes to the source */
+	raw_attr(&req, STUN3489_ATTR_RESPONSE_ADDRESS, "\0\1\x13\x88\xc0\0\2\x63",
+	         8);
+	run_classic(&res, &svc, 0, &req, SA(from), &m);
+	assert_false(res.reply.is_error);
+	assert_int_equal(res.reply.sock, 0);
+	assert_addr(&res.reply.to, &from);
+	classic_addr(&res, STUN_ATTR_MAPPED_ADDRESS, &from);
+	classic_addr(&res, STUN3489_ATTR_SOURCE_ADDRESS, &svc.local[0]);
+	classic_addr(&res, STUN3489_ATTR_CHANGED_ADDRESS, NULL); /* no -alt */
+	/* no SERVER: RFC 3489 has none, and its client chokes on ours */
+	assert_null(classic_find(res.out, res.reply.len, STUN_ATTR_SOFTWARE,
+	                         &vlen));
+}
+
+/* With -alt: CHANGED-ADDRESS is the other IP and port, and CHANGE-REQUEST
+ * moves the reply to that socket, SOURCE-ADDRESS following it. */
+static void test_classic_change_request(void **state)
+{
+	static const struct {
+		int flags, sock_out;
+	} cases[] = {
+		{ 0, 0 },
+		{ STUN_CHANGE_PORT, 1 },
+		{ STUN_CHANGE_IP, 2 },
+		{ STUN_CHANGE_IP | STUN_CHANGE_PORT, 3 }
+	};
+	struct sockaddr_storage from = sa_make("198.51.100.7", 40000);
+	struct binding_service svc;
+	struct stun3489_msg m;
+	struct result res;
+	struct raw req;
+
+	(void)state;
+	svc_5780(&svc);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		classic_request(&req);
+		raw_u32(&req, STUN_ATTR_CHANGE_REQUEST, (uint32_t)cases[i].flags);
+		run_classic(&res, &svc, 0, &req, SA(from), &m);
+		assert_false(res.reply.is_error);
+		assert_int_equal(res.reply.sock, cases[i].sock_out);
+		classic_addr(&res, STUN_ATTR_MAPPED_ADDRESS, &from);
+		classic_addr(&res, STUN3489_ATTR_SOURCE_ADDRESS,
+		             &svc.local[cases[i].sock_out]);
+		classic_addr(&res, STUN3489_ATTR_CHANGED_ADDRESS, &svc.local[3]);
+	}
+}
+
+/* The UNKNOWN-ATTRIBUTES list of a classic 420, as n 16-bit types. */
+static void assert_classic_420(const struct result *res, const uint16_t *want,
+                               size_t n)
+{
+	const uint8_t *v;
+	size_t vlen = 0;
+
+	assert_true(res->reply.is_error);
+	v = classic_find(res->out, res->reply.len, STUN_ATTR_ERROR_CODE, &vlen);
+	assert_non_null(v);
+	assert_int_equal(v[2] * 100 + v[3], 420);
+	assert_int_equal(vlen % 4, 0); /* RFC 3489 11.2.9 */
+	v = classic_find(res->out, res->reply.len,
+	                 STUN_ATTR_UNKNOWN_ATTRIBUTES, &vlen);
+	assert_non_null(v);
+	assert_int_equal(vlen, 2 * n);
+	for (size_t i = 0; i < n; i++)
+		assert_int_equal(v[2 * i] << 8 | v[2 * i + 1], want[i]);
+}
+
+static void test_classic_420(void **state)
+{
+	/* an odd count repeats one type, RFC 3489 11.2.10 */
+	static const uint16_t change[] = { 0x0003, 0x0003 };
+	static const uint16_t unknown[] = { 0x7777, 0x0027 };
+	struct sockaddr_storage from = sa_make("198.51.100.7", 40000);
+	struct binding_service svc;
+	struct stun3489_msg m;
+	struct result res;
+	struct raw req;
+
+	(void)state;
+	svc_plain(&svc);
+	classic_request(&req);
+	raw_u32(&req, STUN_ATTR_CHANGE_REQUEST, STUN_CHANGE_IP);
+	run_classic(&res, &svc, 0, &req, SA(from), &m);
+	assert_int_equal(res.reply.sock, 0);
+	assert_classic_420(&res, change, 2);
+
+	classic_request(&req);
+	raw_attr(&req, 0x7777, "abcd", 4);
+	raw_attr(&req, 0x0027, "\0\0\0\0", 4);
+	raw_attr(&req, 0xC001, "abcd", 4); /* optional: ignored */
+	run_classic(&res, &svc, 0, &req, SA(from), &m);
+	assert_classic_420(&res, unknown, 2);
+}
+
+/* IPv6 from a 20-byte request: MAPPED-ADDRESS (44 bytes with the header)
+ * always, optional attributes only while the reply stays within 80. */
+static void test_classic_amplification(void **state)
+{
+	struct sockaddr_storage from = sa_make("2001:db8::7", 40000);
+	struct binding_service svc;
+	struct stun3489_msg m;
+	struct result res;
+	struct raw req;
+
+	(void)state;
+	svc_5780(&svc);
+	classic_request(&req);
+	run_classic(&res, &svc, 0, &req, SA(from), &m);
+	assert_true(res.reply.len <= 80);
+	classic_addr(&res, STUN_ATTR_MAPPED_ADDRESS, &from);
+	classic_addr(&res, STUN3489_ATTR_CHANGED_ADDRESS, &svc.local[3]);
+	classic_addr(&res, STUN3489_ATTR_SOURCE_ADDRESS, &svc.local[0]);
+	assert_int_equal(res.reply.len, 68);
+
+	/* a smaller buffer: SOURCE-ADDRESS goes first, then CHANGED */
+	static const struct {
+		size_t cap, len;
+		int changed, source;
+	} caps[] = { { 67, 56, 1, 0 }, { 55, 44, 0, 0 }, { 43, 0, 0, 0 } };
+	for (size_t i = 0; i < sizeof(caps) / sizeof(caps[0]); i++) {
+		int v = binding_handle(&svc, 0, req.b, req.len, SA(from),
+		                       res.out, caps[i].cap, &res.reply,
+		                       &res.why);
+		size_t vlen;
+
+		if (!caps[i].len) {
+			assert_int_equal(v, BINDING_DROP);
+			continue;
+		}
+		assert_int_equal(v, BINDING_REPLY);
+		assert_int_equal(res.reply.len, caps[i].len);
+		classic_addr(&res, STUN_ATTR_MAPPED_ADDRESS, &from);
+		assert_int_equal(classic_find(res.out, res.reply.len,
+		                              STUN3489_ATTR_CHANGED_ADDRESS,
+		                              &vlen) != NULL,
+		                 caps[i].changed);
+		assert_int_equal(classic_find(res.out, res.reply.len,
+		                              STUN3489_ATTR_SOURCE_ADDRESS,
+		                              &vlen) != NULL,
+		                 caps[i].source);
+	}
+}
+
+/* All IPv6: MAPPED and CHANGED make 68 bytes, SOURCE-ADDRESS would make 92,
+ * over 4 x 20: it is left out, and the reply stays within the bound. */
+static void test_classic_amplification_ipv6(void **state)
+{
+	static const char *const ip[2] = { "2001:db8::10", "2001:db8::11" };
+	struct sockaddr_storage from = sa_make("2001:db8::7", 40000);
+	struct binding_service svc;
+	struct stun3489_msg m;
+	struct result res;
+	struct raw req;
+
+	(void)state;
+	svc_5780(&svc);
+	for (int i = 0; i < BINDING_SOCKETS_MAX; i++)
+		svc.local[i] = sa_make(ip[i >> 1], (uint16_t)(3478 + (i & 1)));
+	classic_request(&req);
+	run_classic(&res, &svc, 0, &req, SA(from), &m);
+	assert_int_equal(res.reply.len, 68);
+	classic_addr(&res, STUN_ATTR_MAPPED_ADDRESS, &from);
+	classic_addr(&res, STUN3489_ATTR_CHANGED_ADDRESS, &svc.local[3]);
+	classic_addr(&res, STUN3489_ATTR_SOURCE_ADDRESS, NULL);
+	/* 4 bytes more of request, and SOURCE-ADDRESS fits */
+	raw_attr(&req, 0x8123, NULL, 0);
+	run_classic(&res, &svc, 0, &req, SA(from), &m);
+	assert_int_equal(res.reply.len, 92);
+	classic_addr(&res, STUN3489_ATTR_SOURCE_ADDRESS, &svc.local[0]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -540,6 +808,11 @@ int main(void)
 		cmocka_unit_test(test_change_request_without_rfc5780),
 		cmocka_unit_test(test_response_port),
 		cmocka_unit_test(test_response_port_zero),
+		cmocka_unit_test(test_classic_plain),
+		cmocka_unit_test(test_classic_change_request),
+		cmocka_unit_test(test_classic_420),
+		cmocka_unit_test(test_classic_amplification),
+		cmocka_unit_test(test_classic_amplification_ipv6),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -13,6 +13,7 @@
 
 #include "addr.h"
 #include "stun.h"
+#include "stun3489.h"
 
 /* ---- RFC 5769 test vectors, byte for byte ----------------------------- */
 
@@ -746,6 +747,102 @@ static void test_err_and_class_names(void **state)
 	assert_string_equal(stun_class_str(4), "?");
 }
 
+/* ---- classic STUN (RFC 3489, src/stun3489.c) -------------------------- */
+
+/* The Binding request of an RFC 3489 client: bytes 4..19 are the id. */
+static void classic_init(struct raw *r, uint16_t type)
+{
+	raw_init(r, type);
+	for (int i = 0; i < 16; i++)
+		r->b[4 + i] = (uint8_t)(0xB0 + i);
+}
+
+static void test_classic_decode(void **state)
+{
+	struct stun3489_msg m;
+	struct raw r;
+
+	(void)state;
+	classic_init(&r, 0x0001);
+	raw_u32(&r, STUN_ATTR_CHANGE_REQUEST, 0xFFFFFFFF);
+	raw_u32(&r, STUN_ATTR_CHANGE_REQUEST, 0); /* only the first counts */
+	raw_attr(&r, STUN3489_ATTR_RESPONSE_ADDRESS, NULL, 8);
+	raw_attr(&r, STUN_ATTR_USERNAME, "user", 4);
+	raw_attr(&r, 0x8123, "x", 1); /* optional, padded: ignored */
+	raw_attr(&r, 0x0030, NULL, 0);
+	assert_stun_rc(stun3489_decode(&m, r.b, r.len), STUN_OK);
+	assert_int_equal(m.method, STUN_BINDING);
+	assert_int_equal(m.cls, STUN_REQUEST);
+	assert_memory_equal(m.txid, r.b + 4, STUN3489_TXID_LEN);
+	assert_int_equal(m.present, STUN3489_HAS_CHANGE_REQUEST |
+	                                    STUN3489_HAS_RESPONSE_ADDRESS);
+	assert_int_equal(m.change_request, STUN_CHANGE_IP | STUN_CHANGE_PORT);
+	assert_int_equal(m.attrs_count, 6);
+	assert_int_equal(m.unknown_required_count, 1);
+	assert_int_equal(m.unknown_required[0], 0x0030);
+
+	classic_init(&r, 0x0111);
+	assert_stun_rc(stun3489_decode(&m, r.b, r.len), STUN_OK);
+	assert_int_equal(m.cls, STUN_ERROR);
+}
+
+/* Every length is checked: the decoder refuses, and reads nothing past len
+ * (ASan watches the heap copy). */
+static void test_classic_decode_errors(void **state)
+{
+	struct stun3489_msg m;
+	struct raw r;
+	uint8_t *heap;
+
+	(void)state;
+	classic_init(&r, 0x0001);
+	assert_stun_rc(stun3489_decode(&m, r.b, 19), STUN_ERR_SHORT);
+	r.b[0] = 0x40;
+	assert_stun_rc(stun3489_decode(&m, r.b, r.len), STUN_ERR_NOT_STUN);
+	classic_init(&r, 0x0001);
+	raw_attr(&r, STUN_ATTR_CHANGE_REQUEST, NULL, 2);
+	assert_stun_rc(stun3489_decode(&m, r.b, r.len), STUN_ERR_ATTR_VALUE);
+	classic_init(&r, 0x0001);
+	raw_attr(&r, STUN_ATTR_USERNAME, NULL, 8);
+	r.b[STUN_HEADER_LEN + 3] = 9; /* runs past the end */
+	heap = malloc(r.len);
+	assert_non_null(heap);
+	memcpy(heap, r.b, r.len);
+	assert_stun_rc(stun3489_decode(&m, heap, r.len),
+	               STUN_ERR_ATTR_TRUNCATED);
+	free(heap);
+	r.b[3] += 4; /* header length disagrees with the datagram */
+	assert_stun_rc(stun3489_decode(&m, r.b, r.len), STUN_ERR_LENGTH);
+	classic_init(&r, 0x0001);
+	for (int i = 0; i <= STUN_MAX_ATTRS; i++)
+		raw_attr(&r, 0x8123, NULL, 0);
+	assert_stun_rc(stun3489_decode(&m, r.b, r.len),
+	               STUN_ERR_TOO_MANY_ATTRS);
+}
+
+/* The writer puts the whole 128-bit id where RFC 5389 has the cookie. */
+static void test_classic_writer(void **state)
+{
+	struct stun3489_msg m;
+	struct stun_writer w;
+	uint8_t id[STUN3489_TXID_LEN], buf[64];
+	int n;
+
+	(void)state;
+	for (int i = 0; i < STUN3489_TXID_LEN; i++)
+		id[i] = (uint8_t)(0xC0 + i);
+	stun3489_writer_init(&w, buf, sizeof(buf), STUN_BINDING, STUN_SUCCESS,
+	                     id);
+	stun_put_u32(&w, 0x8123, 7);
+	n = stun_writer_finish(&w);
+	assert_int_equal(n, 28);
+	assert_memory_equal(buf + 4, id, sizeof(id));
+	assert_stun_rc(stun3489_decode(&m, buf, (size_t)n), STUN_OK);
+	assert_int_equal(m.cls, STUN_SUCCESS);
+	stun3489_writer_init(&w, buf, 19, STUN_BINDING, STUN_SUCCESS, id);
+	assert_stun_rc(stun_writer_finish(&w), STUN_ERR_NOSPACE);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -769,6 +866,9 @@ int main(void)
 		cmocka_unit_test(test_message_type_bits),
 		cmocka_unit_test(test_is_stun),
 		cmocka_unit_test(test_err_and_class_names),
+		cmocka_unit_test(test_classic_decode),
+		cmocka_unit_test(test_classic_decode_errors),
+		cmocka_unit_test(test_classic_writer),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
