@@ -58,9 +58,9 @@ enum {
  * APP_INPUT_FILE_READS per loop turn.  One chunk per turn kept the loop
  * spinning (the idle handle polls without waiting) while the stream's
  * buffer never filled: the process then ran only when the scheduler gave
- * it a turn, so acknowledgements waited for it (RTT 6-13 ms instead of
- * under 1), and send went at a third of pipe's rate.  Filling the buffer
- * at once lets the app pause reading, and the loop sleep until acks. */
+ * it a turn, and acknowledgements waited for it (the sender's srtt was
+ * 6-13 ms, pipe's 1-3.5 ms).  Filling the buffer at once lets the app
+ * pause reading, and the loop sleep until acks (bench/README.md). */
 static void idle_cb(uv_idle_t *h)
 {
 	struct app_input *in = h->data;
