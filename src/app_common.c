@@ -48,22 +48,36 @@ static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 	in->on_data(in->ctx, in->buf, (size_t)n);
 }
 
-/* A regular file never blocks: read one chunk per loop turn, while the
- * app wants more. */
+enum {
+	/* chunks read from a file per loop turn (2 MiB): as libuv reads a
+	 * pipe, up to 32 reads per readiness */
+	APP_INPUT_FILE_READS = 32,
+};
+
+/* A regular file never blocks: read chunks while the app wants more, up to
+ * APP_INPUT_FILE_READS per loop turn.  One chunk per turn kept the loop
+ * spinning (the idle handle polls without waiting) while the stream's
+ * buffer never filled: the process then ran only when the scheduler gave
+ * it a turn, and acknowledgements waited for it (the sender's srtt was
+ * 6-13 ms, pipe's 1-3.5 ms).  Filling the buffer at once lets the app
+ * pause reading, and the loop sleep until acks (bench/README.md). */
 static void idle_cb(uv_idle_t *h)
 {
 	struct app_input *in = h->data;
-	ssize_t n = read(in->fd, in->buf, sizeof(in->buf));
 
-	if (n < 0 && errno == EINTR)
-		return;
-	if (n <= 0) {
-		in->eof = 1;
-		app_input_pause(in);
-		in->on_data(in->ctx, NULL, 0);
-		return;
+	for (int i = 0; i < APP_INPUT_FILE_READS && in->reading; i++) {
+		ssize_t n = read(in->fd, in->buf, sizeof(in->buf));
+
+		if (n < 0 && errno == EINTR)
+			return;
+		if (n <= 0) {
+			in->eof = 1;
+			app_input_pause(in);
+			in->on_data(in->ctx, NULL, 0);
+			return;
+		}
+		in->on_data(in->ctx, in->buf, (size_t)n);
 	}
-	in->on_data(in->ctx, in->buf, (size_t)n);
 }
 
 int app_input_open(struct app_input *in, uv_loop_t *loop, int fd,
