@@ -65,7 +65,7 @@ static void pair_set_state(struct agent *a, struct agent_pair *p,
 }
 
 static void consent_answered(struct agent *a, uint64_t now_ms);
-static void learn_check(struct agent *a, const struct sockaddr *from,
+static void learn_check(struct agent *a, int sock, const struct sockaddr *from,
                         uint32_t priority, int use_candidate, uint64_t now_ms);
 
 static int sock_of_family(int family)
@@ -99,6 +99,24 @@ void agent_set_socket(struct agent *a, int sock, uint32_t host_priority)
 {
 	a->have_sock[sock] = 1;
 	a->local_priority[sock] = host_priority;
+}
+
+static void add_pairs(struct agent *a, int remote, uint64_t now_ms);
+
+void agent_set_relay(struct agent *a, int family, uint32_t priority,
+                     uint64_t now_ms)
+{
+	a->relay_family = family;
+	agent_set_socket(a, AGENT_SOCK_RELAY, priority);
+	if (a->state != AGENT_STATE_CHECKING)
+		return;
+	for (size_t i = 0; i < a->n_remote; i++)
+		add_pairs(a, (int)i, now_ms);
+}
+
+void agent_set_path_policy(struct agent *a, enum agent_path_policy policy)
+{
+	a->policy = policy;
 }
 
 /* ---- accessors ---------------------------------------------------------- */
@@ -242,16 +260,40 @@ static int find_pair(const struct agent *a, int sock, int remote)
 	return -1;
 }
 
-static int add_pair(struct agent *a, int remote, uint64_t now_ms)
+int agent_pair_is_relayed(const struct agent *a, const struct agent_pair *p)
+{
+	return p->sock == AGENT_SOCK_RELAY ||
+	       a->remote[p->remote].type == CAND_RELAY;
+}
+
+/* May a pair from our `sock` to remote candidate c be chosen at all? */
+static int pair_allowed(const struct agent *a, int sock,
+                        const struct punch_candidate *c)
+{
+	int relayed = sock == AGENT_SOCK_RELAY || c->type == CAND_RELAY;
+
+	switch (a->policy) {
+	case AGENT_PATH_RELAY_ONLY: return relayed;
+	case AGENT_PATH_DIRECT_ONLY: return !relayed;
+	case AGENT_PATH_ANY: break;
+	}
+	return 1;
+}
+
+/* Our socket `sock` with remote candidate `remote`; -1 if there is no such
+ * socket, the pair is not allowed, or the table is full. */
+static int add_pair(struct agent *a, int sock, int remote, uint64_t now_ms)
 {
 	const struct punch_candidate *c = &a->remote[remote];
-	int sock = sock_of_family(c->addr.ss_family);
 	struct agent_pair *p;
 	int i = find_pair(a, sock, remote);
 
 	if (i >= 0)
 		return i;
-	if (!a->have_sock[sock] || a->n_pairs == AGENT_PAIRS_MAX)
+	if (!a->have_sock[sock] || a->n_pairs == AGENT_PAIRS_MAX ||
+	    !pair_allowed(a, sock, c))
+		return -1;
+	if (sock == AGENT_SOCK_RELAY && c->addr.ss_family != a->relay_family)
 		return -1;
 	p = &a->pairs[a->n_pairs];
 	memset(p, 0, sizeof(*p));
@@ -265,6 +307,15 @@ static int add_pair(struct agent *a, int remote, uint64_t now_ms)
 	rtx_start(&p->rtx, &check_rtx,
 	          c->type == CAND_HOST ? now_ms : a->open_at_ms);
 	return (int)a->n_pairs++;
+}
+
+/* Every pair of remote candidate `remote`: from the host socket of its
+ * family, and from our relayed address. */
+static void add_pairs(struct agent *a, int remote, uint64_t now_ms)
+{
+	add_pair(a, sock_of_family(a->remote[remote].addr.ss_family), remote,
+	         now_ms);
+	add_pair(a, AGENT_SOCK_RELAY, remote, now_ms);
 }
 
 const struct agent_pair *agent_selected(const struct agent *a)
@@ -326,7 +377,8 @@ static void send_open_probes(struct agent *a)
 		return;
 	rnd_nonce(txid, sizeof(txid));
 	for (size_t i = 0; i < a->n_pairs; i++)
-		if (a->remote[a->pairs[i].remote].type != CAND_HOST)
+		if (a->remote[a->pairs[i].remote].type != CAND_HOST &&
+		    a->pairs[i].sock != AGENT_SOCK_RELAY)
 			send_check(a, &a->pairs[i], txid, 0, AGENT_OPEN_TTL);
 }
 
@@ -356,14 +408,31 @@ void agent_set_remote(struct agent *a, const struct punch_peer *peer,
 		add_listed(a, &c);
 	}
 	for (size_t i = 0; i < a->n_remote; i++)
-		add_pair(a, (int)i, now_ms);
+		add_pairs(a, (int)i, now_ms);
 	a->state = AGENT_STATE_IDLE;
 	set_state(a, AGENT_STATE_CHECKING);
 	send_open_probes(a);
 	for (int i = 0; i < a->n_early; i++)
-		learn_check(a, (struct sockaddr *)&a->early[i].from,
+		learn_check(a, a->early[i].sock,
+		            (struct sockaddr *)&a->early[i].from,
 		            a->early[i].priority, a->early[i].use_candidate, now_ms);
 	a->n_early = 0;
+}
+
+size_t agent_add_candidates(struct agent *a, const struct punch_peer *peer,
+                            uint64_t now_ms)
+{
+	size_t before = a->n_remote;
+
+	if (!a->have_remote || a->peer.session != peer->session)
+		return 0;
+	for (size_t i = 0; i < peer->n_cand; i++)
+		if (find_remote(a, (const struct sockaddr *)&peer->cand[i].addr) < 0)
+			add_listed(a, &peer->cand[i]);
+	if (a->state == AGENT_STATE_CHECKING)
+		for (size_t i = before; i < a->n_remote; i++)
+			add_pairs(a, (int)i, now_ms);
+	return a->n_remote - before;
 }
 
 /* ---- receiving --------------------------------------------------------- */
@@ -400,7 +469,7 @@ static void respond_check(struct agent *a, int sock, const struct sockaddr *from
 /* What a check that reached us means, once we know the peer: a pair (with
  * a peer-reflexive candidate if the source is new), a triggered check, and
  * perhaps the peer's nomination. */
-static void learn_check(struct agent *a, const struct sockaddr *from,
+static void learn_check(struct agent *a, int sock, const struct sockaddr *from,
                         uint32_t priority, int use_candidate, uint64_t now_ms)
 {
 	struct agent_pair *p;
@@ -416,7 +485,7 @@ static void learn_check(struct agent *a, const struct sockaddr *from,
 		if ((r = add_remote(a, &c)) < 0)
 			return;
 	}
-	if ((i = add_pair(a, r, now_ms)) < 0)
+	if ((i = add_pair(a, sock, r, now_ms)) < 0)
 		return;
 	p = &a->pairs[i];
 	if (!a->controlling && use_candidate) {
@@ -447,14 +516,15 @@ static void on_check(struct agent *a, int sock, const struct sockaddr *from,
 	          use ? " with USE-CANDIDATE" : "");
 	respond_check(a, sock, from, m);
 	if (a->have_remote) {
-		learn_check(a, from, priority, use, now_ms);
+		learn_check(a, sock, from, priority, use, now_ms);
 		return;
 	}
 	/* The peer was quicker than our PEER-INFO.  Its check has been
 	 * answered, so it may even have nominated this pair already: keep
 	 * what the check said, for agent_set_remote(). */
 	for (int i = 0; i < a->n_early; i++) {
-		if (addr_equal((struct sockaddr *)&a->early[i].from, from)) {
+		if (a->early[i].sock == sock &&
+		    addr_equal((struct sockaddr *)&a->early[i].from, from)) {
 			a->early[i].use_candidate |= use;
 			return;
 		}
@@ -543,34 +613,68 @@ static uint64_t min_u64(uint64_t x, uint64_t y)
 	return x < y ? x : y;
 }
 
-/* Controlling side: nominate the best pair that works, once no better pair
- * is still in play or AGENT_NOMINATE_WAIT_MS has passed. */
-static void maybe_nominate(struct agent *a, uint64_t now_ms)
+/* When may the controlling side nominate succeeded pair `best`?  At once
+ * if no better pair is still in play; else AGENT_NOMINATE_WAIT_MS after
+ * the first success; and a relayed pair, while a direct one is still in
+ * play, not before AGENT_RELAY_WAIT_MS after the checks began. */
+static uint64_t nominate_at(const struct agent *a, int best)
 {
-	int best = -1, better_pending = 0;
-	char r[ADDR_STRLEN];
+	int better_pending = 0, direct_pending = 0;
+	uint64_t at = 0;
 
-	for (size_t i = 0; i < a->n_pairs; i++)
-		if (a->pairs[i].nominating)
-			return;
+	for (size_t i = 0; i < a->n_pairs; i++) {
+		const struct agent_pair *p = &a->pairs[i];
+
+		if (p->state == PAIR_FAILED)
+			continue;
+		if (p->priority > a->pairs[best].priority)
+			better_pending = 1;
+		if (!agent_pair_is_relayed(a, p) && p->state != PAIR_SUCCEEDED)
+			direct_pending = 1;
+	}
+	if (better_pending)
+		at = a->first_success_ms + AGENT_NOMINATE_WAIT_MS;
+	if (agent_pair_is_relayed(a, &a->pairs[best]) && direct_pending &&
+	    at < a->checks_ms + AGENT_RELAY_WAIT_MS)
+		at = a->checks_ms + AGENT_RELAY_WAIT_MS;
+	return at;
+}
+
+/* The best pair that works, or -1. */
+static int best_succeeded(const struct agent *a)
+{
+	int best = -1;
+
 	for (size_t i = 0; i < a->n_pairs; i++)
 		if (a->pairs[i].state == PAIR_SUCCEEDED &&
 		    (best < 0 || a->pairs[i].priority > a->pairs[best].priority))
 			best = (int)i;
-	if (best < 0)
-		return;
+	return best;
+}
+
+/* Controlling side: nominate the best pair that works, when nominate_at()
+ * says.  Returns when to look again (UINT64_MAX: not for this). */
+static uint64_t maybe_nominate(struct agent *a, uint64_t now_ms)
+{
+	char r[ADDR_STRLEN];
+	uint64_t at;
+	int best;
+
 	for (size_t i = 0; i < a->n_pairs; i++)
-		if (a->pairs[i].priority > a->pairs[best].priority &&
-		    a->pairs[i].state != PAIR_FAILED)
-			better_pending = 1;
-	if (better_pending && now_ms < a->first_success_ms + AGENT_NOMINATE_WAIT_MS)
-		return;
-	log_debug("agent: nominating the pair to %s",
+		if (a->pairs[i].nominating)
+			return UINT64_MAX;
+	if ((best = best_succeeded(a)) < 0)
+		return UINT64_MAX;
+	if ((at = nominate_at(a, best)) > now_ms)
+		return at;
+	log_debug("agent: nominating the pair to %s%s",
 	          addr_str((const struct sockaddr *)&a->remote[a->pairs[best].remote].addr,
-	                   r, sizeof(r)));
+	                   r, sizeof(r)),
+	          agent_pair_is_relayed(a, &a->pairs[best]) ? " (relayed)" : "");
 	a->pairs[best].nominating = 1;
 	/* a new transaction */
 	rtx_start(&a->pairs[best].rtx, &check_rtx, now_ms);
+	return UINT64_MAX;
 }
 
 static uint64_t tick_checks(struct agent *a, uint64_t now_ms)
@@ -579,7 +683,7 @@ static uint64_t tick_checks(struct agent *a, uint64_t now_ms)
 	int alive = 0;
 
 	if (a->controlling)
-		maybe_nominate(a, now_ms);
+		next = maybe_nominate(a, now_ms);
 	for (size_t i = 0; i < a->n_pairs; i++) {
 		struct agent_pair *p = &a->pairs[i];
 
@@ -607,10 +711,6 @@ static uint64_t tick_checks(struct agent *a, uint64_t now_ms)
 		}
 		next = min_u64(next, rtx_deadline(&p->rtx, &check_rtx));
 	}
-	/* wake for nomination, unless it has begun or its time has passed */
-	if (a->controlling && a->first_success_ms &&
-	    now_ms < a->first_success_ms + AGENT_NOMINATE_WAIT_MS)
-		next = min_u64(next, a->first_success_ms + AGENT_NOMINATE_WAIT_MS);
 	/* Give up when every pair has failed, or when nothing was chosen in
 	 * time (a controlled agent waits for the peer to nominate). */
 	if (!alive || now_ms - a->checks_ms >= AGENT_CHECK_TIMEOUT_MS) {

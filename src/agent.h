@@ -3,6 +3,11 @@
  * sockets and the peer's candidates, nomination, and consent freshness
  * (RFC 7675) as keepalive once a pair is chosen.
  *
+ * Relayed candidates: ours is a third "socket" (AGENT_SOCK_RELAY), whose
+ * sends the caller wraps for the TURN server (turn_client.h), and whose
+ * datagrams the caller unwraps and feeds in as coming from the peer's
+ * address; the peer's are candidates of type relay like any other.
+ *
  * Pure logic: the caller feeds it STUN messages and the time, and it sends
  * through a callback.  Timers are deadlines; agent_tick() does the
  * bookkeeping and returns the next one.
@@ -14,7 +19,9 @@
  *     AGENT_CHECK_TIMEOUT_MS;
  *   - nomination: the best pair that works, at once if no better pair is
  *     still being checked, else AGENT_NOMINATE_WAIT_MS after the first
- *     success;
+ *     success; a relayed pair (the lowest priority of all) not before
+ *     AGENT_RELAY_WAIT_MS after the checks began, unless no direct pair is
+ *     left in play;
  *   - consent: a check on the chosen pair every AGENT_CONSENT_MS (+-20%),
  *     retransmitted every AGENT_CONSENT_RTO_MS until answered; the peer is
  *     gone after AGENT_CONSENT_LOST_MS without an answer.
@@ -31,7 +38,11 @@
 #include "stun.h"
 
 enum {
-	AGENT_SOCKETS = 2,           /* [0] IPv4, [1] IPv6 */
+	/* Our local candidates, by index: the host sockets [0] IPv4 and
+	 * [1] IPv6, and [2] the relayed address a TURN server gave us (sends
+	 * on it go through the relay; see agent_set_relay). */
+	AGENT_SOCK_RELAY = 2,
+	AGENT_SOCKETS = 3,
 	AGENT_REMOTE_MAX = 16,
 	AGENT_EARLY_MAX = 8,         /* checks that beat PEER-INFO, kept */
 	AGENT_PAIRS_MAX = 32,
@@ -44,6 +55,16 @@ enum {
 	AGENT_CONSENT_MS = 5000,
 	AGENT_CONSENT_RTO_MS = 500,
 	AGENT_CONSENT_LOST_MS = 15000,
+	/* A relayed pair is nominated only once no direct pair works or is
+	 * left in play, or this long after the checks began. */
+	AGENT_RELAY_WAIT_MS = 500,
+};
+
+/* Which pairs may be chosen (-relay-only, -direct-only). */
+enum agent_path_policy {
+	AGENT_PATH_ANY,          /* direct first, the relay when it must */
+	AGENT_PATH_RELAY_ONLY,   /* only pairs through a relay */
+	AGENT_PATH_DIRECT_ONLY,  /* never a relay */
 };
 
 enum agent_state {
@@ -66,7 +87,7 @@ typedef void agent_send_fn(void *ctx, int sock, const struct sockaddr *to,
                            const uint8_t *buf, size_t len, int ttl);
 
 struct agent_pair {
-	int sock;                 /* our socket: 0 IPv4, 1 IPv6 */
+	int sock;                 /* ours: 0 IPv4, 1 IPv6, AGENT_SOCK_RELAY */
 	int remote;               /* index into agent.remote */
 	uint64_t priority;        /* RFC 8445 6.1.2.3 */
 	enum agent_pair_state state;
@@ -81,6 +102,8 @@ struct agent {
 	uint64_t tiebreaker;
 	char ufrag[PUNCH_UFRAG_MAX + 1], pwd[PUNCH_PWD_MAX + 1];
 	int natted;               /* our srflx differs from our host addresses */
+	enum agent_path_policy policy;
+	int relay_family;         /* of our relayed address, once we have one */
 	int have_sock[AGENT_SOCKETS];
 	uint32_t local_priority[AGENT_SOCKETS]; /* of our host candidate */
 
@@ -126,11 +149,22 @@ struct agent {
 void agent_init(struct agent *a, int controlling, const char *ufrag,
                 const char *pwd, agent_send_fn *send, void *ctx);
 void agent_set_socket(struct agent *a, int sock, uint32_t host_priority);
+/* Our relayed candidate (of `family`, with `priority`) exists: pair it with
+ * the peer's candidates of that family, at once if they are known. */
+void agent_set_relay(struct agent *a, int family, uint32_t priority,
+                     uint64_t now_ms);
+void agent_set_path_policy(struct agent *a, enum agent_path_policy policy);
 
 /* The peer's info arrived (PEER-INFO): build the pairs and start checking.
  * A new session of the same peer (it restarted) starts over. */
 void agent_set_remote(struct agent *a, const struct punch_peer *peer,
                       uint64_t now_ms);
+
+/* A PEER-INFO of the peer's current session with candidates we have not
+ * seen (it has gathered a relayed one since): pair them too, while the
+ * checks are under way.  Returns how many candidates were new. */
+size_t agent_add_candidates(struct agent *a, const struct punch_peer *peer,
+                            uint64_t now_ms);
 
 /* A STUN message from the peer's side.  Returns 1 if it was the agent's
  * (a check or a check's response), 0 if not. */
@@ -159,6 +193,8 @@ size_t agent_pair_count(const struct agent *a);
 int agent_is_remote_addr(const struct agent *a, const struct sockaddr *from);
 
 const struct agent_pair *agent_selected(const struct agent *a);
+/* Does the pair go through a relay (ours, or the peer's)? */
+int agent_pair_is_relayed(const struct agent *a, const struct agent_pair *p);
 const struct punch_candidate *agent_pair_remote(const struct agent *a,
                                                 const struct agent_pair *p);
 

@@ -27,8 +27,8 @@ enum {
 	PEER_SESSIONS_MAX = 8, /* the peer's past sessions, never taken back */
 };
 
-_Static_assert((int)AGENT_SOCKETS == (int)UDP_SOCKETS,
-               "the agent's sockets are udp.c's, by index");
+_Static_assert((int)AGENT_SOCK_RELAY == (int)UDP_SOCKETS,
+               "the agent's host sockets are udp.c's, by index, then the relay");
 
 struct client {
 	const struct client_config *cfg;
@@ -178,7 +178,7 @@ static void publish_candidates(struct client *c)
 	int natted = 1;
 
 	self->n_cand = 0;
-	for (int s = 0; s < AGENT_SOCKETS; s++) {
+	for (int s = 0; s < UDP_SOCKETS; s++) {
 		size_t n;
 
 		if (!udp_is_open(&c->udp, s))

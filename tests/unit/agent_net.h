@@ -7,6 +7,11 @@
  * LAN and two NATs would.  A per-test filter drops, duplicates or rewrites
  * datagrams to simulate loss and NAT behaviour.
  *
+ * A node may have a relayed address (node_relay): what it sends on
+ * AGENT_SOCK_RELAY leaves from that address, and what is sent to that
+ * address reaches it on AGENT_SOCK_RELAY, as a TURN client would hand it
+ * over.
+ *
  * Everything is static inline, as in unit.h, so each test file takes only
  * what it uses.
  */
@@ -52,6 +57,8 @@ struct node {
 	struct punch_peer self;       /* what PEER-INFO says about it */
 	struct sockaddr_storage host; /* IPv4 host address */
 	struct sockaddr_storage pub;  /* its NAT's mapping, or host */
+	struct sockaddr_storage relay; /* its relayed address (has_relay) */
+	int has_relay;
 	int natted;
 	/* the agent's state changes, as on_state reported them */
 	int states[STATES_MAX];
@@ -116,7 +123,8 @@ static inline void net_send(void *ctx, int sock, const struct sockaddr *to,
 	struct stun_msg m;
 
 	assert_true(len <= PUNCH_MSG_MAX);
-	assert_int_equal(sock, to->sa_family == AF_INET6);
+	assert_true(sock == (to->sa_family == AF_INET6) ||
+	            (sock == AGENT_SOCK_RELAY && n->has_relay));
 	decode_ok(&m, buf, len);
 	assert_true(m.present & STUN_HAS_FINGERPRINT);
 	assert_true(net.nlog < LOG_MAX);
@@ -142,27 +150,40 @@ static inline void net_send(void *ctx, int sock, const struct sockaddr *to,
 	d->at = net.now;
 }
 
-/* Which node a datagram reaches, and from which source address. */
-static inline int route(const struct dgram *d, struct sockaddr_storage *src)
+/* Which node a datagram reaches, on which of its sockets, and from which
+ * source address. */
+static inline int route(const struct dgram *d, struct sockaddr_storage *src,
+                        int *sock)
 {
 	const struct node *x = &net.n[d->from];
 	int y = !d->from;
 	const struct node *n = &net.n[y];
 
-	if (net.lan && addr_equal(SA(d->dst), SA(n->host))) {
+	*src = d->sock == AGENT_SOCK_RELAY ? x->relay : x->pub;
+	*sock = 0;
+	if (n->has_relay && addr_equal(SA(d->dst), SA(n->relay))) {
+		*sock = AGENT_SOCK_RELAY;
+		return y;
+	}
+	if (net.lan && d->sock != AGENT_SOCK_RELAY &&
+	    addr_equal(SA(d->dst), SA(n->host))) {
 		*src = x->host;
 		return y;
 	}
-	if (addr_equal(SA(d->dst), SA(n->pub))) {
-		*src = x->pub;
+	if (addr_equal(SA(d->dst), SA(n->pub)))
 		return y;
-	}
 	if (net.bob_symmetric && y == BOB &&
-	    addr_equal(SA(d->dst), SA(net.bob_sym))) {
-		*src = x->pub;
+	    addr_equal(SA(d->dst), SA(net.bob_sym)))
 		return y;
-	}
 	return -1;
+}
+
+/* Is d a direct datagram (through no relay)? */
+static inline int is_direct(const struct dgram *d, int to)
+{
+	return d->sock != AGENT_SOCK_RELAY &&
+	       !(net.n[to].has_relay &&
+	         addr_equal(SA(d->dst), SA(net.n[to].relay)));
 }
 
 static inline void deliver_one(struct dgram *d)
@@ -170,12 +191,12 @@ static inline void deliver_one(struct dgram *d)
 	struct sockaddr_storage src;
 	struct stun_msg m;
 	struct node *n;
-	int to, dup = 0;
+	int to, sock, dup = 0;
 
 	/* a small TTL dies on the way (see send_open_probes()) */
 	if (d->ttl)
 		return;
-	if ((to = route(d, &src)) < 0) {
+	if ((to = route(d, &src, &sock)) < 0) {
 		net.dropped++;
 		return;
 	}
@@ -187,7 +208,7 @@ static inline void deliver_one(struct dgram *d)
 	for (int i = 0; i <= dup; i++) {
 		decode_ok(&m, d->buf, d->len);
 		net.delivered++;
-		agent_on_stun(&n->a, d->sock, SA(src), d->buf, d->len, &m,
+		agent_on_stun(&n->a, sock, SA(src), d->buf, d->len, &m,
 		              net.now);
 	}
 }
@@ -300,6 +321,22 @@ static inline void node_init(int i, const char *host, const char *pub,
 	n->n_states = 0;
 }
 
+/* Give node i the relayed address `relay` ("IP:port"): a candidate in
+ * what PEER-INFO says about it, and the agent's third socket. */
+static inline void node_relay(int i, const char *relay)
+{
+	struct node *n = &net.n[i];
+	struct punch_candidate *c = &n->self.cand[n->self.n_cand++];
+
+	n->relay.ss_family = AF_INET;
+	assert_int_equal(addr_parse(&n->relay, relay), 0);
+	n->has_relay = 1;
+	c->type = CAND_RELAY;
+	c->priority = punch_cand_priority(CAND_RELAY, 65535);
+	c->addr = n->relay;
+	agent_set_relay(&n->a, AF_INET, c->priority, net.now);
+}
+
 /* The usual topology: alice and bob on one LAN, each behind a NAT whose
  * public addresses reach each other (hairpinning). */
 static inline void nodes_lan_nat(void)
@@ -383,6 +420,16 @@ static inline int feed_check(struct agent *a, const uint8_t *buf, size_t len,
 
 /* Set to lose everything from now on (with filter_drop_all). */
 static int drop_all;
+
+/* Only relayed datagrams get through (a symmetric NAT against a
+ * filtering one, or UDP between the peers blocked). */
+static inline int filter_direct_blocked(const struct dgram *d, int to,
+                                        struct sockaddr_storage *src, int *dup)
+{
+	(void)src;
+	(void)dup;
+	return !is_direct(d, to);
+}
 
 static inline int filter_drop_all(const struct dgram *d, int to,
                                   struct sockaddr_storage *src, int *dup)

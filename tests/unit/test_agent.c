@@ -957,6 +957,158 @@ static void test_check_before_peer_info(void **state)
 	assert_int_equal(agent_tick(&b->a, net.now), UINT64_MAX);
 }
 
+
+/* ---- relayed candidates ------------------------------------------------ */
+
+/* Two NATs with no direct path (the filter), each peer with a relayed
+ * address: a relayed pair is chosen, by both, and not before
+ * AGENT_RELAY_WAIT_MS while direct pairs are still being checked. */
+static void test_relay_when_direct_blocked(void **state)
+{
+	const struct agent_pair *pa, *pb;
+	uint64_t t0;
+
+	(void)state;
+	node_init(ALICE, "10.0.0.1:5000", "203.0.113.1:6000", 1);
+	node_init(BOB, "10.1.0.2:5000", "192.0.2.2:6000", 2);
+	node_relay(ALICE, "198.51.100.10:50001");
+	node_relay(BOB, "198.51.100.10:50002");
+	net.filter = filter_direct_blocked;
+	t0 = net.now;
+	introduce();
+	run_until_both(AGENT_STATE_CONNECTED, 2000);
+	pa = agent_selected(&net.n[ALICE].a);
+	pb = agent_selected(&net.n[BOB].a);
+	assert_true(agent_pair_is_relayed(&net.n[ALICE].a, pa));
+	assert_true(agent_pair_is_relayed(&net.n[BOB].a, pb));
+	assert_true(net.n[ALICE].a.connected_ms >= t0 + AGENT_RELAY_WAIT_MS);
+	/* well before the direct checks would have given up */
+	assert_true(net.n[ALICE].a.connected_ms < t0 + AGENT_RELAY_WAIT_MS + 100);
+	/* the best relayed pair: one relay hop, from our host socket to the
+	 * peer's relayed address, or from ours to the peer's NAT */
+	assert_true(pa->sock == AGENT_SOCK_RELAY ||
+	            agent_pair_remote(&net.n[ALICE].a, pa)->type == CAND_RELAY);
+}
+
+/* With a direct path, the relayed candidates change nothing: a direct pair,
+ * as quickly as without them. */
+static void test_direct_beats_relay(void **state)
+{
+	const struct agent_pair *p;
+
+	(void)state;
+	node_init(ALICE, "10.0.0.1:5000", "203.0.113.1:6000", 1);
+	node_init(BOB, "10.1.0.2:5000", "192.0.2.2:6000", 2);
+	node_relay(ALICE, "198.51.100.10:50001");
+	node_relay(BOB, "198.51.100.10:50002");
+	introduce();
+	run_until_both(AGENT_STATE_CONNECTED, 2000);
+	p = agent_selected(&net.n[ALICE].a);
+	assert_false(agent_pair_is_relayed(&net.n[ALICE].a, p));
+	assert_false(agent_pair_is_relayed(&net.n[BOB].a,
+	                                   agent_selected(&net.n[BOB].a)));
+	assert_addr(&selected_remote(ALICE)->addr, &net.n[BOB].pub);
+	assert_true(net.n[ALICE].a.connected_ms < net.n[ALICE].a.checks_ms +
+	                                                  AGENT_RELAY_WAIT_MS);
+}
+
+/* -relay-only: only relayed pairs exist, and one is chosen though the
+ * direct path works. */
+static void test_relay_only(void **state)
+{
+	(void)state;
+	node_init(ALICE, "10.0.0.1:5000", "203.0.113.1:6000", 1);
+	node_init(BOB, "10.1.0.2:5000", "192.0.2.2:6000", 2);
+	agent_set_path_policy(&net.n[ALICE].a, AGENT_PATH_RELAY_ONLY);
+	agent_set_path_policy(&net.n[BOB].a, AGENT_PATH_RELAY_ONLY);
+	node_relay(ALICE, "198.51.100.10:50001");
+	node_relay(BOB, "198.51.100.10:50002");
+	introduce();
+	assert_true(net.n[ALICE].a.n_pairs > 0);
+	for (size_t i = 0; i < net.n[ALICE].a.n_pairs; i++)
+		assert_true(agent_pair_is_relayed(&net.n[ALICE].a,
+		                                  &net.n[ALICE].a.pairs[i]));
+	run_until_both(AGENT_STATE_CONNECTED, 2000);
+	assert_true(agent_pair_is_relayed(&net.n[ALICE].a,
+	                                  agent_selected(&net.n[ALICE].a)));
+	assert_true(agent_pair_is_relayed(&net.n[BOB].a,
+	                                  agent_selected(&net.n[BOB].a)));
+	/* nothing went straight from host to host or NAT to NAT */
+	for (size_t i = 0; i < net.nlog; i++) {
+		int to = !net.log[i].from;
+
+		assert_true(addr_equal(SA(net.log[i].dst), SA(net.n[to].relay)) ||
+		            !addr_equal(SA(net.log[i].dst), SA(net.n[to].pub)) ||
+		            net.log[i].ttl == 0);
+	}
+}
+
+/* -direct-only: with no direct path, the relayed candidates are not used
+ * and the checks fail. */
+static void test_direct_only_fails(void **state)
+{
+	uint64_t t0;
+
+	(void)state;
+	node_init(ALICE, "10.0.0.1:5000", "203.0.113.1:6000", 1);
+	node_init(BOB, "10.1.0.2:5000", "192.0.2.2:6000", 2);
+	agent_set_path_policy(&net.n[ALICE].a, AGENT_PATH_DIRECT_ONLY);
+	agent_set_path_policy(&net.n[BOB].a, AGENT_PATH_DIRECT_ONLY);
+	node_relay(ALICE, "198.51.100.10:50001");
+	node_relay(BOB, "198.51.100.10:50002");
+	net.filter = filter_direct_blocked;
+	t0 = net.now;
+	introduce();
+	for (size_t i = 0; i < net.n[ALICE].a.n_pairs; i++)
+		assert_false(agent_pair_is_relayed(&net.n[ALICE].a,
+		                                   &net.n[ALICE].a.pairs[i]));
+	run_until(t0 + AGENT_CHECK_TIMEOUT_MS);
+	assert_true(both(AGENT_STATE_FAILED));
+}
+
+/* The relayed candidates come after PEER-INFO (the peers allocate once
+ * registered): the new ones are paired and checked, and connect. */
+static void test_relay_trickled(void **state)
+{
+	struct agent *a = &net.n[ALICE].a, *b = &net.n[BOB].a;
+	size_t pairs;
+
+	(void)state;
+	node_init(ALICE, "10.0.0.1:5000", "203.0.113.1:6000", 1);
+	node_init(BOB, "10.1.0.2:5000", "192.0.2.2:6000", 2);
+	net.filter = filter_direct_blocked;
+	introduce();
+	run_until(net.now + 300);
+	assert_true(both(AGENT_STATE_CHECKING));
+	pairs = b->n_pairs;
+	/* alice's relay: her agent pairs it, then bob hears of it */
+	node_relay(ALICE, "198.51.100.10:50001");
+	assert_true(a->n_pairs > pairs);
+	assert_size(agent_add_candidates(b, &net.n[ALICE].self, net.now), 1);
+	assert_true(b->n_pairs > pairs);
+	/* the same list again adds nothing */
+	assert_size(agent_add_candidates(b, &net.n[ALICE].self, net.now), 0);
+	run_until_both(AGENT_STATE_CONNECTED, 2000);
+	assert_true(agent_pair_is_relayed(a, agent_selected(a)));
+	assert_true(agent_pair_is_relayed(b, agent_selected(b)));
+}
+
+/* A candidate list of another session is not a trickle. */
+static void test_add_candidates_other_session(void **state)
+{
+	struct punch_peer other;
+
+	(void)state;
+	nodes_lan_nat();
+	introduce();
+	other = net.n[ALICE].self;
+	other.session++;
+	other.cand[other.n_cand].type = CAND_RELAY;
+	other.cand[other.n_cand].priority = punch_cand_priority(CAND_RELAY, 1);
+	other.cand[other.n_cand++].addr = sa_make("198.51.100.10", 50001);
+	assert_size(agent_add_candidates(&net.n[BOB].a, &other, net.now), 0);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup(f, net_setup)
@@ -985,6 +1137,12 @@ int main(void)
 		T(test_no_open_probes_without_nat),
 		T(test_peer_restart),
 		T(test_check_before_peer_info),
+		T(test_relay_when_direct_blocked),
+		T(test_direct_beats_relay),
+		T(test_relay_only),
+		T(test_direct_only_fails),
+		T(test_relay_trickled),
+		T(test_add_candidates_other_session),
 	};
 #undef T
 
