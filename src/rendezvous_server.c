@@ -395,6 +395,24 @@ static int reply_success(const struct rdv_server *rs, const struct stun_msg *m,
 	return reply_finish(rs, &w, 0, reply);
 }
 
+/* Has a refresh changed the candidates its peer was told about? */
+static int cands_changed(const struct reg_entry *e, const struct punch_peer *p)
+{
+	static struct punch_peer old; /* over 1 KB; one thread */
+
+	if (!e || registry_entry_session(e) != p->session)
+		return 0;
+	registry_entry_peer(e, &old);
+	if (old.n_cand != p->n_cand)
+		return 1;
+	for (size_t i = 0; i < p->n_cand; i++)
+		if (old.cand[i].type != p->cand[i].type ||
+		    !addr_equal((const struct sockaddr *)&old.cand[i].addr,
+		                (const struct sockaddr *)&p->cand[i].addr))
+			return 1;
+	return 0;
+}
+
 static int handle_register(struct rdv_server *rs, int sock,
                            const struct stun_msg *m, const uint8_t *buf,
                            size_t len, const struct sockaddr *from,
@@ -408,7 +426,7 @@ static int handle_register(struct rdv_server *rs, int sock,
 	char reason[128];
 	struct punch_peer p;
 	const char *why;
-	int rc;
+	int rc, changed;
 
 	if ((rc = request_check(rs, m, buf, len, from, now_ms, fp, out, cap,
 	                        reply)))
@@ -431,6 +449,7 @@ static int handle_register(struct rdv_server *rs, int sock,
 		                   reply);
 	}
 	kind = reg_kind(rs, &p, from, &was);
+	changed = cands_changed(registry_find(rs->reg, p.id), &p);
 	rc = registry_register(rs->reg, &p, from, sock, now_ms, &self, &peer);
 	if (rc < 0) {
 		uint16_t code = rc == REG_ERR_FULL ? 508 :
@@ -459,6 +478,12 @@ static int handle_register(struct rdv_server *rs, int sock,
 		rs->stats.introduced++;
 		rdv_log_introduced(self, peer);
 		introduce(rs, self, peer, now_ms);
+		introduce(rs, peer, self, now_ms);
+	} else if (rc == REG_PAIRED && changed) {
+		/* New candidates (a relayed address, gathered after the
+		 * first REGISTER): the peer hears of them at once, as a
+		 * PEER-INFO of the same session (trickled). */
+		rs->stats.updated++;
 		introduce(rs, peer, self, now_ms);
 	}
 	return reply_success(rs, m, from, rc == REG_WAITING ? PUNCH_STATUS_WAITING : PUNCH_STATUS_PAIRED, &p,

@@ -336,6 +336,36 @@ static void test_refresh_does_not_reintroduce(void **state)
 	assert_u64(rdv_stats(srv)->registered, 3);
 }
 
+/* A refresh that brings a new candidate (the relayed address gathered
+ * after the first REGISTER): only the peer hears, with the whole list. */
+static void test_new_candidate_updates_peer(void **state)
+{
+	struct pair_fixture f;
+	struct result res;
+	struct stun_msg to_b;
+
+	(void)state;
+	pair_up(&f);
+	cap.n = 0;
+	f.a.cand[f.a.n_cand].type = CAND_RELAY;
+	f.a.cand[f.a.n_cand].priority = punch_cand_priority(CAND_RELAY, 65535);
+	f.a.cand[f.a.n_cand++].addr = sa_make("198.51.100.10", 50001);
+	fresh_txid(f.a.txid);
+	feed_req(&res, &f.a, &f.a_from, T0 + 200);
+	expect_registered(&res, &f.a_from, PUNCH_STATUS_PAIRED);
+	assert_size(cap.n, 1);
+	expect_peer_info(&cap.s[0], 1, &f.b_from, &f.a, &f.a_from, &to_b);
+	assert_u64(rdv_stats(srv)->updated, 1);
+	assert_u64(rdv_stats(srv)->introduced, 1);
+	/* the same list again is a plain refresh */
+	cap.n = 0;
+	fresh_txid(f.a.txid);
+	feed_req(&res, &f.a, &f.a_from, T0 + 300);
+	expect_registered(&res, &f.a_from, PUNCH_STATUS_PAIRED);
+	assert_size(cap.n, 0);
+	assert_u64(rdv_stats(srv)->updated, 1);
+}
+
 static void test_new_session_reintroduces(void **state)
 {
 	struct pair_fixture f;
@@ -916,6 +946,7 @@ int main(void)
 		T(test_not_register),
 		T(test_pair_introduces_both),
 		T(test_refresh_does_not_reintroduce),
+		T(test_new_candidate_updates_peer),
 		T(test_new_session_reintroduces),
 		T(test_peer_info_retransmissions),
 		T(test_ack_stops_retransmission),
