@@ -249,6 +249,35 @@ static void on_register_error(struct rdv_client *rc, const struct stun_msg *m,
 	rc->on_event(rc->ctx, RDVC_EV_REFUSED, reason);
 }
 
+/* PUNCH-RELAY (docs/protocol.md): the username's length in one byte, the
+ * username, the password; both printable ASCII.  Kept only if well formed:
+ * the server is trusted (signed) but its bytes are still checked. */
+static void take_relay(struct rdv_client *rc, const struct stun_msg *m)
+{
+	const struct stun_attr *a = punch_attr_find(m, PUNCH_ATTR_RELAY);
+	size_t ulen, plen;
+
+	if (!a)
+		return;
+	ulen = a->len ? a->value[0] : 0;
+	plen = a->len > 1 + ulen ? a->len - 1 - ulen : 0;
+	if (!ulen || !plen || 1 + ulen + plen != a->len ||
+	    plen > RDVC_RELAY_PASS_MAX) {
+		log_debug("rendezvous: malformed PUNCH-RELAY ignored");
+		return;
+	}
+	for (size_t i = 1; i < a->len; i++)
+		if (a->value[i] < 0x21 || a->value[i] > 0x7e) {
+			log_debug("rendezvous: PUNCH-RELAY with a bad byte ignored");
+			return;
+		}
+	memcpy(rc->relay_user, a->value + 1, ulen);
+	rc->relay_user[ulen] = '\0';
+	memcpy(rc->relay_pass, a->value + 1 + ulen, plen);
+	rc->relay_pass[plen] = '\0';
+	rc->has_relay = 1;
+}
+
 static void on_register_ok(struct rdv_client *rc, const struct stun_msg *m,
                            uint64_t now_ms)
 {
@@ -272,6 +301,7 @@ static void on_register_ok(struct rdv_client *rc, const struct stun_msg *m,
 		rc->on_event(rc->ctx, RDVC_EV_RELEASED, NULL);
 		return;
 	}
+	take_relay(rc, m);
 	set_state(rc, RDVC_REGISTERED);
 	rc->on_event(rc->ctx, RDVC_EV_REGISTERED, &status);
 }

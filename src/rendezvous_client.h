@@ -30,6 +30,8 @@
 enum {
 	RDVC_REFRESH_DIVISOR = 3, /* refresh at a third of the lifetime */
 	RDVC_NONCE_MAX = 64,
+	RDVC_RELAY_USER_MAX = 255, /* PUNCH-RELAY's one-byte length */
+	RDVC_RELAY_PASS_MAX = 64,
 };
 
 enum rdvc_state {
@@ -71,6 +73,11 @@ struct rdv_client {
 	uint8_t server_fp[SIGN_FP_LEN]; /* the server's key, once pinned */
 	int server_pinned;
 	uint64_t unsigned_dropped;     /* unsigned or badly signed messages */
+	/* The relay credentials of our registration (PUNCH-RELAY), if the
+	 * server relays: valid while the registration lives. */
+	int has_relay;
+	char relay_user[RDVC_RELAY_USER_MAX + 1];
+	char relay_pass[RDVC_RELAY_PASS_MAX + 1];
 
 	/* the one outstanding request */
 	int busy;

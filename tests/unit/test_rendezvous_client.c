@@ -316,6 +316,63 @@ static void test_client_flow(void **state)
 	assert_u64(rdv_stats(srv)->introduced, 1);
 }
 
+/* A relaying server's REGISTER success carries the relay credentials; the
+ * client keeps them, and they are the ones the relay takes. */
+static void test_client_relay_credentials(void **state)
+{
+	static const uint8_t secret[] = "lab-secret";
+
+	(void)state;
+	assert_int_equal(rdv_server_set_relay_secret(srv, secret,
+	                                             sizeof(secret) - 1),
+	                 0);
+	rdvc_start(&world.c[0].rc, 0);
+	w_run(100);
+	assert_int_equal(world.c[0].rc.state, RDVC_REGISTERED);
+	assert_true(world.c[0].rc.has_relay);
+	assert_true(!strncmp(world.c[0].rc.relay_user, "rdv:", 4));
+	assert_true(strlen(world.c[0].rc.relay_pass) > 0);
+	assert_int_equal(rdv_minted_check(srv, world.c[0].rc.relay_user, NULL),
+	                 0);
+}
+
+/* PUNCH-RELAY that does not add up is ignored, and the registration
+ * stands. */
+static void test_client_relay_malformed(void **state)
+{
+	static const uint8_t bad[][8] = {
+		{ 9, 'u', 's', 'e', 'r', 'p', 'w', 'd' }, /* length past the end */
+		{ 0, 'u', 's', 'e', 'r', 'p', 'w', 'd' }, /* no username */
+		{ 7, 'u', 's', 'e', 'r', 'p', 'w', 'd' }, /* no password */
+		{ 4, 'u', 's', 0x01, 'r', 'p', 'w', 'd' }, /* a control byte */
+	};
+
+	(void)state;
+	world.server_down = 1;
+	pin_server(0);
+	world.c[0].rc.state = RDVC_DISCOVERED;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct stun_writer w;
+		uint8_t buf[256];
+		struct stun_msg m;
+		int n;
+
+		rdvc_register(&world.c[0].rc, 1000);
+		stun_writer_init(&w, buf, sizeof(buf), PUNCH_REGISTER,
+		                 STUN_SUCCESS, world.c[0].rc.txid);
+		stun_put_u32(&w, PUNCH_ATTR_LIFETIME, 9);
+		stun_put_bytes(&w, PUNCH_ATTR_RELAY, bad[i], sizeof(bad[i]));
+		n = finish_signed(&w);
+		assert_true(n > 0);
+		decode_ok(&m, buf, (size_t)n);
+		assert_int_equal(rdvc_on_stun(&world.c[0].rc, buf, (size_t)n,
+		                              &m, 1100),
+		                 1);
+		assert_int_equal(world.c[0].rc.state, RDVC_REGISTERED);
+		assert_false(world.c[0].rc.has_relay);
+	}
+}
+
 /* RFC 8489 6.2.1: 0, 500, 1500, ..., 31500, then 16 RTO of silence;
  * each wait lengthened by up to RTX_JITTER_PCT percent (retransmit.h). */
 static void test_client_retransmissions(void **state)
@@ -744,6 +801,8 @@ int main(void)
 #define T(f) cmocka_unit_test_setup_teardown(f, w_setup, teardown)
 	const struct CMUnitTest tests[] = {
 		T(test_client_flow),
+		T(test_client_relay_credentials),
+		T(test_client_relay_malformed),
 		T(test_client_retransmissions),
 		T(test_client_refresh),
 		T(test_client_lifetime),
