@@ -432,6 +432,8 @@ size_t agent_add_candidates(struct agent *a, const struct punch_peer *peer,
 	if (a->state == AGENT_STATE_CHECKING)
 		for (size_t i = before; i < a->n_remote; i++)
 			add_pairs(a, (int)i, now_ms);
+	if (a->n_remote > before)
+		a->peer = *peer; /* the same session: only the list grew */
 	return a->n_remote - before;
 }
 

@@ -21,10 +21,19 @@
 #include "log.h"
 #include "rendezvous_client.h"
 #include "stun.h"
+#include "turn_client.h"
 #include "udp.h"
 
 enum {
 	PEER_SESSIONS_MAX = 8, /* the peer's past sessions, never taken back */
+};
+
+/* Our relayed candidate, from the punch server's TURN relay. */
+enum relay_state {
+	RELAY_NONE,        /* not asked for: no credentials, or -direct-only */
+	RELAY_ALLOCATING,
+	RELAY_READY,       /* a relayed address, offered as a candidate */
+	RELAY_FAILED,
 };
 
 _Static_assert((int)AGENT_SOCK_RELAY == (int)UDP_SOCKETS,
@@ -50,6 +59,9 @@ struct client {
 	unsigned n_peer_sessions;
 	uint64_t peer_info_ignored;
 	struct link *link;
+	struct turn_client turn;
+	enum relay_state relay;
+	uint64_t t_relay;
 	/* QUIC packets that arrive before we have chosen the pair: replayed
 	 * once the link exists. */
 	struct udp_early early;
@@ -120,7 +132,17 @@ static void send_one(struct client *c, int sock, const struct sockaddr *to,
                      const uint8_t *buf, size_t len, int ttl)
 {
 	char a[ADDR_STRLEN];
-	int rc = udp_send(&c->udp, sock, to, buf, len, ttl);
+	int rc;
+
+	if (sock == AGENT_SOCK_RELAY) {
+		/* through the relay: wrapped for it (turn_client.h) */
+		if (c->relay != RELAY_READY ||
+		    turn_client_send(&c->turn, to, buf, len, now_ms(c)))
+			log_debug("relay: cannot send %zu bytes to %s", len,
+			          addr_str(to, a, sizeof(a)));
+		return;
+	}
+	rc = udp_send(&c->udp, sock, to, buf, len, ttl);
 
 	if (rc < 0)
 		log_debug("send to %s: %s", addr_str(to, a, sizeof(a)),
@@ -131,6 +153,15 @@ static void agent_send(void *ctx, int sock, const struct sockaddr *to,
                        const uint8_t *buf, size_t len, int ttl)
 {
 	send_one(ctx, sock, to, buf, len, ttl);
+}
+
+/* The TURN client's messages go to the server, from the server's socket. */
+static void turn_send(void *ctx, const uint8_t *buf, size_t len)
+{
+	struct client *c = ctx;
+
+	send_one(c, c->server_sock, (const struct sockaddr *)&c->server, buf,
+	         len, 0);
 }
 
 static void rdvc_send(void *ctx, const struct sockaddr *to,
@@ -248,10 +279,52 @@ static int peer_info_is_news(struct client *c, const struct punch_peer *peer)
 	return 1;
 }
 
+/* The relay lets through only what comes from addresses we permit: the
+ * peer's candidates and where the server saw it (TURN permissions are by
+ * IP address). */
+static void permit_peer(struct client *c, const struct punch_peer *peer)
+{
+	if (c->relay != RELAY_ALLOCATING && c->relay != RELAY_READY)
+		return;
+	for (size_t i = 0; i < peer->n_cand; i++)
+		if (peer->cand[i].addr.ss_family == c->server.ss_family)
+			turn_client_permit(&c->turn,
+			                   (const struct sockaddr *)&peer->cand[i].addr,
+			                   now_ms(c));
+	if (peer->has_observed &&
+	    peer->observed.ss_family == c->server.ss_family)
+		turn_client_permit(&c->turn,
+		                   (const struct sockaddr *)&peer->observed,
+		                   now_ms(c));
+}
+
+/* A PEER-INFO of the session we have: new candidates (trickled: the
+ * peer's relayed address), or a repeat. */
+static void on_peer_update(struct client *c, const struct punch_peer *peer)
+{
+	size_t before = agent_peer(&c->agent)->n_cand, n;
+	char list[1024];
+
+	n = agent_add_candidates(&c->agent, peer, now_ms(c));
+	if (!n)
+		return;
+	permit_peer(c, peer);
+	cand_list(peer->cand + (before < peer->n_cand ? before : 0),
+	          peer->n_cand - (before < peer->n_cand ? before : 0), list,
+	          sizeof(list));
+	say("Step 4: peer info update: %s now also has %s (after %llu ms)",
+	    peer->id, list, (unsigned long long)(now_ms(c) - c->t_peer_info));
+}
+
 static void on_peer_info(struct client *c, const struct punch_peer *peer)
 {
 	char list[1024], seen[ADDR_STRLEN] = "?";
 
+	if (agent_has_remote(&c->agent) &&
+	    agent_peer(&c->agent)->session == peer->session) {
+		on_peer_update(c, peer);
+		return;
+	}
 	if (!peer_info_is_news(c, peer))
 		return;
 	c->peer_sessions[c->n_peer_sessions++ % PEER_SESSIONS_MAX] =
@@ -272,6 +345,7 @@ static void on_peer_info(struct client *c, const struct punch_peer *peer)
 	say("Step 4: peer info: %s has %s; the server sees it at %s (after %llu ms)",
 	    peer->id, list, seen, (unsigned long long)step_ms(c));
 	agent_set_remote(&c->agent, peer, now_ms(c));
+	permit_peer(c, peer);
 	say("Step 5: punching: checking %zu candidate pairs (%s)",
 	    agent_pair_count(&c->agent),
 	    agent_is_controlling(&c->agent) ? "controlling" : "controlled");
@@ -303,6 +377,104 @@ static void on_server_key(struct client *c, int event, const uint8_t *fp)
 	finish(c, 1);
 }
 
+/* ---- the relay -------------------------------------------------------- */
+
+static void on_turn_event(void *ctx, int event, const void *arg);
+static void on_turn_data(void *ctx, const struct sockaddr *peer,
+                         const uint8_t *buf, size_t len);
+
+/* Registered: with the server's relay credentials, ask for a relayed
+ * address (once), unless -direct-only. */
+static void relay_start(struct client *c)
+{
+	if (c->relay != RELAY_NONE)
+		return;
+	if (!c->rc.has_relay) {
+		if (c->cfg->path_policy == AGENT_PATH_RELAY_ONLY) {
+			log_error("-relay-only, but the server %s does not relay (it runs without -auth-secret)",
+			          c->cfg->server);
+			finish(c, 1);
+		}
+		return;
+	}
+	if (c->cfg->path_policy == AGENT_PATH_DIRECT_ONLY)
+		return;
+	c->relay = RELAY_ALLOCATING;
+	c->t_relay = now_ms(c);
+	turn_client_init(&c->turn, c->rc.relay_user, c->rc.relay_pass,
+	                 turn_send, on_turn_data, on_turn_event, c);
+	turn_client_allocate(&c->turn, c->server.ss_family, now_ms(c));
+	if (agent_has_remote(&c->agent))
+		permit_peer(c, agent_peer(&c->agent));
+}
+
+/* Our relayed address: a candidate for the agent, and for the peer (a new
+ * REGISTER, which the server passes on as a PEER-INFO update). */
+static void relay_ready(struct client *c, const struct sockaddr *relayed)
+{
+	struct punch_peer *self = &c->rc.self;
+	struct punch_candidate *rc;
+	char a[ADDR_STRLEN];
+
+	if (self->n_cand >= PUNCH_CANDIDATES_MAX) {
+		log_warn("relay: no room for the relayed candidate");
+		c->relay = RELAY_FAILED;
+		return;
+	}
+	c->relay = RELAY_READY;
+	rc = &self->cand[self->n_cand++];
+	memset(rc, 0, sizeof(*rc));
+	rc->type = CAND_RELAY;
+	rc->priority = punch_cand_priority(CAND_RELAY, 65535);
+	memcpy(&rc->addr, relayed, addr_len(relayed));
+	agent_set_relay(&c->agent, relayed->sa_family, rc->priority,
+	                now_ms(c));
+	say("Relay: %s relays for me at %s (allocated in %llu ms); offered to the peer as a last resort",
+	    c->cfg->server, addr_str(relayed, a, sizeof(a)),
+	    (unsigned long long)(now_ms(c) - c->t_relay));
+	rdvc_register(&c->rc, now_ms(c));
+}
+
+static void on_turn_event(void *ctx, int event, const void *arg)
+{
+	struct client *c = ctx;
+
+	switch (event) {
+	case TURN_CLIENT_EV_ALLOCATED:
+		relay_ready(c, arg);
+		break;
+	case TURN_CLIENT_EV_FAILED:
+		c->relay = RELAY_FAILED;
+		if (c->cfg->path_policy == AGENT_PATH_RELAY_ONLY) {
+			log_error("-relay-only, but the relay %s refused: %s",
+			          c->cfg->server, (const char *)arg);
+			finish(c, 1);
+		} else {
+			log_warn("relay: %s: %s; going on with direct paths only",
+			         c->cfg->server, (const char *)arg);
+		}
+		break;
+	}
+}
+
+static void on_stun(struct client *c, int sock, const struct sockaddr *from,
+                    const uint8_t *data, size_t len);
+static void on_quic(struct client *c, int sock, const struct sockaddr *from,
+                    const uint8_t *data, size_t len);
+
+/* A datagram from the peer, unwrapped by the relay client: it came to our
+ * relayed address. */
+static void on_turn_data(void *ctx, const struct sockaddr *peer,
+                         const uint8_t *buf, size_t len)
+{
+	struct client *c = ctx;
+
+	if (udp_classify(buf, len) == UDP_KIND_STUN)
+		on_stun(c, AGENT_SOCK_RELAY, peer, buf, len);
+	else
+		on_quic(c, AGENT_SOCK_RELAY, peer, buf, len);
+}
+
 static void on_rdvc_event(void *ctx, int event, const void *arg)
 {
 	struct client *c = ctx;
@@ -314,6 +486,7 @@ static void on_rdvc_event(void *ctx, int event, const void *arg)
 		rdvc_register(&c->rc, now_ms(c));
 		break;
 	case RDVC_EV_REGISTERED:
+		relay_start(c);
 		/* Refreshes come every few seconds; say "ready" once. */
 		if (!c->said_ready) {
 			c->said_ready = 1;
@@ -358,6 +531,15 @@ static void link_send(void *ctx, const struct sockaddr *to, const uint8_t *buf,
 		send_one(c, p->sock, to, buf, len, 0);
 }
 
+/* Through the relay, each packet is wrapped on its own. */
+static void relay_send_segments(struct client *c, const struct sockaddr *to,
+                                const uint8_t *buf, size_t len, size_t seg)
+{
+	for (size_t off = 0; off < len; off += seg)
+		send_one(c, AGENT_SOCK_RELAY, to, buf + off,
+		         len - off < seg ? len - off : seg, 0);
+}
+
 static void link_send_segments(void *ctx, const struct sockaddr *to,
                                const uint8_t *buf, size_t len, size_t seg)
 {
@@ -368,6 +550,10 @@ static void link_send_segments(void *ctx, const struct sockaddr *to,
 
 	if (!p)
 		return;
+	if (p->sock == AGENT_SOCK_RELAY) {
+		relay_send_segments(c, to, buf, len, seg);
+		return;
+	}
 	rc = udp_send_segments(&c->udp, p->sock, to, buf, len, seg);
 	if (rc < 0)
 		log_debug("send %zu bytes to %s: %s", len,
@@ -431,13 +617,32 @@ static void start_link(struct client *c, const struct sockaddr *local,
 	udp_early_drain(&c->early, replay_early, c);
 }
 
+/* How the chosen pair goes: the remote candidate's type, or "relay via
+ * ADDR" (our relayed address, or the peer's) when a relay carries it. */
+static void path_str(struct client *c, const struct agent_pair *p,
+                     const struct punch_candidate *r,
+                     const struct sockaddr_storage *local, char *out,
+                     size_t len)
+{
+	char a[ADDR_STRLEN];
+
+	if (!agent_pair_is_relayed(&c->agent, p)) {
+		snprintf(out, len, "%s", punch_cand_type_str(r->type));
+		return;
+	}
+	addr_str(p->sock == AGENT_SOCK_RELAY ? (const struct sockaddr *)local :
+	                                       (const struct sockaddr *)&r->addr,
+	         a, sizeof(a));
+	snprintf(out, len, "relay via %s", a);
+}
+
 static void on_agent_state(void *ctx, int old, int state)
 {
 	struct client *c = ctx;
 	const struct agent_pair *p;
 	const struct punch_candidate *r;
 	struct sockaddr_storage local;
-	char la[ADDR_STRLEN], ra[ADDR_STRLEN];
+	char la[ADDR_STRLEN], ra[ADDR_STRLEN], path[ADDR_STRLEN + 16];
 	uint64_t t = now_ms(c);
 
 	(void)old;
@@ -445,27 +650,38 @@ static void on_agent_state(void *ctx, int old, int state)
 	case AGENT_STATE_CONNECTED:
 		p = agent_selected(&c->agent);
 		r = agent_pair_remote(&c->agent, p);
-		if (gather_source_for((const struct sockaddr *)&r->addr,
-		                      udp_port(&c->udp, p->sock), &local)) {
+		if (p->sock == AGENT_SOCK_RELAY) {
+			const struct sockaddr *ra_ = turn_client_relayed(&c->turn);
+
+			memcpy(&local, ra_, addr_len(ra_));
+		} else if (gather_source_for((const struct sockaddr *)&r->addr,
+		                             udp_port(&c->udp, p->sock), &local)) {
 			memset(&local, 0, sizeof(local));
 			local.ss_family = r->addr.ss_family;
 			addr_set_port((struct sockaddr *)&local,
 			              udp_port(&c->udp, p->sock));
 		}
+		path_str(c, p, r, &local, path, sizeof(path));
 		say("Connection established: %s -> %s (%s), punch took %llu ms, %llu ms since start",
 		    addr_str((struct sockaddr *)&local, la, sizeof(la)),
 		    addr_str((const struct sockaddr *)&r->addr, ra, sizeof(ra)),
-		    punch_cand_type_str(r->type),
-		    (unsigned long long)(t - c->t_peer_info),
+		    path, (unsigned long long)(t - c->t_peer_info),
 		    (unsigned long long)(t - c->t_start));
 		if (!c->link)
 			start_link(c, (struct sockaddr *)&local,
 			           (const struct sockaddr *)&r->addr);
 		break;
 	case AGENT_STATE_FAILED:
-		log_error("no direct path to %s: none of %zu candidate pairs answered within %d s",
+		log_error("no path to %s: none of %zu candidate pairs answered within %d s%s",
 		          c->cfg->peer, agent_pair_count(&c->agent),
-		          AGENT_CHECK_TIMEOUT_MS / 1000);
+		          AGENT_CHECK_TIMEOUT_MS / 1000,
+		          c->relay == RELAY_READY ?
+		                  " (the relay's included)" :
+		          c->cfg->path_policy == AGENT_PATH_DIRECT_ONLY ?
+		                  " (-direct-only: the relay was not tried)" :
+		          c->rc.has_relay ?
+		                  " (the relay could not be used)" :
+		                  " (the server offers no relay: it runs without -auth-secret)");
 		finish(c, 1);
 		break;
 	case AGENT_STATE_GONE:
@@ -509,7 +725,11 @@ static void on_stun(struct client *c, int sock, const struct sockaddr *from,
 		          addr_str(from, a, sizeof(a)), stun_err_str(rc));
 		return;
 	}
-	if (addr_equal(from, (struct sockaddr *)&c->server)) {
+	if (sock != AGENT_SOCK_RELAY &&
+	    addr_equal(from, (struct sockaddr *)&c->server)) {
+		if (c->relay != RELAY_NONE &&
+		    turn_client_on_stun(&c->turn, data, len, &m, t))
+			return;
 		if (!rdvc_on_stun(&c->rc, data, len, &m, t))
 			log_debug("unexpected message from the server dropped");
 	} else if (!agent_on_stun(&c->agent, sock, from, data, len, &m, t)) {
@@ -531,10 +751,15 @@ static void on_datagram(void *ctx, int sock, enum udp_kind kind,
 		on_stun(c, sock, from, data, len);
 		break;
 	case UDP_KIND_QUIC:
-		on_quic(c, sock, from, data, len);
+		/* ChannelData looks like QUIC: the server's address tells */
+		if (c->relay != RELAY_NONE &&
+		    addr_equal(from, (struct sockaddr *)&c->server))
+			turn_client_on_channel(&c->turn, data, len);
+		else
+			on_quic(c, sock, from, data, len);
 		break;
 	case UDP_KIND_TURN_CHANNEL:
-		break; /* no relay yet */
+		break; /* udp_classify never says so: see above */
 	}
 }
 
@@ -562,6 +787,10 @@ static void schedule(struct client *c)
 	next = n < next ? n : next;
 	n = agent_tick(&c->agent, t);
 	next = n < next ? n : next;
+	if (c->relay == RELAY_ALLOCATING || c->relay == RELAY_READY) {
+		n = turn_client_tick(&c->turn, t);
+		next = n < next ? n : next;
+	}
 	if (c->link && c->exit_code < 0) {
 		uint64_t ns = link_tick(c->link, uv_hrtime());
 
@@ -705,6 +934,7 @@ static int setup(struct client *c, const struct client_config *cfg)
 	agent_init(&c->agent, strcmp(cfg->id, cfg->peer) < 0, self.ufrag,
 	           self.pwd, agent_send, c);
 	agent_set_on_state(&c->agent, on_agent_state);
+	agent_set_path_policy(&c->agent, cfg->path_policy);
 	/* Local candidates are checked only when everything is on this
 	 * machine (tests, the lab's one-host runs). */
 	agent_set_allow_local(&c->agent,
@@ -749,6 +979,9 @@ int client_run(const struct client_config *cfg)
 		schedule(c);
 		uv_run(&c->loop, UV_RUN_DEFAULT);
 		rc = c->exit_code < 0 ? 0 : c->exit_code;
+		/* the relayed port goes back now, not at its lifetime's end */
+		if (c->relay == RELAY_READY)
+			turn_client_release(&c->turn, now_ms(c));
 	}
 	uv_walk(&c->loop, close_one, NULL);
 	uv_run(&c->loop, UV_RUN_DEFAULT);

@@ -22,6 +22,8 @@ struct client_config {
 	uint8_t server_key[IDENTITY_FP_LEN]; /* -server-key */
 	int has_server_key;
 	char code[PAKE_CODE_MAX]; /* -code, canonical; "" for none */
+	/* -relay-only, -direct-only: enum agent_path_policy (agent.h) */
+	int path_policy;
 	const struct app_ops *app;
 	struct app_args args;
 };

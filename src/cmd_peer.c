@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "app_file.h"
+#include "agent.h"
 #include "app_forward.h"
 #include "client.h"
 #include "cmd.h"
@@ -92,6 +93,10 @@ static const char usage_common[] =
 	"                     checked with CPace and pinned in known_peers\n"
 	"  -wait SEC          give up if the peer has not shown up in SEC seconds\n"
 	"                     (default: wait, refreshing the registration)\n"
+	"  -relay-only        connect only through the server's relay (it must\n"
+	"                     run with -auth-secret), even where a direct path\n"
+	"                     would work\n"
+	"  -direct-only       never use the relay: fail where no direct path works\n"
 	"  -v                 show the protocol: every message, state change\n"
 	"  -h, -help          show this help\n"
 	"\n"
@@ -150,6 +155,8 @@ int cmd_peer(int argc, char **argv)
 		{ "force", no_argument, NULL, 'f' },
 		{ "L", required_argument, NULL, 'L' },
 		{ "allow", required_argument, NULL, 'a' },
+		{ "relay-only", no_argument, NULL, 'R' },
+		{ "direct-only", no_argument, NULL, 'D' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
@@ -232,6 +239,13 @@ int cmd_peer(int argc, char **argv)
 			if (cfg.args.n_allows == FORWARD_ALLOW_MAX)
 				return cmd_bad(cmd, "too many -allow (at most %d)", FORWARD_ALLOW_MAX);
 			cfg.args.allows[cfg.args.n_allows++] = optarg;
+			break;
+		case 'R':
+		case 'D':
+			if (cfg.path_policy != AGENT_PATH_ANY)
+				return cmd_bad(cmd, "-relay-only and -direct-only exclude each other; give one");
+			cfg.path_policy = c == 'R' ? AGENT_PATH_RELAY_ONLY :
+			                             AGENT_PATH_DIRECT_ONLY;
 			break;
 		case 'v':
 			log_set_level(LOG_DEBUG);
