@@ -62,6 +62,13 @@ struct client {
 	struct turn_client turn;
 	enum relay_state relay;
 	uint64_t t_relay;
+	/* The datagram the relay client just unwrapped, handled once it has
+	 * returned (its callbacks must not call back into it). */
+	struct {
+		uint8_t buf[TURNC_DATA_MAX];
+		size_t len;
+		struct sockaddr_storage from;
+	} relayed_in;
 	/* QUIC packets that arrive before we have chosen the pair: replayed
 	 * once the link exists. */
 	struct udp_early early;
@@ -399,10 +406,14 @@ static void relay_start(struct client *c)
 	}
 	if (c->cfg->path_policy == AGENT_PATH_DIRECT_ONLY)
 		return;
+	if (turn_client_init(&c->turn, c->rc.relay_user, c->rc.relay_pass,
+	                     turn_send, on_turn_data, on_turn_event, c)) {
+		log_warn("relay: the server's credentials are too long; going on without the relay");
+		c->relay = RELAY_FAILED;
+		return;
+	}
 	c->relay = RELAY_ALLOCATING;
 	c->t_relay = now_ms(c);
-	turn_client_init(&c->turn, c->rc.relay_user, c->rc.relay_pass,
-	                 turn_send, on_turn_data, on_turn_event, c);
 	turn_client_allocate(&c->turn, c->server.ss_family, now_ms(c));
 	if (agent_has_remote(&c->agent))
 		permit_peer(c, agent_peer(&c->agent));
@@ -463,16 +474,33 @@ static void on_quic(struct client *c, int sock, const struct sockaddr *from,
                     const uint8_t *data, size_t len);
 
 /* A datagram from the peer, unwrapped by the relay client: it came to our
- * relayed address. */
+ * relayed address.  Kept for relay_dispatch(). */
 static void on_turn_data(void *ctx, const struct sockaddr *peer,
                          const uint8_t *buf, size_t len)
 {
 	struct client *c = ctx;
 
-	if (udp_classify(buf, len) == UDP_KIND_STUN)
-		on_stun(c, AGENT_SOCK_RELAY, peer, buf, len);
+	if (len > sizeof(c->relayed_in.buf))
+		return;
+	memcpy(c->relayed_in.buf, buf, len);
+	c->relayed_in.len = len;
+	memcpy(&c->relayed_in.from, peer, addr_len(peer));
+}
+
+/* After turn_client_on_stun() or turn_client_on_channel(): the datagram
+ * it unwrapped, if any, to the agent or the link. */
+static void relay_dispatch(struct client *c)
+{
+	const struct sockaddr *from = (const struct sockaddr *)&c->relayed_in.from;
+	size_t len = c->relayed_in.len;
+
+	if (!len)
+		return;
+	c->relayed_in.len = 0;
+	if (udp_classify(c->relayed_in.buf, len) == UDP_KIND_STUN)
+		on_stun(c, AGENT_SOCK_RELAY, from, c->relayed_in.buf, len);
 	else
-		on_quic(c, AGENT_SOCK_RELAY, peer, buf, len);
+		on_quic(c, AGENT_SOCK_RELAY, from, c->relayed_in.buf, len);
 }
 
 static void on_rdvc_event(void *ctx, int event, const void *arg)
@@ -728,8 +756,10 @@ static void on_stun(struct client *c, int sock, const struct sockaddr *from,
 	if (sock != AGENT_SOCK_RELAY &&
 	    addr_equal(from, (struct sockaddr *)&c->server)) {
 		if (c->relay != RELAY_NONE &&
-		    turn_client_on_stun(&c->turn, data, len, &m, t))
+		    turn_client_on_stun(&c->turn, data, len, &m, t)) {
+			relay_dispatch(c);
 			return;
+		}
 		if (!rdvc_on_stun(&c->rc, data, len, &m, t))
 			log_debug("unexpected message from the server dropped");
 	} else if (!agent_on_stun(&c->agent, sock, from, data, len, &m, t)) {
@@ -753,9 +783,10 @@ static void on_datagram(void *ctx, int sock, enum udp_kind kind,
 	case UDP_KIND_QUIC:
 		/* ChannelData looks like QUIC: the server's address tells */
 		if (c->relay != RELAY_NONE &&
-		    addr_equal(from, (struct sockaddr *)&c->server))
+		    addr_equal(from, (struct sockaddr *)&c->server)) {
 			turn_client_on_channel(&c->turn, data, len);
-		else
+			relay_dispatch(c);
+		} else
 			on_quic(c, sock, from, data, len);
 		break;
 	case UDP_KIND_TURN_CHANNEL:
