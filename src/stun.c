@@ -679,6 +679,22 @@ void stun_put_fingerprint(struct stun_writer *w)
 		put32(p, fingerprint_of(w->buf, off));
 }
 
+const struct stun_attr *stun_attr_find(const struct stun_msg *m,
+                                       uint16_t type)
+{
+	for (size_t i = 0; i < m->attrs_count; i++) {
+		uint16_t at = m->attrs[i].type;
+
+		if (at == STUN_ATTR_MESSAGE_INTEGRITY ||
+		    at == STUN_ATTR_MESSAGE_INTEGRITY_SHA256 ||
+		    at == STUN_ATTR_FINGERPRINT)
+			break;
+		if (at == type)
+			return &m->attrs[i];
+	}
+	return NULL;
+}
+
 int stun_writer_finish(struct stun_writer *w)
 {
 	return w->err ? w->err : (int)w->len;

@@ -263,6 +263,13 @@ int stun_addr_decode(struct sockaddr_storage *out, const uint8_t *v,
 int stun_addr_encode(uint8_t *out, size_t cap, const struct sockaddr *sa,
                      const uint8_t *txid);
 
+/* The first attribute of this type that counts: before MESSAGE-INTEGRITY,
+ * MESSAGE-INTEGRITY-SHA256 and FINGERPRINT (RFC 8489 14.5: what follows
+ * them is not covered).  For attributes the codec leaves undecoded (TURN's,
+ * RFC 8656 18); NULL if there is none. */
+const struct stun_attr *stun_attr_find(const struct stun_msg *m,
+                                       uint16_t type);
+
 /* Size an attribute of value length len takes on the wire, with padding. */
 size_t stun_attr_size(size_t len);
 

@@ -22,10 +22,12 @@ while read -r name r mods; do
 		;;
 	group)
 		# one module written as several files: no cycle check inside
-		for f in src/*.c src/*.h; do
-			m=${f##*/}; m=${m%.[ch]}
-			# shellcheck disable=SC2053 # $mods is a glob on purpose
-			[[ $m == $mods ]] && group_of[$m]=$r
+		for pat in $mods; do
+			for f in src/*.c src/*.h; do
+				m=${f##*/}; m=${m%.[ch]}
+				# shellcheck disable=SC2053 # $pat is a glob on purpose
+				[[ $m == $pat ]] && group_of[$m]=$r
+			done
 		done
 		continue
 		;;
