@@ -18,6 +18,8 @@
 #               to a port that has none
 #    restricted port-preserving; a mapping admits any port of an address the
 #               inside host has sent to, and nothing from another address
+#    udpblock   no UDP gets out (silently dropped, no conntrack entry); TCP
+#               does, port-preserving; unsolicited inbound TCP is dropped
 # 3. samenat: the LAN works, hairpinning does not.
 # 4. --udp-timeout and --loss, in nat2: the sysctls change in the NAT
 #    namespaces only, a mapping expires in time, the loss rate is plausible.
@@ -227,6 +229,34 @@ cone_check() {
 for mode in fullcone restricted; do
 	cone_check "$mode"
 done
+
+# udpblock_check: see the header.  alice sends UDP to the server and to bob
+# (public): nothing gets out; TCP to the server does.
+udpblock_check() {
+	local seen n
+	net_up nat1 --nat udpblock
+	net_echo server 198.51.100.10:7000 20 echo-udpblock
+	net_echo bob 192.0.2.20:5555 20 bob-echo-udpblock
+	seen=$(net_ask alice 10.0.1.2:4444 198.51.100.10:7000)
+	expect_eq "udpblock: alice -> server over UDP" timeout "$seen"
+	seen=$(net_ask alice 10.0.1.2:4444 192.0.2.20:5555)
+	expect_eq "udpblock: alice -> bob over UDP" timeout "$seen"
+	grep -q '^from' "$NET_TMP/echo-udpblock.out" "$NET_TMP/bob-echo-udpblock.out" &&
+		fail "udpblock: alice's UDP reached an echo: $(cat "$NET_TMP/echo-udpblock.out" "$NET_TMP/bob-echo-udpblock.out")"
+	n=$(lab_nsx nata conntrack -L -p udp -s 10.0.1.2 2>/dev/null | wc -l)
+	expect_eq "udpblock: conntrack entries in nata for alice's UDP (dropped before confirmation)" 0 "$n"
+	net_tcp_echo server 198.51.100.10:7002 20 tcp-echo-udpblock
+	seen=$(net_tcp_ask alice 10.0.1.2:4445 198.51.100.10:7002)
+	expect_eq "udpblock: alice -> server over TCP (port-preserving)" \
+		"reply 198.51.100.10:7002 seen 203.0.113.10:4445" "$seen"
+	net_tcp_echo alice 10.0.1.2:4446 20 tcp-alice-udpblock
+	seen=$(net_tcp_ask bob 192.0.2.20:5556 203.0.113.10:4446)
+	expect_eq "udpblock: unsolicited bob -> nata:4446 over TCP" timeout "$seen"
+	ok "udpblock: UDP from behind it never gets out (no conntrack entry); TCP does, 10.0.1.2:4445 -> 203.0.113.10:4445; inbound TCP dropped"
+	lab_down
+	net_expect_gone
+}
+udpblock_check
 
 # ------------------------------- 3b. the small-TTL probe, nat2 --nat plain
 # DESIGN.md: a first probe with TTL 2 opens the sender's own NAT and dies at
