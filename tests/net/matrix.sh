@@ -31,7 +31,7 @@
 # except that against a symmetric NAT the cone side's remote is
 # peer-reflexive (the symmetric side's new port); the 3 relay pairs fail
 # after 10 s ("no direct path to bob: none of 2 candidate pairs answered
-# within 10 s").  The whole matrix takes about 40 s.
+# within 10 s").  The whole matrix takes 40-65 s on 2 cores.
 #
 # Not in the matrix: udpblock (the lab's "UDP blocked" NAT, TCP only).  Only
 # a relay reached over TCP could connect it, and punch's TURN is UDP only;
@@ -235,9 +235,14 @@ for i in "${!PAIRS[@]}"; do
 	elif ((rc != 0)); then
 		why=$(grep -m1 -E '^lab run: FAIL: |^lab: ' "$NET_TMP/$i.err" | sed 's/^lab run: FAIL: //' || true)
 		why=${why:-"lab run exited with status $rc"}
-		# The client's own reason, from the logs the lab printed.
-		error=$(grep -m1 -E '^  \| punch: error: ' "$NET_TMP/$i.err" | sed 's/^  | punch: error: //' || true)
-		[[ -z $error ]] || why+=" ($error)"
+		# The client's own reason, from its log as the lab printed it
+		# ("---- alice.err (last 200 lines) ----", lines "  | ...").
+		who=${why%%:*}
+		[[ $who == alice || $who == bob ]] || who=alice
+		error=$(awk -v head="---- $who.err " '
+			index($0, "---- ") == 1 { on = index($0, head) == 1; next }
+			on && sub(/^  \| punch: error: /, "") { print; exit }' "$NET_TMP/$i.err")
+		[[ -z $error ]] || why+=" ($who: $error)"
 	elif [[ $kind_a == - || $kind_b == - ]]; then
 		why="no path line for alice or bob"
 	elif ! matches "$EXP_A" "$kind_a" || ! matches "$EXP_B" "$kind_b"; then
