@@ -18,16 +18,23 @@
 #               to a port that has none
 #    restricted port-preserving; a mapping admits any port of an address the
 #               inside host has sent to, and nothing from another address
+#    udpblock   no UDP gets out (silently dropped, no conntrack entry); TCP
+#               does, port-preserving; unsolicited inbound TCP is dropped
 # 3. samenat: the LAN works, hairpinning does not.
 # 4. --udp-timeout and --loss, in nat2: the sysctls change in the NAT
 #    namespaces only, a mapping expires in time, the loss rate is plausible.
 # 5. Option errors fail cleanly and leave nothing behind.
+# 6. --relay: the lab's server relays, for turnutils_uclient behind nata, to
+#    turnutils_peer at bob's public address, without -relay-allow-private
+#    (the lab's public ranges are documentation ranges, not private ones).
 
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 net_init "${1:-}"
-command -v turnutils_stunclient >/dev/null ||
-	fail "turnutils_stunclient not found (package coturn; scripts/deps.sh installs it)"
+for cmd in turnutils_stunclient turnutils_uclient turnutils_peer; do
+	command -v "$cmd" >/dev/null ||
+		fail "$cmd not found (package coturn; scripts/deps.sh installs it)"
+done
 
 lab() {
 	"$LAB_SCRIPT" "$@"
@@ -228,6 +235,34 @@ for mode in fullcone restricted; do
 	cone_check "$mode"
 done
 
+# udpblock_check: see the header.  alice sends UDP to the server and to bob
+# (public): nothing gets out; TCP to the server does.
+udpblock_check() {
+	local seen n
+	net_up nat1 --nat udpblock
+	net_echo server 198.51.100.10:7000 20 echo-udpblock
+	net_echo bob 192.0.2.20:5555 20 bob-echo-udpblock
+	seen=$(net_ask alice 10.0.1.2:4444 198.51.100.10:7000)
+	expect_eq "udpblock: alice -> server over UDP" timeout "$seen"
+	seen=$(net_ask alice 10.0.1.2:4444 192.0.2.20:5555)
+	expect_eq "udpblock: alice -> bob over UDP" timeout "$seen"
+	grep -q '^from' "$NET_TMP/echo-udpblock.out" "$NET_TMP/bob-echo-udpblock.out" &&
+		fail "udpblock: alice's UDP reached an echo: $(cat "$NET_TMP/echo-udpblock.out" "$NET_TMP/bob-echo-udpblock.out")"
+	n=$(lab_nsx nata conntrack -L -p udp -s 10.0.1.2 2>/dev/null | wc -l)
+	expect_eq "udpblock: conntrack entries in nata for alice's UDP (dropped before confirmation)" 0 "$n"
+	net_tcp_echo server 198.51.100.10:7002 20 tcp-echo-udpblock
+	seen=$(net_tcp_ask alice 10.0.1.2:4445 198.51.100.10:7002)
+	expect_eq "udpblock: alice -> server over TCP (port-preserving)" \
+		"reply 198.51.100.10:7002 seen 203.0.113.10:4445" "$seen"
+	net_tcp_echo alice 10.0.1.2:4446 20 tcp-alice-udpblock
+	seen=$(net_tcp_ask bob 192.0.2.20:5556 203.0.113.10:4446)
+	expect_eq "udpblock: unsolicited bob -> nata:4446 over TCP" timeout "$seen"
+	ok "udpblock: UDP from behind it never gets out (no conntrack entry); TCP does, 10.0.1.2:4445 -> 203.0.113.10:4445; inbound TCP dropped"
+	lab_down
+	net_expect_gone
+}
+udpblock_check
+
 # ------------------------------- 3b. the small-TTL probe, nat2 --nat plain
 # DESIGN.md: a first probe with TTL 2 opens the sender's own NAT and dies at
 # the router, so the peer's probe finds a mapping instead of leaving a
@@ -310,4 +345,27 @@ bad "already exists" nat2 # and leaves the existing instance alone
 lab down
 net_expect_gone
 ok "option errors are reported and leave nothing behind"
+# ----------------------------------------------------------- 6. --relay
+
+net_up nat1 --relay
+lab_start_server
+grep -q '^punch server: relay at 198\.51\.100\.10, ports ' "$RUN_DIR/server-$SERVER_STARTS.err" ||
+	fail "--relay: expected 'punch server: relay at 198.51.100.10, ports ...'; seen: $(cat "$RUN_DIR/server-$SERVER_STARTS.err")"
+"$LAB_SCRIPT" exec bob turnutils_peer -L 192.0.2.20 -p 3480 >"$NET_TMP/turn-peer.out" 2>&1 & # ($! is the peer itself)
+NET_PIDS+=($!)
+net_wait_in_ns bob "$!"
+# turnutils_peer binds at once; 5 messages over a channel, each echoed.
+rc=0
+lab_nsx alice timeout -k 1 20 turnutils_uclient -n 5 -m 1 -l 200 -z 5 -c \
+	-W "$(cat "$RUN_DIR/relay.secret")" -e 192.0.2.20 -r 3480 "$SERVER_IP" >"$NET_TMP/uclient.out" 2>&1 || rc=$?
+((rc == 0)) || fail "--relay: turnutils_uclient in alice exited $rc: $(tail -n 5 "$NET_TMP/uclient.out")"
+grep -q 'tot_send_msgs=5, tot_recv_msgs=5$' "$NET_TMP/uclient.out" ||
+	fail "--relay: expected 5 messages relayed to bob's echo and back; seen: $(grep tot_send_msgs "$NET_TMP/uclient.out" | tail -n 1)"
+lab_stop_server
+line=$(grep '^punch server: relay stopped: ' "$RUN_DIR/server-$SERVER_STARTS.err" || true)
+[[ $line == *" forbidden=0 "* && $line == *" relayed=5/5 "* ]] ||
+	fail "--relay: expected forbidden=0 relayed=5/5 in the server's relay stop line; seen '$line'"
+ok "--relay: alice, behind nata, relayed 5 messages through 198.51.100.10 to bob's public 192.0.2.20 (no -relay-allow-private)"
+lab_down
+net_expect_gone
 echo PASS

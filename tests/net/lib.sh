@@ -132,6 +132,21 @@ net_ask() {
 	lab_nsx "$1" timeout -k 1 10 "${PROBE[@]}" ask "$2" "$3" "${4:-1}"
 }
 
+# net_tcp_echo NODE BIND SECONDS NAME, net_tcp_ask NODE BIND TO [SECONDS]:
+# the same over TCP (udpprobe.py tcpecho, tcpask).
+net_tcp_echo() {
+	local node=$1 bind=$2 secs=$3 out=$NET_TMP/$4.out
+	: >"$out"
+	lab_nsx "$node" "${PROBE[@]}" tcpecho "$bind" "$secs" >"$out" 2>&1 &
+	NET_PIDS+=($!)
+	lab_wait_line "$out" '^ready$' "$NET_READY_S" "$!" ||
+		fail "TCP echo at $bind in $node did not start within $NET_READY_S s: $(cat "$out")"
+}
+
+net_tcp_ask() {
+	lab_nsx "$1" timeout -k 1 10 "${PROBE[@]}" tcpask "$2" "$3" "${4:-2}"
+}
+
 # net_lab_run OUT ARGS...: `scripts/lab run ARGS` as its own process (the
 # way a user runs it), bounded; its stdout (the path lines) goes to OUT and
 # is echoed, its stderr passes through.  The run keeps its instance (--keep),
@@ -154,13 +169,14 @@ net_path() {
 	local out=$1 id=$2 line
 	line=$(grep -E "^$id: " "$out" || true)
 	local ep='([0-9.]+):([0-9]+)'
-	local re="^$id: $ep -> $ep \\((host|srflx|prflx)\\) in ([0-9]+) ms\$"
+	local re="^$id: $ep -> $ep \\((host|srflx|prflx|relay)( via ([^ )]+))?\\) in ([0-9]+) ms\$"
 	[[ $line =~ $re ]] ||
-		fail "$id: expected a path line '$id: IP:PORT -> IP:PORT (host|srflx|prflx) in N ms'; seen '$line'"
+		fail "$id: expected a path line '$id: IP:PORT -> IP:PORT (host|srflx|prflx|relay via IP:PORT) in N ms'; seen '$line'"
 	PATH_LINE=$line
 	PATH_LIP=${BASH_REMATCH[1]} PATH_LPORT=${BASH_REMATCH[2]}
 	PATH_RIP=${BASH_REMATCH[3]} PATH_RPORT=${BASH_REMATCH[4]}
-	PATH_TYPE=${BASH_REMATCH[5]}
+	# shellcheck disable=SC2034 # (PATH_VIA: the relayed address, for tests of the relay)
+	PATH_TYPE=${BASH_REMATCH[5]} PATH_VIA=${BASH_REMATCH[7]}
 	((PATH_LPORT > 0 && PATH_RPORT > 0)) || fail "$id: expected non-zero ports; seen '$line'"
 }
 

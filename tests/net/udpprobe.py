@@ -16,6 +16,14 @@
   udpprobe.py count BIND TO N SECONDS
       Send N datagrams from BIND to TO (an echo), 1 ms apart, then count the
       answers that arrive within SECONDS after the last: "sent N got M".
+  udpprobe.py tcpecho BIND SECONDS
+      The same as echo over TCP: listen on BIND, print "ready", answer each
+      connection's first read with "seen IP:PORT" and close it, until
+      SECONDS have passed.
+  udpprobe.py tcpask BIND TO SECONDS
+      From BIND, connect to TO over TCP, send "probe" and print what came
+      back within SECONDS: "reply TO TEXT", "refused", "error ENAME" or
+      "timeout" (no handshake or no answer).
 
 The exit status is 0 whatever the network did; the caller judges the output.
 """
@@ -112,6 +120,53 @@ def count(bind, to, n, seconds):
     print("sent %d got %d" % (n, got))
 
 
+def tcpecho(bind, seconds):
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(addr(bind))
+    s.listen(16)
+    print("ready", flush=True)
+    deadline = time.monotonic() + seconds
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return
+        s.settimeout(left)
+        try:
+            c, src = s.accept()
+        except socket.timeout:
+            return
+        with c:
+            c.settimeout(max(0.1, min(2.0, deadline - time.monotonic())))
+            try:
+                data = c.recv(2048)
+                print("from %s %s" % (fmt(src), data.decode(errors="replace")), flush=True)
+                c.sendall(("seen %s" % fmt(src)).encode())
+            except OSError:
+                pass
+
+
+def tcpask(bind, to, seconds):
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(addr(bind))
+    s.settimeout(seconds)
+    try:
+        s.connect(addr(to))
+        s.sendall(b"probe")
+        data = s.recv(2048)
+    except socket.timeout:
+        print("timeout")
+        return
+    except ConnectionRefusedError:
+        print("refused")
+        return
+    except OSError as e:
+        print("error %s" % errno.errorcode.get(e.errno, e.errno))
+        return
+    print("reply %s %s" % (to, data.decode(errors="replace")))
+
+
 def main(argv):
     try:
         if argv[1] == "echo" and len(argv) == 4:
@@ -120,6 +175,10 @@ def main(argv):
             ask(argv[2], argv[3], float(argv[4]))
         elif argv[1] == "send" and len(argv) == 5:
             send(argv[2], argv[3], int(argv[4]))
+        elif argv[1] == "tcpecho" and len(argv) == 4:
+            tcpecho(argv[2], float(argv[3]))
+        elif argv[1] == "tcpask" and len(argv) == 5:
+            tcpask(argv[2], argv[3], float(argv[4]))
         elif argv[1] == "count" and len(argv) == 6:
             count(argv[2], argv[3], int(argv[4]), float(argv[5]))
         else:

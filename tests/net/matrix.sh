@@ -1,0 +1,281 @@
+#!/usr/bin/env bash
+# Every pair of NAT modes, with the lab's server a TURN relay: does each pair
+# connect and chat, and by which path does each side go?
+#
+#   matrix.sh PATH_TO_PUNCH [PAIR...]
+#
+# A PAIR is ALICE_MODE-BOB_MODE (scenario nat2: alice behind nata, bob behind
+# natb), e.g. symmetric-home; either order of a pair in the table below works
+# (its expectations are then mirrored), and a pair the table lacks runs
+# without a verdict.  With no PAIR, all 15 unordered pairs of the five UDP
+# NAT modes run; ctest's net_matrix does that.
+#
+# Each pair is one `scripts/lab run nat2 --nat-a A --nat-b B --relay` (server
+# with -auth-secret, so every REGISTER success carries relay credentials),
+# which checks that both connect, a chat line each way and quit, and prints
+# each side's path.  Up to MATRIX_JOBS (default 5) pairs run at once, each in
+# a lab instance of its own (LAB=m<pid>_<i>), each bounded by
+# MATRIX_RUN_LIMIT_S; the lab run removes its instance itself, and this
+# script's cleanup stops any run still going and downs every instance it
+# named, then fails if a namespace is left.
+#
+# By hand: MATRIX_RELAY=0 runs without --relay (the matrix before the
+# relay); MATRIX_LAB_ARGS adds lab run options, split at spaces (e.g.
+# MATRIX_LAB_ARGS="--client-args -direct-only").
+#
+# The expectations are the table EXPECT: "direct" is a host, srflx or prflx
+# pair; "relay" is "relay via ADDR" (either side's line may name the relay).
+# Seen with the client before its relay support (December 2026; the same
+# without --relay and with it, the server's relay credentials ignored): the
+# 12 direct pairs connect, srflx both ways in 53-105 ms ('punch took'),
+# except that against a symmetric NAT the cone side's remote is
+# peer-reflexive (the symmetric side's new port); the 3 relay pairs fail
+# after 10 s ("no direct path to bob: none of 2 candidate pairs answered
+# within 10 s").  The whole matrix takes 40-65 s on 2 cores.
+#
+# Not in the matrix: udpblock (the lab's "UDP blocked" NAT, TCP only).  Only
+# a relay reached over TCP could connect it, and punch's TURN is UDP only;
+# add its pairs, expecting relay, when TURN over TCP exists.  Run one by
+# hand meanwhile: matrix.sh build/punch udpblock-home (no verdict).
+
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+net_init "${1:-}"
+shift
+
+MODES=(fullcone restricted home plain symmetric)
+MATRIX_JOBS=${MATRIX_JOBS:-5}
+MATRIX_RUN_LIMIT_S=${MATRIX_RUN_LIMIT_S:-120} # one lab run, end to end
+MATRIX_CONNECT_S=30                            # lab run --timeout: to connect, per chat line
+MATRIX_RELAY=${MATRIX_RELAY:-1}
+[[ $MATRIX_JOBS =~ ^[1-9][0-9]?$ ]] || fail "MATRIX_JOBS='$MATRIX_JOBS': expected 1 to 99"
+[[ $MATRIX_RUN_LIMIT_S =~ ^[1-9][0-9]*$ ]] || fail "MATRIX_RUN_LIMIT_S='$MATRIX_RUN_LIMIT_S': expected whole seconds"
+
+# alice-bob             alice   bob     why
+EXPECT='
+fullcone-fullcone       direct  direct
+fullcone-restricted     direct  direct
+fullcone-home           direct  direct
+fullcone-plain          direct  direct
+fullcone-symmetric      direct  direct  bob'"'"'s new port toward alice: prflx at alice, whose full cone lets it in
+restricted-restricted   direct  direct
+restricted-home         direct  direct
+restricted-plain        direct  direct
+restricted-symmetric    direct  direct  as fullcone: alice'"'"'s restricted cone admits any port of bob'"'"'s address she sent to
+home-home               direct  direct
+home-plain              direct  direct
+plain-plain             direct  direct  the small-TTL first probe (docs/protocol.md)
+symmetric-home          relay   relay   alice'"'"'s port toward bob is new; bob'"'"'s port-restricted NAT drops it
+symmetric-plain         relay   relay   likewise: conntrack admits only the flow bob opened
+symmetric-symmetric     relay   relay   neither side'"'"'s port toward the other is known
+'
+
+declare -A WANT_A=() WANT_B=()
+ALL_PAIRS=()
+while read -r pair a b _; do
+	[[ -n ${pair:-} ]] || continue
+	WANT_A[$pair]=$a WANT_B[$pair]=$b
+	ALL_PAIRS+=("$pair")
+done <<<"$EXPECT"
+# The table is the whole matrix: each unordered pair of MODES once.
+for ((x = 0; x < ${#MODES[@]}; x++)); do
+	for ((y = x; y < ${#MODES[@]}; y++)); do
+		p=${MODES[x]}-${MODES[y]} q=${MODES[y]}-${MODES[x]}
+		[[ -n ${WANT_A[$p]:-} || -n ${WANT_A[$q]:-} ]] || fail "EXPECT has no row for $p"
+		[[ $p == "$q" || -z ${WANT_A[$p]:-} || -z ${WANT_A[$q]:-} ]] || fail "EXPECT has both $p and $q"
+	done
+done
+((${#ALL_PAIRS[@]} == ${#MODES[@]} * (${#MODES[@]} + 1) / 2)) ||
+	fail "EXPECT has ${#ALL_PAIRS[@]} rows; expected one per unordered pair of ${MODES[*]}"
+
+# expect_of PAIR: sets EXP_A and EXP_B ("-": no verdict) for PAIR as named,
+# mirroring the table's entry for the other order.
+expect_of() {
+	local pair=$1 a=${1%-*} b=${1#*-}
+	if [[ -n ${WANT_A[$pair]:-} ]]; then
+		EXP_A=${WANT_A[$pair]} EXP_B=${WANT_B[$pair]}
+	elif [[ -n ${WANT_A[$b-$a]:-} ]]; then
+		EXP_A=${WANT_B[$b-$a]} EXP_B=${WANT_A[$b-$a]}
+	else
+		EXP_A=- EXP_B=-
+	fi
+}
+
+PAIRS=("$@")
+((${#PAIRS[@]})) || PAIRS=("${ALL_PAIRS[@]}")
+((${#PAIRS[@]} <= 50)) || fail "at most 50 pairs at a time; got ${#PAIRS[@]}"
+for pair in "${PAIRS[@]}"; do
+	[[ $pair =~ ^([a-z]+)-([a-z]+)$ ]] || fail "pair '$pair': expected ALICE_MODE-BOB_MODE, e.g. symmetric-home"
+	(lab_check_mode "${BASH_REMATCH[1]}" && lab_check_mode "${BASH_REMATCH[2]}") 2>&1 ||
+		fail "pair '$pair': unknown NAT mode"
+done
+
+LAB_ARGS=()
+((MATRIX_RELAY)) && LAB_ARGS+=(--relay)
+if [[ -n ${MATRIX_LAB_ARGS:-} ]]; then
+	read -r -a extra <<<"$MATRIX_LAB_ARGS"
+	LAB_ARGS+=("${extra[@]}")
+fi
+
+# ------------------------------------------------------------ the runs
+
+declare -A RUN_PID=() # index -> pid of its `timeout ... scripts/lab run`
+INSTANCES=()
+
+matrix_instance() {
+	printf 'm%s_%s' "$$" "$1"
+}
+
+# matrix_cleanup: the EXIT trap.  Stops every run still going (the lab's own
+# TERM handling downs its instance), downs every instance this script named,
+# then lib.sh's net_cleanup; a namespace left behind fails the test.
+matrix_cleanup() {
+	local rc=$? i pid pids=() left
+	# Bounded (about 30 s at most), and not to be cut short by a second
+	# signal: an `exit` from a trap inside this one would leave the runs going.
+	trap '' INT TERM
+	set +e
+	for i in "${!RUN_PID[@]}"; do
+		pid=${RUN_PID[$i]}
+		lab_alive "$pid" && pids+=("$pid")
+	done
+	if ((${#pids[@]})); then
+		kill -TERM "${pids[@]}" 2>/dev/null
+		lab_wait_gone 20 "${pids[@]}" || kill -KILL "${pids[@]}" 2>/dev/null
+		lab_wait_gone 2 "${pids[@]}"
+	fi
+	for i in "${INSTANCES[@]}"; do
+		(LAB=$i lab_down)
+	done
+	left=$(ip netns list | awk '{ print $1 }' | grep -E "^m$$_[0-9]+-" | tr '\n' ' ' || true)
+	if [[ -n $left ]]; then
+		echo "FAIL: namespaces left behind: $left" >&2
+		rc=1
+	fi
+	(exit "$rc")
+	net_cleanup
+}
+trap matrix_cleanup EXIT
+
+# run_pair I PAIR: starts pair I's lab run in the background.
+run_pair() {
+	local i=$1 pair=$2 lab
+	lab=$(matrix_instance "$i")
+	INSTANCES+=("$lab")
+	mkdir -p "$NET_TMP/$i"
+	LAB=$lab TMPDIR=$NET_TMP/$i timeout -k 5 "$MATRIX_RUN_LIMIT_S" "$LAB_SCRIPT" run nat2 \
+		--nat-a "${pair%-*}" --nat-b "${pair#*-}" --timeout "$MATRIX_CONNECT_S" "${LAB_ARGS[@]}" \
+		>"$NET_TMP/$i.out" 2>"$NET_TMP/$i.err" &
+	RUN_PID[$i]=$!
+	lab_now
+	START_MS[$i]=$LAB_NOW
+}
+
+# reap: waits for one run to end, records its status and wall time.
+reap() {
+	local pid rc=0 i
+	wait -n -p pid "${RUN_PID[@]}" || rc=$?
+	for i in "${!RUN_PID[@]}"; do
+		[[ ${RUN_PID[$i]} == "$pid" ]] || continue
+		RUN_RC[$i]=$rc
+		lab_now
+		WALL_MS[$i]=$((LAB_NOW - START_MS[$i]))
+		unset 'RUN_PID[$i]'
+		echo "  done: ${PAIRS[$i]} (status $rc, $((WALL_MS[$i] / 1000)) s)"
+	done
+}
+
+declare -A START_MS=() WALL_MS=() RUN_RC=()
+echo "== ${#PAIRS[@]} pairs, scenario nat2 ${LAB_ARGS[*]}, $MATRIX_JOBS at a time"
+for i in "${!PAIRS[@]}"; do
+	while ((${#RUN_PID[@]} >= MATRIX_JOBS)); do
+		reap
+	done
+	echo "  start: ${PAIRS[$i]} (LAB=$(matrix_instance "$i"))"
+	run_pair "$i" "${PAIRS[$i]}"
+done
+while ((${#RUN_PID[@]})); do
+	reap
+done
+
+# ------------------------------------------------------------ the verdicts
+
+# side OUT ID: sets KIND (host, srflx, prflx or "relay via ADDR") and MS
+# from ID's path line, or KIND=- when there is none.
+side() {
+	local line re="^$2: [0-9.]+:[0-9]+ -> [0-9.]+:[0-9]+ \\(((host|srflx|prflx|relay)( via [^ )]+)?)\\) in ([0-9]+) ms\$"
+	line=$(grep -E "^$2: " "$1" || true)
+	KIND=- MS=-
+	[[ $line =~ $re ]] || return 0
+	KIND=${BASH_REMATCH[1]} MS=${BASH_REMATCH[4]}
+}
+
+# matches WANT KIND: direct is host, srflx or prflx; relay is relay (via ...).
+matches() {
+	case $1 in
+	direct) [[ $2 == host || $2 == srflx || $2 == prflx ]] ;;
+	relay) [[ $2 == relay || $2 == "relay via "* ]] ;;
+	-) true ;;
+	*) [[ $2 == "$1" ]] ;;
+	esac
+}
+
+failed=0
+TABLE=()
+for i in "${!PAIRS[@]}"; do
+	pair=${PAIRS[$i]} rc=${RUN_RC[$i]}
+	expect_of "$pair"
+	side "$NET_TMP/$i.out" alice
+	kind_a=$KIND ms_a=$MS
+	side "$NET_TMP/$i.out" bob
+	kind_b=$KIND ms_b=$MS
+	why=""
+	if ((rc == 124 || rc == 137)); then
+		why="lab run still going after $MATRIX_RUN_LIMIT_S s, killed"
+	elif ((rc != 0)); then
+		why=$(grep -m1 -E '^lab run: FAIL: |^lab: ' "$NET_TMP/$i.err" | sed 's/^lab run: FAIL: //' || true)
+		why=${why:-"lab run exited with status $rc"}
+		# The client's own reason, from its log as the lab printed it
+		# ("---- alice.err (last 200 lines) ----", lines "  | ...").
+		who=${why%%:*}
+		[[ $who == alice || $who == bob ]] || who=alice
+		error=$(awk -v head="---- $who.err " '
+			index($0, "---- ") == 1 { on = index($0, head) == 1; next }
+			on && sub(/^  \| punch: error: /, "") { print; exit }' "$NET_TMP/$i.err")
+		[[ -z $error ]] || why+=" ($who: $error)"
+	elif [[ $kind_a == - || $kind_b == - ]]; then
+		why="no path line for alice or bob"
+	elif ! matches "$EXP_A" "$kind_a" || ! matches "$EXP_B" "$kind_b"; then
+		why="expected alice $EXP_A, bob $EXP_B"
+	fi
+	connected=no
+	((rc == 0)) && connected=yes
+	if [[ -n $why ]]; then
+		verdict="FAIL: $why"
+		[[ $EXP_A == - ]] || failed=$((failed + 1))
+		[[ $EXP_A != - ]] || verdict="(no verdict) $why"
+		if ((rc != 0)); then
+			echo "---- $pair: scripts/lab run's report ----" >&2
+			sed "s/^/[$pair] /" "$NET_TMP/$i.err" >&2
+		fi
+	elif [[ $EXP_A == - ]]; then
+		verdict="(no verdict)"
+	else
+		verdict=ok
+	fi
+	cell_a=$kind_a cell_b=$kind_b
+	[[ $ms_a == - ]] || cell_a+=" $ms_a ms"
+	[[ $ms_b == - ]] || cell_b+=" $ms_b ms"
+	TABLE+=("$(printf '%-22s %-9s %-36s %-36s %-15s %6s  %s' "$pair" "$connected" "$cell_a" "$cell_b" \
+		"$EXP_A/$EXP_B" "$((WALL_MS[$i] / 1000)) s" "$verdict")")
+done
+
+echo
+echo "NAT matrix: scenario nat2 ${LAB_ARGS[*]}; alice behind nata (first mode), bob behind natb; times are each side's 'punch took'"
+printf '%-22s %-9s %-36s %-36s %-15s %6s  %s\n' "alice-bob" connected "alice's path" "bob's path" expected "run" verdict
+for row in "${TABLE[@]}"; do
+	printf '%s\n' "$row"
+done
+echo
+((failed == 0)) || fail "$failed of ${#PAIRS[@]} pairs did not connect as the table expects (reports above)"
+echo PASS
