@@ -245,3 +245,24 @@ const char *addr_class_str(enum addr_class c)
 
 	return (unsigned)c < sizeof(names) / sizeof(names[0]) ? names[c] : "?";
 }
+
+int addr_is_private(const struct sockaddr *sa)
+{
+	const uint8_t *b;
+
+	if (sa->sa_family == AF_INET6) {
+		b = (const uint8_t *)&((const struct sockaddr_in6 *)sa)->sin6_addr;
+		if ((b[0] & 0xFE) == 0xFC)
+			return 1;
+		if (memcmp(b, "\0\0\0\0\0\0\0\0\0\0\xff\xff", 12))
+			return 0;
+		b += 12;
+	} else if (sa->sa_family == AF_INET) {
+		b = (const uint8_t *)&((const struct sockaddr_in *)sa)->sin_addr;
+	} else {
+		return 0;
+	}
+	return b[0] == 10 || (b[0] == 172 && (b[1] & 0xF0) == 16) ||
+	       (b[0] == 192 && b[1] == 168) ||
+	       (b[0] == 100 && (b[1] & 0xC0) == 64);
+}

@@ -51,6 +51,9 @@ enum addr_class {
 /* The class of sa's address; an IPv4-mapped IPv6 address (::ffff:a.b.c.d)
  * is classed by its IPv4 address, which is where it leads.  Pure. */
 enum addr_class addr_classify(const struct sockaddr *sa);
+/* A private network's address: RFC 1918, RFC 6598 (carrier-grade NAT's
+ * 100.64/10), RFC 4193 (fc00::/7), IPv4-mapped ones included. */
+int addr_is_private(const struct sockaddr *sa);
 const char *addr_class_str(enum addr_class c);
 
 #endif

@@ -104,9 +104,10 @@ void agent_set_socket(struct agent *a, int sock, uint32_t host_priority)
 static void add_pairs(struct agent *a, int remote, uint64_t now_ms);
 
 void agent_set_relay(struct agent *a, int family, uint32_t priority,
-                     uint64_t now_ms)
+                     int reaches_private, uint64_t now_ms)
 {
 	a->relay_family = family;
+	a->relay_private = reaches_private;
 	agent_set_socket(a, AGENT_SOCK_RELAY, priority);
 	if (a->state != AGENT_STATE_CHECKING)
 		return;
@@ -293,7 +294,10 @@ static int add_pair(struct agent *a, int sock, int remote, uint64_t now_ms)
 	if (!a->have_sock[sock] || a->n_pairs == AGENT_PAIRS_MAX ||
 	    !pair_allowed(a, sock, c))
 		return -1;
-	if (sock == AGENT_SOCK_RELAY && c->addr.ss_family != a->relay_family)
+	if (sock == AGENT_SOCK_RELAY &&
+	    (c->addr.ss_family != a->relay_family ||
+	     (addr_is_private((const struct sockaddr *)&c->addr) &&
+	      !a->relay_private)))
 		return -1;
 	p = &a->pairs[a->n_pairs];
 	memset(p, 0, sizeof(*p));

@@ -104,6 +104,7 @@ struct agent {
 	int natted;               /* our srflx differs from our host addresses */
 	enum agent_path_policy policy;
 	int relay_family;         /* of our relayed address, once we have one */
+	int relay_private;        /* the relay reaches private addresses */
 	int have_sock[AGENT_SOCKETS];
 	uint32_t local_priority[AGENT_SOCKETS]; /* of our host candidate */
 
@@ -150,9 +151,11 @@ void agent_init(struct agent *a, int controlling, const char *ufrag,
                 const char *pwd, agent_send_fn *send, void *ctx);
 void agent_set_socket(struct agent *a, int sock, uint32_t host_priority);
 /* Our relayed candidate (of `family`, with `priority`) exists: pair it with
- * the peer's candidates of that family, at once if they are known. */
+ * the peer's candidates of that family, at once if they are known; with
+ * private ones (addr_is_private) only if the relay reaches them (it is on
+ * a private network itself: a public relay refuses them). */
 void agent_set_relay(struct agent *a, int family, uint32_t priority,
-                     uint64_t now_ms);
+                     int reaches_private, uint64_t now_ms);
 void agent_set_path_policy(struct agent *a, enum agent_path_policy policy);
 
 /* The peer's info arrived (PEER-INFO): build the pairs and start checking.

@@ -286,6 +286,22 @@ static int peer_info_is_news(struct client *c, const struct punch_peer *peer)
 	return 1;
 }
 
+/* A public relay refuses private addresses (403): only a relay on a
+ * private network (or this machine) may reach them. */
+static int relay_reaches_private(const struct client *c)
+{
+	const struct sockaddr *srv = (const struct sockaddr *)&c->server;
+
+	return addr_is_private(srv) ||
+	       addr_classify(srv) == ADDR_CLASS_LOOPBACK;
+}
+
+static int relay_reaches(const struct client *c, const struct sockaddr *addr)
+{
+	return addr->sa_family == c->server.ss_family &&
+	       (!addr_is_private(addr) || relay_reaches_private(c));
+}
+
 /* The relay lets through only what comes from addresses we permit: the
  * peer's candidates and where the server saw it (TURN permissions are by
  * IP address). */
@@ -294,12 +310,12 @@ static void permit_peer(struct client *c, const struct punch_peer *peer)
 	if (c->relay != RELAY_ALLOCATING && c->relay != RELAY_READY)
 		return;
 	for (size_t i = 0; i < peer->n_cand; i++)
-		if (peer->cand[i].addr.ss_family == c->server.ss_family)
+		if (relay_reaches(c, (const struct sockaddr *)&peer->cand[i].addr))
 			turn_client_permit(&c->turn,
 			                   (const struct sockaddr *)&peer->cand[i].addr,
 			                   now_ms(c));
 	if (peer->has_observed &&
-	    peer->observed.ss_family == c->server.ss_family)
+	    relay_reaches(c, (const struct sockaddr *)&peer->observed))
 		turn_client_permit(&c->turn,
 		                   (const struct sockaddr *)&peer->observed,
 		                   now_ms(c));
@@ -439,7 +455,7 @@ static void relay_ready(struct client *c, const struct sockaddr *relayed)
 	rc->priority = punch_cand_priority(CAND_RELAY, 65535);
 	memcpy(&rc->addr, relayed, addr_len(relayed));
 	agent_set_relay(&c->agent, relayed->sa_family, rc->priority,
-	                now_ms(c));
+	                relay_reaches_private(c), now_ms(c));
 	say("Relay: %s relays for me at %s (allocated in %llu ms); offered to the peer as a last resort",
 	    c->cfg->server, addr_str(relayed, a, sizeof(a)),
 	    (unsigned long long)(now_ms(c) - c->t_relay));

@@ -123,26 +123,11 @@ int turn_req_parse(struct turn_req *r)
 int turn_peer_allowed(const struct sockaddr *sa, int allow_private)
 {
 	enum addr_class c = addr_classify(sa);
-	const uint8_t *b;
 
 	if (c == ADDR_CLASS_UNSPECIFIED || c == ADDR_CLASS_MULTICAST ||
 	    c == ADDR_CLASS_OTHER || addr_port(sa) == 0)
 		return 0;
 	if (allow_private)
 		return 1;
-	if (c != ADDR_CLASS_ROUTABLE)
-		return 0;
-	if (sa->sa_family == AF_INET6) {
-		b = (const uint8_t *)&((const struct sockaddr_in6 *)sa)->sin6_addr;
-		if ((b[0] & 0xFE) == 0xFC)
-			return 0;
-		if (memcmp(b, "\0\0\0\0\0\0\0\0\0\0\xff\xff", 12))
-			return 1;
-		b += 12;
-	} else {
-		b = (const uint8_t *)&((const struct sockaddr_in *)sa)->sin_addr;
-	}
-	return !(b[0] == 10 || (b[0] == 172 && (b[1] & 0xF0) == 16) ||
-	         (b[0] == 192 && b[1] == 168) ||
-	         (b[0] == 100 && (b[1] & 0xC0) == 64));
+	return c == ADDR_CLASS_ROUTABLE && !addr_is_private(sa);
 }

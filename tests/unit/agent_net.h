@@ -334,7 +334,7 @@ static inline void node_relay(int i, const char *relay)
 	c->type = CAND_RELAY;
 	c->priority = punch_cand_priority(CAND_RELAY, 65535);
 	c->addr = n->relay;
-	agent_set_relay(&n->a, AF_INET, c->priority, net.now);
+	agent_set_relay(&n->a, AF_INET, c->priority, 0, net.now);
 }
 
 /* The usual topology: alice and bob on one LAN, each behind a NAT whose
