@@ -586,10 +586,13 @@ static void on_data_indication(struct turn_client *t, const struct stun_msg *m)
 	const struct stun_attr *p = stun_attr_find(m, STUN_ATTR_XOR_PEER_ADDRESS);
 	const struct stun_attr *d = stun_attr_find(m, STUN_ATTR_DATA);
 	struct sockaddr_storage peer;
+	int i;
 
+	/* Only from an IP we asked for, and the relay did not refuse */
 	if (t->state != TURNC_ALLOCATED || !p || !d ||
 	    stun_addr_decode(&peer, p->value, p->len, m->txid) ||
-	    perm_find(t, (const struct sockaddr *)&peer) < 0) {
+	    (i = perm_find(t, (const struct sockaddr *)&peer)) < 0 ||
+	    t->perms[i].state == TURNC_ITEM_REFUSED) {
 		t->malformed++;
 		log_debug("turn client: Data indication dropped");
 		return;

@@ -794,6 +794,27 @@ static void test_permission_refused_not_fatal(void **state)
 	                                  (const uint8_t *)"x", 1, N.now),
 	                 -1);
 	assert_int_equal(count_sent(STUN_CREATE_PERMISSION), 1);
+	/* Nor is anything taken from it */
+	{
+		uint8_t buf[128], txid[STUN_TXID_LEN] = { 9 };
+		struct stun_writer w;
+		struct stun_msg m;
+		int n;
+
+		stun_writer_init(&w, buf, sizeof(buf), STUN_DATA,
+		                 STUN_INDICATION, txid);
+		stun_put_xor_addr(&w, STUN_ATTR_XOR_PEER_ADDRESS,
+		                  SA(private_peer));
+		stun_put_bytes(&w, STUN_ATTR_DATA, "hi", 2);
+		n = stun_writer_finish(&w);
+		assert_true(n > 0);
+		decode_ok(&m, buf, (size_t)n);
+		assert_int_equal(turn_client_on_stun(&N.tc, buf, (size_t)n, &m,
+		                                     N.now),
+		                 1);
+		assert_int_equal(N.ngot, 0);
+		assert_u64(N.tc.malformed, 1);
+	}
 	/* Another peer still works */
 	assert_int_equal(turn_client_send(&N.tc, SA(N.peer),
 	                                  (const uint8_t *)"ok", 2, N.now),
