@@ -128,6 +128,16 @@ void agent_set_on_state(struct agent *a,
 	a->on_state = fn;
 }
 
+void agent_set_on_switch(struct agent *a, void (*fn)(void *ctx, int old_pair))
+{
+	a->on_switch = fn;
+}
+
+const struct agent_pair *agent_pair_at(const struct agent *a, int i)
+{
+	return i >= 0 && (size_t)i < a->n_pairs ? &a->pairs[i] : NULL;
+}
+
 void agent_set_natted(struct agent *a, int natted)
 {
 	a->natted = natted;
@@ -455,6 +465,33 @@ static void select_pair(struct agent *a, int i, uint64_t now_ms)
 	set_state(a, AGENT_STATE_CONNECTED);
 }
 
+/* Connected on a relayed pair, and a direct one may still replace it. */
+static int upgrading(const struct agent *a)
+{
+	return a->state == AGENT_STATE_CONNECTED && a->selected >= 0 &&
+	       a->policy != AGENT_PATH_RELAY_ONLY &&
+	       agent_pair_is_relayed(a, &a->pairs[a->selected]);
+}
+
+/* Connected already: pair i takes over from the chosen one. */
+static void switch_pair(struct agent *a, int i, uint64_t now_ms)
+{
+	char r[ADDR_STRLEN];
+	int old = a->selected;
+
+	if (old == i)
+		return;
+	a->selected = i;
+	a->pairs[i].nominating = 0;
+	consent_answered(a, now_ms);
+	log_debug("agent: switched to %s%s",
+	          addr_str((const struct sockaddr *)&a->remote[a->pairs[i].remote].addr,
+	                   r, sizeof(r)),
+	          agent_pair_is_relayed(a, &a->pairs[i]) ? " (relayed)" : "");
+	if (a->on_switch)
+		a->on_switch(a->ctx, old);
+}
+
 static void respond_check(struct agent *a, int sock, const struct sockaddr *from,
                           const struct stun_msg *m)
 {
@@ -498,10 +535,15 @@ static void learn_check(struct agent *a, int sock, const struct sockaddr *from,
 		p->nominated = 1;
 		if (p->state == PAIR_SUCCEEDED && a->state == AGENT_STATE_CHECKING)
 			select_pair(a, i, now_ms);
+		else if (p->state == PAIR_SUCCEEDED && upgrading(a) &&
+		         !agent_pair_is_relayed(a, p))
+			switch_pair(a, i, now_ms);
 	}
 	/* RFC 8445 7.3.1.4: a triggered check, at once.  This is what makes
 	 * punching quick: the peer's check just opened its NAT for us. */
-	if (p->state != PAIR_SUCCEEDED && a->state == AGENT_STATE_CHECKING) {
+	if (p->state != PAIR_SUCCEEDED &&
+	    (a->state == AGENT_STATE_CHECKING ||
+	     (upgrading(a) && !agent_pair_is_relayed(a, p)))) {
 		if (p->state == PAIR_FAILED) {
 			pair_set_state(a, p, PAIR_WAITING); /* a new transaction */
 			rtx_start(&p->rtx, &check_rtx, now_ms);
@@ -562,6 +604,12 @@ static void on_response(struct agent *a, int i, const struct stun_msg *m,
 	pair_set_state(a, p, PAIR_SUCCEEDED);
 	if (!a->first_success_ms)
 		a->first_success_ms = now_ms;
+	if (upgrading(a) && !agent_pair_is_relayed(a, p)) {
+		if ((a->controlling && p->nominating) ||
+		    (!a->controlling && p->nominated))
+			switch_pair(a, i, now_ms);
+		return;
+	}
 	if (a->state != AGENT_STATE_CHECKING)
 		return;
 	if ((a->controlling && p->nominating) ||
@@ -730,11 +778,99 @@ static uint64_t tick_checks(struct agent *a, uint64_t now_ms)
 
 /* RFC 7675 consent freshness, which doubles as the NAT keepalive: a check
  * on the chosen pair, again every AGENT_CONSENT_RTO_MS until answered. */
+/* A relayed pair that worked, to fall back on: the best, or -1. */
+static int relayed_fallback(const struct agent *a)
+{
+	int best = -1;
+
+	for (size_t i = 0; i < a->n_pairs; i++)
+		if ((int)i != a->selected &&
+		    agent_pair_is_relayed(a, &a->pairs[i]) &&
+		    a->pairs[i].state == PAIR_SUCCEEDED &&
+		    (best < 0 || a->pairs[i].priority > a->pairs[best].priority))
+			best = (int)i;
+	return best;
+}
+
+static uint64_t upgrade_backoff(unsigned rounds)
+{
+	uint64_t ms = AGENT_UPGRADE_RETRY_MS;
+
+	for (unsigned k = 0; k < rounds && ms < AGENT_UPGRADE_RETRY_MAX_MS; k++)
+		ms *= 2;
+	return ms < AGENT_UPGRADE_RETRY_MAX_MS ? ms : AGENT_UPGRADE_RETRY_MAX_MS;
+}
+
+/* On a relayed pair: the direct pairs are checked on, a failed one again
+ * after upgrade_backoff(); the controlling side nominates one that works
+ * (one at a time), and on_response() or learn_check() switches to it. */
+static uint64_t tick_upgrade(struct agent *a, uint64_t now_ms)
+{
+	uint64_t next = UINT64_MAX;
+	int nominating = 0;
+
+	for (size_t i = 0; i < a->n_pairs; i++)
+		if (a->pairs[i].nominating &&
+		    !agent_pair_is_relayed(a, &a->pairs[i]))
+			nominating = 1;
+	for (size_t i = 0; i < a->n_pairs; i++) {
+		struct agent_pair *p = &a->pairs[i];
+
+		if (agent_pair_is_relayed(a, p))
+			continue;
+		if (p->state == PAIR_FAILED) {
+			if (now_ms < p->retry_ms) {
+				next = min_u64(next, p->retry_ms);
+				continue;
+			}
+			pair_set_state(a, p, PAIR_WAITING);
+			p->nominating = 0;
+			rtx_start(&p->rtx, &check_rtx, now_ms);
+		}
+		if (p->state == PAIR_SUCCEEDED && !p->nominating) {
+			if (!a->controlling || nominating)
+				continue;
+			nominating = 1;
+			p->nominating = 1;
+			rtx_start(&p->rtx, &check_rtx, now_ms);
+		}
+		switch (rtx_poll(&p->rtx, &check_rtx, now_ms)) {
+		case RTX_GIVE_UP:
+			pair_set_state(a, p, PAIR_FAILED);
+			p->nominating = 0;
+			p->retry_ms = now_ms + upgrade_backoff(p->rounds++);
+			next = min_u64(next, p->retry_ms);
+			continue;
+		case RTX_SEND:
+			if (!p->rtx.sent)
+				rnd_nonce(p->txid, STUN_TXID_LEN);
+			if (p->state == PAIR_WAITING)
+				pair_set_state(a, p, PAIR_IN_PROGRESS);
+			send_check(a, p, p->txid, p->nominating, 0);
+			rtx_sent(&p->rtx, &check_rtx, now_ms, rnd_u32());
+			break;
+		case RTX_WAIT:
+			break;
+		}
+		next = min_u64(next, rtx_deadline(&p->rtx, &check_rtx));
+	}
+	return next;
+}
+
 static uint64_t tick_consent(struct agent *a, uint64_t now_ms)
 {
 	if (now_ms - a->consent_ok_ms >= AGENT_CONSENT_LOST_MS) {
-		set_state(a, AGENT_STATE_GONE);
-		return UINT64_MAX;
+		int fb = relayed_fallback(a);
+
+		if (fb < 0 || a->policy == AGENT_PATH_DIRECT_ONLY) {
+			set_state(a, AGENT_STATE_GONE);
+			return UINT64_MAX;
+		}
+		/* The direct pair died: back to the relay, and the direct
+		 * pairs are tried again later. */
+		pair_set_state(a, &a->pairs[a->selected], PAIR_FAILED);
+		a->pairs[a->selected].retry_ms = now_ms + upgrade_backoff(0);
+		switch_pair(a, fb, now_ms);
 	}
 	if (now_ms >= a->consent_next_ms) {
 		if (!a->consent_pending)
@@ -763,8 +899,13 @@ uint64_t agent_tick(struct agent *a, uint64_t now_ms)
 	switch (a->state) {
 	case AGENT_STATE_CHECKING:
 		return tick_checks(a, now_ms);
-	case AGENT_STATE_CONNECTED:
-		return tick_consent(a, now_ms);
+	case AGENT_STATE_CONNECTED: {
+		uint64_t next = tick_consent(a, now_ms);
+
+		if (upgrading(a))
+			next = min_u64(next, tick_upgrade(a, now_ms));
+		return next;
+	}
 	case AGENT_STATE_IDLE:
 	case AGENT_STATE_FAILED:
 	case AGENT_STATE_GONE:

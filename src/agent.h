@@ -22,6 +22,10 @@
  *     success; a relayed pair (the lowest priority of all) not before
  *     AGENT_RELAY_WAIT_MS after the checks began, unless no direct pair is
  *     left in play;
+ *   - upgrade: on a relayed pair, the direct pairs go on being checked,
+ *     in rounds AGENT_UPGRADE_RETRY_MS apart (doubling); one that works is
+ *     nominated and replaces the relayed pair (on_switch).  A direct pair
+ *     that loses consent gives way to the relayed one again;
  *   - consent: a check on the chosen pair every AGENT_CONSENT_MS (+-20%),
  *     retransmitted every AGENT_CONSENT_RTO_MS until answered; the peer is
  *     gone after AGENT_CONSENT_LOST_MS without an answer.
@@ -58,6 +62,11 @@ enum {
 	/* A relayed pair is nominated only once no direct pair works or is
 	 * left in play, or this long after the checks began. */
 	AGENT_RELAY_WAIT_MS = 500,
+	/* On a relayed pair, the direct pairs are checked on in rounds (each
+	 * like the first: every rto up to AGENT_CHECK_TIMEOUT_MS); a round
+	 * that fails waits this long before the next, doubling to the max. */
+	AGENT_UPGRADE_RETRY_MS = 2000,
+	AGENT_UPGRADE_RETRY_MAX_MS = 60000,
 };
 
 /* Which pairs may be chosen (-relay-only, -direct-only). */
@@ -95,6 +104,10 @@ struct agent_pair {
 	struct rtx rtx;           /* the check's retransmission timer */
 	int nominating;           /* controlling: USE-CANDIDATE sent on it */
 	int nominated;            /* controlled: the peer nominated it */
+	/* While a relayed pair is chosen: when a failed direct pair is
+	 * checked again, and how many rounds it has had. */
+	uint64_t retry_ms;
+	unsigned rounds;
 };
 
 struct agent {
@@ -144,6 +157,10 @@ struct agent {
 	agent_send_fn *send;
 	void *ctx;
 	void (*on_state)(void *ctx, int old_state, int new_state);
+	/* The chosen pair changed while connected (a direct pair replaced
+	 * the relayed one, or the relayed one took over again): old is the
+	 * index of the pair that was chosen. */
+	void (*on_switch)(void *ctx, int old_pair);
 };
 
 /* Set up an agent; ufrag/pwd are ours and must be random. */
@@ -182,6 +199,9 @@ uint64_t agent_tick(struct agent *a, uint64_t now_ms);
  * struct agent (whose fields are the agent's own business). */
 void agent_set_on_state(struct agent *a,
                         void (*fn)(void *ctx, int old_state, int new_state));
+void agent_set_on_switch(struct agent *a, void (*fn)(void *ctx, int old_pair));
+/* Pair i (an index as on_switch gives it), or NULL. */
+const struct agent_pair *agent_pair_at(const struct agent *a, int i);
 void agent_set_natted(struct agent *a, int natted);
 void agent_set_allow_local(struct agent *a, int allow);
 int agent_is_controlling(const struct agent *a);

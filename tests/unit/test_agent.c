@@ -1093,6 +1093,80 @@ static void test_relay_trickled(void **state)
 	assert_true(agent_pair_is_relayed(b, agent_selected(b)));
 }
 
+/* Connected through the relay, then the direct path opens: the direct
+ * checks go on in the background, and within a check interval both sides
+ * move to a direct pair (on_switch).  When that path dies, both fall back
+ * to the relay once consent is lost, rather than giving up. */
+static void test_upgrade_and_fall_back(void **state)
+{
+	struct agent *a = &net.n[ALICE].a, *b = &net.n[BOB].a;
+	uint64_t opened, closed;
+
+	(void)state;
+	node_init(ALICE, "10.0.0.1:5000", "203.0.113.1:6000", 1);
+	node_init(BOB, "10.1.0.2:5000", "192.0.2.2:6000", 2);
+	node_relay(ALICE, "198.51.100.10:50001");
+	node_relay(BOB, "198.51.100.10:50002");
+	net.filter = filter_direct_blocked;
+	introduce();
+	run_until_both(AGENT_STATE_CONNECTED, 2000);
+	assert_true(agent_pair_is_relayed(a, agent_selected(a)));
+	run_until(net.now + 3000);
+	assert_size(net.n[ALICE].n_switches, 0);
+	assert_size(net.n[BOB].n_switches, 0);
+
+	direct_open = 1;
+	opened = net.now;
+	run_until(net.now + 2000);
+	assert_size(net.n[ALICE].n_switches, 1);
+	assert_size(net.n[BOB].n_switches, 1);
+	assert_false(agent_pair_is_relayed(a, agent_selected(a)));
+	assert_false(agent_pair_is_relayed(b, agent_selected(b)));
+	assert_addr(&selected_remote(ALICE)->addr, &net.n[BOB].pub);
+	/* within one check interval (AGENT_CHECK_RTO_MAX_MS, jittered) and a
+	 * few round trips */
+	assert_true(net.n[ALICE].switch_at - opened <
+	            AGENT_CHECK_RTO_MAX_MS * 11 / 10 + 20);
+	assert_state(a, AGENT_STATE_CONNECTED);
+
+	direct_open = 0;
+	closed = net.now;
+	run_until(net.now + AGENT_CONSENT_LOST_MS + 2000);
+	assert_state(a, AGENT_STATE_CONNECTED);
+	assert_state(b, AGENT_STATE_CONNECTED);
+	assert_size(net.n[ALICE].n_switches, 2);
+	assert_size(net.n[BOB].n_switches, 2);
+	assert_true(agent_pair_is_relayed(a, agent_selected(a)));
+	assert_true(agent_pair_is_relayed(b, agent_selected(b)));
+	/* once consent was lost: 15 s after the last answer, which came at
+	 * most a consent interval (+20%) before the path died */
+	assert_true(net.n[ALICE].switch_at - closed >=
+	            AGENT_CONSENT_LOST_MS - AGENT_CONSENT_MS * 12 / 10);
+	/* and the relay keeps consent: still connected much later */
+	run_until(net.now + 3 * AGENT_CONSENT_LOST_MS);
+	assert_true(both(AGENT_STATE_CONNECTED));
+	assert_true(agent_pair_is_relayed(a, agent_selected(a)));
+}
+
+/* -relay-only never upgrades. */
+static void test_relay_only_stays(void **state)
+{
+	struct agent *a = &net.n[ALICE].a;
+
+	(void)state;
+	node_init(ALICE, "10.0.0.1:5000", "203.0.113.1:6000", 1);
+	node_init(BOB, "10.1.0.2:5000", "192.0.2.2:6000", 2);
+	agent_set_path_policy(a, AGENT_PATH_RELAY_ONLY);
+	agent_set_path_policy(&net.n[BOB].a, AGENT_PATH_RELAY_ONLY);
+	node_relay(ALICE, "198.51.100.10:50001");
+	node_relay(BOB, "198.51.100.10:50002");
+	introduce();
+	run_until_both(AGENT_STATE_CONNECTED, 2000);
+	run_until(net.now + 5000);
+	assert_size(net.n[ALICE].n_switches, 0);
+	assert_true(agent_pair_is_relayed(a, agent_selected(a)));
+}
+
 /* A candidate list of another session is not a trickle. */
 static void test_add_candidates_other_session(void **state)
 {
@@ -1143,6 +1217,8 @@ int main(void)
 		T(test_direct_only_fails),
 		T(test_relay_trickled),
 		T(test_add_candidates_other_session),
+		T(test_upgrade_and_fall_back),
+		T(test_relay_only_stays),
 	};
 #undef T
 
