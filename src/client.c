@@ -59,6 +59,12 @@ struct client {
 	unsigned n_peer_sessions;
 	uint64_t peer_info_ignored;
 	struct link *link;
+	/* The peer's address as the link knows it: the first chosen pair's.
+	 * When the agent switches pairs (relay to direct and back) the link
+	 * is not told; its packets go by the chosen pair (link_dest), and
+	 * arrive as from here (on_quic), like a path it never left. */
+	struct sockaddr_storage link_remote;
+	uint64_t t_on_relay;
 	struct turn_client turn;
 	enum relay_state relay;
 	uint64_t t_relay;
@@ -565,6 +571,17 @@ static void on_rdvc_event(void *ctx, int event, const void *arg)
 
 /* ---- the link ------------------------------------------------------- */
 
+/* Where the link's packets to `to` go: to the chosen pair's remote when
+ * `to` is the peer as the link knows it (see link_remote). */
+static const struct sockaddr *link_dest(struct client *c,
+                                        const struct agent_pair *p,
+                                        const struct sockaddr *to)
+{
+	if (addr_equal(to, (const struct sockaddr *)&c->link_remote))
+		return (const struct sockaddr *)&agent_pair_remote(&c->agent, p)->addr;
+	return to;
+}
+
 static void link_send(void *ctx, const struct sockaddr *to, const uint8_t *buf,
                       size_t len)
 {
@@ -572,7 +589,7 @@ static void link_send(void *ctx, const struct sockaddr *to, const uint8_t *buf,
 	const struct agent_pair *p = agent_selected(&c->agent);
 
 	if (p)
-		send_one(c, p->sock, to, buf, len, 0);
+		send_one(c, p->sock, link_dest(c, p, to), buf, len, 0);
 }
 
 /* Through the relay, each packet is wrapped on its own. */
@@ -594,6 +611,7 @@ static void link_send_segments(void *ctx, const struct sockaddr *to,
 
 	if (!p)
 		return;
+	to = link_dest(c, p, to);
 	if (p->sock == AGENT_SOCK_RELAY) {
 		relay_send_segments(c, to, buf, len, seg);
 		return;
@@ -651,6 +669,7 @@ static void start_link(struct client *c, const struct sockaddr *local,
 
 	memcpy(&env.local, local, addr_len(local));
 	memcpy(&env.remote, remote, addr_len(remote));
+	memcpy(&c->link_remote, remote, addr_len(remote));
 	c->link = link_new(&env, c->cfg->app, &c->cfg->args, uv_hrtime(), err,
 	                   sizeof(err));
 	if (!c->link) {
@@ -659,6 +678,25 @@ static void start_link(struct client *c, const struct sockaddr *local,
 		return;
 	}
 	udp_early_drain(&c->early, replay_early, c);
+}
+
+/* Our address on pair p: the relayed one, or the host address the kernel
+ * sends from toward the remote candidate r. */
+static void pair_local(struct client *c, const struct agent_pair *p,
+                       const struct punch_candidate *r,
+                       struct sockaddr_storage *local)
+{
+	if (p->sock == AGENT_SOCK_RELAY) {
+		const struct sockaddr *ra = turn_client_relayed(&c->turn);
+
+		memcpy(local, ra, addr_len(ra));
+	} else if (gather_source_for((const struct sockaddr *)&r->addr,
+	                             udp_port(&c->udp, p->sock), local)) {
+		memset(local, 0, sizeof(*local));
+		local->ss_family = r->addr.ss_family;
+		addr_set_port((struct sockaddr *)local,
+		              udp_port(&c->udp, p->sock));
+	}
 }
 
 /* How the chosen pair goes: the remote candidate's type, or "relay via
@@ -680,6 +718,32 @@ static void path_str(struct client *c, const struct agent_pair *p,
 	snprintf(out, len, "relay via %s", a);
 }
 
+/* The agent moved the session to another pair: a direct one that opened
+ * (the upgrade), or the relayed one again (the direct path died). */
+static void on_agent_switch(void *ctx, int old)
+{
+	struct client *c = ctx;
+	const struct agent_pair *p = agent_selected(&c->agent);
+	const struct punch_candidate *r = agent_pair_remote(&c->agent, p);
+	char la[ADDR_STRLEN], ra[ADDR_STRLEN], path[ADDR_STRLEN + 16];
+	struct sockaddr_storage local;
+	uint64_t t = now_ms(c);
+
+	(void)old;
+	pair_local(c, p, r, &local);
+	path_str(c, p, r, &local, path, sizeof(path));
+	addr_str((struct sockaddr *)&local, la, sizeof(la));
+	addr_str((const struct sockaddr *)&r->addr, ra, sizeof(ra));
+	if (agent_pair_is_relayed(&c->agent, p)) {
+		c->t_on_relay = t;
+		say("Path back on the relay: %s -> %s (%s): the direct path stopped answering",
+		    la, ra, path);
+	} else {
+		say("Path upgraded: %s -> %s (direct, %s), after %llu ms on the relay",
+		    la, ra, path, (unsigned long long)(t - c->t_on_relay));
+	}
+}
+
 static void on_agent_state(void *ctx, int old, int state)
 {
 	struct client *c = ctx;
@@ -694,17 +758,9 @@ static void on_agent_state(void *ctx, int old, int state)
 	case AGENT_STATE_CONNECTED:
 		p = agent_selected(&c->agent);
 		r = agent_pair_remote(&c->agent, p);
-		if (p->sock == AGENT_SOCK_RELAY) {
-			const struct sockaddr *ra_ = turn_client_relayed(&c->turn);
-
-			memcpy(&local, ra_, addr_len(ra_));
-		} else if (gather_source_for((const struct sockaddr *)&r->addr,
-		                             udp_port(&c->udp, p->sock), &local)) {
-			memset(&local, 0, sizeof(local));
-			local.ss_family = r->addr.ss_family;
-			addr_set_port((struct sockaddr *)&local,
-			              udp_port(&c->udp, p->sock));
-		}
+		pair_local(c, p, r, &local);
+		if (agent_pair_is_relayed(&c->agent, p))
+			c->t_on_relay = t;
 		path_str(c, p, r, &local, path, sizeof(path));
 		say("Connection established: %s -> %s (%s), punch took %llu ms, %llu ms since start",
 		    addr_str((struct sockaddr *)&local, la, sizeof(la)),
@@ -748,9 +804,13 @@ static void on_agent_state(void *ctx, int old, int state)
 static void on_quic(struct client *c, int sock, const struct sockaddr *from,
                     const uint8_t *data, size_t len)
 {
-	if (c->link)
+	if (c->link) {
+		/* The peer on any of its known addresses, relayed or not, is
+		 * the peer the link knows (QUIC authenticates every packet). */
+		if (agent_is_remote_addr(&c->agent, from))
+			from = (const struct sockaddr *)&c->link_remote;
 		link_on_datagram(c->link, from, data, len, uv_hrtime());
-	else if (agent_has_remote(&c->agent) &&
+	} else if (agent_has_remote(&c->agent) &&
 	         agent_is_remote_addr(&c->agent, from))
 		udp_early_push(&c->early, sock, from, data, len);
 }
@@ -981,6 +1041,7 @@ static int setup(struct client *c, const struct client_config *cfg)
 	agent_init(&c->agent, strcmp(cfg->id, cfg->peer) < 0, self.ufrag,
 	           self.pwd, agent_send, c);
 	agent_set_on_state(&c->agent, on_agent_state);
+	agent_set_on_switch(&c->agent, on_agent_switch);
 	agent_set_path_policy(&c->agent, cfg->path_policy);
 	/* Local candidates are checked only when everything is on this
 	 * machine (tests, the lab's one-host runs). */
