@@ -66,6 +66,10 @@ struct client {
 	struct sockaddr_storage link_remote;
 	uint64_t t_on_relay;
 	struct turn_client turn;
+	/* The TURN server: -turn's, or the punch server (PUNCH-RELAY) */
+	struct sockaddr_storage relay_addr;
+	int relay_sock;
+	const char *relay_name;
 	enum relay_state relay;
 	uint64_t t_relay;
 	/* The datagram the relay client just unwrapped, handled once it has
@@ -168,13 +172,14 @@ static void agent_send(void *ctx, int sock, const struct sockaddr *to,
 	send_one(ctx, sock, to, buf, len, ttl);
 }
 
-/* The TURN client's messages go to the server, from the server's socket. */
+/* The TURN client's messages go to the relay, from the socket of its
+ * family. */
 static void turn_send(void *ctx, const uint8_t *buf, size_t len)
 {
 	struct client *c = ctx;
 
-	send_one(c, c->server_sock, (const struct sockaddr *)&c->server, buf,
-	         len, 0);
+	send_one(c, c->relay_sock, (const struct sockaddr *)&c->relay_addr,
+	         buf, len, 0);
 }
 
 static void rdvc_send(void *ctx, const struct sockaddr *to,
@@ -296,7 +301,7 @@ static int peer_info_is_news(struct client *c, const struct punch_peer *peer)
  * private network (or this machine) may reach them. */
 static int relay_reaches_private(const struct client *c)
 {
-	const struct sockaddr *srv = (const struct sockaddr *)&c->server;
+	const struct sockaddr *srv = (const struct sockaddr *)&c->relay_addr;
 
 	return addr_is_private(srv) ||
 	       addr_classify(srv) == ADDR_CLASS_LOOPBACK;
@@ -304,7 +309,7 @@ static int relay_reaches_private(const struct client *c)
 
 static int relay_reaches(const struct client *c, const struct sockaddr *addr)
 {
-	return addr->sa_family == c->server.ss_family &&
+	return addr->sa_family == c->relay_addr.ss_family &&
 	       (!addr_is_private(addr) || relay_reaches_private(c));
 }
 
@@ -412,31 +417,36 @@ static void on_turn_event(void *ctx, int event, const void *arg);
 static void on_turn_data(void *ctx, const struct sockaddr *peer,
                          const uint8_t *buf, size_t len);
 
-/* Registered: with the server's relay credentials, ask for a relayed
- * address (once), unless -direct-only. */
+/* Registered: ask for a relayed address (once), unless -direct-only:
+ * from -turn's server with its credentials, else from the punch server
+ * with the ones its REGISTER answer carried. */
 static void relay_start(struct client *c)
 {
-	if (c->relay != RELAY_NONE)
+	const char *user = c->rc.relay_user, *pass = c->rc.relay_pass;
+
+	if (c->relay != RELAY_NONE ||
+	    c->cfg->path_policy == AGENT_PATH_DIRECT_ONLY)
 		return;
-	if (!c->rc.has_relay) {
+	if (c->cfg->turn_host) {
+		user = c->cfg->turn_user;
+		pass = c->cfg->turn_pass;
+	} else if (!c->rc.has_relay) {
 		if (c->cfg->path_policy == AGENT_PATH_RELAY_ONLY) {
-			log_error("-relay-only, but the server %s does not relay (it runs without -auth-secret)",
+			log_error("-relay-only, but the server %s does not relay (it runs without -auth-secret); give one with -turn",
 			          c->cfg->server);
 			finish(c, 1);
 		}
 		return;
 	}
-	if (c->cfg->path_policy == AGENT_PATH_DIRECT_ONLY)
-		return;
-	if (turn_client_init(&c->turn, c->rc.relay_user, c->rc.relay_pass,
-	                     turn_send, on_turn_data, on_turn_event, c)) {
-		log_warn("relay: the server's credentials are too long; going on without the relay");
+	if (turn_client_init(&c->turn, user, pass, turn_send, on_turn_data,
+	                     on_turn_event, c)) {
+		log_warn("relay: credentials too long; going on without the relay");
 		c->relay = RELAY_FAILED;
 		return;
 	}
 	c->relay = RELAY_ALLOCATING;
 	c->t_relay = now_ms(c);
-	turn_client_allocate(&c->turn, c->server.ss_family, now_ms(c));
+	turn_client_allocate(&c->turn, c->relay_addr.ss_family, now_ms(c));
 	if (agent_has_remote(&c->agent))
 		permit_peer(c, agent_peer(&c->agent));
 }
@@ -463,7 +473,7 @@ static void relay_ready(struct client *c, const struct sockaddr *relayed)
 	agent_set_relay(&c->agent, relayed->sa_family, rc->priority,
 	                relay_reaches_private(c), now_ms(c));
 	say("Relay: %s relays for me at %s (allocated in %llu ms); offered to the peer as a last resort",
-	    c->cfg->server, addr_str(relayed, a, sizeof(a)),
+	    c->relay_name, addr_str(relayed, a, sizeof(a)),
 	    (unsigned long long)(now_ms(c) - c->t_relay));
 	rdvc_register(&c->rc, now_ms(c));
 }
@@ -480,11 +490,11 @@ static void on_turn_event(void *ctx, int event, const void *arg)
 		c->relay = RELAY_FAILED;
 		if (c->cfg->path_policy == AGENT_PATH_RELAY_ONLY) {
 			log_error("-relay-only, but the relay %s refused: %s",
-			          c->cfg->server, (const char *)arg);
+			          c->relay_name, (const char *)arg);
 			finish(c, 1);
 		} else {
 			log_warn("relay: %s: %s; going on with direct paths only",
-			         c->cfg->server, (const char *)arg);
+			         c->relay_name, (const char *)arg);
 		}
 		break;
 	}
@@ -779,9 +789,9 @@ static void on_agent_state(void *ctx, int old, int state)
 		                  " (the relay's included)" :
 		          c->cfg->path_policy == AGENT_PATH_DIRECT_ONLY ?
 		                  " (-direct-only: the relay was not tried)" :
-		          c->rc.has_relay ?
+		          c->relay != RELAY_NONE ?
 		                  " (the relay could not be used)" :
-		                  " (the server offers no relay: it runs without -auth-secret)");
+		                  " (the server offers no relay: it runs without -auth-secret; -turn names another)");
 		finish(c, 1);
 		break;
 	case AGENT_STATE_GONE:
@@ -829,13 +839,14 @@ static void on_stun(struct client *c, int sock, const struct sockaddr *from,
 		          addr_str(from, a, sizeof(a)), stun_err_str(rc));
 		return;
 	}
+	if (sock != AGENT_SOCK_RELAY && c->relay != RELAY_NONE &&
+	    addr_equal(from, (struct sockaddr *)&c->relay_addr) &&
+	    turn_client_on_stun(&c->turn, data, len, &m, t)) {
+		relay_dispatch(c);
+		return;
+	}
 	if (sock != AGENT_SOCK_RELAY &&
 	    addr_equal(from, (struct sockaddr *)&c->server)) {
-		if (c->relay != RELAY_NONE &&
-		    turn_client_on_stun(&c->turn, data, len, &m, t)) {
-			relay_dispatch(c);
-			return;
-		}
 		if (!rdvc_on_stun(&c->rc, data, len, &m, t))
 			log_debug("unexpected message from the server dropped");
 	} else if (!agent_on_stun(&c->agent, sock, from, data, len, &m, t)) {
@@ -857,9 +868,9 @@ static void on_datagram(void *ctx, int sock, enum udp_kind kind,
 		on_stun(c, sock, from, data, len);
 		break;
 	case UDP_KIND_QUIC:
-		/* ChannelData looks like QUIC: the server's address tells */
+		/* ChannelData looks like QUIC: the relay's address tells */
 		if (c->relay != RELAY_NONE &&
-		    addr_equal(from, (struct sockaddr *)&c->server)) {
+		    addr_equal(from, (struct sockaddr *)&c->relay_addr)) {
 			turn_client_on_channel(&c->turn, data, len);
 			relay_dispatch(c);
 		} else
@@ -1010,9 +1021,21 @@ static int setup(struct client *c, const struct client_config *cfg)
 		return 2;
 	}
 	c->server_sock = c->server.ss_family == AF_INET6;
+	c->relay_addr = c->server;
+	c->relay_name = cfg->server;
+	if (cfg->turn_host) {
+		if (addr_resolve(&c->relay_addr, cfg->turn_host, AF_UNSPEC,
+		                 &err)) {
+			log_error("bad -turn server '%s': %s", cfg->turn_host,
+			          err);
+			return 2;
+		}
+		c->relay_name = cfg->turn_host;
+	}
+	c->relay_sock = c->relay_addr.ss_family == AF_INET6;
 	for (int s = 0; s < UDP_SOCKETS; s++) {
 		rc = udp_open(&c->udp, s);
-		if (rc && s == c->server_sock) {
+		if (rc && (s == c->server_sock || s == c->relay_sock)) {
 			log_error("cannot open a UDP socket: %s", strerror(-rc));
 			return 1;
 		}

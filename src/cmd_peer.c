@@ -15,6 +15,7 @@
 #include "cmd.h"
 #include "log.h"
 #include "term.h"
+#include "turn_client.h"
 
 /* Options only some commands take. */
 enum {
@@ -97,6 +98,9 @@ static const char usage_common[] =
 	"                     run with -auth-secret), even where a direct path\n"
 	"                     would work\n"
 	"  -direct-only       never use the relay: fail where no direct path works\n"
+	"  -turn turn:USER:PASS@HOST:PORT\n"
+	"                     relay through this TURN server (coturn, say) instead\n"
+	"                     of the punch server's own; USER may hold ':'\n"
 	"  -v                 show the protocol: every message, state change\n"
 	"  -h, -help          show this help\n"
 	"\n"
@@ -157,11 +161,14 @@ int cmd_peer(int argc, char **argv)
 		{ "allow", required_argument, NULL, 'a' },
 		{ "relay-only", no_argument, NULL, 'R' },
 		{ "direct-only", no_argument, NULL, 'D' },
+		{ "turn", required_argument, NULL, 'T' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
 	const struct peer_cmd *pc = find_cmd(argv[0]);
+	static char turn_host[256];
+	const char *turn_why;
 	struct client_config cfg = { 0 };
 	const char *cmd = argv[0];
 	char why[512];
@@ -246,6 +253,14 @@ int cmd_peer(int argc, char **argv)
 				return cmd_bad(cmd, "-relay-only and -direct-only exclude each other; give one");
 			cfg.path_policy = c == 'R' ? AGENT_PATH_RELAY_ONLY :
 			                             AGENT_PATH_DIRECT_ONLY;
+			break;
+		case 'T':
+			if (cfg.turn_host)
+				return cmd_bad(cmd, "-turn may be given once");
+			if (turn_uri_parse(optarg, cfg.turn_user, cfg.turn_pass,
+			                   turn_host, sizeof(turn_host), &turn_why))
+				return cmd_bad(cmd, "bad -turn: %s", turn_why);
+			cfg.turn_host = turn_host;
 			break;
 		case 'v':
 			log_set_level(LOG_DEBUG);

@@ -763,3 +763,56 @@ uint64_t turn_client_tick(struct turn_client *t, uint64_t now_ms)
 	pump(t, now_ms);
 	return next_deadline(t, now_ms);
 }
+
+int turn_uri_parse(const char *uri, char user[TURNC_USERNAME_MAX + 1],
+                   char pass[TURNC_PASSWORD_MAX + 1], char *hostport,
+                   size_t hostport_len, const char **why)
+{
+	const char *at, *colon, *creds;
+	size_t ulen, plen, hlen;
+
+	if (strncmp(uri, "turn:", 5)) {
+		*why = "expected turn:USER:PASS@HOST:PORT";
+		return -1;
+	}
+	creds = uri + 5;
+	if (!(at = strrchr(creds, '@'))) {
+		*why = "no '@': expected turn:USER:PASS@HOST:PORT";
+		return -1;
+	}
+	colon = NULL;
+	for (const char *p = creds; p < at; p++)
+		if (*p == ':')
+			colon = p;
+	if (!colon) {
+		*why = "no password: expected turn:USER:PASS@HOST:PORT";
+		return -1;
+	}
+	ulen = (size_t)(colon - creds);
+	plen = (size_t)(at - colon - 1);
+	hlen = strlen(at + 1);
+	if (!ulen || !plen) {
+		*why = "empty user or password";
+		return -1;
+	}
+	if (ulen > TURNC_USERNAME_MAX || plen > TURNC_PASSWORD_MAX) {
+		*why = "user or password longer than 128 bytes";
+		return -1;
+	}
+	if (!hlen || hlen >= hostport_len || !strrchr(at + 1, ':') ||
+	    strrchr(at + 1, ':')[1] == '\0') {
+		*why = "expected HOST:PORT after '@'";
+		return -1;
+	}
+	for (const char *p = uri; *p; p++)
+		if ((unsigned char)*p < 0x21 || (unsigned char)*p > 0x7e) {
+			*why = "spaces and control characters are not allowed";
+			return -1;
+		}
+	memcpy(user, creds, ulen);
+	user[ulen] = '\0';
+	memcpy(pass, colon + 1, plen);
+	pass[plen] = '\0';
+	memcpy(hostport, at + 1, hlen + 1);
+	return 0;
+}

@@ -198,4 +198,12 @@ int turn_client_is_allocated(const struct turn_client *t);
 const struct sockaddr *turn_client_relayed(const struct turn_client *t);
 const char *turn_client_state_str(enum turnc_state s);
 
+/* A TURN server as the user names it: "turn:USER:PASS@HOST:PORT" (the
+ * USER may hold ':', as REST usernames "EXPIRY:NAME" do; the PASS may not;
+ * HOST may be a name or an address, IPv6 in brackets).  0, or -1 with
+ * *why saying what is wrong. */
+int turn_uri_parse(const char *uri, char user[TURNC_USERNAME_MAX + 1],
+                   char pass[TURNC_PASSWORD_MAX + 1], char *hostport,
+                   size_t hostport_len, const char **why);
+
 #endif

@@ -848,9 +848,65 @@ static void test_permit_before_allocation(void **state)
 	teardown();
 }
 
+/* -turn's argument: turn:USER:PASS@HOST:PORT, USER may hold ':'. */
+static void test_uri_parse(void **state)
+{
+	char user[TURNC_USERNAME_MAX + 1], pass[TURNC_PASSWORD_MAX + 1];
+	char host[64], longer[300];
+	const char *why = NULL;
+	static const char *const bad[] = {
+		"stun:u:p@h:1",        /* not turn: */
+		"turn:u:p",            /* no @ */
+		"turn:up@h:1",         /* no password */
+		"turn::p@h:1",         /* empty user */
+		"turn:u:@h:1",         /* empty password */
+		"turn:u:p@",           /* no host */
+		"turn:u:p@host",       /* no port */
+		"turn:u:p@host:",      /* empty port */
+		"turn:u:p w@h:1",      /* a space */
+		"turn:u:p\x01@h:1",   /* a control character */
+	};
+
+	(void)state;
+	assert_int_equal(turn_uri_parse("turn:alice:s3cret@198.51.100.10:3479",
+	                                user, pass, host, sizeof(host), &why),
+	                 0);
+	assert_string_equal(user, "alice");
+	assert_string_equal(pass, "s3cret");
+	assert_string_equal(host, "198.51.100.10:3479");
+	/* a REST username, and a password with '@' is split at the last */
+	assert_int_equal(turn_uri_parse("turn:1700000000:bob:pw@[2001:db8::1]:3478",
+	                                user, pass, host, sizeof(host), &why),
+	                 0);
+	assert_string_equal(user, "1700000000:bob");
+	assert_string_equal(pass, "pw");
+	assert_string_equal(host, "[2001:db8::1]:3478");
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		why = NULL;
+		if (!turn_uri_parse(bad[i], user, pass, host, sizeof(host), &why))
+			fail_msg("accepted '%s'", bad[i]);
+		assert_non_null(why);
+	}
+	/* too long for the host buffer, or for the credentials */
+	memset(longer, 'a', sizeof(longer) - 1);
+	longer[sizeof(longer) - 1] = '\0';
+	memcpy(longer, "turn:u:p@", 9);
+	memcpy(longer + sizeof(longer) - 3, ":1", 2);
+	assert_int_equal(turn_uri_parse(longer, user, pass, host, sizeof(host),
+	                                &why),
+	                 -1);
+	memcpy(longer, "turn:", 5);
+	longer[200] = ':';
+	longer[250] = '@';
+	assert_int_equal(turn_uri_parse(longer, user, pass, host, sizeof(host),
+	                                &why),
+	                 -1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_uri_parse),
 		cmocka_unit_test(test_allocate_with_challenge),
 		cmocka_unit_test(test_wrong_password_fails),
 		cmocka_unit_test(test_stale_nonce_retried),
