@@ -821,7 +821,7 @@ static void on_quic(struct client *c, int sock, const struct sockaddr *from,
 			from = (const struct sockaddr *)&c->link_remote;
 		link_on_datagram(c->link, from, data, len, uv_hrtime());
 	} else if (agent_has_remote(&c->agent) &&
-	         agent_is_remote_addr(&c->agent, from))
+	           agent_is_remote_addr(&c->agent, from))
 		udp_early_push(&c->early, sock, from, data, len);
 }
 
