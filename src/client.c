@@ -782,8 +782,10 @@ static void on_agent_state(void *ctx, int old, int state)
 			           (const struct sockaddr *)&r->addr);
 		break;
 	case AGENT_STATE_FAILED:
-		log_error("no path to %s: none of %zu candidate pairs answered within %d s%s",
-		          c->cfg->peer, agent_pair_count(&c->agent),
+		/* "no direct path" unless a relayed pair was checked too */
+		log_error("no %spath to %s: none of %zu candidate pairs answered within %d s%s",
+		          c->relay == RELAY_READY ? "" : "direct ", c->cfg->peer,
+		          agent_pair_count(&c->agent),
 		          AGENT_CHECK_TIMEOUT_MS / 1000,
 		          c->relay == RELAY_READY ?
 		                  " (the relay's included)" :

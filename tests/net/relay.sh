@@ -234,8 +234,8 @@ ms=$((LAB_NOW - t0))
 for id in alice bob; do
 	other=bob
 	[[ $id == alice ]] || other=alice
-	expect_line "$id" "no path to $other: none of [0-9]+ candidate pairs answered within 10 s \(-direct-only: the relay was not tried\)" \
-		"'no path to $other: none of N candidate pairs answered within 10 s (-direct-only: the relay was not tried)'"
+	expect_line "$id" "no direct path to $other: none of [0-9]+ candidate pairs answered within 10 s \(-direct-only: the relay was not tried\)" \
+		"'no direct path to $other: none of N candidate pairs answered within 10 s (-direct-only: the relay was not tried)'"
 	! grep -q -E '^Relay: ' "$RUN_DIR/$id.err" ||
 		fail "$id: expected no relayed address with -direct-only; seen '$(grep -E '^Relay: ' "$RUN_DIR/$id.err")'"
 done
