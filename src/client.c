@@ -697,9 +697,14 @@ static void pair_local(struct client *c, const struct agent_pair *p,
                        struct sockaddr_storage *local)
 {
 	if (p->sock == AGENT_SOCK_RELAY) {
+		/* NULL once the allocation is lost (a refresh refused) */
 		const struct sockaddr *ra = turn_client_relayed(&c->turn);
 
-		memcpy(local, ra, addr_len(ra));
+		memset(local, 0, sizeof(*local));
+		if (ra)
+			memcpy(local, ra, addr_len(ra));
+		else
+			local->ss_family = r->addr.ss_family;
 	} else if (gather_source_for((const struct sockaddr *)&r->addr,
 	                             udp_port(&c->udp, p->sock), local)) {
 		memset(local, 0, sizeof(*local));
