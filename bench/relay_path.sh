@@ -27,6 +27,24 @@
 # and once, the ceiling: iperf3 TCP between the NATs' public addresses (the
 # router hop only), as bench/throughput.sh measures it.
 #
+# Then the upgrade, in a third build of the lab: both NATs home, and the
+# router dropping UDP between the NATs' public ranges (as
+# tests/net/upgrade.sh does), so that the clients connect through the relay.
+# Each round, fresh `punch chat` clients (the block inserted again first, if
+# it was lifted): once both have printed "Connection established ... (relay
+# via ...)", the block is lifted (both rules in one iptables-restore, so
+# that the two directions open together) and, per side, the time from its
+# return to "Path upgraded: ... (direct, srflx)" on that side's stderr is
+# taken from the line's arrival stamp (the target: under 1 s).  Timed from
+# iptables-restore's return: its commit is the last thing it does, so the
+# figure is short by at most its exit; from its start (the time it took is
+# printed too) is the upper bound.  The lift comes UP_DELAY_S after both
+# lines, inside the clients' first round of direct checks (10 s of checks,
+# their interval doubling from 50 to 800 ms); a lift between rounds (2 s
+# apart, doubling to 60 s) would wait for the next.  In the first FB_ROUNDS
+# rounds the block then goes back and the time to "Path back on the relay"
+# is taken too: about 15 s, the consent timeout.
+#
 # Each transfer checks its path: every "Connection established" line must
 # say "relay via" in the relayed configuration and "srflx" in the direct
 # one, or the measurement fails.  Around each transfer the IP and UDP
@@ -48,9 +66,16 @@
 # Environment (all optional):
 #   PUNCH=build/punch   the punch binary (a Release build)
 #   ROUNDS=10           rounds of the first-line measurement, per configuration
+#                       (0, with TP_ROUNDS=0 and IPERF_S=0: the upgrade alone)
 #   TP_ROUNDS=3         rounds of the pipe transfer, per configuration
 #   SIZE=100M           bytes per pipe transfer (head -c syntax: K, M, G)
 #   IPERF_S=5           seconds of the iperf3 ceiling (after 1 s omitted); 0: skip it
+#   UP_ROUNDS=10        rounds of the upgrade; 0: skip it
+#   FB_ROUNDS=3         of those, how many also time the fall back to the relay
+#   UP_DELAY_S=0        wait this long (seconds, decimals allowed) between both
+#                       "Connection established" lines and the lift: 0 lifts
+#                       inside the first round of direct checks, while they are
+#                       still dense; 3 or more, once they are 800 ms apart
 #   PIN=1               0: no pinning;  CPU_A=0 CPU_B=1 SERVER_CPU=
 #   TIMEOUT_S=60        bound on one client (launch to exit) and on each wait
 #   LOGS=DIR            keep every measurement's logs in DIR
@@ -70,6 +95,9 @@ ROUNDS=${ROUNDS:-10}
 TP_ROUNDS=${TP_ROUNDS:-3}
 SIZE=${SIZE:-100M}
 IPERF_S=${IPERF_S:-5}
+UP_ROUNDS=${UP_ROUNDS:-10}
+FB_ROUNDS=${FB_ROUNDS:-3}
+UP_DELAY_S=${UP_DELAY_S:-0}
 PIN=${PIN:-1}
 CPU_A=${CPU_A:-0}
 CPU_B=${CPU_B:-1}
@@ -80,6 +108,8 @@ LOGS=${LOGS:-}
 readonly IPERF_PORT=5201 # the ceiling's server, in natb
 readonly NATA_IP=203.0.113.10 NATB_IP=192.0.2.10
 readonly RP_READY_S=15 # alice registered and her relay allocated
+readonly RP_UP_S=10    # the block lifted -> "Path upgraded" (target: under 1 s)
+readonly RP_FB_S=40    # the block back -> "Path back on the relay" (consent: 15 s)
 # The configurations: key|NAT mode|the path type every side must report|label.
 readonly RP_CONFS=("relay|symmetric|relay|symmetric <-> symmetric, relayed"
 	"direct|home|srflx|home <-> home, direct (srflx)")
@@ -94,9 +124,13 @@ rp_die() {
 # ----------------------------------------------------------------- checks
 
 ((EUID == 0)) || rp_die "needs root (network namespaces, iptables)"
-[[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || rp_die "ROUNDS='$ROUNDS': expected a positive whole number"
+[[ $ROUNDS =~ ^[0-9]+$ ]] || rp_die "ROUNDS='$ROUNDS': expected a whole number"
+[[ $UP_ROUNDS =~ ^[0-9]+$ ]] || rp_die "UP_ROUNDS='$UP_ROUNDS': expected a whole number"
+{ [[ $FB_ROUNDS =~ ^[0-9]+$ ]] && ((FB_ROUNDS <= UP_ROUNDS)); } ||
+	rp_die "FB_ROUNDS='$FB_ROUNDS': expected a whole number, at most UP_ROUNDS ($UP_ROUNDS)"
 [[ $TP_ROUNDS =~ ^[0-9]+$ ]] || rp_die "TP_ROUNDS='$TP_ROUNDS': expected a whole number"
 [[ $IPERF_S =~ ^[0-9]+$ ]] || rp_die "IPERF_S='$IPERF_S': expected whole seconds"
+[[ $UP_DELAY_S =~ ^[0-9]+(\.[0-9]+)?$ ]] || rp_die "UP_DELAY_S='$UP_DELAY_S': expected seconds"
 [[ $TIMEOUT_S =~ ^[1-9][0-9]*$ ]] || rp_die "TIMEOUT_S='$TIMEOUT_S': expected whole seconds"
 [[ $SIZE =~ ^[1-9][0-9]*[KMG]?$ ]] || rp_die "SIZE='$SIZE': expected a number with an optional K, M or G (as head -c)"
 [[ -z $SERVER_CPU || $SERVER_CPU =~ ^[0-9]+$ ]] || rp_die "SERVER_CPU='$SERVER_CPU': expected a CPU number or nothing"
@@ -104,7 +138,7 @@ rp_die() {
 PUNCH=$(realpath "$PUNCH")
 grep -q '^CMAKE_BUILD_TYPE:STRING=Release$' "$(dirname "$PUNCH")/CMakeCache.txt" 2>/dev/null ||
 	echo "relay_path: warning: $PUNCH may not be a Release build" >&2
-for cmd in ip iptables iperf3 jq taskset timeout awk numfmt; do
+for cmd in ip iptables iptables-restore iperf3 jq taskset timeout awk numfmt; do
 	command -v "$cmd" >/dev/null || rp_die "$cmd not found (scripts/deps.sh installs it)"
 done
 [[ -x /usr/bin/time ]] || rp_die "/usr/bin/time not found (GNU time)"
@@ -453,6 +487,92 @@ m_ceiling() {
 	lab_nsx natb iptables -w 5 -D INPUT -i wan0 -p tcp -d "$NATB_IP" --dport "$IPERF_PORT" -j ACCEPT
 }
 
+# ---------------------------------------------------------------- upgrade
+
+# rp_block_rules -I|-D|-C: the router's two rules that drop UDP between the
+# NATs' public ranges (those of tests/net/upgrade.sh), for iptables-restore.
+rp_block_rules() {
+	printf '*filter\n'
+	printf -- '%s FORWARD -p udp -s 203.0.113.0/24 -d 192.0.2.0/24 -j DROP\n' "$1"
+	printf -- '%s FORWARD -p udp -s 192.0.2.0/24 -d 203.0.113.0/24 -j DROP\n' "$1"
+	printf 'COMMIT\n'
+}
+
+# rp_block -I|-D: inserts or deletes both rules in one transaction; sets
+# RP_T0 (epoch) to the moment iptables-restore returned, and RP_OP_MS to how
+# long it took (the uncertainty of RP_T0).
+rp_block() {
+	local t
+	t=$EPOCHREALTIME
+	rp_block_rules "$1" | lab_nsx router iptables-restore --noflush ||
+		rp_fail "iptables-restore $1 at the router failed"
+	RP_T0=$EPOCHREALTIME
+	RP_OP_MS=$(rp_ms "$t" "$RP_T0")
+}
+
+# rp_blocked: true if both rules are in place (iptables -C).
+rp_blocked() {
+	lab_nsx router iptables -w 5 -C FORWARD -p udp -s 203.0.113.0/24 -d 192.0.2.0/24 -j DROP 2>/dev/null &&
+		lab_nsx router iptables -w 5 -C FORWARD -p udp -s 192.0.2.0/24 -d 203.0.113.0/24 -j DROP 2>/dev/null
+}
+
+# rp_switched ID ERE WHAT SECONDS: waits for ID's stderr line ERE; sets
+# RP_AT (its arrival stamp) and RP_SEEN (the line).
+rp_switched() {
+	rp_wait_stamped "$RP_RUN/$1.err" "$2" "$4" ||
+		rp_fail "$1 printed no '$3' line within $4 s; its last line: '$(tail -n 1 "$RP_RUN/$1.err")'"
+	RP_SEEN=$(grep -m1 -E -- "^[0-9.]+ $2" "$RP_RUN/$1.err")
+	RP_AT=${RP_SEEN%% *}
+	RP_SEEN=${RP_SEEN#* }
+}
+
+# m_upgrade fallback|-: fresh clients connect through the relay (the block
+# in place); the block is lifted, and each side's time to "Path upgraded"
+# taken; with "fallback", the block goes back and each side's time to "Path
+# back on the relay" is taken too.  RP_TMP/last: "upgrade-ms-alice
+# upgrade-ms-bob on-relay-ms-alice on-relay-ms-bob established-to-lift-ms
+# lift-op-ms [fallback-ms-alice fallback-ms-bob insert-op-ms]".
+m_upgrade() {
+	local fb=$1 id t_lift t_est=0 at line re up=() onrelay=() back=() pid_a pid_b
+	rp_blocked || rp_block -I
+	rp_chat_peer alice bob a
+	pid_a=$LAB_PID
+	rp_chat_peer bob alice b
+	pid_b=$LAB_PID
+	for id in alice bob; do
+		rp_wait_stamped "$RP_RUN/$id.err" 'Connection established: ' "$TIMEOUT_S" ||
+			rp_fail "$id printed no 'Connection established' line within $TIMEOUT_S s"
+		at=$(rp_stamp_of "$RP_RUN/$id.err" 'Connection established: ')
+		t_est=$(awk -v a="$t_est" -v b="$at" 'BEGIN { print (b > a) ? b : a }')
+	done
+	rp_paths relay alice bob
+	[[ $UP_DELAY_S == 0 ]] || sleep "$UP_DELAY_S"
+	rp_block -D
+	t_lift=$RP_T0
+	line="$RP_OP_MS"
+	re='^Path upgraded: [^ ]+ -> [^ ]+ \(direct, srflx\), after ([0-9]+) ms on the relay$'
+	for id in alice bob; do
+		rp_switched "$id" 'Path upgraded: ' 'Path upgraded: ...' "$RP_UP_S"
+		[[ $RP_SEEN =~ $re ]] || rp_fail "$id: expected 'Path upgraded: L -> R (direct, srflx), after N ms on the relay'; seen '$RP_SEEN'"
+		up+=("$(rp_ms "$t_lift" "$RP_AT")")
+		onrelay+=("${BASH_REMATCH[1]}")
+	done
+	if [[ $fb == fallback ]]; then
+		rp_block -I
+		for id in alice bob; do
+			rp_switched "$id" 'Path back on the relay: ' 'Path back on the relay: ...' "$RP_FB_S"
+			back+=("$(rp_ms "$RP_T0" "$RP_AT")")
+		done
+		back+=("$RP_OP_MS")
+	fi
+	printf 'quit\n' >&"${RP_FD[alice]}"
+	printf 'quit\n' >&"${RP_FD[bob]}"
+	lab_wait_gone 10 "$pid_a" "$pid_b" || true
+	echo "${up[*]} ${onrelay[*]} $(rp_ms "$t_est" "$t_lift") $line ${back[*]}" >"$RP_TMP/last"
+	# shellcheck disable=SC2154 # set by rp_paths
+	echo "$RP_PATH_alice | $RP_PATH_bob" >"$RP_TMP/last.path"
+}
+
 # ------------------------------------------------------------------ set-up
 
 # rp_lab MODE: the instance, rebuilt with both NATs in MODE, and its server
@@ -494,15 +614,25 @@ rp_mb() { # BYTES_PER_S -> MB/s
 }
 
 rp_report() {
-	local conf key label med lo hi n col what
 	echo
-	echo "relay_path: scenario nat2 with --relay; $ROUNDS rounds of the first line, $TP_ROUNDS of pipe ($SIZE each), iperf3 ${IPERF_S} s"
+	echo "relay_path: scenario nat2 with --relay; $ROUNDS rounds of the first line, $TP_ROUNDS of pipe ($SIZE each), iperf3 ${IPERF_S} s," \
+		"$UP_ROUNDS of the upgrade ($FB_ROUNDS with the fallback)"
 	echo "punch $PUNCH"
 	if ((PIN)); then
 		echo "pinned: alice's side on CPU $CPU_A, bob's on CPU $CPU_B, server ${SERVER_CPU:-not pinned} (of $(nproc)); load average $RP_LOAD0 at the start, $(cut -d' ' -f1 /proc/loadavg) at the end"
 	else
 		echo "not pinned ($(nproc) CPUs); load average $RP_LOAD0 at the start, $(cut -d' ' -f1 /proc/loadavg) at the end"
 	fi
+	if ((ROUNDS || TP_ROUNDS || IPERF_S)); then
+		rp_report_main
+	fi
+	if ((UP_ROUNDS)); then
+		rp_report_upgrade
+	fi
+}
+
+rp_report_main() {
+	local conf key label med lo hi n col what
 	echo "first chat line, ms (median min max of the rounds), from bob's launch:"
 	printf '  %-36s %22s %22s %14s %14s %14s %14s %12s\n' configuration "bob's line at alice" "alice's line at bob" \
 		"alice took" "alice since" "bob took" "bob since" "bob's alloc"
@@ -547,6 +677,49 @@ rp_report() {
 	done
 }
 
+# rp_report_upgrade: the upgrade's and the fallback's figures.
+rp_report_upgrade() {
+	local med lo hi n col who both
+	echo "upgrade, relay -> direct (home <-> home, UDP between the NATs blocked at the router, then the block"
+	echo "lifted ${UP_DELAY_S} s after both were on the relay); ms from the lift to each side's 'Path upgraded', $UP_ROUNDS rounds:"
+	printf '  %-10s %9s %9s %9s %5s\n' side median min max runs
+	# Both sides upgraded: the later of the two lines, per round.
+	awk '{ print ($1 > $2 ? $1 : $2) }' "$RP_TMP/res/upgrade" 2>/dev/null >"$RP_TMP/res/upgrade-both" || true
+	for col in 1 2 both; do
+		case $col in
+		1) who=alice ;;
+		2) who=bob ;;
+		both) who="both" ;;
+		esac
+		if [[ $col == both ]]; then
+			read -r med lo hi n < <(rp_stats 1 upgrade-both)
+		else
+			read -r med lo hi n < <(rp_stats "$col" upgrade)
+		fi
+		printf '  %-10s %9s %9s %9s %5s\n' "$who" "$med" "$lo" "$hi" "$n"
+	done
+	both=$(rp_stats 1 upgrade-both | cut -d' ' -f1)
+	echo "  target: under 1 s (both sides); median $both ms: $(awk -v m="$both" 'BEGIN { print (m != "-" && m < 1000) ? "under" : "NOT under" }') it;" \
+		"max $(rp_stats 1 upgrade-both | cut -d' ' -f3) ms"
+	echo "  on the relay before the lift (both established -> lift), ms: median $(rp_stats 5 upgrade | cut -d' ' -f1);" \
+		"the lift itself (iptables-restore) took $(rp_stats 6 upgrade | cut -d' ' -f1) ms (median)"
+	if [[ -s $RP_TMP/res/fallback ]]; then
+		echo "fallback, direct -> relay (the block back after the upgrade); ms to each side's 'Path back on the relay', $FB_ROUNDS rounds:"
+		printf '  %-10s %9s %9s %9s %5s\n' side median min max runs
+		for col in 1 2; do
+			((col == 1)) && who=alice || who=bob
+			read -r med lo hi n < <(rp_stats "$col" fallback)
+			printf '  %-10s %9s %9s %9s %5s\n' "$who" "$med" "$lo" "$hi" "$n"
+		done
+		echo "  expected: about 15 s (consent lost after 15 s without an answer; checks every 5 s +-20%)"
+	fi
+	for key in upgrade fallback; do
+		[[ -s $RP_TMP/res/$key ]] || continue
+		echo "$key, each run:"
+		sed 's/^/  /' "$RP_TMP/res/$key"
+	done
+}
+
 # ------------------------------------------------------------------ main
 
 RP_LOAD0=$(cut -d' ' -f1 /proc/loadavg)
@@ -555,6 +728,9 @@ echo "relay_path: lab instance $LAB; punch $PUNCH" >&2
 failures=0
 for conf in "${RP_CONFS[@]}"; do
 	IFS='|' read -r key mode want label <<<"$conf"
+	if ((!ROUNDS && !TP_ROUNDS)) && [[ $key != direct || $IPERF_S == 0 ]]; then
+		continue # nothing to measure in this configuration
+	fi
 	rp_lab "$mode"
 	# Identity keys, made once per configuration (each lab build's server
 	# has a key of its own, which the clients remember on first use).
@@ -598,6 +774,31 @@ for conf in "${RP_CONFS[@]}"; do
 		fi
 	fi
 done
+if ((UP_ROUNDS)); then
+	rp_lab home
+	RP_KEYS=$RP_TMP/keys/upgrade
+	for id in alice bob; do
+		XDG_CONFIG_HOME=$RP_KEYS/$id "$PUNCH" id >/dev/null 2>&1 || rp_die "'punch id' failed for $id"
+	done
+	echo "  upgrade: NATs home, direct UDP blocked at the router, server pid $SERVER_PID" >&2
+	for ((round = 1; round <= UP_ROUNDS; round++)); do
+		fb=-
+		((round > FB_ROUNDS)) || fb=fallback
+		if ! rp_measure "upgrade-$round" m_upgrade "$fb"; then
+			failures=$((failures + 1))
+			echo "  round $round upgrade: FAILED" >&2
+			continue
+		fi
+		read -r up_a up_b on_a on_b est lift back_a back_b ins <"$RP_TMP/last"
+		echo "$up_a $up_b $on_a $on_b $est $lift $(cat "$RP_TMP/last.path")" >>"$RP_TMP/res/upgrade"
+		printf '  round %2d upgrade: alice %7s ms, bob %7s ms after the lift (%s ms after both were on the relay; lift took %s ms)\n' \
+			"$round" "$up_a" "$up_b" "$est" "$lift" >&2
+		if [[ $fb == fallback ]]; then
+			echo "$back_a $back_b $ins" >>"$RP_TMP/res/fallback"
+			printf '           fallback: alice %7s ms, bob %7s ms after the block went back\n' "$back_a" "$back_b" >&2
+		fi
+	done
+fi
 rp_report
 if ((failures)); then
 	echo "relay_path: $failures measurements failed (see above)" >&2
