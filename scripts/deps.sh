@@ -10,6 +10,8 @@ packages=(
 	libngtcp2-dev libngtcp2-crypto-gnutls-dev libsodium-dev
 	# tests
 	libcmocka-dev python3 python3-nacl procps strace shellcheck clang-format-19
+	# the Debian package and its unit (tests/pkg)
+	dpkg-dev debhelper lintian systemd
 	# interop peers and the benchmark's reference server
 	coturn stun-client
 	# the namespace lab and captures
