@@ -13,8 +13,9 @@
 #    the server's IPv6 address, gather no IPv4 candidate, and connect as in 1.
 # 3. The firewall, in nat1 --ipv6 (bob public at 2001:db8:b::20):
 #    unsolicited inbound UDP to alice is dropped (no conntrack entry left);
-#    alice's packet out gets bob's reply back, with her own address and port
-#    (no NAT66); bob may then send to her from that port, not from another;
+#    alice's packet out gets bob's reply back, and he sees her own address
+#    and port (no NAT66); after one datagram from alice to bob's port 5555,
+#    bob may send to her from that port, not from another;
 #    ICMPv6 to the firewall itself passes, an echo request to alice does not.
 
 set -euo pipefail
@@ -133,13 +134,14 @@ expect_eq "nata: conntrack entries from bob's unsolicited probe" "" "$(conntrack
 ok "unsolicited inbound UDP to alice dropped, no conntrack entry left"
 
 # alice sends first; bob's echo answers through the firewall, and sees her
-# own address and port.
-net_echo bob "[$BOB]:5555" 2 bob-echo
-bob_echo=${NET_PIDS[-1]}
-seen=$(net_ask alice "[$A6]:4444" "[$BOB]:5555")
-expect_eq "alice -> bob, and his reply" "reply [$BOB]:5555 seen [$A6]:4444" "$seen"
-lab_wait_gone 5 "$bob_echo" || fail "bob's echo (2 s) still running after 5 s"
-# Now bob may send to her from that port (the flow she opened), not from another.
+# own address and port (no NAT66).
+net_echo bob "[$BOB]:5560" 20 bob-echo
+seen=$(net_ask alice "[$A6]:4450" "[$BOB]:5560")
+expect_eq "alice -> bob's echo, and its reply" "reply [$BOB]:5560 seen [$A6]:4450" "$seen"
+# One datagram from alice's 4444 to bob's 5555 (nothing listens there) opens
+# the firewall for that address and port only.
+seen=$(lab_nsx alice timeout -k 1 10 "${PROBE[@]}" send "[$A6]:4444" "[$BOB]:5555" 64)
+expect_eq "alice: one datagram to [$BOB]:5555" sent "$seen"
 net_echo alice "[$A6]:4444" 20 alice-echo2
 seen=$(net_ask bob "[$BOB]:5556" "[$A6]:4444")
 expect_eq "bob, from another port, -> alice [$A6]:4444" timeout "$seen"
