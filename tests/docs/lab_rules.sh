@@ -6,7 +6,9 @@
 # For each NAT mode of scripts/lab, builds scenario nat1 with it and reads
 # back what nata really runs: its ip_forward sysctl, its iptables rules
 # (`iptables -S`, nat table first, as commands) and, for the cone modes, the
-# nftables table.  Each "<!-- lab-rules: MODE -->" block of the doc must be
+# nftables table; and, as "ipv6", nata's IPv6 firewall (scenario nat1
+# --ipv6: the IPv6 forwarding sysctl and `ip6tables -S`).  Each
+# "<!-- lab-rules: MODE -->" block of the doc must be
 # that text (check, the default, as ctest runs it), or is rewritten to it
 # (write: after a change to scripts/lab).  The "<!-- conntrack: NAME -->"
 # blocks must be docs/dumps/NAME.conntrack, which scripts/capture writes
@@ -41,6 +43,16 @@ for mode in home plain symmetric fullcone restricted; do
 	lab_down
 	ok "$mode: $(grep -c . "$OUT/$mode") lines of rules read back from nata"
 done
+# rules6_of NODE: NODE's IPv6 firewall, as commands.
+rules6_of() {
+	local node=$1
+	echo "sysctl -w net.ipv6.conf.all.forwarding=$(lab_nsx "$node" sysctl -n net.ipv6.conf.all.forwarding)"
+	lab_nsx "$node" ip6tables -w 5 -S | sed -n -E '/^-(P|N) /!s/^/ip6tables /p'
+}
+net_up nat1 --ipv6
+rules6_of nata >"$OUT/ipv6"
+lab_down
+ok "ipv6: $(grep -c . "$OUT/ipv6") lines of IPv6 firewall rules read back from nata"
 net_expect_gone
 
 python3 "$(dirname "$0")/docs.py" blocks "$action" "$DOC" \

@@ -25,7 +25,8 @@
       back within SECONDS: "reply TO TEXT", "refused", "error ENAME" or
       "timeout" (no handshake or no answer).
 
-The exit status is 0 whatever the network did; the caller judges the output.
+Addresses are IP:PORT, or [IPV6]:PORT (printed the same way).  The exit
+status is 0 whatever the network did; the caller judges the output.
 """
 import errno
 import socket
@@ -35,15 +36,25 @@ import time
 
 def addr(text):
     host, _, port = text.rpartition(":")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
     return host, int(port)
 
 
+def family(text):
+    return socket.AF_INET6 if ":" in addr(text)[0] else socket.AF_INET
+
+
 def fmt(a):
+    if ":" in a[0]:
+        return "[%s]:%d" % (a[0], a[1])
     return "%s:%d" % (a[0], a[1])
 
 
-def bound_socket(bind):
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+def bound_socket(bind, kind=socket.SOCK_DGRAM):
+    s = socket.socket(family(bind), kind)
+    if kind == socket.SOCK_STREAM:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     s.bind(addr(bind))
     return s
 
@@ -88,7 +99,10 @@ def ask(bind, to, seconds):
 
 def send(bind, to, ttl):
     s = bound_socket(bind)
-    s.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, ttl)
+    if family(bind) == socket.AF_INET6:
+        s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_UNICAST_HOPS, ttl)
+    else:
+        s.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, ttl)
     s.sendto(b"probe ttl %d" % ttl, addr(to))
     print("sent")
 
@@ -121,9 +135,7 @@ def count(bind, to, n, seconds):
 
 
 def tcpecho(bind, seconds):
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    s.bind(addr(bind))
+    s = bound_socket(bind, socket.SOCK_STREAM)
     s.listen(16)
     print("ready", flush=True)
     deadline = time.monotonic() + seconds
@@ -147,9 +159,7 @@ def tcpecho(bind, seconds):
 
 
 def tcpask(bind, to, seconds):
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    s.bind(addr(bind))
+    s = bound_socket(bind, socket.SOCK_STREAM)
     s.settimeout(seconds)
     try:
         s.connect(addr(to))
