@@ -97,6 +97,7 @@ local A = {
 	PUNCH_PUBKEY = 0x4F0B,
 	PUNCH_SIGNATURE = 0x4F0C,
 	PUNCH_SERVER_KEY = 0x4F0D,
+	PUNCH_RELAY = 0xCF01, -- comprehension-optional (docs/protocol.md, "The relay")
 }
 local PUNCH_ATTR_FIRST, PUNCH_ATTR_LAST = A.PUNCH_ID, A.PUNCH_SERVER_KEY
 
@@ -145,6 +146,8 @@ local f = {
 	pubkey = ProtoField.bytes("punch.pubkey", "PUNCH-PUBKEY (Ed25519)"),
 	signature = ProtoField.bytes("punch.signature", "PUNCH-SIGNATURE (Ed25519)"),
 	server_key = ProtoField.bytes("punch.server_key", "PUNCH-SERVER-KEY (Ed25519)"),
+	relay_username = ProtoField.string("punch.relay.username", "Relay USERNAME"),
+	relay_password = ProtoField.string("punch.relay.password", "Relay password"),
 	session = ProtoField.uint64("punch.session", "PUNCH-SESSION", base.HEX),
 	lifetime = ProtoField.uint32("punch.lifetime", "PUNCH-LIFETIME (s)", base.DEC),
 	status = ProtoField.uint32("punch.status", "PUNCH-STATUS", base.DEC, statuses),
@@ -401,6 +404,21 @@ local decoders = {
 		end
 		t:add(f.signature, r)
 		return hex(r(0, 8):bytes()) .. "..."
+	end,
+	-- docs/protocol.md, "The relay": the username's length (1 byte), the
+	-- username (rdv:SESSION:ID), the password (the rest).
+	[A.PUNCH_RELAY] = function(t, r)
+		if not r or r:len() < 2 then
+			return nil
+		end
+		local ulen = r(0, 1):uint()
+		if ulen == 0 or 1 + ulen >= r:len() then
+			return nil
+		end
+		local user = r(1, ulen):string(ENC_UTF_8)
+		t:add(f.relay_username, r(1, ulen), user)
+		t:add(f.relay_password, r(1 + ulen), r(1 + ulen):string(ENC_UTF_8))
+		return "user " .. user
 	end,
 	[A.PUNCH_SESSION] = function(t, r)
 		if not r or r:len() ~= 8 then
@@ -662,8 +680,9 @@ local registered_port = DEFAULT_PORT
 -- by the first byte; QUIC's have bit 0x40 (the fixed bit) set, unless the
 -- peer greases it (RFC 9287), as ngtcp2 allows.  That alone would send any
 -- text on the flow to QUIC, so a flow counts as QUIC from its first
--- long-header packet (RFC 9000 17.2: bits 11, version 1 or 2, connection id
--- of at most 20 bytes) on; short headers (bit 0x80 clear) follow.
+-- long-header packet (RFC 9000 17.2: bit 0x80, version 1 or 2, connection id
+-- of at most 20 bytes; the fixed bit may be greased there too) on; short
+-- headers (bit 0x80 clear) follow.
 local function flow_key(pinfo)
 	local a = tostring(pinfo.src) .. ":" .. pinfo.src_port
 	local b = tostring(pinfo.dst) .. ":" .. pinfo.dst_port
@@ -675,7 +694,9 @@ local function looks_like_quic(tvb, pinfo)
 		return false
 	end
 	local form = band(tvb(0, 1):uint(), 0xC0)
-	if form == 0xC0 then
+	-- A long header (bit 0x80), the fixed bit 0x40 set or greased: the
+	-- version and the connection id length tell.
+	if band(form, 0x80) ~= 0 then
 		if tvb:len() < 6 then
 			return false
 		end
@@ -726,6 +747,39 @@ local function heuristic(tvb, pinfo, tree)
 end
 
 punch:register_heuristic("udp", heuristic)
+
+-- What a TURN relay carries (RFC 8656): Wireshark's STUN dissector offers
+-- the payload of a ChannelData message and the DATA attribute of a Send or
+-- Data indication to its "stun" heuristic list, and shows it as bare data
+-- when no one claims it.  punch's relayed checks (STUN) and its QUIC link
+-- travel there, so they are decoded as on a direct flow.  The Info column
+-- keeps the TURN summary and adds the inner one after it.
+local function turn_payload(tvb, pinfo, tree)
+	local inner
+	if looks_like_stun(tvb) then
+		inner = function()
+			if is_punch(tvb) then
+				dissect_punch(tvb, pinfo, tree)
+			else
+				stun_udp:call(tvb, pinfo, tree)
+			end
+		end
+	elseif quic and looks_like_quic(tvb, pinfo) then
+		inner = function()
+			quic:call(tvb, pinfo, tree)
+		end
+	else
+		return false
+	end
+	pinfo.cols.info:append(" | ")
+	pinfo.cols.info:fence()
+	pinfo.cols.protocol:append("/")
+	pinfo.cols.protocol:fence()
+	inner()
+	return true
+end
+
+punch:register_heuristic("stun", turn_payload)
 
 local udp_port = DissectorTable.get("udp.port")
 udp_port:add(registered_port, punch)

@@ -45,6 +45,21 @@
 #                PUNCH-OBSERVED, XOR-MAPPED-ADDRESS) is one that the
 #                capture's own IP and UDP headers show (the lab records both
 #                sides of every NAT, so every host's address is on the wire)
+# and, for a capture with a TURN Allocate in it (the server relaying,
+# scripts/lab --relay):
+#   turn         Wireshark decodes the relay's exchange as TURN (RFC 8656):
+#                Allocate request, its 401 and success, CreatePermission,
+#                ChannelBind and Refresh requests and successes, Send and
+#                Data indications and ChannelData all appear
+#   carried      what the relay carries is decoded through punch.lua's "stun"
+#                heuristic, never left as bare data: every Send and Data
+#                indication holds a STUN message (a check); every ChannelData
+#                a STUN message or QUIC, and both kinds appear (the checks
+#                through the relay, then the secure link)
+#   relay creds  a REGISTER success carries PUNCH-RELAY with the username
+#                rdv:SESSION:ID (16 hex digits, alice or bob)
+#   trickle      a PEER-INFO request carries a relayed candidate (type 4):
+#                the one the peer registered once it had its allocation
 # A capture with no STUN at all (no UDP payload with the magic cookie at
 # offset 4, e.g. plain datagrams from tests/net/udpprobe.py) is not punch's
 # traffic: only stderr and clean apply, and nothing in it may decode as punch.
@@ -79,6 +94,7 @@ fields=(
 	punch.cand.type punch.cand.ipv4 punch.observed.ipv4 punch.xor_mapped.ipv4
 	punch.cand.port punch.observed.port punch.xor_mapped.port
 	ip.src ip.dst udp.srcport udp.dstport
+	stun.type stun.channel punch.relay.username
 )
 eargs=()
 for f in "${fields[@]}"; do
@@ -137,7 +153,8 @@ check_capture() {
 		if (udp) {
 			last = protos
 			sub(/.*:/, "", last)
-			quic = (protos ~ /:udp(:punch)?:quic(:|$)/)
+			# (Also QUIC that a TURN relay carries: udp:punch:stun:punch:quic.)
+			quic = (protos ~ /:udp(:punch)?(:stun:punch)?:quic(:|$)/)
 			if (quic)
 				quic_frames++
 			if (last != "stun" && last != "punch" && !quic)
@@ -213,6 +230,25 @@ check_capture() {
 		for (k = 20; k <= 22; k++) add(decoded_port, $k)
 		for (k = 23; k <= 24; k++) add(header_ip, $k)
 		for (k = 25; k <= 26; k++) add(header_port, $k)
+
+		# TURN (RFC 8656): the outer message type comes first in stun.type.
+		split($27, ty, "\037"); t0 = tolower(ty[1])
+		if (t0 != "") turn_type[t0]++
+		if (t0 == "0x0113" && index(info, "error-code: 401") > 0) turn_401++
+		if (t0 == "0x0016" || t0 == "0x0017") {
+			# A Send or Data indication: its DATA, a check, decoded as STUN.
+			if (protos !~ /:stun:punch(:stun)?$/) note("carried_ind", n " (" protos ")")
+		}
+		if ($28 != "" && udp && first >= "40" && first < "80") {
+			channel_data++
+			if (protos ~ /:stun:punch:quic(:|$)/) channel_quic++
+			else if (protos ~ /:stun:punch(:stun)?$/) channel_stun++
+			else note("carried_cd", n " (" protos ")")
+		}
+		if ($29 != "") relay_user[$29] = 1
+		if (index(info, "PEER-INFO Request") == 1)
+			for (i = 1; i <= nc; i++)
+				if (ct[i] == "4") trickled++
 	}
 	END {
 		if (frames_seen == 0) fail("frames", "a capture with packets", "none")
@@ -263,6 +299,29 @@ check_capture() {
 			printf "ok: %s: %d frames; REGISTER %d, PEER-INFO %d requests, %d QUIC; ids {%s}; %d addresses un-XORed; %d consent checks shown as QUIC by Wireshark\n",
 				name, frames_seen, count["REGISTER Request"], count["PEER-INFO Request"],
 				quic_frames, keys(id_set), length(decoded_ip), stun_after_quic
+		if (!("0x0003" in turn_type))
+			exit failed
+		# The exchange with the relay (RFC 8656 message types).
+		nt = split("0x0003 Allocate request|0x0103 Allocate success|0x0008 CreatePermission request|0x0108 CreatePermission success|0x0009 ChannelBind request|0x0109 ChannelBind success|0x0004 Refresh request|0x0104 Refresh success|0x0016 Send indication|0x0017 Data indication", tt, "|")
+		for (i = 1; i <= nt; i++) {
+			code = substr(tt[i], 1, 6)
+			if (!(code in turn_type)) fail("turn", "at least one " substr(tt[i], 8) " (stun.type == " code ")", "none")
+		}
+		if (turn_401 == 0) fail("turn", "an Allocate error response 401 (the first Allocate, without credentials)", "none")
+		if (bad["carried_ind"] != "") fail("carried", "every Send and Data indication carrying a STUN message that punch.lua decodes", seen("carried_ind"))
+		if (bad["carried_cd"] != "") fail("carried", "every ChannelData carrying STUN or QUIC that punch.lua decodes", seen("carried_cd"))
+		if (channel_stun == 0 || channel_quic == 0)
+			fail("carried", "ChannelData carrying checks (STUN) and ChannelData carrying QUIC", channel_stun " and " channel_quic)
+		ok = 0
+		for (k in relay_user)
+			if (split(k, u, ":") == 3 && u[1] == "rdv" && u[2] ~ /^[0-9a-f]+$/ && length(u[2]) == 16 && (u[3] == "alice" || u[3] == "bob"))
+				ok = 1
+		if (!ok) fail("relay creds", "PUNCH-RELAY with the username rdv:SESSION:ID", "{" keys(relay_user) "}")
+		if (trickled == 0) fail("trickle", "a PEER-INFO request with a relayed candidate (type 4)", "none")
+		if (!failed)
+			printf "ok: %s: TURN: %d Allocate, %d ChannelBind, %d Send and %d Data indications, %d ChannelData (%d carrying checks, %d QUIC); relay users {%s}; %d relayed candidates trickled in PEER-INFO\n",
+				name, turn_type["0x0003"], turn_type["0x0009"], turn_type["0x0016"], turn_type["0x0017"],
+				channel_data, channel_stun, channel_quic, keys(relay_user), trickled
 		exit failed
 	}' "$tmp/fields" || rc=1
 	[[ -s $tmp/consent ]] && { check_consent "$file" || rc=1; }

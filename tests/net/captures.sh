@@ -30,10 +30,26 @@
 #    and bob checks that port back (a peer-reflexive candidate).
 #    Their conntrack tables (NAME.conntrack) match the committed ones once
 #    ports, timers, use counts and [ASSURED] (timing) are set aside.
+#    relay_sym and upgrade (the server a TURN relay; ctest runs them as
+#    net_captures_relay) are read with punch.lua loaded, which decodes what
+#    the relay carries.  relay_sym (both NATs symmetric): in order, an
+#    Allocate without credentials, its 401, an Allocate with
+#    MESSAGE-INTEGRITY, its success with XOR-RELAYED-ADDRESS,
+#    CreatePermission, a check in a Send indication, ChannelBind, a check in
+#    ChannelData, alice's USE-CANDIDATE, QUIC's Initial in ChannelData, both
+#    chat lines decrypted, a Refresh with LIFETIME 0; a second PEER-INFO
+#    (the relayed candidate trickled) and a relayed candidate in one; no
+#    QUIC between the NATs; no TURN error but the Allocate's 401.  upgrade
+#    (home NATs, the router blocking them until both are on the relay):
+#    USE-CANDIDATE on a relayed pair and the QUIC handshake in ChannelData,
+#    a direct check lost at the router while it blocks, then a direct check
+#    delivered, USE-CANDIDATE on the direct pair, QUIC between the NATs and
+#    both chat lines on the direct path, none through the relay; no QUIC
+#    long header after the move (no new handshake).
 # 4. No packet in any capture is malformed or carries an expert error.
 # 5. The dissector's full checks (tests/dissector/dissector.sh, which the
 #    dissector test runs on the committed docs/dumps) on these fresh
-#    captures, so that a change to punch's wire format shows here even while
+#    captures (the full set, or relay_sym and upgrade, with its TURN checks), so that a change to punch's wire format shows here even while
 #    the committed captures are older; contrib/wireshark/punch.lua missing
 #    is a failure.
 #
@@ -57,6 +73,10 @@ CAPTURE_LIMIT_S=280 # scripts/capture: six lab runs, about 25 s alone, 230 s see
 NAMES=("${@:2}")
 FULL_SET=0 # the six captures tests/dissector/dissector.sh reads
 ((${#NAMES[@]})) || { NAMES=(lan nat1 nat2 samenat nat2_plain plain_race); FULL_SET=1; }
+RELAY_SET=1 # only relay_sym and upgrade: dissector.sh's TURN checks apply to them
+for name in "${NAMES[@]}"; do
+	[[ $name == relay_sym || $name == upgrade ]] || RELAY_SET=0
+done
 TSHARK_LIMIT_S=20
 DISSECTOR_LIMIT_S=60 # dissector.sh: two tshark passes a capture, about 25 s in all
 LUA=$NET_REPO/contrib/wireshark/punch.lua
@@ -64,6 +84,8 @@ DUMPS=$NET_TMP/dumps
 TSHARK_ERR=$NET_TMP/tshark.err
 TSHARK_OPTS=(-n -o udp.try_heuristic_first:TRUE --enable-heuristic stun_udp
 	-o quic.reassemble_crypto_out_of_order:FALSE)
+BASE_OPTS=("${TSHARK_OPTS[@]}")
+RELAY_ADDR=198.51.100.10 # the server, and so every relayed address
 
 # Addresses per capture: the server, then alice and bob as the other sees
 # them on the chosen path.
@@ -84,6 +106,8 @@ declare -A IFACES=( # the capture points, in frame.interface_name's words
 	[plain_race]="nata/lan0 nata/wan0 natb/wan0 natb/lan0"
 	[sym_home]="nata/lan0 nata/wan0 natb/wan0 natb/lan0"
 	[sym_fullcone]="nata/lan0 nata/wan0 natb/wan0 natb/lan0"
+	[relay_sym]="nata/lan0 nata/wan0 natb/wan0 natb/lan0"
+	[upgrade]="nata/lan0 nata/wan0 natb/wan0 natb/lan0"
 )
 
 # tsh FILE ARGS...: tshark on FILE, bounded; fails on a non-zero status or
@@ -335,6 +359,78 @@ check_conntrack() {
 	expect_eq "$name: conntrack tables, ports and timers aside (fresh, then docs/dumps)" "$committed" "$fresh"
 }
 
+# with_lua: the TURN checks read the captures with punch.lua loaded, so
+# that the checks and QUIC inside Send/Data indications and ChannelData
+# decode (stun.type, stun.att.type and quic.* of the payload).
+with_lua() {
+	[[ -r $LUA ]] || fail "expected the dissector $LUA (it decodes what the relay carries); seen none"
+	TSHARK_OPTS=("${BASE_OPTS[@]}" -X "lua_script:$LUA")
+}
+
+# turn_errors NAME: no TURN error response (Allocate, Refresh,
+# CreatePermission, ChannelBind) but the first Allocate's 401.
+turn_errors() {
+	expect_none "$1" "TURN error response but the Allocate's 401" \
+		"(stun.type == 0x0113 && !(stun.att.error.class == 4 && stun.att.error == 1)) || stun.type in {0x0114,0x0118,0x0119}"
+}
+
+check_relay_sym() {
+	local name=relay_sym q="!icmp" n
+	with_lua
+	expect_sequence "$name" \
+		"an Allocate request without credentials" "stun.type == 0x0003 && !stun.att.username && $q" \
+		"its 401 Unauthenticated" "stun.type == 0x0113 && stun.att.error.class == 4 && stun.att.error == 1 && $q" \
+		"an Allocate with MESSAGE-INTEGRITY" "stun.type == 0x0003 && stun.att.username && stun.att.type == 0x0008 && $q" \
+		"an Allocate success with XOR-RELAYED-ADDRESS" "stun.type == 0x0103 && stun.att.type == 0x0016 && $q" \
+		"a CreatePermission request" "stun.type == 0x0008 && $q" \
+		"a check in a Send indication" "stun.type == 0x0016 && stun.att.username && $q" \
+		"a ChannelBind request" "stun.type == 0x0009 && $q" \
+		"a check in ChannelData" "stun.channel && stun.type == 0x0001 && $q" \
+		"alice's USE-CANDIDATE" "frame.interface_name == \"nata/lan0\" && ip.src == 10.0.1.2 && stun.att.type == 0x0025 && $q" \
+		"QUIC's Initial in ChannelData" "stun.channel && quic.long.packet_type == 0" \
+		"alice's chat line, decrypted" "quic.stream_data contains \"hello from alice\"" \
+		"bob's chat line, decrypted" "quic.stream_data contains \"hello from bob\"" \
+		"a Refresh with LIFETIME 0 (the allocation given back)" "stun.type == 0x0004 && stun.att.lifetime == 0 && $q"
+	n=$(tsh "$DUMPS/$name.pcapng" -Y "punch.type == 0x00ee && frame.interface_name matches \"lan0\$\"" -T fields -e punch.txid | sort -u | grep -c . || true)
+	((n >= 3)) || fail "$name: expected 3 PEER-INFO transactions delivered (one each, and one trickled with the later peer's relayed candidate); seen $n"
+	first "$name" "a PEER-INFO with a relayed candidate" "punch.type == 0x00ee && punch.cand.type == 4 && $q" >/dev/null
+	expect_none "$name" "QUIC between the NATs (both are symmetric: only the relay connects them)" \
+		"quic && ((ip.src == 203.0.113.0/24 && ip.dst == 192.0.2.0/24) || (ip.src == 192.0.2.0/24 && ip.dst == 203.0.113.0/24))"
+	turn_errors "$name"
+	TSHARK_OPTS=("${BASE_OPTS[@]}")
+}
+
+check_upgrade() {
+	local name=upgrade q="!icmp" f=$DUMPS/upgrade.pcapng txid last_long first_direct
+	local direct="((ip.src == 203.0.113.0/24 && ip.dst == 192.0.2.0/24) || (ip.src == 192.0.2.0/24 && ip.dst == 203.0.113.0/24))"
+	with_lua
+	# While the router blocks: bob's first check to alice's public address
+	# leaves natb and never reaches nata.
+	txid=$(first_field "$f" stun.id "frame.interface_name == \"natb/wan0\" && ip.dst == 203.0.113.10 && stun.type == 0x0001 && stun.att.username && $q")
+	[[ -n $txid ]] || fail "$name: expected a check from bob to 203.0.113.10 on natb/wan0; seen none"
+	txid=$(sed 's/../&:/g; s/:$//' <<<"$txid")
+	expect_none "$name" "arrival at nata of bob's first check (the router drops it)" \
+		"frame.interface_name == \"nata/wan0\" && stun.id == $txid"
+	expect_sequence "$name" \
+		"an Allocate success with XOR-RELAYED-ADDRESS" "stun.type == 0x0103 && stun.att.type == 0x0016 && $q" \
+		"alice's USE-CANDIDATE on a relayed pair" "frame.interface_name == \"nata/lan0\" && stun.att.type == 0x0025 && (stun.channel || ip.addr == $RELAY_ADDR) && $q" \
+		"QUIC's Handshake in ChannelData" "stun.channel && quic.long.packet_type == 2" \
+		"a direct check delivered to alice" "frame.interface_name == \"nata/lan0\" && ip.src == 192.0.2.10 && stun.type == 0x0001 && stun.att.username && $q" \
+		"alice's USE-CANDIDATE on the direct pair" "frame.interface_name == \"nata/lan0\" && ip.src == 10.0.1.2 && ip.dst == 192.0.2.10 && stun.att.type == 0x0025 && $q" \
+		"alice's chat line, decrypted, direct" "quic.stream_data contains \"hello from alice\" && $direct" \
+		"bob's chat line, decrypted, direct" "quic.stream_data contains \"hello from bob\" && $direct"
+	expect_none "$name" "chat line through the relay" "quic.stream_data contains \"hello\" && (stun.channel || ip.addr == $RELAY_ADDR)"
+	# The move is not a new connection: every long header (Initial,
+	# Handshake) comes before the first QUIC packet on the direct path.
+	last_long=$(frames "$f" "quic.long.packet_type" | tail -n 1)
+	first_direct=$(first "$name" "QUIC between the NATs" "quic && $direct")
+	[[ -n $last_long ]] || fail "$name: expected QUIC long headers (the handshake); seen none"
+	((last_long < first_direct)) ||
+		fail "$name: expected no QUIC long header after the move to the direct path (frame $first_direct); seen one in frame $last_long"
+	turn_errors "$name"
+	TSHARK_OPTS=("${BASE_OPTS[@]}")
+}
+
 check_clean() { # NAME [TSHARK ARGS...]: part 4
 	local name=$1 seen
 	shift
@@ -360,7 +456,7 @@ net_expect_gone
 for name in "${NAMES[@]}"; do
 	[[ -s $DUMPS/$name.pcapng ]] || fail "$name: expected $DUMPS/$name.pcapng; seen none"
 	check_interfaces "$name"
-	[[ $name == plain_race || $name == sym_home ]] || check_session "$name"
+	[[ $name == plain_race || $name == sym_home || $name == relay_sym || $name == upgrade ]] || check_session "$name"
 	case $name in
 	nat2)
 		check_probes nat2
@@ -373,15 +469,20 @@ for name in "${NAMES[@]}"; do
 		check_"$name"
 		check_conntrack "$name"
 		;;
+	relay_sym | upgrade)
+		check_"$name"
+		check_clean "$name" -X "lua_script:$LUA"
+		;;
 	esac
 	check_clean "$name"
 	ok "$name: $(capinfos -M -c -T -r "$DUMPS/$name.pcapng" | cut -f2) packets, session in order, nothing malformed"
 done
 
 # Part 5, on the full set of captures that tests/dissector/dissector.sh
-# reads (net_captures_sym makes only the two symmetric-NAT ones, which parts
-# 1-4 check).
-if ((FULL_SET)); then
+# reads, or on relay_sym and upgrade (net_captures_relay) for its TURN
+# checks (net_captures_sym makes only the two symmetric-NAT ones, which
+# parts 1-4 check).
+if ((FULL_SET || RELAY_SET)); then
 	[[ -r $LUA ]] || fail "expected the dissector $LUA; seen none"
 	rc=0
 	PUNCH_DUMPS=$DUMPS PUNCH_LUA=$LUA TSHARK=$(command -v tshark) \
