@@ -18,11 +18,12 @@ static const char usage[] =
 	"                    [-relay-ip ADDR] [-relay-ports LO-HI] [-relay-bps N]\n"
 	"                    [-max-allocations N] [-max-allocations-per-prefix N]\n"
 	"                    [-relay-allow-private] [-realm REALM]\n"
+	"                    [-no-tcp] [-max-tcp N]\n"
 	"                    [-log quiet|info|debug] [-v]\n"
 	"       punch server [-state DIR] -print-key\n"
 	"\n"
-	"Answer STUN Binding requests (RFC 8489) over UDP, and introduce peers\n"
-	"that register to reach each other (punch chat).\n"
+	"Answer STUN Binding requests (RFC 8489) over UDP and TCP, and introduce\n"
+	"peers that register to reach each other (punch chat, over UDP).\n"
 	"\n"
 	"  -listen ADDR:PORT  listen here; may be repeated (default 0.0.0.0:3478\n"
 	"                     and [::]:3478). IPv6 as [::1]:3478. Port 0 picks one.\n"
@@ -61,6 +62,10 @@ static const char usage[] =
 	"  -relay-allow-private  let the relay reach loopback and private\n"
 	"                     addresses (refused with 403 by default)\n"
 	"  -realm REALM       the TURN realm (default punch)\n"
+	"  -no-tcp            UDP only: no TCP listener beside each UDP socket\n"
+	"                     (Binding and TURN over TCP, RFC 8489 6.2.2)\n"
+	"  -max-tcp N         TCP connections at most, 1-100000 (default 1000;\n"
+	"                     about 4.5 KB each); more are accepted and closed\n"
 	"  -print-key         print the server's key fingerprint (made on first\n"
 	"                     use), for clients' -server-key, and exit\n"
 	"  -log LEVEL         quiet: the start and stop lines, warnings, errors\n"
@@ -333,12 +338,14 @@ int cmd_server(int argc, char **argv)
 		{ "max-allocations-per-prefix", required_argument, NULL, 'X' },
 		{ "relay-allow-private", no_argument, NULL, 'W' },
 		{ "realm", required_argument, NULL, 'E' },
+		{ "no-tcp", no_argument, NULL, 'N' },
+		{ "max-tcp", required_argument, NULL, 'C' },
 		{ NULL, 0, NULL, 0 }
 	};
 	struct server_config cfg = { 0 };
 	const char *alt = NULL;
 	int want_key = 0;
-	long port = SERVER_DEFAULT_PORT, max_peers;
+	long port = SERVER_DEFAULT_PORT, max_peers, max_tcp;
 	int port_given = 0, rc;
 	int c;
 
@@ -374,6 +381,14 @@ int cmd_server(int argc, char **argv)
 		case 'P':
 			want_key = 1;
 			break;
+		case 'N':
+			cfg.no_tcp = 1;
+			break;
+		case 'C':
+			if (parse_range(optarg, 1, 100000, &max_tcp))
+				return cmd_bad("server", "-max-tcp wants a number 1-100000, got '%s'", optarg);
+			cfg.max_tcp = (size_t)max_tcp;
+			break;
 		case 'v':
 			log_set_level(LOG_DEBUG);
 			break;
@@ -404,6 +419,8 @@ int cmd_server(int argc, char **argv)
 		listen_defaults(&cfg, (uint16_t)port, alt != NULL);
 	if (alt && (rc = apply_alt(&cfg, alt)))
 		return rc;
+	if (cfg.no_tcp && cfg.max_tcp)
+		return cmd_bad("server", "-max-tcp limits TCP connections, which -no-tcp turns off; give one of them");
 	if (!cfg.auth_secret && (cfg.relay_ip.ss_family || cfg.relay_lo ||
 	                         cfg.relay_bps || cfg.max_allocs ||
 	                         cfg.max_per_prefix || cfg.relay_allow_private ||

@@ -24,6 +24,7 @@
 #include "punch_attr.h"
 #include "rendezvous_server.h"
 #include "server_state.h"
+#include "server_tcp.h"
 #include "stun.h"
 #include "turn_server.h"
 
@@ -36,6 +37,7 @@ enum {
 	 * carries every client's data. */
 	LISTEN_RCVBUF = 4 << 20,
 	RELAY_RCVBUF = 512 << 10,
+	TCP_PORT_TRIES = 8,  /* port 0: UDP ports tried for one free in TCP */
 };
 
 struct server;
@@ -99,6 +101,7 @@ struct server {
 	struct out_queue to_peers;      /* ChannelData and Send, relayed */
 	struct out_queue to_clients;    /* Data and ChannelData from peers */
 	uint8_t client_data[BATCH][TURN_OUT_MAX];
+	struct tcp_server *tcp;          /* NULL: -no-tcp */
 	char state_dir[STATE_PATH_MAX];
 	uint64_t saved_ms;  /* when the bindings were last saved */
 };
@@ -252,7 +255,9 @@ static void on_relay_readable(uv_poll_t *h, int status, int events)
 			                      (struct sockaddr *)&srv->from[i], now,
 			                      srv->client_data[q->n],
 			                      sizeof(srv->client_data[q->n]), &o);
-			if (rc == TURN_TO_CLIENT && o.sock < srv->n_socks)
+			if (rc == TURN_TO_CLIENT && tcp_sock_is(o.sock))
+				tcp_server_send(srv->tcp, o.sock, o.data, o.len);
+			else if (rc == TURN_TO_CLIENT && o.sock < srv->n_socks)
 				out_queue_add(srv, q, srv->socks[o.sock].fd,
 				              (struct sockaddr *)&o.to, o.data, o.len);
 		}
@@ -314,6 +319,27 @@ static void relay_close(void *ctx, int slot)
 	out_queue_flush(srv, &srv->to_peers);
 	uv_poll_stop(&r->poll);
 	uv_close((uv_handle_t *)&r->poll, relay_closed);
+}
+
+/* tcp_hooks.to_peer: a client's datagram over TCP, for its relayed
+ * socket. */
+static void tcp_to_peer(void *ctx, const struct turn_out *o)
+{
+	struct server *srv = ctx;
+	struct relay_socket *r;
+
+	if (o->slot < 0 || (size_t)o->slot >= srv->n_relays ||
+	    !(r = srv->relays[o->slot]))
+		return;
+	out_queue_add(srv, &srv->to_peers, r->fd, (const struct sockaddr *)&o->to,
+	              o->data, o->len);
+}
+
+static void tcp_flush(void *ctx)
+{
+	struct server *srv = ctx;
+
+	out_queue_flush(srv, &srv->to_peers);
 }
 
 /* turn_ops.minted: the rendezvous knows its registrations. */
@@ -548,18 +574,49 @@ static void on_signal(uv_signal_t *h, int signum)
 	uv_stop(&srv->loop);
 }
 
+/* The TCP listener beside a UDP socket, on the same address and port
+ * (RFC 5780 mode: on the primary only; CHANGE-REQUEST is UDP's).  0, or a
+ * libuv error. */
+static int add_tcp(struct server *srv, const struct sockaddr_storage *bound,
+                   struct binding_service *svc, int index)
+{
+	if (!srv->tcp || index != 0)
+		return 0;
+	return tcp_server_listen(srv->tcp, (const struct sockaddr *)bound, svc,
+	                         index);
+}
+
 static int add_socket(struct server *srv, const struct sockaddr_storage *addr,
                       struct binding_service *svc, int index)
 {
 	struct server_socket *s = &srv->socks[srv->n_socks];
 	struct sockaddr_storage bound;
 	char a[ADDR_STRLEN];
+	int rc = 0;
 
-	s->fd = socket_open(addr, &bound);
-	if (s->fd < 0) {
-		log_error("cannot listen on %s: %s",
-		          addr_str((const struct sockaddr *)addr, a, sizeof(a)),
-		          strerror(errno));
+	/* Port 0: the kernel picks the UDP port, which TCP may hold
+	 * elsewhere; then try another. */
+	for (int tries = 0; tries < TCP_PORT_TRIES; tries++) {
+		s->fd = socket_open(addr, &bound);
+		if (s->fd < 0) {
+			log_error("cannot listen on %s: %s",
+			          addr_str((const struct sockaddr *)addr, a,
+			                   sizeof(a)),
+			          strerror(errno));
+			return -1;
+		}
+		rc = add_tcp(srv, &bound, svc, index);
+		if (!rc)
+			break;
+		close(s->fd);
+		s->fd = -1;
+		if (rc != UV_EADDRINUSE || addr_port((const struct sockaddr *)addr))
+			break;
+	}
+	if (rc) {
+		log_error("cannot listen on %s over TCP: %s; or give -no-tcp",
+		          addr_str((const struct sockaddr *)&bound, a, sizeof(a)),
+		          uv_strerror(rc));
 		return -1;
 	}
 	s->index = index;
@@ -638,6 +695,8 @@ static void server_close(struct server *srv)
 	for (int i = 0; i < srv->n_socks; i++) {
 		uv_close((uv_handle_t *)&srv->socks[i].poll, close_cb);
 	}
+	/* Before the relay: closing a connection deletes its allocation */
+	tcp_server_close(srv->tcp);
 	turn_server_free(srv->turn); /* closes the relayed sockets */
 	free(srv->relays);
 	uv_close((uv_handle_t *)&srv->timer, close_cb);
@@ -647,6 +706,7 @@ static void server_close(struct server *srv)
 	for (int i = 0; i < srv->n_socks; i++)
 		close(srv->socks[i].fd);
 	uv_loop_close(&srv->loop);
+	tcp_server_free(srv->tcp);
 	rdv_server_free(srv->rdv);
 }
 
@@ -677,7 +737,7 @@ static void server_log_stop(const struct server *srv)
 	if (srv->turn) {
 		const struct turn_stats *ts = turn_stats(srv->turn);
 
-		log_info("relay stopped: allocated=%llu expired=%llu challenges=%llu stale=%llu quota=%llu forbidden=%llu refused=%llu relayed=%llu/%llu no_permission=%llu over_rate=%llu malformed_channel=%llu",
+		log_info("relay stopped: allocated=%llu expired=%llu challenges=%llu stale=%llu quota=%llu forbidden=%llu refused=%llu relayed=%llu/%llu no_permission=%llu over_rate=%llu malformed_channel=%llu deleted=%llu closed=%llu",
 		         (unsigned long long)ts->allocated,
 		         (unsigned long long)ts->expired,
 		         (unsigned long long)ts->challenged,
@@ -689,7 +749,24 @@ static void server_log_stop(const struct server *srv)
 		         (unsigned long long)ts->relayed_in,
 		         (unsigned long long)ts->no_permission,
 		         (unsigned long long)ts->over_rate,
-		         (unsigned long long)ts->malformed_channel);
+		         (unsigned long long)ts->malformed_channel,
+		         (unsigned long long)ts->deleted,
+		         (unsigned long long)ts->closed);
+	}
+	/* Only when TCP was used: UDP-only runs keep their two lines */
+	if (srv->tcp && tcp_server_stats(srv->tcp)->accepted +
+	                        tcp_server_stats(srv->tcp)->over_cap) {
+		const struct tcp_stats *cs = tcp_server_stats(srv->tcp);
+
+		log_info("tcp stopped: connections=%llu over_cap=%llu idle=%llu malformed=%llu answered=%llu ignored=%llu dropped=%llu write_failed=%llu",
+		         (unsigned long long)cs->accepted,
+		         (unsigned long long)cs->over_cap,
+		         (unsigned long long)cs->idle,
+		         (unsigned long long)cs->malformed,
+		         (unsigned long long)cs->answered,
+		         (unsigned long long)cs->ignored,
+		         (unsigned long long)cs->dropped,
+		         (unsigned long long)cs->write_failed);
 	}
 	log_debug("stopped: registered=%llu refreshed=%llu introduced=%llu "
 	          "expired=%llu peer_info_acked=%llu peer_info_gave_up=%llu "
@@ -764,6 +841,8 @@ static int turn_open(struct server *srv, const struct server_config *cfg,
 		log_error("cannot start the relay: out of memory");
 		return -1;
 	}
+	if (srv->tcp)
+		tcp_server_set_turn(srv->tcp, srv->turn);
 	/* Each signed registration gets relay credentials of its own */
 	rdv_server_set_relay_secret(srv->rdv, cfg->auth_secret,
 	                            cfg->auth_secret_len);
@@ -861,6 +940,16 @@ int server_run(const struct server_config *cfg)
 
 	if (state_open(srv, cfg))
 		goto out;
+	if (!cfg->no_tcp) {
+		struct tcp_hooks hooks = { tcp_to_peer, tcp_flush, srv };
+
+		srv->tcp = tcp_server_new(&srv->loop, cfg->max_tcp, &hooks);
+		if (!srv->tcp) {
+			log_error("out of memory for %zu TCP connections",
+			          cfg->max_tcp);
+			goto out;
+		}
+	}
 	if (cfg->has_alt) {
 		if (open_rfc5780(srv, cfg))
 			goto out;

@@ -1,5 +1,6 @@
 /*
- * `punch server`: the sockets and event loop around the Binding service.
+ * `punch server`: the sockets and event loop around the Binding service,
+ * the rendezvous and the relay, over UDP and (server_tcp.h) TCP.
  */
 #ifndef PUNCH_SERVER_H
 #define PUNCH_SERVER_H
@@ -34,6 +35,8 @@ struct server_config {
 	size_t max_per_prefix;       /* 0: TURN_PER_PREFIX_DEFAULT */
 	uint64_t relay_bps;          /* bytes/s per allocation; 0: no limit */
 	int relay_allow_private;     /* loopback and private peers */
+	int no_tcp;                  /* UDP only (-no-tcp) */
+	size_t max_tcp;              /* TCP connections; 0: TCP_CONNS_DEFAULT */
 };
 
 struct server_stats {

@@ -145,6 +145,25 @@ uint64_t turn_tick(struct turn_server *t, uint64_t now)
 	return next;
 }
 
+int turn_client_gone(struct turn_server *t, int sock,
+                     const struct sockaddr *from)
+{
+	int slot = turn_table_find(&t->tb, sock, from);
+
+	if (slot < 0)
+		return 0;
+	log_debug("turn: allocation %d closed with its connection", slot);
+	alloc_close(t, slot);
+	t->stats.closed++;
+	return 1;
+}
+
+int turn_client_has_alloc(const struct turn_server *t, int sock,
+                          const struct sockaddr *from)
+{
+	return turn_table_find(&t->tb, sock, from) >= 0;
+}
+
 /* ---- responses ----------------------------------------------------------- */
 
 /* An error response.  Before authentication (key NULL) it carries REALM and

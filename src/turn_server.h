@@ -66,6 +66,7 @@ enum turn_verdict {
 /* Why datagrams were dropped or requests refused, for the stop line. */
 struct turn_stats {
 	uint64_t allocated, refreshed, deleted, expired;
+	uint64_t closed;            /* deleted as their connection closed */
 	uint64_t challenged;        /* 401 with a fresh nonce */
 	uint64_t stale;             /* 438 */
 	uint64_t refused;           /* other error responses */
@@ -144,6 +145,15 @@ int turn_handle_client(struct turn_server *t, int sock, const uint8_t *buf,
 int turn_handle_peer(struct turn_server *t, int slot, const uint8_t *buf,
                      size_t len, const struct sockaddr *from, uint64_t now,
                      uint8_t *out, size_t cap, struct turn_out *o);
+/* The client's connection (a TCP control connection, RFC 8656 3.1) is
+ * gone: delete its allocation, if it has one (RFC 8656 7: the
+ * allocation's 5-tuple is the connection's).  1 if it had one. */
+int turn_client_gone(struct turn_server *t, int sock,
+                     const struct sockaddr *from);
+/* Does this client (listen socket or connection sock) hold an
+ * allocation? */
+int turn_client_has_alloc(const struct turn_server *t, int sock,
+                          const struct sockaddr *from);
 /* Expire allocations, permissions and channels; returns the next time
  * (ms) this wants to run. */
 uint64_t turn_tick(struct turn_server *t, uint64_t now);

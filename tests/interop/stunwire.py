@@ -16,6 +16,11 @@ shell tests:
                                        poll until the server answers
     stunwire.py normalize FILE NAME=PORT...
                                        coturn utility output, one fact a line
+    stunwire.py tcp-probe HOST PORT MAX_TCP
+                                       Binding over TCP (RFC 8489 6.2.2),
+                                       split and joined reads; a broken
+                                       and an oversize stream closed; the
+                                       connection past MAX_TCP closed
 
 With --coturn, the probes skip punch's own promises (FINGERPRINT on every
 response, the 4x amplification bound), which the coturn reference does not
@@ -30,6 +35,7 @@ import select
 import socket
 import struct
 import sys
+import time
 import zlib
 
 MAGIC = 0x2112A442
@@ -575,7 +581,96 @@ def cmd_normalize(args):
     print("\n".join(out))
 
 
-COMMANDS = {"freeports": cmd_freeports, "binding": cmd_binding,
+def tcp_connect(host, port):
+    s = socket.create_connection((host, port), timeout=TIMEOUT_S)
+    s.settimeout(TIMEOUT_S)
+    return s
+
+
+_tcp_rest = {}  # bytes read past the last message, by socket
+
+
+def tcp_read_msg(sock):
+    """One STUN message off the stream (its header gives its length)."""
+    buf = _tcp_rest.pop(sock.fileno(), b"")
+    while len(buf) < HEADER_LEN or len(buf) < HEADER_LEN + struct.unpack("!H", buf[2:4])[0]:
+        chunk = sock.recv(4096)
+        if not chunk:
+            fail("TCP: the server closed the connection after %d bytes of a response" % len(buf))
+        buf += chunk
+    want = HEADER_LEN + struct.unpack("!H", buf[2:4])[0]
+    _tcp_rest[sock.fileno()] = buf[want:]
+    return decode(buf[:want])
+
+
+def tcp_binding_ok(sock, txid):
+    msg = tcp_read_msg(sock)
+    if msg["type"] != BINDING_SUCCESS or msg["txid"] != txid:
+        fail("TCP: expected a Binding success for %s, got type 0x%04x id %s"
+             % (txid.hex(), msg["type"], msg["txid"].hex()))
+    mapped = msg.get(XOR_MAPPED_ADDRESS)
+    if mapped != sock.getsockname()[:2]:
+        fail("TCP: XOR-MAPPED-ADDRESS %s, expected the connection's %s"
+             % (mapped and fmt(mapped), fmt(sock.getsockname())))
+
+
+def tcp_expect_closed(sock, what):
+    if _tcp_rest.pop(sock.fileno(), b""):
+        fail("TCP: %s: bytes after the last response" % what)
+    try:
+        data = sock.recv(4096)
+    except ConnectionResetError:
+        data = b""
+    except socket.timeout:
+        fail("TCP: %s: the connection is still open after %d s, expected it closed" % (what, TIMEOUT_S))
+    if data:
+        fail("TCP: %s: got %d bytes, expected the connection closed" % (what, len(data)))
+
+
+def cmd_tcp_probe(args):
+    host, port, max_tcp = args[0], int(args[1]), int(args[2])
+    s = tcp_connect(host, port)
+    # one request
+    txid, req = binding_request()
+    s.sendall(req)
+    tcp_binding_ok(s, txid)
+    # two in one write, a third in three pieces
+    reqs = [binding_request() for _ in range(3)]
+    s.sendall(reqs[0][1] + reqs[1][1])
+    tcp_binding_ok(s, reqs[0][0])
+    tcp_binding_ok(s, reqs[1][0])
+    third = reqs[2][1]
+    for piece in (third[:3], third[3:21], third[21:]):
+        s.sendall(piece)
+        time.sleep(0.05)
+    tcp_binding_ok(s, reqs[2][0])
+    # bytes that are neither STUN nor ChannelData: closed
+    s.sendall(b"\x80" + bytes(19))
+    tcp_expect_closed(s, "first bits 10")
+    s.close()
+    # a header announcing more than the server takes: closed at once
+    s = tcp_connect(host, port)
+    s.sendall(struct.pack("!HHI", BINDING_REQUEST, 8000, MAGIC) + os.urandom(12))
+    tcp_expect_closed(s, "a 8020-byte message")
+    s.close()
+    # MAX_TCP connections, each answered, then one more: closed
+    conns = []
+    for _ in range(max_tcp):
+        c = tcp_connect(host, port)
+        txid, req = binding_request()
+        c.sendall(req)
+        tcp_binding_ok(c, txid)
+        conns.append(c)
+    extra = tcp_connect(host, port)
+    tcp_expect_closed(extra, "connection %d of -max-tcp %d" % (max_tcp + 1, max_tcp))
+    extra.close()
+    for c in conns:
+        c.close()
+    print("ok: Binding over TCP (4 answered, split and joined), broken and "
+          "oversize streams closed, connection %d of %d closed" % (max_tcp + 1, max_tcp))
+
+
+COMMANDS = {"tcp-probe": cmd_tcp_probe, "freeports": cmd_freeports, "binding": cmd_binding,
             "rfc5780": cmd_rfc5780, "attr-probe": cmd_attr_probe,
             "normalize": cmd_normalize, "wait-binding": cmd_wait_binding}
 

@@ -698,6 +698,32 @@ static void test_wrong_user_on_refresh(void **state)
 	turn_server_free(t);
 }
 
+/* RFC 8656 3.1: over TCP the allocation is the connection's, and goes
+ * when it closes (server_tcp.c calls turn_client_gone()). */
+static void test_connection_closed(void **state)
+{
+	struct turn_config cfg = config();
+	struct turn_server *t = server(&cfg);
+	struct client c;
+	struct sockaddr_storage other = sa_make("198.51.100.7", 40001);
+
+	(void)state;
+	client_init(&c, "198.51.100.7", 40000, FUTURE ":alice", secret, 6);
+	allocate(t, &c, 0);
+	assert_true(turn_client_has_alloc(t, 0, (struct sockaddr *)&c.addr));
+	/* another connection, or another source port: not this one */
+	assert_int_equal(turn_client_gone(t, 1, (struct sockaddr *)&c.addr), 0);
+	assert_int_equal(turn_client_gone(t, 0, (struct sockaddr *)&other), 0);
+	assert_size(turn_alloc_count(t), 1);
+	assert_int_equal(turn_client_gone(t, 0, (struct sockaddr *)&c.addr), 1);
+	assert_size(turn_alloc_count(t), 0);
+	assert_false(turn_client_has_alloc(t, 0, (struct sockaddr *)&c.addr));
+	assert_int_equal(fk.closes, 1);
+	assert_u64(turn_stats(t)->closed, 1);
+	assert_int_equal(turn_client_gone(t, 0, (struct sockaddr *)&c.addr), 0);
+	turn_server_free(t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -714,6 +740,7 @@ int main(void)
 		cmocka_unit_test(test_quotas),
 		cmocka_unit_test(test_expiry_frees_port),
 		cmocka_unit_test(test_wrong_user_on_refresh),
+		cmocka_unit_test(test_connection_closed),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
