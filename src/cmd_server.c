@@ -18,6 +18,7 @@ static const char usage[] =
 	"                    [-relay-ip ADDR] [-relay-ports LO-HI] [-relay-bps N]\n"
 	"                    [-max-allocations N] [-max-allocations-per-prefix N]\n"
 	"                    [-relay-allow-private] [-realm REALM]\n"
+	"                    [-metrics ADDR:PORT [-metrics-public]]\n"
 	"                    [-log quiet|info|debug] [-v]\n"
 	"       punch server [-state DIR] -print-key\n"
 	"\n"
@@ -61,6 +62,12 @@ static const char usage[] =
 	"  -relay-allow-private  let the relay reach loopback and private\n"
 	"                     addresses (refused with 403 by default)\n"
 	"  -realm REALM       the TURN realm (default punch)\n"
+	"  -metrics ADDR:PORT serve the server's counters for Prometheus at\n"
+	"                     http://ADDR:PORT/metrics (GET only), e.g.\n"
+	"                     127.0.0.1:9478; a loopback address unless\n"
+	"                     -metrics-public is given too\n"
+	"  -metrics-public    allow -metrics on an address other than loopback:\n"
+	"                     anyone who reaches it reads the counters\n"
 	"  -print-key         print the server's key fingerprint (made on first\n"
 	"                     use), for clients' -server-key, and exit\n"
 	"  -log LEVEL         quiet: the start and stop lines, warnings, errors\n"
@@ -221,6 +228,25 @@ static int read_secret(const char *path, uint8_t *buf, size_t cap,
 	return 0;
 }
 
+/* -metrics ADDR:PORT, once the flags are read: the counters tell how
+ * busy the server is and what it refuses, so they stay on loopback unless
+ * the operator says otherwise with -metrics-public. */
+static int apply_metrics(struct server_config *cfg, const char *s,
+                         int public)
+{
+	if (!s)
+		return public ? cmd_bad("server", "-metrics-public goes with -metrics ADDR:PORT") :
+		                0;
+	cfg->metrics.ss_family = AF_INET;
+	if (addr_parse(&cfg->metrics, s) || !strchr(s, ':'))
+		return cmd_bad("server", "-metrics wants ADDR:PORT, e.g. 127.0.0.1:9478; got '%s'", s);
+	if (!public && addr_classify((struct sockaddr *)&cfg->metrics) !=
+	                       ADDR_CLASS_LOOPBACK)
+		return cmd_bad("server", "-metrics %s is not a loopback address: anyone who reaches it could read the counters; add -metrics-public if that is what you want", s);
+	cfg->has_metrics = 1;
+	return 0;
+}
+
 static int add_listen(struct server_config *cfg, const char *s)
 {
 	struct sockaddr_storage *a = &cfg->listen[cfg->n_listen];
@@ -333,11 +359,13 @@ int cmd_server(int argc, char **argv)
 		{ "max-allocations-per-prefix", required_argument, NULL, 'X' },
 		{ "relay-allow-private", no_argument, NULL, 'W' },
 		{ "realm", required_argument, NULL, 'E' },
+		{ "metrics", required_argument, NULL, 'H' },
+		{ "metrics-public", no_argument, NULL, 'U' },
 		{ NULL, 0, NULL, 0 }
 	};
 	struct server_config cfg = { 0 };
-	const char *alt = NULL;
-	int want_key = 0;
+	const char *alt = NULL, *metrics = NULL;
+	int want_key = 0, metrics_public = 0;
 	long port = SERVER_DEFAULT_PORT, max_peers;
 	int port_given = 0, rc;
 	int c;
@@ -381,6 +409,12 @@ int cmd_server(int argc, char **argv)
 			if (parse_log_level(optarg))
 				return cmd_bad("server", "-log wants quiet, info or debug, got '%s'", optarg);
 			break;
+		case 'H':
+			metrics = optarg;
+			break;
+		case 'U':
+			metrics_public = 1;
+			break;
 		case 'h':
 			fputs(usage, stdout);
 			return 0;
@@ -403,6 +437,8 @@ int cmd_server(int argc, char **argv)
 	if (!cfg.n_listen)
 		listen_defaults(&cfg, (uint16_t)port, alt != NULL);
 	if (alt && (rc = apply_alt(&cfg, alt)))
+		return rc;
+	if ((rc = apply_metrics(&cfg, metrics, metrics_public)))
 		return rc;
 	if (!cfg.auth_secret && (cfg.relay_ip.ss_family || cfg.relay_lo ||
 	                         cfg.relay_bps || cfg.max_allocs ||

@@ -34,6 +34,9 @@ struct server_config {
 	size_t max_per_prefix;       /* 0: TURN_PER_PREFIX_DEFAULT */
 	uint64_t relay_bps;          /* bytes/s per allocation; 0: no limit */
 	int relay_allow_private;     /* loopback and private peers */
+	/* -metrics: Prometheus text over HTTP (metrics_http.h) */
+	struct sockaddr_storage metrics;
+	int has_metrics;
 };
 
 struct server_stats {
