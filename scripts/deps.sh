@@ -9,7 +9,7 @@ packages=(
 	libuv1-dev libgnutls28-dev zlib1g-dev
 	libngtcp2-dev libngtcp2-crypto-gnutls-dev libsodium-dev libmicrohttpd-dev
 	# tests
-	libcmocka-dev python3 python3-nacl python3-prometheus-client curl procps strace shellcheck clang-format-19
+	libcmocka-dev python3 python3-nacl python3-prometheus-client procps strace shellcheck clang-format-19
 	# interop peers and the benchmark's reference server
 	coturn stun-client
 	# the namespace lab and captures
