@@ -180,8 +180,7 @@ static void test_format(void **state)
 	struct rdv_stats rs = { 0 };
 	struct turn_stats ts = { 0 };
 	struct metrics_snapshot s = {
-		.requests = &r, .rdv = &rs, .malformed = 7, .registrations = 3,
-		.uptime_s = 42, .version = "9.8.7",
+		.requests = &r, .rdv = &rs, .malformed = 7, .registrations = 3, .uptime_s = 42, .version = "9.8.7"
 	};
 	size_t len;
 	char *text;
