@@ -20,16 +20,26 @@ text is Prometheus's.
 6. The text parses: every sample after its family's HELP and TYPE, every
    name punch_*, and, where Debian's python3-prometheus-client is
    installed, its parser reads the same samples.
+   All this while another connection holds a half-sent HTTP request:
+   MHD runs on the server's loop and must not wait for it.
 7. SIGTERM: exit 0, no sanitizer report.
+8. A second server with the relay (-auth-secret): an Allocate without
+   credentials (401), one with them (ok), a permission for a peer
+   socket, 5 bytes sent to the peer and 7 back, a datagram from a peer
+   without a permission: the relay's counters move by exactly that.
 
 Traffic stays on 127.0.0.1.  Every wait has a deadline; the server is
 killed on every exit path.
 """
 
+import base64
+import hashlib
+import hmac
 import os
 import re
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -50,6 +60,14 @@ LISTEN_RE = re.compile(r"^punch server: listening on 127\.0\.0\.1:(\d+)$")
 METRICS_RE = re.compile(r"^punch server: metrics on http://127\.0\.0\.1:(\d+)/metrics$")
 SAMPLE_RE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[a-z_]+="[^"\\\n]*"(,[a-z_]+="[^"\\\n]*")*\})? '
                        r'(\d+(\.\d+)?)$')
+
+
+SECRET = b"metrics-secret"
+REALM = b"punch"
+ALLOCATE, CREATE_PERMISSION, SEND_INDICATION = 0x0003, 0x0008, 0x0016
+DATA_INDICATION = 0x0017
+REQUESTED_TRANSPORT, USERNAME, REALM_ATTR, MESSAGE_INTEGRITY = 0x0019, 0x0006, 0x0014, 0x0008
+XOR_PEER_ADDRESS, DATA, XOR_RELAYED_ADDRESS = 0x0012, 0x0013, 0x0016
 
 
 class Fail(Exception):
@@ -117,6 +135,100 @@ class Client:
         txid, msg = W.binding_request(attrs=attrs)
         self.sock.sendto(msg, self.dest)
         return self.answer(txid).get("error", 0)
+
+
+def xor_addr(host, port):
+    """An IPv4 XOR-*-ADDRESS value (RFC 8489 14.2)."""
+    raw = struct.unpack("!I", socket.inet_aton(host))[0] ^ W.MAGIC
+    return struct.pack("!BBHI", 0, 1, port ^ (W.MAGIC >> 16), raw)
+
+
+class TurnClient(Client):
+    """A TURN client with REST credentials (RFC 8489 9.2 long-term key)."""
+
+    def __init__(self, port):
+        super().__init__(port)
+        self.user = str(int(time.time()) + 3600).encode() + b":metrics"
+        self.password = base64.b64encode(hmac.new(SECRET, self.user, hashlib.sha1).digest())
+
+    def turn(self, method, attrs, signed=True):
+        """(error code or 0, response) of one TURN request."""
+        txid = os.urandom(12)
+        if signed:
+            attrs += W.attr(USERNAME, self.user) + W.attr(REALM_ATTR, REALM) + W.attr(NONCE, self.nonce)
+            key = hashlib.md5(self.user + b":" + REALM + b":" + self.password).digest()
+            head = struct.pack("!HHI", method, len(attrs) + 24, W.MAGIC) + txid
+            attrs += W.attr(MESSAGE_INTEGRITY, hmac.new(key, head + attrs, hashlib.sha1).digest())
+        self.sock.sendto(W.message(method, txid, attrs), self.dest)
+        msg = self.answer(txid)
+        return msg.get("error", 0), msg
+
+
+def relay_traffic(port):
+    """Through the relay: 5 bytes to the peer, 7 back, 1 datagram dropped."""
+    c = TurnClient(port)
+    transport = W.attr(REQUESTED_TRANSPORT, b"\x11\0\0\0")
+    code, msg = c.turn(ALLOCATE, transport, signed=False)
+    expect("an Allocate without credentials", 401, code)
+    c.nonce = dict(msg["attrs"]).get(NONCE)
+    code, msg = c.turn(ALLOCATE, transport)
+    expect("an Allocate with REST credentials", 0, code)
+    value = dict(msg["attrs"])[XOR_RELAYED_ADDRESS]
+    rport = struct.unpack("!H", value[2:4])[0] ^ (W.MAGIC >> 16)
+    relayed = ("127.0.0.1", rport)
+    # permissions are by IP address alone (RFC 8656 9): the stranger
+    # needs another one
+    peer, stranger = W.udp_socket("127.0.0.1"), W.udp_socket("127.0.0.1", bind_host="127.0.0.2")
+    code, _ = c.turn(CREATE_PERMISSION, W.attr(XOR_PEER_ADDRESS, xor_addr(*peer.getsockname())))
+    expect("CreatePermission for the peer", 0, code)
+    c.sock.sendto(W.message(SEND_INDICATION, os.urandom(12),
+                            W.attr(XOR_PEER_ADDRESS, xor_addr(*peer.getsockname())) +
+                            W.attr(DATA, b"hello")), c.dest)
+    peer.settimeout(W.TIMEOUT_S)
+    data, src = peer.recvfrom(2048)
+    expect("what the peer got, and from where", (b"hello", relayed), (data, src[:2]))
+    stranger.sendto(b"no permission", relayed)  # dropped
+    peer.sendto(b"goodbye", relayed)
+    c.sock.settimeout(W.TIMEOUT_S)
+    msg = W.decode(c.sock.recvfrom(2048)[0])
+    expect("a Data indication back", (DATA_INDICATION, b"goodbye"),
+           (msg["type"], dict(msg["attrs"]).get(DATA)))
+    peer.close()
+    stranger.close()
+    c.sock.close()
+
+
+def check_relay_deltas(before, after):
+    def delta(name, labels=""):
+        return get(after, name, labels) - get(before, name, labels)
+
+    expect("allocate 401", 1, get(after, "punch_requests_total", 'method="allocate",result="401"'))
+    expect("allocate ok", 1, delta("punch_requests_total", 'method="allocate",result="ok"'))
+    expect("create_permission ok", 1, delta("punch_requests_total", 'method="create_permission",result="ok"'))
+    expect("allocations held", 1, get(after, "punch_relay_allocations"))
+    expect("allocations made", 1, delta("punch_relay_allocations_total"))
+    expect("packets to the peer", 1, delta("punch_relay_packets_total", 'direction="to_peer"'))
+    expect("packets to the client", 1, delta("punch_relay_packets_total", 'direction="to_client"'))
+    expect("bytes to the peer", 5, delta("punch_relay_bytes_total", 'direction="to_peer"'))
+    expect("bytes to the client", 7, delta("punch_relay_bytes_total", 'direction="to_client"'))
+    expect("dropped for want of a permission", 1, delta("punch_relay_no_permission_packets_total"))
+    expect("relay refusals", 0, sum(v for (n, _), v in after.items() if n == "punch_relay_refusals_total"))
+
+
+def stop(proc, err_path):
+    proc.send_signal(signal.SIGTERM)
+    expect("server exit status", 0, proc.wait(timeout=10))
+    text = open(err_path).read()
+    if "Sanitizer" in text or "runtime error" in text:
+        raise Fail("sanitizer report:\n" + text)
+
+
+def scrape(base, what):
+    status, _, text = http(base + "/metrics")
+    expect("GET /metrics " + what, 200, status)
+    samples = parse(text)
+    parse_with_prometheus_client(text, samples)
+    return samples
 
 
 def http(url, method="GET", data=None):
@@ -197,10 +309,10 @@ def check_flags(punch, tmp):
         ok("punch server %s is refused (exit %d)" % (" ".join(args), out.returncode))
 
 
-def start(punch, tmp, err_path):
+def start(punch, tmp, err_path, args=()):
     with open(err_path, "w") as err:
         proc = subprocess.Popen([punch, "server", "-listen", "127.0.0.1:0", "-metrics", "127.0.0.1:0",
-                                 "-state", os.path.join(tmp, "state")],
+                                 "-state", os.path.join(tmp, "state")] + list(args),
                                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err)
     port = mport = None
     end = time.monotonic() + 10
@@ -278,34 +390,40 @@ def main(punch):
     err_path = os.path.join(tmp.name, "server.err")
     check_flags(punch, tmp.name)
     proc, port, mport = start(punch, tmp.name, err_path)
+    slow = None
     try:
         base = "http://127.0.0.1:%d" % mport
-        status, _, text = http(base + "/metrics")
-        expect("GET /metrics before traffic", 200, status)
-        before = parse(text)
-        parse_with_prometheus_client(text, before)
+        before = scrape(base, "before traffic")
         expect("binding ok before traffic", 0,
                get(before, "punch_requests_total", 'method="binding",result="ok"'))
 
+        # half a request, held open through the traffic and the scrapes
+        slow = socket.create_connection(("127.0.0.1", mport), timeout=5)
+        slow.sendall(b"GET /metr")
         alice, bob = traffic(port)
         time.sleep(1.5)  # PEER-INFO's first retransmission is after 0.5 s
         expect("bob's RELEASE", [0], bob.request(RELEASE_REQUEST, W.attr(P_ID, b"bob")))
 
-        status, _, text = http(base + "/metrics")
-        expect("GET /metrics after traffic", 200, status)
-        after = parse(text)
-        parse_with_prometheus_client(text, after)
+        after = scrape(base, "after traffic")
         check_deltas(before, after)
         check_http(base)
         alice.sock.close()
         bob.sock.close()
+        slow.close()
+        stop(proc, err_path)
 
-        proc.send_signal(signal.SIGTERM)
-        expect("server exit status", 0, proc.wait(timeout=10))
-        text = open(err_path).read()
-        if "Sanitizer" in text or "runtime error" in text:
-            raise Fail("sanitizer report:\n" + text)
+        err_path = os.path.join(tmp.name, "relay.err")
+        proc, port, mport = start(punch, tmp.name, err_path,
+                                  ["-auth-secret", SECRET.decode(), "-relay-allow-private"])
+        base = "http://127.0.0.1:%d" % mport
+        before = scrape(base, "of the relay before traffic")
+        relay_traffic(port)
+        after = scrape(base, "of the relay after traffic")
+        check_relay_deltas(before, after)
+        stop(proc, err_path)
     finally:
+        if slow:
+            slow.close()
         if proc.poll() is None:
             proc.kill()
             proc.wait()
