@@ -7,9 +7,9 @@ packages=(
 	# build
 	build-essential cmake pkg-config clang libclang-rt-14-dev
 	libuv1-dev libgnutls28-dev zlib1g-dev
-	libngtcp2-dev libngtcp2-crypto-gnutls-dev libsodium-dev
+	libngtcp2-dev libngtcp2-crypto-gnutls-dev libsodium-dev libmicrohttpd-dev
 	# tests
-	libcmocka-dev python3 python3-nacl procps strace shellcheck clang-format-19
+	libcmocka-dev python3 python3-nacl python3-prometheus-client procps strace shellcheck clang-format-19
 	# the Debian package and its unit (tests/pkg)
 	dpkg-dev debhelper lintian systemd
 	# interop peers and the benchmark's reference server

@@ -19,6 +19,7 @@ static const char usage[] =
 	"                    [-max-allocations N] [-max-allocations-per-prefix N]\n"
 	"                    [-relay-allow-private] [-realm REALM]\n"
 	"                    [-no-tcp] [-max-tcp N]\n"
+	"                    [-metrics ADDR:PORT [-metrics-public]]\n"
 	"                    [-log quiet|info|debug] [-v]\n"
 	"       punch server [-state DIR] -print-key\n"
 	"\n"
@@ -66,6 +67,12 @@ static const char usage[] =
 	"                     (Binding and TURN over TCP, RFC 8489 6.2.2)\n"
 	"  -max-tcp N         TCP connections at most, 1-100000 (default 1000;\n"
 	"                     about 4.5 KB each); more are accepted and closed\n"
+	"  -metrics ADDR:PORT serve the server's counters for Prometheus at\n"
+	"                     http://ADDR:PORT/metrics (GET only), e.g.\n"
+	"                     127.0.0.1:9478; a loopback address unless\n"
+	"                     -metrics-public is given too\n"
+	"  -metrics-public    allow -metrics on an address other than loopback:\n"
+	"                     anyone who reaches it reads the counters\n"
 	"  -print-key         print the server's key fingerprint (made on first\n"
 	"                     use), for clients' -server-key, and exit\n"
 	"  -log LEVEL         quiet: the start and stop lines, warnings, errors\n"
@@ -226,6 +233,25 @@ static int read_secret(const char *path, uint8_t *buf, size_t cap,
 	return 0;
 }
 
+/* -metrics ADDR:PORT, once the flags are read: the counters tell how
+ * busy the server is and what it refuses, so they stay on loopback unless
+ * the operator says otherwise with -metrics-public. */
+static int apply_metrics(struct server_config *cfg, const char *s,
+                         int public)
+{
+	if (!s)
+		return public ? cmd_bad("server", "-metrics-public goes with -metrics ADDR:PORT") :
+		                0;
+	cfg->metrics.ss_family = AF_INET;
+	if (addr_parse(&cfg->metrics, s) || !strchr(s, ':'))
+		return cmd_bad("server", "-metrics wants ADDR:PORT, e.g. 127.0.0.1:9478; got '%s'", s);
+	if (!public && addr_classify((struct sockaddr *)&cfg->metrics) !=
+	                       ADDR_CLASS_LOOPBACK)
+		return cmd_bad("server", "-metrics %s is not a loopback address: anyone who reaches it could read the counters; add -metrics-public if that is what you want", s);
+	cfg->has_metrics = 1;
+	return 0;
+}
+
 static int add_listen(struct server_config *cfg, const char *s)
 {
 	struct sockaddr_storage *a = &cfg->listen[cfg->n_listen];
@@ -340,11 +366,13 @@ int cmd_server(int argc, char **argv)
 		{ "realm", required_argument, NULL, 'E' },
 		{ "no-tcp", no_argument, NULL, 'N' },
 		{ "max-tcp", required_argument, NULL, 'C' },
+		{ "metrics", required_argument, NULL, 'H' },
+		{ "metrics-public", no_argument, NULL, 'U' },
 		{ NULL, 0, NULL, 0 }
 	};
 	struct server_config cfg = { 0 };
-	const char *alt = NULL;
-	int want_key = 0;
+	const char *alt = NULL, *metrics = NULL;
+	int want_key = 0, metrics_public = 0;
 	long port = SERVER_DEFAULT_PORT, max_peers, max_tcp;
 	int port_given = 0, rc;
 	int c;
@@ -396,6 +424,12 @@ int cmd_server(int argc, char **argv)
 			if (parse_log_level(optarg))
 				return cmd_bad("server", "-log wants quiet, info or debug, got '%s'", optarg);
 			break;
+		case 'H':
+			metrics = optarg;
+			break;
+		case 'U':
+			metrics_public = 1;
+			break;
 		case 'h':
 			fputs(usage, stdout);
 			return 0;
@@ -421,6 +455,8 @@ int cmd_server(int argc, char **argv)
 		return rc;
 	if (cfg.no_tcp && cfg.max_tcp)
 		return cmd_bad("server", "-max-tcp limits TCP connections, which -no-tcp turns off; give one of them");
+	if ((rc = apply_metrics(&cfg, metrics, metrics_public)))
+		return rc;
 	if (!cfg.auth_secret && (cfg.relay_ip.ss_family || cfg.relay_lo ||
 	                         cfg.relay_bps || cfg.max_allocs ||
 	                         cfg.max_per_prefix || cfg.relay_allow_private ||

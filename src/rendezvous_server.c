@@ -629,6 +629,7 @@ uint64_t rdv_tick(struct rdv_server *rs, uint64_t now_ms)
 			continue;
 		case RTX_SEND:
 			pending_send(rs, p, now_ms);
+			rs->stats.retransmitted++;
 			break;
 		case RTX_WAIT:
 			break;

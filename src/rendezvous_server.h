@@ -43,6 +43,7 @@ typedef void rdv_send_fn(void *ctx, int sock, const struct sockaddr *to,
  * reason (rejected is their sum). */
 struct rdv_stats {
 	uint64_t registered, introduced, rejected, acked, gave_up;
+	uint64_t retransmitted; /* PEER-INFO sent again, unacknowledged */
 	uint64_t updated; /* PEER-INFO again: a paired peer's candidates changed */
 	uint64_t challenged;                /* 438 with a fresh nonce */
 	uint64_t refused[RDV_REFUSED_N];    /* REGISTER refused, by reason */

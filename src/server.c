@@ -21,6 +21,8 @@
 #include "binding.h"
 #include "identity.h"
 #include "log.h"
+#include "metrics.h"
+#include "metrics_http.h"
 #include "punch_attr.h"
 #include "rendezvous_server.h"
 #include "server_state.h"
@@ -104,6 +106,10 @@ struct server {
 	struct tcp_server *tcp;          /* NULL: -no-tcp */
 	char state_dir[STATE_PATH_MAX];
 	uint64_t saved_ms;  /* when the bindings were last saved */
+	/* -metrics (see "the metrics" below) */
+	struct metrics_requests requests;
+	struct metrics_http *metrics;
+	uint64_t started_ms;
 };
 
 static const char software[] = "punch " PUNCH_VERSION;
@@ -376,6 +382,8 @@ static void handle_turn(struct server *srv, struct server_socket *s,
 	}
 	if (rc != TURN_TO_CLIENT)
 		return;
+	metrics_count_reply(&srv->requests, stun_peek_method(buf, len),
+	                    q->data[q->n], o.len, o.is_error);
 	q->to[q->n] = o.to;
 	q->iov[q->n] = (struct iovec){ q->data[q->n], o.len };
 	q->msgs[q->n].msg_hdr = (struct msghdr){
@@ -459,6 +467,8 @@ static void handle_one(struct server *srv, struct server_socket *s,
 		.msg_iovlen = 1,
 	};
 	q->n++;
+	metrics_count_reply(&srv->requests, stun_peek_method(buf, len),
+	                    q->data[slot], reply.len, reply.is_error);
 	if (!reply.is_error)
 		srv->stats.answered++;
 	else if (!rdv) /* the rendezvous counts its own: 438s, refusals */
@@ -697,6 +707,7 @@ static void server_close(struct server *srv)
 	}
 	/* Before the relay: closing a connection deletes its allocation */
 	tcp_server_close(srv->tcp);
+	metrics_http_close(srv->metrics);
 	turn_server_free(srv->turn); /* closes the relayed sockets */
 	free(srv->relays);
 	uv_close((uv_handle_t *)&srv->timer, close_cb);
@@ -861,6 +872,45 @@ static int turn_open(struct server *srv, const struct server_config *cfg,
 	return 0;
 }
 
+/* ---- the metrics ---------------------------------------------------------- */
+
+/* metrics_fill_fn: on the loop's thread (metrics_http.h), so the counters
+ * are read where they are kept. */
+static void metrics_fill(void *ctx, struct metrics_snapshot *s)
+{
+	struct server *srv = ctx;
+
+	s->requests = &srv->requests;
+	s->rdv = rdv_stats(srv->rdv);
+	s->turn = srv->turn ? turn_stats(srv->turn) : NULL;
+	s->malformed = srv->stats.malformed;
+	s->ignored = srv->stats.ignored;
+	s->send_failed = srv->stats.send_failed;
+	s->registrations = registry_count(rdv_registry(srv->rdv));
+	s->allocations = srv->turn ? turn_alloc_count(srv->turn) : 0;
+	s->uptime_s = (uv_now(&srv->loop) - srv->started_ms) / 1000;
+	s->version = PUNCH_VERSION;
+}
+
+static int metrics_open(struct server *srv, const struct server_config *cfg)
+{
+	char err[256], a[ADDR_STRLEN];
+
+	srv->started_ms = uv_now(&srv->loop);
+	if (!cfg->has_metrics)
+		return 0;
+	srv->metrics = metrics_http_start(
+		&srv->loop, (const struct sockaddr *)&cfg->metrics,
+		metrics_fill, srv, err, sizeof(err));
+	if (!srv->metrics) {
+		log_error("%s", err);
+		return -1;
+	}
+	log_info("metrics on http://%s/metrics",
+	         addr_str(metrics_http_addr(srv->metrics), a, sizeof(a)));
+	return 0;
+}
+
 /* The state directory: the server's key and the id bindings. */
 static int state_open(struct server *srv, const struct server_config *cfg)
 {
@@ -965,6 +1015,8 @@ int server_run(const struct server_config *cfg)
 	log_info("listening on %s", where);
 	if (srv->turn)
 		log_info("%s", relay_line);
+	if (metrics_open(srv, cfg))
+		goto out;
 	/* The loop's clock is milliseconds since an arbitrary start; the
 	 * timer is re-armed for the next deadline at each tick. */
 	uv_timer_start(&srv->timer, on_timer, 1000, 0);

@@ -37,6 +37,9 @@ struct server_config {
 	int relay_allow_private;     /* loopback and private peers */
 	int no_tcp;                  /* UDP only (-no-tcp) */
 	size_t max_tcp;              /* TCP connections; 0: TCP_CONNS_DEFAULT */
+	/* -metrics: Prometheus text over HTTP (metrics_http.h) */
+	struct sockaddr_storage metrics;
+	int has_metrics;
 };
 
 struct server_stats {
