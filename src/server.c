@@ -327,6 +327,16 @@ static void relay_close(void *ctx, int slot)
 	uv_close((uv_handle_t *)&r->poll, relay_closed);
 }
 
+/* tcp_hooks.replied: a response over TCP, counted as UDP's are. */
+static void tcp_replied(void *ctx, const uint8_t *req, size_t req_len,
+                        const uint8_t *resp, size_t resp_len, int is_error)
+{
+	struct server *srv = ctx;
+
+	metrics_count_reply(&srv->requests, stun_peek_method(req, req_len),
+	                    resp, resp_len, is_error);
+}
+
 /* tcp_hooks.to_peer: a client's datagram over TCP, for its relayed
  * socket. */
 static void tcp_to_peer(void *ctx, const struct turn_out *o)
@@ -991,7 +1001,8 @@ int server_run(const struct server_config *cfg)
 	if (state_open(srv, cfg))
 		goto out;
 	if (!cfg->no_tcp) {
-		struct tcp_hooks hooks = { tcp_to_peer, tcp_flush, srv };
+		struct tcp_hooks hooks = { tcp_to_peer, tcp_flush, tcp_replied,
+			                   srv };
 
 		srv->tcp = tcp_server_new(&srv->loop, cfg->max_tcp, &hooks);
 		if (!srv->tcp) {

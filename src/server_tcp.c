@@ -151,10 +151,14 @@ static void conn_turn(struct tcp_conn *c, const uint8_t *msg, size_t len,
 	rc = turn_handle_client(ts->turn, TCP_SOCK_BASE + c->id, msg, len,
 	                        (struct sockaddr *)&c->peer, now, ts->out,
 	                        sizeof(ts->out), &o);
-	if (rc == TURN_TO_PEER)
+	if (rc == TURN_TO_PEER) {
 		ts->hooks.to_peer(ts->hooks.ctx, &o);
-	else if (rc == TURN_TO_CLIENT)
+	} else if (rc == TURN_TO_CLIENT) {
 		conn_write(c, o.data, o.len, 0);
+		if (ts->hooks.replied)
+			ts->hooks.replied(ts->hooks.ctx, msg, len, o.data, o.len,
+			                  o.is_error);
+	}
 }
 
 /* A Binding request, answered on the connection (XOR-MAPPED-ADDRESS: the
@@ -181,6 +185,9 @@ static int conn_binding(struct tcp_conn *c, const uint8_t *msg, size_t len)
 	conn_write(c, ts->out, reply.len, 0);
 	if (!reply.is_error)
 		ts->stats.answered++;
+	if (ts->hooks.replied)
+		ts->hooks.replied(ts->hooks.ctx, msg, len, ts->out, reply.len,
+		                  reply.is_error);
 	return 0;
 }
 

@@ -57,6 +57,10 @@ struct tcp_hooks {
 	 * socket; o->data stays valid until flush(). */
 	void (*to_peer)(void *ctx, const struct turn_out *o);
 	void (*flush)(void *ctx);
+	/* A response to request req went out on a connection (for the
+	 * metrics, as the UDP path counts its own); may be NULL. */
+	void (*replied)(void *ctx, const uint8_t *req, size_t req_len,
+	                const uint8_t *resp, size_t resp_len, int is_error);
 	void *ctx;
 };
 

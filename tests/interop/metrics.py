@@ -331,8 +331,28 @@ def start(punch, tmp, err_path, args=()):
     return proc, port, mport
 
 
+def tcp_binding(port):
+    """A Binding request over TCP (RFC 8489 6.2.2 framing): 0 for a
+    success response, else its error code."""
+    txid, msg = W.binding_request()
+    with socket.create_connection(("127.0.0.1", port), timeout=W.TIMEOUT_S) as t:
+        t.sendall(msg)
+        data = b""
+        while len(data) < 20 or len(data) < 20 + int.from_bytes(data[2:4], "big"):
+            chunk = t.recv(65536)
+            if not chunk:
+                raise Fail("the server closed the TCP connection without an answer")
+            data += chunk
+    answer = W.decode(data[:20 + int.from_bytes(data[2:4], "big")])
+    if answer["txid"] != txid:
+        raise Fail("a TCP answer to another transaction")
+    return answer.get("error", 0)
+
+
 def traffic(port):
     c = Client(port)
+    # over TCP too: counted as UDP's are
+    expect("a Binding request over TCP", 0, tcp_binding(port))
     expect("Binding requests answered", [0, 0, 0], [c.binding() for _ in range(3)])
     expect("a Binding request with an unknown required attribute",
            420, c.binding(W.attr(UNKNOWN_REQUIRED, b"\0\0\0\0")))
@@ -349,7 +369,8 @@ def check_deltas(before, after):
     def delta(name, labels=""):
         return get(after, name, labels) - get(before, name, labels)
 
-    expect("binding ok", 4, delta("punch_requests_total", 'method="binding",result="ok"'))
+    expect("binding ok (4 over UDP, 1 over TCP)", 5,
+           delta("punch_requests_total", 'method="binding",result="ok"'))
     expect("binding 420", 1, get(after, "punch_requests_total", 'method="binding",result="420"'))
     expect("register 438", 2, get(after, "punch_requests_total", 'method="register",result="438"'))
     expect("register ok", 2, delta("punch_requests_total", 'method="register",result="ok"'))
