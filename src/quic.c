@@ -26,7 +26,9 @@
 #include "log.h"
 
 enum {
-	PKT_MAX = 1452,          /* Ethernet MTU minus IPv4 and UDP headers */
+	/* Ethernet's MTU less IPv6's and UDP's headers (40 + 8): fits both
+	 * families, and ChannelData's 4 bytes more over IPv4 */
+	PKT_MAX = 1452,
 	PKTS_PER_TICK = 256,
 	SCID_LEN = 16,
 };
