@@ -667,6 +667,31 @@ static uint64_t min_u64(uint64_t x, uint64_t y)
 	return x < y ? x : y;
 }
 
+/* One pair's check transaction at now_ms: sent, or retransmitted with
+ * the same id (RFC 8489 6.2.1), when due; or given up (PAIR_FAILED, and 0
+ * is returned).  *next gets its deadline. */
+static int poll_pair(struct agent *a, struct agent_pair *p, uint64_t now_ms,
+                     uint64_t *next)
+{
+	switch (rtx_poll(&p->rtx, &check_rtx, now_ms)) {
+	case RTX_GIVE_UP:
+		pair_set_state(a, p, PAIR_FAILED);
+		return 0;
+	case RTX_SEND:
+		if (!p->rtx.sent)
+			rnd_nonce(p->txid, STUN_TXID_LEN);
+		if (p->state == PAIR_WAITING)
+			pair_set_state(a, p, PAIR_IN_PROGRESS);
+		send_check(a, p, p->txid, p->nominating, 0);
+		rtx_sent(&p->rtx, &check_rtx, now_ms, rnd_u32());
+		break;
+	case RTX_WAIT:
+		break;
+	}
+	*next = min_u64(*next, rtx_deadline(&p->rtx, &check_rtx));
+	return 1;
+}
+
 /* When may the controlling side nominate succeeded pair `best`?  At once
  * if no better pair is still in play; else AGENT_NOMINATE_WAIT_MS after
  * the first success; and a relayed pair, while a direct one is still in
@@ -747,23 +772,7 @@ static uint64_t tick_checks(struct agent *a, uint64_t now_ms)
 		/* A succeeded pair is checked again only to nominate it. */
 		if (p->state == PAIR_SUCCEEDED && !p->nominating)
 			continue;
-		switch (rtx_poll(&p->rtx, &check_rtx, now_ms)) {
-		case RTX_GIVE_UP:
-			pair_set_state(a, p, PAIR_FAILED);
-			continue;
-		case RTX_SEND:
-			/* RFC 8489 6.2.1: retransmissions keep the id */
-			if (!p->rtx.sent)
-				rnd_nonce(p->txid, STUN_TXID_LEN);
-			if (p->state == PAIR_WAITING)
-				pair_set_state(a, p, PAIR_IN_PROGRESS);
-			send_check(a, p, p->txid, p->nominating, 0);
-			rtx_sent(&p->rtx, &check_rtx, now_ms, rnd_u32());
-			break;
-		case RTX_WAIT:
-			break;
-		}
-		next = min_u64(next, rtx_deadline(&p->rtx, &check_rtx));
+		poll_pair(a, p, now_ms, &next);
 	}
 	/* Give up when every pair has failed, or when nothing was chosen in
 	 * time (a controlled agent waits for the peer to nominate). */
@@ -834,25 +843,11 @@ static uint64_t tick_upgrade(struct agent *a, uint64_t now_ms)
 			p->nominating = 1;
 			rtx_start(&p->rtx, &check_rtx, now_ms);
 		}
-		switch (rtx_poll(&p->rtx, &check_rtx, now_ms)) {
-		case RTX_GIVE_UP:
-			pair_set_state(a, p, PAIR_FAILED);
+		if (!poll_pair(a, p, now_ms, &next)) {
 			p->nominating = 0;
 			p->retry_ms = now_ms + upgrade_backoff(p->rounds++);
 			next = min_u64(next, p->retry_ms);
-			continue;
-		case RTX_SEND:
-			if (!p->rtx.sent)
-				rnd_nonce(p->txid, STUN_TXID_LEN);
-			if (p->state == PAIR_WAITING)
-				pair_set_state(a, p, PAIR_IN_PROGRESS);
-			send_check(a, p, p->txid, p->nominating, 0);
-			rtx_sent(&p->rtx, &check_rtx, now_ms, rnd_u32());
-			break;
-		case RTX_WAIT:
-			break;
 		}
-		next = min_u64(next, rtx_deadline(&p->rtx, &check_rtx));
 	}
 	return next;
 }
