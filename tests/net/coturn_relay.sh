@@ -25,24 +25,6 @@ BIG_MB=20
 DONE_S=60
 REFUSE_S=20
 
-# wait_binding HOST PORT SECONDS (in alice): Binding requests 0.2 s apart
-# until one is answered; coturn prints no start line.
-WAIT_BINDING='
-import os, socket, sys, time
-host, port, end = sys.argv[1], int(sys.argv[2]), time.monotonic() + float(sys.argv[3])
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.settimeout(0.2)
-while time.monotonic() < end:
-    req = bytes.fromhex("000100002112a442") + os.urandom(12)
-    s.sendto(req, (host, port))
-    try:
-        d = s.recv(2048)
-        if d[4:20] == req[4:20]:
-            sys.exit(0)
-    except OSError:
-        pass
-sys.exit(1)'
-
 sum() { sha256sum <"$1" | cut -d' ' -f1; }
 
 # expect_relayed ID: ID's "Connection established" line names coturn's
@@ -76,7 +58,7 @@ lab_spawn server "$NET_TMP/coturn" /dev/null turnserver -n --no-cli --no-tls --n
 	--min-port 50000 --max-port 50100 --lt-cred-mech --user "$USER:$PASS" --realm punch \
 	--fingerprint --log-file stdout --pidfile "$NET_TMP/turnserver.pid" -b "$NET_TMP/turndb"
 NET_PIDS+=("$LAB_PID")
-lab_nsx alice python3 -c "$WAIT_BINDING" "$SRV" "$CPORT" "$LAB_START_S" ||
+net_wait_binding alice "$SRV" "$CPORT" "$LAB_START_S" ||
 	fail "turnserver: expected Binding answers on $SRV:$CPORT within $LAB_START_S s; its log: $(tail -n 20 "$NET_TMP/coturn.out")"
 TURN=turn:$USER:$PASS@$SRV:$CPORT
 

@@ -127,6 +127,29 @@ net_echo() {
 		fail "echo at $bind in $node did not start within $NET_READY_S s: $(cat "$out")"
 }
 
+# net_wait_binding NODE HOST PORT SECONDS: from NODE, Binding requests 0.2 s
+# apart until one is answered (for servers that print no start line, such as
+# coturn's turnserver); false at the deadline.
+net_wait_binding() {
+	local node=$1
+	shift
+	lab_nsx "$node" python3 -c '
+import os, socket, sys, time
+host, port, end = sys.argv[1], int(sys.argv[2]), time.monotonic() + float(sys.argv[3])
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(0.2)
+while time.monotonic() < end:
+    req = bytes.fromhex("000100002112a442") + os.urandom(12)
+    s.sendto(req, (host, port))
+    try:
+        d = s.recv(2048)
+        if d[4:20] == req[4:20]:
+            sys.exit(0)
+    except OSError:
+        pass
+sys.exit(1)' "$@"
+}
+
 # net_ask NODE BIND TO [SECONDS]: prints what udpprobe.py ask saw.
 net_ask() {
 	lab_nsx "$1" timeout -k 1 10 "${PROBE[@]}" ask "$2" "$3" "${4:-1}"

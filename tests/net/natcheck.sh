@@ -26,23 +26,6 @@ P1=3478 P2=3479              # punch server
 C1=3488 C2=3489              # coturn
 PUBLIC=203.0.113.10          # nata's public address
 TOOL_LIMIT_S=30              # one natcheck or natdiscovery run, end to end
-# wait_binding HOST PORT SECONDS (in alice): Binding requests 0.2 s apart
-# until one is answered; for coturn, which prints no start line.
-WAIT_BINDING='
-import os, socket, sys, time
-host, port, end = sys.argv[1], int(sys.argv[2]), time.monotonic() + float(sys.argv[3])
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.settimeout(0.2)
-while time.monotonic() < end:
-    req = bytes.fromhex("000100002112a442") + os.urandom(12)
-    s.sendto(req, (host, port))
-    try:
-        d = s.recv(2048)
-        if d[4:20] == req[4:20]:
-            sys.exit(0)
-    except OSError:
-        pass
-sys.exit(1)'
 
 EI=endpoint-independent AD=address-dependent APD=address-and-port-dependent
 # expected MODE: "MAPPING FILTERING EXIT TYPE"
@@ -101,7 +84,7 @@ start_coturn() {
 	NET_PIDS+=("$LAB_PID")
 	local ip
 	for ip in "$SRV" "$ALT"; do
-		lab_nsx alice python3 -c "$WAIT_BINDING" "$ip" "$C2" "$LAB_START_S" ||
+		net_wait_binding alice "$ip" "$C2" "$LAB_START_S" ||
 			fail "turnserver: expected Binding answers on $ip:$C2 within $LAB_START_S s; its log: $(tail -n 20 "$NET_TMP/coturn.out")"
 	done
 }
