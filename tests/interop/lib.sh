@@ -182,6 +182,26 @@ ipv6_loopback() {
 	"$PYTHON" -c 'import socket; s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM); s.bind(("::1", 0))' 2>/dev/null
 }
 
+# For the relay's tests (turn_uclient.sh, turn_tcp.sh):
+# free_udp_port: a port nothing holds now (the kernel's pick, released).
+free_udp_port() {
+	"$PYTHON" -c 'import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# relay_range: 200 ports from a random place in 20000-29999, which the
+# kernel's ephemeral range (32768+) leaves alone; a port some other test
+# holds is skipped by the server.
+relay_range() {
+	local lo=$((20000 + RANDOM % 9800))
+	echo "$lo-$((lo + 199))"
+}
+
+# port_of: the port of START_LINE (start_punch's), "...:PORT".
+port_of() {
+	[[ $START_LINE =~ :([0-9]+)$ ]] || fail "no port in start line '$START_LINE'"
+	echo "${BASH_REMATCH[1]}"
+}
+
 require_punch() {
 	[[ $# -ge 1 && -x $1 ]] || fail "usage: $0 PATH_TO_PUNCH (got '${1:-}', not an executable)"
 	PUNCH=$1

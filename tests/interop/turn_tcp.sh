@@ -30,22 +30,6 @@ SECRET=interop-secret
 N=200   # messages per client
 M=4     # clients
 
-free_udp_port() {
-	"$PYTHON" -c 'import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-# relay_range: 200 ports from a random place in 20000-29999 (below the
-# kernel's ephemeral range); a port another test holds is skipped.
-relay_range() {
-	local lo=$((20000 + RANDOM % 9800))
-	echo "$lo-$((lo + 199))"
-}
-
-port_of() {
-	[[ $START_LINE =~ :([0-9]+)$ ]] || fail "no port in start line '$START_LINE'"
-	echo "${BASH_REMATCH[1]}"
-}
-
 # uclient NAME ARGS...: turnutils_uclient over TCP; output in $TMP/NAME.out.
 uclient() {
 	local name=$1

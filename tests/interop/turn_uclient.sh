@@ -31,24 +31,6 @@ SECRET=interop-secret
 N=200   # messages per client
 M=4     # clients
 
-# free_udp_port: a port nothing holds now (the kernel's pick, released).
-free_udp_port() {
-	"$PYTHON" -c 'import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-# relay_range: 200 ports from a random place in 20000-29999, which the
-# kernel's ephemeral range (32768+) leaves alone; a port some other test
-# holds is skipped by the server.
-relay_range() {
-	local lo=$((20000 + RANDOM % 9800))
-	echo "$lo-$((lo + 199))"
-}
-
-port_of() {
-	[[ $START_LINE =~ :([0-9]+)$ ]] || fail "no port in start line '$START_LINE'"
-	echo "${BASH_REMATCH[1]}"
-}
-
 # uclient NAME ARGS...: run turnutils_uclient against the server; the
 # output is in $TMP/NAME.out.  Returns its status.
 uclient() {
