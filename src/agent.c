@@ -775,8 +775,11 @@ static uint64_t tick_checks(struct agent *a, uint64_t now_ms)
 		poll_pair(a, p, now_ms, &next);
 	}
 	/* Give up when every pair has failed, or when nothing was chosen in
-	 * time (a controlled agent waits for the peer to nominate). */
-	if (!alive || now_ms - a->checks_ms >= AGENT_CHECK_TIMEOUT_MS) {
+	 * time (a controlled agent waits for the peer to nominate).  No pair
+	 * at all is not failure yet: candidates may still come (our relayed
+	 * one, under -relay-only, or the peer's, trickled). */
+	if ((!alive && a->n_pairs) ||
+	    now_ms - a->checks_ms >= AGENT_CHECK_TIMEOUT_MS) {
 		log_debug("agent: giving up: %s", alive ? "no pair chosen in time" :
 		                                          "every pair failed");
 		set_state(a, AGENT_STATE_FAILED);

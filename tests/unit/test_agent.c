@@ -1043,6 +1043,33 @@ static void test_relay_only(void **state)
 	}
 }
 
+/* -relay-only, and PEER-INFO comes before our relayed address (the
+ * allocation takes two round trips after registering): no pair yet is not
+ * a failure; once the relays exist the relayed pairs connect. */
+static void test_relay_only_before_relay(void **state)
+{
+	(void)state;
+	node_init(ALICE, "10.0.0.1:5000", "203.0.113.1:6000", 1);
+	node_init(BOB, "10.1.0.2:5000", "192.0.2.2:6000", 2);
+	agent_set_path_policy(&net.n[ALICE].a, AGENT_PATH_RELAY_ONLY);
+	agent_set_path_policy(&net.n[BOB].a, AGENT_PATH_RELAY_ONLY);
+	introduce();
+	assert_size(net.n[ALICE].a.n_pairs, 0);
+	run_until(net.now + 50);
+	assert_true(both(AGENT_STATE_CHECKING));
+	node_relay(ALICE, "198.51.100.10:50001");
+	node_relay(BOB, "198.51.100.10:50002");
+	assert_size(agent_add_candidates(&net.n[BOB].a, &net.n[ALICE].self,
+	                                 net.now),
+	            1);
+	assert_size(agent_add_candidates(&net.n[ALICE].a, &net.n[BOB].self,
+	                                 net.now),
+	            1);
+	run_until_both(AGENT_STATE_CONNECTED, 2000);
+	assert_true(agent_pair_is_relayed(&net.n[ALICE].a,
+	                                  agent_selected(&net.n[ALICE].a)));
+}
+
 /* -direct-only: with no direct path, the relayed candidates are not used
  * and the checks fail. */
 static void test_direct_only_fails(void **state)
@@ -1214,6 +1241,7 @@ int main(void)
 		T(test_relay_when_direct_blocked),
 		T(test_direct_beats_relay),
 		T(test_relay_only),
+		T(test_relay_only_before_relay),
 		T(test_direct_only_fails),
 		T(test_relay_trickled),
 		T(test_add_candidates_other_session),
