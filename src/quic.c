@@ -76,6 +76,8 @@ struct quic {
 	size_t next_stream;      /* round-robin start for sending */
 	struct quic_limits lim;
 	size_t send_total;       /* unacknowledged bytes, all streams */
+	size_t n_full;           /* streams with was_full set */
+	struct qstream *last;    /* the stream stream_find() found last */
 	/* Received data of one stream, gathered over a batch of packets and
 	 * handed to the app at once (one write(2) for many packets): id -1
 	 * when empty. */
@@ -118,11 +120,15 @@ static ngtcp2_conn *get_conn(ngtcp2_crypto_conn_ref *ref)
 
 /* ---- streams ---------------------------------------------------------- */
 
+/* Every acknowledgement and every write looks its stream up, nearly always
+ * the one of the last lookup: that one is tried first. */
 static struct qstream *stream_find(struct quic *q, int64_t id)
 {
+	if (q->last && q->last->used && q->last->id == id)
+		return q->last;
 	for (size_t i = 0; i < QUIC_STREAMS_MAX; i++)
 		if (q->streams[i].used && q->streams[i].id == id)
-			return &q->streams[i];
+			return q->last = &q->streams[i];
 	return NULL;
 }
 
@@ -144,6 +150,7 @@ static struct qstream *stream_add(struct quic *q, int64_t id)
 static void stream_free(struct quic *q, struct qstream *s)
 {
 	q->send_total -= s->len;
+	q->n_full -= s->was_full != 0;
 	free(s->buf);
 	memset(s, 0, sizeof(*s));
 }
@@ -223,6 +230,7 @@ long quic_write(struct quic *q, int64_t id, const void *data, size_t len)
 		room = QUIC_SEND_TOTAL_MAX - q->send_total;
 	if (len > room) {
 		len = room;
+		q->n_full += !s->was_full;
 		s->was_full = 1;
 	}
 	tail = (s->head + s->len) % QUIC_STREAM_BUF;
@@ -416,17 +424,24 @@ void quic_consume(struct quic *q, int64_t id, size_t n)
 	ngtcp2_conn_extend_max_offset(q->conn, n);
 }
 
-/* Room again for every stream that found the total full. */
+/* Room again for every stream that found the total full.  Called on every
+ * acknowledgement, so it looks only as far as the last waiting stream. */
 static void wake_writers(struct quic *q)
 {
-	for (size_t i = 0; i < QUIC_STREAMS_MAX; i++) {
+	size_t waiting = q->n_full;
+
+	for (size_t i = 0; i < QUIC_STREAMS_MAX && waiting; i++) {
 		struct qstream *s = &q->streams[i];
 
 		if (q->send_total >= QUIC_SEND_TOTAL_MAX / 2)
 			return;
-		if (!s->used || !s->was_full || s->len >= QUIC_STREAM_BUF / 2)
+		if (!s->used || !s->was_full)
+			continue;
+		waiting--;
+		if (s->len >= QUIC_STREAM_BUF / 2)
 			continue;
 		s->was_full = 0;
+		q->n_full--;
 		if (q->cb.on_writable)
 			q->cb.on_writable(q->ctx, s->id);
 	}
