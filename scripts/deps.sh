@@ -17,7 +17,7 @@ packages=(
 	# the namespace lab and captures
 	iproute2 iptables nftables conntrack tcpdump tshark tmux util-linux
 	# the benchmarks' reference tools
-	nebula iperf3 iputils-ping
+	nebula iperf3 iputils-ping python3-aioice
 )
 
 missing=()
