@@ -70,6 +70,10 @@ struct client {
 	struct sockaddr_storage relay_addr;
 	int relay_sock;
 	const char *relay_name;
+	/* -turn's relays, resolved; turn_at: the one in use.  relay_next: the
+	 * one in use refused before allocating, so schedule() moves on. */
+	struct sockaddr_storage turn_addr[CLIENT_TURN_MAX];
+	int turn_at, relay_next;
 	enum relay_state relay;
 	uint64_t t_relay;
 	/* The datagram the relay client just unwrapped, handled once it has
@@ -417,6 +421,26 @@ static void on_turn_event(void *ctx, int event, const void *arg);
 static void on_turn_data(void *ctx, const struct sockaddr *peer,
                          const uint8_t *buf, size_t len);
 
+/* Does a relay (the server's, or any -turn's) need UDP socket s? */
+static int turn_needs_sock(const struct client *c, int s)
+{
+	if (!c->cfg->n_turn)
+		return s == c->server_sock;
+	for (int i = 0; i < c->cfg->n_turn; i++)
+		if ((c->turn_addr[i].ss_family == AF_INET6) == s)
+			return 1;
+	return 0;
+}
+
+/* -turn's relay number i is the one to use. */
+static void relay_use(struct client *c, int i)
+{
+	c->turn_at = i;
+	c->relay_addr = c->turn_addr[i];
+	c->relay_name = c->cfg->turn[i].host;
+	c->relay_sock = c->relay_addr.ss_family == AF_INET6;
+}
+
 /* Registered: ask for a relayed address (once), unless -direct-only:
  * from -turn's server with its credentials, else from the punch server
  * with the ones its REGISTER answer carried. */
@@ -427,9 +451,9 @@ static void relay_start(struct client *c)
 	if (c->relay != RELAY_NONE ||
 	    c->cfg->path_policy == AGENT_PATH_DIRECT_ONLY)
 		return;
-	if (c->cfg->turn_host) {
-		user = c->cfg->turn_user;
-		pass = c->cfg->turn_pass;
+	if (c->cfg->n_turn) {
+		user = c->cfg->turn[c->turn_at].user;
+		pass = c->cfg->turn[c->turn_at].pass;
 	} else if (!c->rc.has_relay) {
 		if (c->cfg->path_policy == AGENT_PATH_RELAY_ONLY) {
 			log_error("-relay-only, but the server %s does not relay (it runs without -auth-secret); give one with -turn",
@@ -487,6 +511,17 @@ static void on_turn_event(void *ctx, int event, const void *arg)
 		relay_ready(c, arg);
 		break;
 	case TURN_CLIENT_EV_FAILED:
+		if (c->relay == RELAY_ALLOCATING &&
+		    c->turn_at + 1 < c->cfg->n_turn) {
+			/* Not from inside the relay client's own call: the
+			 * next one starts in schedule(). */
+			log_warn("relay: %s: %s; trying %s", c->relay_name,
+			         (const char *)arg,
+			         c->cfg->turn[c->turn_at + 1].host);
+			c->relay = RELAY_FAILED;
+			c->relay_next = 1;
+			break;
+		}
 		c->relay = RELAY_FAILED;
 		if (c->cfg->path_policy == AGENT_PATH_RELAY_ONLY) {
 			log_error("-relay-only, but the relay %s refused: %s",
@@ -908,6 +943,12 @@ static void schedule(struct client *c)
 
 	if (c->exit_code >= 0)
 		return;
+	if (c->relay_next) {
+		c->relay_next = 0;
+		relay_use(c, c->turn_at + 1);
+		c->relay = RELAY_NONE;
+		relay_start(c);
+	}
 	n = rdvc_tick(&c->rc, t);
 	next = n < next ? n : next;
 	n = agent_tick(&c->agent, t);
@@ -1030,19 +1071,19 @@ static int setup(struct client *c, const struct client_config *cfg)
 	c->server_sock = c->server.ss_family == AF_INET6;
 	c->relay_addr = c->server;
 	c->relay_name = cfg->server;
-	if (cfg->turn_host) {
-		if (addr_resolve(&c->relay_addr, cfg->turn_host, AF_UNSPEC,
+	c->relay_sock = c->server_sock;
+	for (int i = 0; i < cfg->n_turn; i++)
+		if (addr_resolve(&c->turn_addr[i], cfg->turn[i].host, AF_UNSPEC,
 		                 &err)) {
-			log_error("bad -turn server '%s': %s", cfg->turn_host,
+			log_error("bad -turn server '%s': %s", cfg->turn[i].host,
 			          err);
 			return 2;
 		}
-		c->relay_name = cfg->turn_host;
-	}
-	c->relay_sock = c->relay_addr.ss_family == AF_INET6;
+	if (cfg->n_turn)
+		relay_use(c, 0);
 	for (int s = 0; s < UDP_SOCKETS; s++) {
 		rc = udp_open(&c->udp, s);
-		if (rc && (s == c->server_sock || s == c->relay_sock)) {
+		if (rc && (s == c->server_sock || turn_needs_sock(c, s))) {
 			log_error("cannot open a UDP socket: %s", strerror(-rc));
 			return 1;
 		}

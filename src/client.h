@@ -12,6 +12,13 @@
 #include "pake.h"
 #include "punch_attr.h"
 
+enum { CLIENT_TURN_MAX = 4 }; /* -turn given at most this often */
+
+struct client_turn {
+	const char *host;     /* "HOST:PORT" */
+	char user[129], pass[129];
+};
+
 struct client_config {
 	const char *server;   /* HOST:PORT */
 	char id[PUNCH_ID_MAX + 1];
@@ -24,9 +31,10 @@ struct client_config {
 	char code[PAKE_CODE_MAX]; /* -code, canonical; "" for none */
 	/* -relay-only, -direct-only: enum agent_path_policy (agent.h) */
 	int path_policy;
-	/* -turn turn:USER:PASS@HOST:PORT: this relay instead of the server's */
-	const char *turn_host;  /* "HOST:PORT", or NULL */
-	char turn_user[129], turn_pass[129];
+	/* -turn turn:USER:PASS@HOST:PORT, repeatable: these relays instead of
+	 * the server's, tried in order until one allocates */
+	struct client_turn turn[CLIENT_TURN_MAX];
+	int n_turn;
 	const struct app_ops *app;
 	struct app_args args;
 };

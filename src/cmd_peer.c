@@ -100,7 +100,8 @@ static const char usage_common[] =
 	"  -direct-only       never use the relay: fail where no direct path works\n"
 	"  -turn turn:USER:PASS@HOST:PORT\n"
 	"                     relay through this TURN server (coturn, say) instead\n"
-	"                     of the punch server's own; USER may hold ':'\n"
+	"                     of the punch server's own; USER may hold ':'. Up to\n"
+	"                     4: tried in order until one gives an allocation\n"
 	"  -v                 show the protocol: every message, state change\n"
 	"  -h, -help          show this help\n"
 	"\n"
@@ -170,7 +171,7 @@ int cmd_peer(int argc, char **argv)
 		{ NULL, 0, NULL, 0 }
 	};
 	const struct peer_cmd *pc = find_cmd(argv[0]);
-	static char turn_host[256];
+	static char turn_host[CLIENT_TURN_MAX][256];
 	const char *turn_why;
 	struct client_config cfg = { 0 };
 	const char *cmd = argv[0];
@@ -258,12 +259,16 @@ int cmd_peer(int argc, char **argv)
 			                             AGENT_PATH_DIRECT_ONLY;
 			break;
 		case 'T':
-			if (cfg.turn_host)
-				return cmd_bad(cmd, "-turn may be given once");
-			if (turn_uri_parse(optarg, cfg.turn_user, cfg.turn_pass,
-			                   turn_host, sizeof(turn_host), &turn_why))
+			if (cfg.n_turn == CLIENT_TURN_MAX)
+				return cmd_bad(cmd, "too many -turn (at most %d)",
+				               CLIENT_TURN_MAX);
+			if (turn_uri_parse(optarg, cfg.turn[cfg.n_turn].user,
+			                   cfg.turn[cfg.n_turn].pass,
+			                   turn_host[cfg.n_turn],
+			                   sizeof(turn_host[cfg.n_turn]), &turn_why))
 				return cmd_bad(cmd, "bad -turn: %s", turn_why);
-			cfg.turn_host = turn_host;
+			cfg.turn[cfg.n_turn].host = turn_host[cfg.n_turn];
+			cfg.n_turn++;
 			break;
 		case 'v':
 			log_set_level(LOG_DEBUG);

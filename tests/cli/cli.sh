@@ -53,6 +53,9 @@ expect 2 '-allow is an option of punch forward' chat -server 127.0.0.1:1 -id a -
 expect 2 "-allow wants HOST:PORT \(an IPv6 HOST in brackets\), got '::1:22'" forward -server 127.0.0.1:1 -id a -peer b -allow ::1:22
 expect 2 "-allow '127.0.0.1:0': PORT must be a number 1-65535" forward -server 127.0.0.1:1 -id a -peer b -allow 127.0.0.1:0
 expect 2 '-id and -peer must differ' chat -server 127.0.0.1:1 -id a -peer a
+T=turn:u:p@127.0.0.1:3478
+expect 2 'too many -turn \(at most 4\)' chat -server 127.0.0.1:1 -id a -peer b -turn $T -turn $T -turn $T -turn $T -turn $T
+expect 2 "bad -turn server 'no.such.host.invalid:3478'" chat -server 127.0.0.1:1 -id a -peer b -turn $T -turn turn:u:p@no.such.host.invalid:3478
 expect 2 "bad -id 'has space': id contains a space" chat -server 127.0.0.1:1 -id 'has space' -peer b
 expect 2 "bad -peer '$(printf 'x%.0s' {1..65})': id is longer than 64 bytes" \
 	chat -server 127.0.0.1:1 -id a -peer "$(printf 'x%.0s' {1..65})"

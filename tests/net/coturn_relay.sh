@@ -11,6 +11,8 @@
 #    SHA-256; both exit 0.
 # c. a wrong password: coturn refuses (401), the client says so and goes
 #    on without a relay; with -relay-only it exits 1.
+# d. -turn twice, the first with a wrong password: the client says that it
+#    refused and tries the second, which relays the chat.
 
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -100,6 +102,21 @@ expect_eq "alice's exit status (-relay-only, refused)" 1 "${CLIENT_RC[alice]}"
 grep -q -- '-relay-only, but the relay .* refused: 401' "$RUN_DIR/alice.err" ||
 	fail "alice: expected '-relay-only, but the relay ... refused: 401 ...'; seen: $(tail -n 2 "$RUN_DIR/alice.err" | tr '\n' '|')"
 ok "a wrong password: refused with 401, and -relay-only exits 1"
+stop_peers
+
+echo "== d. two -turn: the first refuses, the second relays"
+lab_start_client alice bob -turn "turn:$USER:wrong@$SRV:$CPORT" -turn "$TURN"
+lab_start_client bob alice -turn "turn:$USER:wrong@$SRV:$CPORT" -turn "$TURN"
+lab_wait_established alice bob
+for id in alice bob; do
+	grep -q "^punch: warning: relay: $SRV:$CPORT: 401 .*; trying $SRV:$CPORT\$" "$RUN_DIR/$id.err" ||
+		fail "$id: expected 'punch: warning: relay: $SRV:$CPORT: 401 ...; trying $SRV:$CPORT'; seen: $(grep -i relay "$RUN_DIR/$id.err" | tr '\n' '|')"
+	expect_relayed "$id"
+done
+lab_chat alice bob
+lab_chat bob alice
+lab_quit alice bob
+ok "two -turn: the refused one is passed over, the chat goes through the second"
 stop_peers
 
 lab_check_sanitizers
