@@ -544,6 +544,10 @@ static void rdv_send(void *ctx, int sock, const struct sockaddr *to,
 {
 	struct server *srv = ctx;
 
+	if (srv->tcp && tcp_sock_is(sock)) {
+		tcp_server_send_to(srv->tcp, sock, to, buf, len);
+		return;
+	}
 	if (sock < 0 || sock >= srv->n_socks)
 		return;
 	if (sendto(srv->socks[sock].fd, buf, len, 0, to, addr_len(to)) < 0) {
@@ -1010,6 +1014,7 @@ int server_run(const struct server_config *cfg)
 			          cfg->max_tcp);
 			goto out;
 		}
+		tcp_server_set_rdv(srv->tcp, srv->rdv);
 	}
 	if (cfg->has_alt) {
 		if (open_rfc5780(srv, cfg))

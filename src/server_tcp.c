@@ -11,6 +11,7 @@
 #include "addr.h"
 #include "log.h"
 #include "punch_attr.h"
+#include "rendezvous_server.h"
 #include "stream_frame.h"
 #include "stun.h"
 
@@ -43,6 +44,7 @@ struct tcp_server {
 	uv_loop_t *loop;
 	struct tcp_hooks hooks;
 	struct turn_server *turn;
+	struct rdv_server *rdv;
 	struct tcp_listener *listeners[TCP_LISTEN_MAX];
 	int n_listeners;
 	uv_timer_t sweep;
@@ -191,6 +193,35 @@ static int conn_binding(struct tcp_conn *c, const uint8_t *msg, size_t len)
 	return 0;
 }
 
+/* A rendezvous request (REGISTER, RELEASE, or the answer to a PEER-INFO),
+ * answered on the connection; its PEER-INFO requests come back through
+ * tcp_server_send_to() with this connection's sock.  0, or -1 when it was
+ * malformed. */
+static int conn_rendezvous(struct tcp_conn *c, const uint8_t *msg, size_t len)
+{
+	struct tcp_server *ts = c->ts;
+	struct binding_reply reply;
+	const char *why = NULL;
+	int rc;
+
+	rc = rdv_handle(ts->rdv, TCP_SOCK_BASE + c->id, msg, len,
+	                (struct sockaddr *)&c->peer, uv_now(ts->loop), ts->out,
+	                sizeof(ts->out), &reply, &why);
+	if (rc == BINDING_DROP) {
+		log_debug("tcp: drop %zu bytes: %s", len, why);
+		return -1;
+	}
+	if (rc == BINDING_IGNORE) /* an answer to PEER-INFO; the rendezvous counts */
+		return 0;
+	conn_write(c, ts->out, reply.len, 0);
+	if (!reply.is_error)
+		ts->stats.answered++;
+	if (ts->hooks.replied)
+		ts->hooks.replied(ts->hooks.ctx, msg, len, ts->out, reply.len,
+		                  reply.is_error);
+	return 0;
+}
+
 /* One whole message from the stream; -1 closes the connection. */
 static int conn_message(struct tcp_conn *c, const uint8_t *msg, size_t len,
                         enum frame_kind kind, uint64_t now)
@@ -202,7 +233,9 @@ static int conn_message(struct tcp_conn *c, const uint8_t *msg, size_t len,
 		conn_turn(c, msg, len, now);
 		return 0;
 	}
-	/* The rendezvous is UDP's; ChannelData without a relay is no one's */
+	if (ts->rdv && kind == FRAME_STUN && punch_method_is_rendezvous(method))
+		return conn_rendezvous(c, msg, len);
+	/* ChannelData without a relay is no one's */
 	if (kind == FRAME_CHANNEL || punch_method_is_rendezvous(method)) {
 		ts->stats.ignored++;
 		return 0;
@@ -389,6 +422,11 @@ void tcp_server_set_turn(struct tcp_server *ts, struct turn_server *turn)
 	ts->turn = turn;
 }
 
+void tcp_server_set_rdv(struct tcp_server *ts, struct rdv_server *rdv)
+{
+	ts->rdv = rdv;
+}
+
 int tcp_sock_is(int sock)
 {
 	return sock >= TCP_SOCK_BASE;
@@ -406,6 +444,20 @@ void tcp_server_send(struct tcp_server *ts, int sock, const uint8_t *data,
 	conn_write(c, data, len,
 	           turn_is_channel_data(data, len) ? frame_padded(len) - len :
 	                                             0);
+}
+
+void tcp_server_send_to(struct tcp_server *ts, int sock,
+                        const struct sockaddr *to, const uint8_t *data,
+                        size_t len)
+{
+	size_t id = (size_t)(sock - TCP_SOCK_BASE);
+	struct tcp_conn *c;
+
+	/* A closed connection's id may already be another client's */
+	if (!tcp_sock_is(sock) || id >= ts->max || !(c = ts->conns[id]) ||
+	    !addr_equal((struct sockaddr *)&c->peer, to))
+		return;
+	conn_write(c, data, len, 0);
 }
 
 void tcp_server_close(struct tcp_server *ts)
