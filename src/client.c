@@ -36,7 +36,14 @@ enum {
 enum server_via {
 	VIA_UDP,
 	VIA_TCP,
+	VIA_TLS,   /* -server-tls, when TCP failed too */
 };
+
+static const char *via_str(enum server_via v)
+{
+	return v == VIA_TLS ? "TLS" : v == VIA_TCP ? "TCP" :
+	                                             "UDP";
+}
 
 /* Our relayed candidate, from the punch server's TURN relay. */
 enum relay_state {
@@ -59,8 +66,11 @@ struct client {
 	struct sockaddr_storage server;
 	int server_sock;
 	enum server_via via;
-	struct server_conn *conn;   /* the TCP try, or the server's connection */
-	char conn_failed[SCONN_REASON_MAX]; /* why the TCP try failed */
+	struct server_conn *conn;   /* the try under way, or the connection */
+	struct server_conn *tried;  /* the TCP try, failed, before TLS */
+	char conn_failed[SCONN_REASON_MAX]; /* why the last try failed */
+	struct sockaddr_storage tls_addr;    /* -server-tls */
+	char tls_host[256];                  /* its HOST, for the certificate */
 	struct rdv_client rc;
 	struct agent agent;
 	struct identity id;
@@ -232,8 +242,9 @@ static void say_step1(struct client *c, int natted)
 
 	addr_str(m, a, sizeof(a));
 	if (c->via != VIA_UDP)
-		say("Step 1: STUN over TCP: the server sees me at %s (a TCP mapping, so no UDP candidate from it), asked %s in %llu ms",
-		    a, c->cfg->server, (unsigned long long)step_ms(c));
+		say("Step 1: STUN over %s: the server sees me at %s (a TCP mapping, so no UDP candidate from it), asked %s in %llu ms",
+		    via_str(c->via), a, c->cfg->server,
+		    (unsigned long long)step_ms(c));
 	else if (is_loopback(m))
 		say("Step 1: STUN: the server sees me at %s (no NAT: the server is on loopback, so this is a local test), asked %s in %llu ms",
 		    a, c->cfg->server, (unsigned long long)step_ms(c));
@@ -596,8 +607,8 @@ static void on_rdvc_event(void *ctx, int event, const void *arg)
 	case RDVC_EV_UNREACHABLE:
 		log_error("cannot reach rendezvous server %s (no answer after %d tries over %s%s%s); check -server",
 		          addr_str((struct sockaddr *)&c->server, a, sizeof(a)),
-		          RTX_RC, c->via == VIA_UDP ? "UDP" : "TCP",
-		          c->conn_failed[0] ? "; TCP: " : "", c->conn_failed);
+		          RTX_RC, via_str(c->via),
+		          c->conn_failed[0] ? "; TCP/TLS: " : "", c->conn_failed);
 		finish(c, 1);
 		break;
 	}
@@ -919,6 +930,26 @@ static void on_batch(void *ctx)
 
 /* ---- the server over TCP ---------------------------------------------- */
 
+static void on_conn_message(void *ctx, enum frame_kind kind,
+                            const uint8_t *msg, size_t len);
+static void on_conn_state(void *ctx, enum sconn_state old,
+                          enum sconn_state now, const char *why);
+
+/* The next try: TCP to the server's HOST:PORT, or TLS to -server-tls. */
+static void conn_try(struct client *c, int tls, uint64_t t)
+{
+	if (!(c->conn = server_conn_new(&c->loop, on_conn_message,
+	                                on_conn_state, c))) {
+		snprintf(c->conn_failed, sizeof(c->conn_failed), "out of memory");
+		return;
+	}
+	if (tls)
+		server_conn_open_tls(c->conn, (struct sockaddr *)&c->tls_addr,
+		                     c->tls_host, c->cfg->tls_ca, t);
+	else
+		server_conn_open(c->conn, (struct sockaddr *)&c->server, t);
+}
+
 /* A whole message from the server's connection: as a datagram from the
  * server would be (ChannelData: the relay's, as on UDP). */
 static void on_conn_message(void *ctx, enum frame_kind kind,
@@ -941,13 +972,33 @@ static void conn_lost(struct client *c, const char *why)
 	if (c->exit_code >= 0)
 		return;
 	if (c->link && p && !agent_pair_is_relayed(&c->agent, p)) {
-		log_warn("lost the TCP connection to the server %s (%s); the link goes on directly",
-		         c->cfg->server, why);
+		log_warn("lost the %s connection to the server %s (%s); the link goes on directly",
+		         via_str(c->via), c->cfg->server, why);
 		return;
 	}
-	log_error("lost the TCP connection to the server %s: %s", c->cfg->server,
-	          why);
+	log_error("lost the %s connection to the server %s: %s", via_str(c->via),
+	          c->cfg->server, why);
 	finish(c, 1);
+}
+
+/* A try failed: TLS next if there is one, else UDP goes on alone. */
+static void conn_failed(struct client *c, const char *why)
+{
+	int was_tls = c->tried != NULL;
+
+	snprintf(c->conn_failed, sizeof(c->conn_failed), "%s", why);
+	if (c->rc.state != RDVC_DISCOVERING)
+		return;
+	if (!was_tls && c->cfg->server_tls) {
+		say("punch: TCP to %s failed (%s); trying TLS to %s",
+		    c->cfg->server, why, c->cfg->server_tls);
+		c->tried = c->conn; /* freed at the end: we are in its callback */
+		conn_try(c, 1, now_ms(c));
+		return;
+	}
+	say("punch: %s to %s failed (%s); still trying UDP",
+	    was_tls ? "TLS" : "TCP", was_tls ? c->cfg->server_tls : c->cfg->server,
+	    why);
 }
 
 static void on_conn_state(void *ctx, enum sconn_state old,
@@ -962,16 +1013,14 @@ static void on_conn_state(void *ctx, enum sconn_state old,
 			server_conn_close(c->conn, "UDP answered");
 			return;
 		}
-		c->via = VIA_TCP;
-		say("punch: connected to %s over TCP; the rendezvous and the relay go over it",
-		    c->cfg->server);
+		c->via = c->tried ? VIA_TLS : VIA_TCP;
+		say("punch: connected to %s over %s; the rendezvous and the relay go over it",
+		    c->via == VIA_TLS ? c->cfg->server_tls : c->cfg->server,
+		    via_str(c->via));
 		rdvc_start(&c->rc, now_ms(c));
 		schedule(c);
 	} else if (now == SCONN_CLOSED && c->via == VIA_UDP) {
-		snprintf(c->conn_failed, sizeof(c->conn_failed), "%s", why);
-		if (c->rc.state == RDVC_DISCOVERING)
-			say("punch: TCP to %s failed (%s); still trying UDP",
-			    c->cfg->server, why);
+		conn_failed(c, why);
 	} else if (now == SCONN_CLOSED) {
 		conn_lost(c, why);
 	}
@@ -988,16 +1037,12 @@ static uint64_t fallback_tick(struct client *c, uint64_t t)
 	if (c->via != VIA_UDP || c->rc.state != RDVC_DISCOVERING ||
 	    c->conn_failed[0])
 		return UINT64_MAX;
+	/* (c->conn is the TLS try once TCP failed, ticked above) */
 	if (t < due)
 		return due;
 	say("punch: no answer from %s over UDP in %d s; trying TCP",
 	    c->cfg->server, UDP_ANSWER_MS / 1000);
-	if (!(c->conn = server_conn_new(&c->loop, on_conn_message,
-	                                on_conn_state, c))) {
-		snprintf(c->conn_failed, sizeof(c->conn_failed), "out of memory");
-		return UINT64_MAX;
-	}
-	server_conn_open(c->conn, (const struct sockaddr *)&c->server, t);
+	conn_try(c, 0, t);
 	return c->conn ? server_conn_tick(c->conn, t) : UINT64_MAX;
 }
 
@@ -1097,6 +1142,30 @@ static void close_one(uv_handle_t *h, void *arg)
 		uv_close(h, NULL);
 }
 
+/* -server-tls HOST:PORT: its address, and HOST for the certificate.  0,
+ * or -1 having said why. */
+static int tls_target(struct client *c, const char *hostport)
+{
+	const char *colon = strrchr(hostport, ':'), *err;
+	size_t n = colon ? (size_t)(colon - hostport) : 0;
+
+	if (addr_resolve(&c->tls_addr, hostport, AF_UNSPEC, &err)) {
+		log_error("bad -server-tls '%s': %s", hostport, err);
+		return -1;
+	}
+	if (n >= 2 && hostport[0] == '[' && hostport[n - 1] == ']') {
+		hostport++;
+		n -= 2;
+	}
+	if (!n || n >= sizeof(c->tls_host)) {
+		log_error("bad -server-tls '%s': expected HOST:PORT", hostport);
+		return -1;
+	}
+	memcpy(c->tls_host, hostport, n);
+	c->tls_host[n] = '\0';
+	return 0;
+}
+
 /* -server-key, else known_servers, else trust on first use. */
 static int pin_server(struct client *c, const struct client_config *cfg)
 {
@@ -1150,6 +1219,8 @@ static int setup(struct client *c, const struct client_config *cfg)
 		c->relay_name = cfg->turn_host;
 	}
 	c->relay_sock = c->relay_addr.ss_family == AF_INET6;
+	if (cfg->server_tls && tls_target(c, cfg->server_tls))
+		return 2;
 	for (int s = 0; s < UDP_SOCKETS; s++) {
 		rc = udp_open(&c->udp, s);
 		if (rc && (s == c->server_sock || s == c->relay_sock)) {
@@ -1237,6 +1308,7 @@ int client_run(const struct client_config *cfg)
 		          (unsigned long long)server_conn_stats(c->conn)->tx_msgs,
 		          (unsigned long long)server_conn_stats(c->conn)->tx_dropped);
 	server_conn_free(c->conn); /* freed once the loop has closed it */
+	server_conn_free(c->tried);
 	uv_walk(&c->loop, close_one, NULL);
 	uv_run(&c->loop, UV_RUN_DEFAULT);
 	udp_free(&c->udp);    /* after the loop has closed the poll handles */

@@ -1,7 +1,7 @@
 /*
  * The client's stream connection to its punch server, for networks that
- * drop UDP (the io layer, beside udp.c): one TCP connection to the
- * server's HOST:PORT carrying STUN (Binding, the rendezvous, TURN) and
+ * drop UDP (beside udp.c): one TCP connection, or TLS over TCP, to the
+ * server, carrying STUN (Binding, the rendezvous, TURN) and
  * ChannelData, framed as RFC 8489 6.2.2 and RFC 8656 12.5 say
  * (stream_frame.c, the server's framer too).
  *
@@ -29,7 +29,7 @@
 #include "stream_frame.h"
 
 enum {
-	SCONN_CONNECT_MS = 3000,             /* connect, TLS handshake included */
+	SCONN_CONNECT_MS = 2000,             /* connect, TLS handshake included */
 	SCONN_WRITE_QUEUE_MAX = 256 << 10,   /* bytes waiting to be written */
 	SCONN_REASON_MAX = 160,
 };
@@ -55,6 +55,12 @@ struct server_conn *server_conn_new(uv_loop_t *loop,
 /* Connect to addr.  0, or a negative libuv error (then closed). */
 int server_conn_open(struct server_conn *sc, const struct sockaddr *addr,
                      uint64_t now_ms);
+/* The same over TLS: host (a DNS name or an IP address) must be what the
+ * server's certificate names, and the certificate must chain to the CA
+ * file ca (PEM), or to the system's CAs when ca is NULL (tls_stream.h).
+ * Open once the handshake is done, within SCONN_CONNECT_MS. */
+int server_conn_open_tls(struct server_conn *sc, const struct sockaddr *addr,
+                         const char *host, const char *ca, uint64_t now_ms);
 /* One message (STUN or ChannelData, unpadded).  0; -1 when not open or
  * dropped (the queue is full). */
 int server_conn_send(struct server_conn *sc, const uint8_t *buf, size_t len);

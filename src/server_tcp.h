@@ -14,6 +14,8 @@
  *     STUN nor ChannelData, close the connection (malformed);
  *   - TCP_IDLE_MS without a message, on a connection without an
  *     allocation, close it (idle);
+ *   - a TLS connection (-tls-listen) costs about 22 KB more: its session's
+ *     read and write buffers;
  *   - TCP_WRITE_QUEUE_MAX bytes waiting to be written to one client:
  *     beyond, what would be written is dropped (dropped), as a full UDP
  *     socket would drop it, rather than buffered without bound.
@@ -73,6 +75,13 @@ struct tcp_server *tcp_server_new(uv_loop_t *loop, size_t max_conns,
  * svc.  0, or a negative libuv error (UV_EADDRINUSE: the port is taken). */
 int tcp_server_listen(struct tcp_server *ts, const struct sockaddr *addr,
                       const struct binding_service *svc, int index);
+/* TLS (-tls-listen): load the certificate chain and key (PEM files) once,
+ * then listen; the same protocol as on TCP, inside TLS.  0, or -1 with a
+ * sentence in why; tcp_server_listen_tls() as tcp_server_listen(). */
+int tcp_server_set_tls(struct tcp_server *ts, const char *cert, const char *key,
+                       char *why, size_t why_len);
+int tcp_server_listen_tls(struct tcp_server *ts, const struct sockaddr *addr,
+                          const struct binding_service *svc, int index);
 /* The relay, once it runs; NULL: TURN over TCP is not answered. */
 void tcp_server_set_turn(struct tcp_server *ts, struct turn_server *turn);
 /* The rendezvous, answered over TCP too; NULL: ignored.  Its PEER-INFO

@@ -13,6 +13,16 @@
 #    server's "tcp stopped" line counts her connection.
 # b. send/recv: FILE_MB from alice to bob over the TCP-reached relay, the
 #    SHA-256 the same at both ends, both exit 0.
+# c. only TLS gets out: alice's NAT also drops TCP to the server's port
+#    3478; the server runs -tls-listen SERVER:443 with a certificate for its
+#    IP address from a test CA (tests/tls_certs.sh), alice gives
+#    -server-tls SERVER:443 -tls-ca CA.  She says UDP got no answer, TCP
+#    failed, and that she is trying TLS, then connected over TLS; both
+#    connect via the relay and chat a line each way.
+# d. the same with -tls-ca naming a CA that did not sign the server's
+#    certificate: alice refuses the server (the handshake fails, saying the
+#    certificate is not trusted) and, UDP and TCP being dropped, exits 1
+#    when the rendezvous gives up (about 40 s after her start).
 #
 # Each case builds its own instance and removes it; lib.sh's cleanup stops
 # whatever a failed case left and fails if a namespace remains.
@@ -22,6 +32,8 @@ source "$(dirname "$0")/lib.sh"
 net_init "${1:-}"
 
 FILE_MB=20
+TLS_PORT=443
+GIVE_UP_S=60  # case d: for alice to give up (the rendezvous's 39.5 s, and more)
 CONNECT_S=30  # to connect through the relay (lab_wait_established)
 DONE_S=90     # for the file over TCP and the relay (ASan, 2 busy cores)
 LOST_S=10     # for alice to exit once the server has stopped
@@ -69,6 +81,14 @@ since_start() {
 start_case() { # NAME
 	echo "== $1"
 	net_up nat2 --timeout "$CONNECT_S" --relay --nat-a udpblock --nat-b home
+	SERVER_IP=$(lab_addr server)
+	if [[ -n ${TLS_CASE:-} ]]; then
+		# nata: no TCP to the server's plain port either; TLS's gets out
+		lab_nsx nata iptables -I FORWARD -o wan0 -p tcp --dport 3478 -j DROP
+		"$(dirname "$0")/../tls_certs.sh" "$NET_TMP/certs" "$SERVER_IP"
+		LAB_SERVER_ARGS=(-tls-listen "$SERVER_IP:$TLS_PORT" -cert "$NET_TMP/certs/cert.pem"
+			-key "$NET_TMP/certs/key.pem")
+	fi
 	lab_start_server
 }
 
@@ -125,4 +145,35 @@ lab_now
 expect_relayed alice
 expect_eq "SHA-256 of the file bob received" "$(sum "$NET_TMP/file.bin")" "$(sum "$NET_TMP/recv/file.bin")"
 ok "b. $FILE_MB MB intact from behind the UDP block, $(((LAB_NOW - t0) / 1000)) s after connecting"
+end_case
+
+# ---- c. only TLS gets out
+TLS_CASE=1
+start_case "c. udpblock, TCP to 3478 dropped too <-> home: chat over TLS"
+lab_start_client bob alice
+lab_start_client alice bob -server-tls "$SERVER_IP:$TLS_PORT" -tls-ca "$NET_TMP/certs/ca.pem"
+lab_wait_established alice bob
+srv=$(server_ip_re)
+expect_line alice "^punch: TCP to $srv failed \(connect timed out\); trying TLS to ${SERVER_IP//./\\.}:$TLS_PORT\$" \
+	"'punch: TCP to SERVER failed (connect timed out); trying TLS to SERVER:$TLS_PORT'"
+expect_line alice "^punch: connected to ${SERVER_IP//./\\.}:$TLS_PORT over TLS" "'punch: connected to SERVER:$TLS_PORT over TLS ...'"
+expect_line alice "^Step 1: STUN over TLS: " "'Step 1: STUN over TLS: ...'"
+expect_relayed alice
+expect_relayed bob
+ms=$(since_start alice)
+lab_chat alice bob
+lab_chat bob alice
+lab_quit alice bob
+ok "c. alice reached the server over TLS after UDP (1 s) and TCP (2 s) failed, connected via the relay ${ms} ms after her start, and chatted both ways"
+end_case
+
+# ---- d. a certificate alice's CA did not sign
+start_case "d. -tls-ca naming another CA: the server is refused"
+lab_start_client alice bob -server-tls "$SERVER_IP:$TLS_PORT" -tls-ca "$NET_TMP/certs/other-ca.pem"
+wait_exit "$GIVE_UP_S" 1 alice
+expect_line alice "^punch: TLS to ${SERVER_IP//./\\.}:$TLS_PORT failed \(the server's certificate is not trusted for ${SERVER_IP//./\\.}: " \
+	"'punch: TLS to SERVER failed (the server's certificate is not trusted for SERVER: ...)'"
+expect_line alice "cannot reach rendezvous server $srv" "'cannot reach rendezvous server SERVER ...'"
+! grep -q '^Step 1' "$RUN_DIR/alice.err" || fail "alice: expected no Step 1 through an untrusted server; seen '$(grep '^Step 1' "$RUN_DIR/alice.err")'"
+ok "d. an untrusted certificate: alice refused the TLS server and gave up"
 end_case
