@@ -40,7 +40,8 @@
 # pairs is relayed.  Seen in December 2026: all 6 connect via the relay,
 # 'punch took' 500-530 ms (the relay's 500 ms wait), about 1.5 s from start
 # to "Connection established" on the udpblock side (the 1 s UDP wait, then
-# TCP).  The 21 pairs take about 45-80 s on 2 cores.
+# TCP).  The 21 pairs take about 45-80 s on 2 cores.  TLS (only port 443
+# out) is tests/net/udpblock.sh's, not the matrix's.
 
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
