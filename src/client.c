@@ -1032,12 +1032,11 @@ static uint64_t fallback_tick(struct client *c, uint64_t t)
 {
 	uint64_t due = c->t_start + UDP_ANSWER_MS;
 
-	if (c->conn)
+	if (c->conn) /* the try under way (TCP, then TLS), or the connection */
 		return server_conn_tick(c->conn, t);
 	if (c->via != VIA_UDP || c->rc.state != RDVC_DISCOVERING ||
 	    c->conn_failed[0])
 		return UINT64_MAX;
-	/* (c->conn is the TLS try once TCP failed, ticked above) */
 	if (t < due)
 		return due;
 	say("punch: no answer from %s over UDP in %d s; trying TCP",
