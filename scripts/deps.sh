@@ -10,6 +10,8 @@ packages=(
 	libngtcp2-dev libngtcp2-crypto-gnutls-dev libsodium-dev libmicrohttpd-dev
 	# tests
 	libcmocka-dev python3 python3-nacl python3-prometheus-client procps strace shellcheck clang-format-19
+	# certificates for the TLS tests (tests/tls_certs.sh)
+	openssl
 	# the Debian package and its unit (tests/pkg)
 	dpkg-dev debhelper lintian systemd
 	# interop peers and the benchmark's reference server

@@ -20,13 +20,30 @@
 #include "gather.h"
 #include "log.h"
 #include "rendezvous_client.h"
+#include "server_conn.h"
 #include "stun.h"
 #include "turn_client.h"
 #include "udp.h"
 
 enum {
 	PEER_SESSIONS_MAX = 8, /* the peer's past sessions, never taken back */
+	/* The server's first answer over UDP, before TCP is tried */
+	UDP_ANSWER_MS = 1000,
 };
+
+/* How the server is reached: UDP, or one stream connection when UDP
+ * gets no answer (a network that drops it): server_conn.h. */
+enum server_via {
+	VIA_UDP,
+	VIA_TCP,
+	VIA_TLS,   /* -server-tls, when TCP failed too */
+};
+
+static const char *via_str(enum server_via v)
+{
+	return v == VIA_TLS ? "TLS" : v == VIA_TCP ? "TCP" :
+	                                             "UDP";
+}
 
 /* Our relayed candidate, from the punch server's TURN relay. */
 enum relay_state {
@@ -48,6 +65,12 @@ struct client {
 
 	struct sockaddr_storage server;
 	int server_sock;
+	enum server_via via;
+	struct server_conn *conn;   /* the try under way, or the connection */
+	struct server_conn *tried;  /* the TCP try, failed, before TLS */
+	char conn_failed[SCONN_REASON_MAX]; /* why the last try failed */
+	struct sockaddr_storage tls_addr;    /* -server-tls */
+	char tls_host[256];                  /* its HOST, for the certificate */
 	struct rdv_client rc;
 	struct agent agent;
 	struct identity id;
@@ -155,6 +178,13 @@ static void send_one(struct client *c, int sock, const struct sockaddr *to,
 	char a[ADDR_STRLEN];
 	int rc;
 
+	if (c->via != VIA_UDP && sock != AGENT_SOCK_RELAY &&
+	    addr_equal(to, (const struct sockaddr *)&c->server)) {
+		/* over the server's connection: the rendezvous and TURN */
+		if (server_conn_send(c->conn, buf, len))
+			log_debug("server connection: cannot send %zu bytes", len);
+		return;
+	}
 	if (sock == AGENT_SOCK_RELAY) {
 		/* through the relay: wrapped for it (turn_client.h) */
 		if (c->relay != RELAY_READY ||
@@ -215,7 +245,11 @@ static void say_step1(struct client *c, int natted)
 	char a[ADDR_STRLEN];
 
 	addr_str(m, a, sizeof(a));
-	if (is_loopback(m))
+	if (c->via != VIA_UDP)
+		say("Step 1: STUN over %s: the server sees me at %s (a TCP mapping, so no UDP candidate from it), asked %s in %llu ms",
+		    via_str(c->via), a, c->cfg->server,
+		    (unsigned long long)step_ms(c));
+	else if (is_loopback(m))
 		say("Step 1: STUN: the server sees me at %s (no NAT: the server is on loopback, so this is a local test), asked %s in %llu ms",
 		    a, c->cfg->server, (unsigned long long)step_ms(c));
 	else
@@ -248,7 +282,7 @@ static void publish_candidates(struct client *c)
 		                 (struct sockaddr *)&c->rc.srflx))
 			natted = 0;
 	agent_set_natted(&c->agent, natted);
-	if (natted) {
+	if (natted && c->via == VIA_UDP) {
 		struct punch_candidate *sr = &self->cand[self->n_cand++];
 
 		sr->type = CAND_SRFLX;
@@ -606,9 +640,10 @@ static void on_rdvc_event(void *ctx, int event, const void *arg)
 	case RDVC_EV_RELEASED:
 		break;
 	case RDVC_EV_UNREACHABLE:
-		log_error("cannot reach rendezvous server %s (no answer after %d tries); check -server",
+		log_error("cannot reach rendezvous server %s (no answer after %d tries over %s%s%s); check -server",
 		          addr_str((struct sockaddr *)&c->server, a, sizeof(a)),
-		          RTX_RC);
+		          RTX_RC, via_str(c->via),
+		          c->conn_failed[0] ? "; TCP/TLS: " : "", c->conn_failed);
 		finish(c, 1);
 		break;
 	}
@@ -928,6 +963,123 @@ static void on_batch(void *ctx)
 	schedule(ctx);
 }
 
+/* ---- the server over TCP ---------------------------------------------- */
+
+static void on_conn_message(void *ctx, enum frame_kind kind,
+                            const uint8_t *msg, size_t len);
+static void on_conn_state(void *ctx, enum sconn_state old,
+                          enum sconn_state now, const char *why);
+
+/* The next try: TCP to the server's HOST:PORT, or TLS to -server-tls. */
+static void conn_try(struct client *c, int tls, uint64_t t)
+{
+	if (!(c->conn = server_conn_new(&c->loop, on_conn_message,
+	                                on_conn_state, c))) {
+		snprintf(c->conn_failed, sizeof(c->conn_failed), "out of memory");
+		return;
+	}
+	if (tls)
+		server_conn_open_tls(c->conn, (struct sockaddr *)&c->tls_addr,
+		                     c->tls_host, c->cfg->tls_ca, t);
+	else
+		server_conn_open(c->conn, (struct sockaddr *)&c->server, t);
+}
+
+/* A whole message from the server's connection: as a datagram from the
+ * server would be (ChannelData: the relay's, as on UDP). */
+static void on_conn_message(void *ctx, enum frame_kind kind,
+                            const uint8_t *msg, size_t len)
+{
+	struct client *c = ctx;
+
+	on_datagram(c, c->server_sock,
+	            kind == FRAME_CHANNEL ? UDP_KIND_QUIC : udp_classify(msg, len),
+	            (const struct sockaddr *)&c->server, msg, len);
+	schedule(c);
+}
+
+/* The connection lost: fatal unless the link already goes directly (it
+ * never needs the server). */
+static void conn_lost(struct client *c, const char *why)
+{
+	const struct agent_pair *p = agent_selected(&c->agent);
+
+	if (c->exit_code >= 0)
+		return;
+	if (c->link && p && !agent_pair_is_relayed(&c->agent, p)) {
+		log_warn("lost the %s connection to the server %s (%s); the link goes on directly",
+		         via_str(c->via), c->cfg->server, why);
+		return;
+	}
+	log_error("lost the %s connection to the server %s: %s", via_str(c->via),
+	          c->cfg->server, why);
+	finish(c, 1);
+}
+
+/* A try failed: TLS next if there is one, else UDP goes on alone. */
+static void conn_failed(struct client *c, const char *why)
+{
+	int was_tls = c->tried != NULL;
+
+	snprintf(c->conn_failed, sizeof(c->conn_failed), "%s", why);
+	if (c->rc.state != RDVC_DISCOVERING)
+		return;
+	if (!was_tls && c->cfg->server_tls) {
+		say("punch: TCP to %s failed (%s); trying TLS to %s",
+		    c->cfg->server, why, c->cfg->server_tls);
+		c->tried = c->conn; /* freed at the end: we are in its callback */
+		conn_try(c, 1, now_ms(c));
+		return;
+	}
+	say("punch: %s to %s failed (%s); still trying UDP",
+	    was_tls ? "TLS" : "TCP", was_tls ? c->cfg->server_tls : c->cfg->server,
+	    why);
+}
+
+static void on_conn_state(void *ctx, enum sconn_state old,
+                          enum sconn_state now, const char *why)
+{
+	struct client *c = ctx;
+
+	(void)old;
+	if (now == SCONN_OPEN) {
+		if (c->rc.state != RDVC_DISCOVERING) {
+			/* UDP answered after all, while TCP connected */
+			server_conn_close(c->conn, "UDP answered");
+			return;
+		}
+		c->via = c->tried ? VIA_TLS : VIA_TCP;
+		say("punch: connected to %s over %s; the rendezvous and the relay go over it",
+		    c->via == VIA_TLS ? c->cfg->server_tls : c->cfg->server,
+		    via_str(c->via));
+		rdvc_start(&c->rc, now_ms(c));
+		schedule(c);
+	} else if (now == SCONN_CLOSED && c->via == VIA_UDP) {
+		conn_failed(c, why);
+	} else if (now == SCONN_CLOSED) {
+		conn_lost(c, why);
+	}
+}
+
+/* No answer over UDP in UDP_ANSWER_MS: try TCP, while UDP goes on (the
+ * first to answer wins).  Returns the next deadline. */
+static uint64_t fallback_tick(struct client *c, uint64_t t)
+{
+	uint64_t due = c->t_start + UDP_ANSWER_MS;
+
+	if (c->conn) /* the try under way (TCP, then TLS), or the connection */
+		return server_conn_tick(c->conn, t);
+	if (c->via != VIA_UDP || c->rc.state != RDVC_DISCOVERING ||
+	    c->conn_failed[0])
+		return UINT64_MAX;
+	if (t < due)
+		return due;
+	say("punch: no answer from %s over UDP in %d s; trying TCP",
+	    c->cfg->server, UDP_ANSWER_MS / 1000);
+	conn_try(c, 0, t);
+	return c->conn ? server_conn_tick(c->conn, t) : UINT64_MAX;
+}
+
 /* ---- timers ------------------------------------------------------------ */
 
 static void on_timer(uv_timer_t *t)
@@ -950,6 +1102,8 @@ static void schedule(struct client *c)
 		relay_start(c);
 	}
 	n = rdvc_tick(&c->rc, t);
+	next = n < next ? n : next;
+	n = fallback_tick(c, t);
 	next = n < next ? n : next;
 	n = agent_tick(&c->agent, t);
 	next = n < next ? n : next;
@@ -1028,6 +1182,30 @@ static void close_one(uv_handle_t *h, void *arg)
 		uv_close(h, NULL);
 }
 
+/* -server-tls HOST:PORT: its address, and HOST for the certificate.  0,
+ * or -1 having said why. */
+static int tls_target(struct client *c, const char *hostport)
+{
+	const char *colon = strrchr(hostport, ':'), *err;
+	size_t n = colon ? (size_t)(colon - hostport) : 0;
+
+	if (addr_resolve(&c->tls_addr, hostport, AF_UNSPEC, &err)) {
+		log_error("bad -server-tls '%s': %s", hostport, err);
+		return -1;
+	}
+	if (n >= 2 && hostport[0] == '[' && hostport[n - 1] == ']') {
+		hostport++;
+		n -= 2;
+	}
+	if (!n || n >= sizeof(c->tls_host)) {
+		log_error("bad -server-tls '%s': expected HOST:PORT", hostport);
+		return -1;
+	}
+	memcpy(c->tls_host, hostport, n);
+	c->tls_host[n] = '\0';
+	return 0;
+}
+
 /* -server-key, else known_servers, else trust on first use. */
 static int pin_server(struct client *c, const struct client_config *cfg)
 {
@@ -1081,6 +1259,8 @@ static int setup(struct client *c, const struct client_config *cfg)
 		}
 	if (cfg->n_turn)
 		relay_use(c, 0);
+	if (cfg->server_tls && tls_target(c, cfg->server_tls))
+		return 2;
 	for (int s = 0; s < UDP_SOCKETS; s++) {
 		rc = udp_open(&c->udp, s);
 		if (rc && (s == c->server_sock || turn_needs_sock(c, s))) {
@@ -1162,6 +1342,13 @@ int client_run(const struct client_config *cfg)
 		if (c->relay == RELAY_READY)
 			turn_client_release(&c->turn, now_ms(c));
 	}
+	if (c->conn)
+		log_debug("server connection: %llu messages in, %llu out, %llu dropped",
+		          (unsigned long long)server_conn_stats(c->conn)->rx_msgs,
+		          (unsigned long long)server_conn_stats(c->conn)->tx_msgs,
+		          (unsigned long long)server_conn_stats(c->conn)->tx_dropped);
+	server_conn_free(c->conn); /* freed once the loop has closed it */
+	server_conn_free(c->tried);
 	uv_walk(&c->loop, close_one, NULL);
 	uv_run(&c->loop, UV_RUN_DEFAULT);
 	udp_free(&c->udp);    /* after the loop has closed the poll handles */

@@ -21,6 +21,8 @@ struct client_turn {
 
 struct client_config {
 	const char *server;   /* HOST:PORT */
+	const char *server_tls; /* -server-tls HOST:PORT: TLS after TCP; or NULL */
+	const char *tls_ca;   /* -tls-ca FILE; NULL: the system's CAs */
 	char id[PUNCH_ID_MAX + 1];
 	char peer[PUNCH_ID_MAX + 1];
 	unsigned wait_s;      /* give up waiting for the peer; 0: never */

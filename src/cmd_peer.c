@@ -102,6 +102,12 @@ static const char usage_common[] =
 	"                     relay through this TURN server (coturn, say) instead\n"
 	"                     of the punch server's own; USER may hold ':'. Up to\n"
 	"                     4: tried in order until one gives an allocation\n"
+	"  -server-tls HOST:PORT  where UDP and TCP to -server get no answer,\n"
+	"                     reach the same server over TLS here (its\n"
+	"                     -tls-listen); HOST is checked against its\n"
+	"                     certificate\n"
+	"  -tls-ca FILE       trust the CA certificates in FILE (PEM) for\n"
+	"                     -server-tls, instead of the system's\n"
 	"  -v                 show the protocol: every message, state change\n"
 	"  -h, -help          show this help\n"
 	"\n"
@@ -111,6 +117,9 @@ static const char usage_common[] =
 	"A relaying server (punch server -auth-secret), or -turn, adds a relayed\n"
 	"candidate ('Relay: ...'), used only when no direct pair works within\n"
 	"500 ms; 'Path upgraded' when a direct path opens later.\n"
+	"When -server does not answer over UDP within 1 s, the client says so\n"
+	"and tries TCP to the same HOST:PORT, then TLS to -server-tls: the\n"
+	"rendezvous and the relay then go over that connection.\n"
 	"The peer's key is checked against -peer-key, else known_peers (trust on\n"
 	"first use, in $XDG_CONFIG_HOME/punch/), else the key it registered,\n"
 	"which only the server vouches for; -code proves it.\n"
@@ -166,6 +175,8 @@ int cmd_peer(int argc, char **argv)
 		{ "relay-only", no_argument, NULL, 'R' },
 		{ "direct-only", no_argument, NULL, 'D' },
 		{ "turn", required_argument, NULL, 'T' },
+		{ "server-tls", required_argument, NULL, 'S' },
+		{ "tls-ca", required_argument, NULL, 'C' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
@@ -189,6 +200,12 @@ int cmd_peer(int argc, char **argv)
 		switch (c) {
 		case 's':
 			cfg.server = optarg;
+			break;
+		case 'S':
+			cfg.server_tls = optarg;
+			break;
+		case 'C':
+			cfg.tls_ca = optarg;
 			break;
 		case 'i':
 			if ((rc = set_id(cmd, cfg.id, optarg, "-id")))
@@ -290,6 +307,8 @@ int cmd_peer(int argc, char **argv)
 		cfg.args.dir = cfg.args.argc ? cfg.args.argv[0] : ".";
 	if (!cfg.server)
 		return cmd_bad(cmd, "-server HOST:PORT is required");
+	if (cfg.tls_ca && !cfg.server_tls)
+		return cmd_bad(cmd, "-tls-ca is the CA for -server-tls; give -server-tls HOST:PORT too");
 	if (!cfg.id[0] || !cfg.peer[0])
 		return cmd_bad(cmd, "both -id and -peer are required");
 	if (!strcmp(cfg.id, cfg.peer))

@@ -19,6 +19,7 @@ static const char usage[] =
 	"                    [-max-allocations N] [-max-allocations-per-prefix N]\n"
 	"                    [-relay-allow-private] [-realm REALM]\n"
 	"                    [-no-tcp] [-max-tcp N]\n"
+	"                    [-tls-listen ADDR:PORT -cert FILE -key FILE]\n"
 	"                    [-metrics ADDR:PORT [-metrics-public]]\n"
 	"                    [-log quiet|info|debug] [-v]\n"
 	"       punch server [-state DIR] -print-key\n"
@@ -67,6 +68,12 @@ static const char usage[] =
 	"                     (Binding and TURN over TCP, RFC 8489 6.2.2)\n"
 	"  -max-tcp N         TCP connections at most, 1-100000 (default 1000;\n"
 	"                     about 4.5 KB each); more are accepted and closed\n"
+	"  -tls-listen ADDR:PORT  also serve the TCP protocol inside TLS here\n"
+	"                     (443 in deployments), for clients whose networks\n"
+	"                     let only TLS out (punch chat -server-tls); TLS\n"
+	"                     connections count in -max-tcp (about 27 KB each)\n"
+	"  -cert FILE, -key FILE  -tls-listen's certificate chain and private key\n"
+	"                     (PEM)\n"
 	"  -metrics ADDR:PORT serve the server's counters for Prometheus at\n"
 	"                     http://ADDR:PORT/metrics (GET only), e.g.\n"
 	"                     127.0.0.1:9478; a loopback address unless\n"
@@ -366,12 +373,15 @@ int cmd_server(int argc, char **argv)
 		{ "realm", required_argument, NULL, 'E' },
 		{ "no-tcp", no_argument, NULL, 'N' },
 		{ "max-tcp", required_argument, NULL, 'C' },
+		{ "tls-listen", required_argument, NULL, 'G' },
+		{ "cert", required_argument, NULL, 'c' },
+		{ "key", required_argument, NULL, 'k' },
 		{ "metrics", required_argument, NULL, 'H' },
 		{ "metrics-public", no_argument, NULL, 'U' },
 		{ NULL, 0, NULL, 0 }
 	};
 	struct server_config cfg = { 0 };
-	const char *alt = NULL, *metrics = NULL;
+	const char *alt = NULL, *metrics = NULL, *why = NULL;
 	int want_key = 0, metrics_public = 0;
 	long port = SERVER_DEFAULT_PORT, max_peers, max_tcp;
 	int port_given = 0, rc;
@@ -417,6 +427,19 @@ int cmd_server(int argc, char **argv)
 				return cmd_bad("server", "-max-tcp wants a number 1-100000, got '%s'", optarg);
 			cfg.max_tcp = (size_t)max_tcp;
 			break;
+		case 'G':
+			if (addr_resolve(&cfg.tls_listen, optarg, AF_UNSPEC, &why) ||
+			    !addr_port((struct sockaddr *)&cfg.tls_listen))
+				return cmd_bad("server", "-tls-listen wants ADDR:PORT with a port, e.g. 0.0.0.0:443; got '%s'%s%s",
+				               optarg, why ? ": " : "", why ? why : "");
+			cfg.has_tls = 1;
+			break;
+		case 'c':
+			cfg.tls_cert = optarg;
+			break;
+		case 'k':
+			cfg.tls_key = optarg;
+			break;
 		case 'v':
 			log_set_level(LOG_DEBUG);
 			break;
@@ -455,6 +478,9 @@ int cmd_server(int argc, char **argv)
 		return rc;
 	if (cfg.no_tcp && cfg.max_tcp)
 		return cmd_bad("server", "-max-tcp limits TCP connections, which -no-tcp turns off; give one of them");
+	if (cfg.has_tls != (cfg.tls_cert && cfg.tls_key) ||
+	    (!cfg.has_tls && (cfg.tls_cert || cfg.tls_key)))
+		return cmd_bad("server", "-tls-listen, -cert and -key go together; give all three");
 	if ((rc = apply_metrics(&cfg, metrics, metrics_public)))
 		return rc;
 	if (!cfg.auth_secret && (cfg.relay_ip.ss_family || cfg.relay_lo ||

@@ -103,7 +103,8 @@ struct server {
 	struct out_queue to_peers;      /* ChannelData and Send, relayed */
 	struct out_queue to_clients;    /* Data and ChannelData from peers */
 	uint8_t client_data[BATCH][TURN_OUT_MAX];
-	struct tcp_server *tcp;          /* NULL: -no-tcp */
+	struct tcp_server *tcp;          /* NULL: -no-tcp without -tls-listen */
+	int no_plain_tcp;                /* -no-tcp beside -tls-listen */
 	char state_dir[STATE_PATH_MAX];
 	uint64_t saved_ms;  /* when the bindings were last saved */
 	/* -metrics (see "the metrics" below) */
@@ -544,6 +545,10 @@ static void rdv_send(void *ctx, int sock, const struct sockaddr *to,
 {
 	struct server *srv = ctx;
 
+	if (srv->tcp && tcp_sock_is(sock)) {
+		tcp_server_send_to(srv->tcp, sock, to, buf, len);
+		return;
+	}
 	if (sock < 0 || sock >= srv->n_socks)
 		return;
 	if (sendto(srv->socks[sock].fd, buf, len, 0, to, addr_len(to)) < 0) {
@@ -594,13 +599,39 @@ static void on_signal(uv_signal_t *h, int signum)
 	uv_stop(&srv->loop);
 }
 
+/* -tls-listen: the TCP protocol inside TLS, on an address of its own (443
+ * in deployments).  0, or -1 having said why. */
+static int tls_open(struct server *srv, const struct server_config *cfg)
+{
+	char why[512], a[ADDR_STRLEN];
+	int rc;
+
+	if (!cfg->has_tls)
+		return 0;
+	addr_str((const struct sockaddr *)&cfg->tls_listen, a, sizeof(a));
+	if (tcp_server_set_tls(srv->tcp, cfg->tls_cert, cfg->tls_key, why,
+	                       sizeof(why))) {
+		log_error("%s", why);
+		return -1;
+	}
+	rc = tcp_server_listen_tls(srv->tcp,
+	                           (const struct sockaddr *)&cfg->tls_listen,
+	                           &srv->svc[0], 0);
+	if (rc) {
+		log_error("cannot listen on %s over TLS: %s", a, uv_strerror(rc));
+		return -1;
+	}
+	log_info("TLS on %s", a);
+	return 0;
+}
+
 /* The TCP listener beside a UDP socket, on the same address and port
  * (RFC 5780 mode: on the primary only; CHANGE-REQUEST is UDP's).  0, or a
  * libuv error. */
 static int add_tcp(struct server *srv, const struct sockaddr_storage *bound,
                    struct binding_service *svc, int index)
 {
-	if (!srv->tcp || index != 0)
+	if (!srv->tcp || srv->no_plain_tcp || index != 0)
 		return 0;
 	return tcp_server_listen(srv->tcp, (const struct sockaddr *)bound, svc,
 	                         index);
@@ -1000,7 +1031,8 @@ int server_run(const struct server_config *cfg)
 
 	if (state_open(srv, cfg))
 		goto out;
-	if (!cfg->no_tcp) {
+	srv->no_plain_tcp = cfg->no_tcp;
+	if (!cfg->no_tcp || cfg->has_tls) {
 		struct tcp_hooks hooks = { tcp_to_peer, tcp_flush, tcp_replied,
 			                   srv };
 
@@ -1010,6 +1042,7 @@ int server_run(const struct server_config *cfg)
 			          cfg->max_tcp);
 			goto out;
 		}
+		tcp_server_set_rdv(srv->tcp, srv->rdv);
 	}
 	if (cfg->has_alt) {
 		if (open_rfc5780(srv, cfg))
@@ -1021,6 +1054,8 @@ int server_run(const struct server_config *cfg)
 	}
 	if (cfg->auth_secret &&
 	    turn_open(srv, cfg, relay_line, sizeof(relay_line)))
+		goto out;
+	if (tls_open(srv, cfg))
 		goto out;
 	describe(srv, cfg, where, sizeof(where));
 	log_info("listening on %s", where);

@@ -37,6 +37,10 @@ struct server_config {
 	int relay_allow_private;     /* loopback and private peers */
 	int no_tcp;                  /* UDP only (-no-tcp) */
 	size_t max_tcp;              /* TCP connections; 0: TCP_CONNS_DEFAULT */
+	/* -tls-listen ADDR:PORT -cert FILE -key FILE */
+	struct sockaddr_storage tls_listen;
+	int has_tls;
+	const char *tls_cert, *tls_key;
 	/* -metrics: Prometheus text over HTTP (metrics_http.h) */
 	struct sockaddr_storage metrics;
 	int has_metrics;

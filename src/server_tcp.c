@@ -11,14 +11,28 @@
 #include "addr.h"
 #include "log.h"
 #include "punch_attr.h"
+#include "rendezvous_server.h"
 #include "stream_frame.h"
 #include "stun.h"
+#include "tls_stream.h"
+
+enum {
+	CIPHER_READ = 16384 + 2048, /* a TLS record, with room (RFC 8446 5.2) */
+};
 
 struct tcp_listener {
 	uv_tcp_t tcp;
 	struct tcp_server *ts;
 	const struct binding_service *svc;
 	int index;
+	int tls;        /* -tls-listen's */
+};
+
+/* A TLS connection's session and buffers, beside its plain state. */
+struct tcp_tls {
+	struct tls_stream t;
+	uint8_t cipher[CIPHER_READ];  /* what a read brought */
+	uint8_t out[FRAME_MAX + 4];   /* a message being sent, padded */
 };
 
 struct tcp_conn {
@@ -30,6 +44,7 @@ struct tcp_conn {
 	uint64_t last_ms;             /* of the last whole message */
 	struct sockaddr_storage peer;
 	struct framer in;
+	struct tcp_tls *tls;          /* NULL: plain TCP */
 };
 
 /* A write libuv could not finish at once: the rest, copied. */
@@ -43,6 +58,7 @@ struct tcp_server {
 	uv_loop_t *loop;
 	struct tcp_hooks hooks;
 	struct turn_server *turn;
+	struct rdv_server *rdv;
 	struct tcp_listener *listeners[TCP_LISTEN_MAX];
 	int n_listeners;
 	uv_timer_t sweep;
@@ -50,12 +66,19 @@ struct tcp_server {
 	int *free_ids;                /* stack */
 	size_t max, n_free;
 	struct tcp_stats stats;
+	gnutls_certificate_credentials_t cred; /* -cert, -key; NULL: no TLS */
 	uint8_t out[TURN_OUT_MAX];    /* a response being written */
 };
 
 static void conn_freed(uv_handle_t *h)
 {
-	free(h->data);
+	struct tcp_conn *c = h->data;
+
+	if (c->tls) {
+		tls_stream_free(&c->tls->t);
+		free(c->tls);
+	}
+	free(c);
 }
 
 static void conn_close(struct tcp_conn *c, const char *why)
@@ -88,10 +111,12 @@ static void on_written(uv_write_t *req, int status)
 	free(w);
 }
 
-/* Write data and pad zero bytes, or drop them all when the client already
- * has TCP_WRITE_QUEUE_MAX bytes waiting (it does not read). */
-static void conn_write(struct tcp_conn *c, const uint8_t *data, size_t len,
-                       size_t pad)
+/* Bytes onto the socket (data, then pad zero bytes): what it takes now,
+ * the rest queued.  Over the queue's bound (the client does not read)
+ * they are dropped, unless must (TLS records, which cannot lose a byte).
+ * 0, or -1 when the connection closed. */
+static int conn_put(struct tcp_conn *c, const uint8_t *data, size_t len,
+                    size_t pad, int must)
 {
 	static const uint8_t zeros[3];
 	uv_stream_t *s = (uv_stream_t *)&c->tcp;
@@ -104,25 +129,29 @@ static void conn_write(struct tcp_conn *c, const uint8_t *data, size_t len,
 	int n;
 
 	if (c->closing || pad > sizeof(zeros))
-		return;
-	if (queued + total > TCP_WRITE_QUEUE_MAX) {
+		return -1;
+	if (queued + total > TCP_WRITE_QUEUE_MAX && !must) {
 		c->ts->stats.dropped++;
-		return;
+		return 0;
 	}
 	if (!queued) {
 		n = uv_try_write(s, b, pad ? 2 : 1);
 		if (n < 0 && n != UV_EAGAIN) {
 			c->ts->stats.write_failed++;
 			conn_close(c, uv_strerror(n));
-			return;
+			return -1;
 		}
 		done = n > 0 ? (size_t)n : 0;
 	}
 	if (done == total)
-		return;
+		return 0;
 	if (!(w = malloc(sizeof(*w) + total - done))) {
+		if (must) {
+			conn_close(c, "out of memory");
+			return -1;
+		}
 		c->ts->stats.dropped++;
-		return;
+		return 0;
 	}
 	w->c = c;
 	w->req.data = w;
@@ -137,6 +166,40 @@ static void conn_write(struct tcp_conn *c, const uint8_t *data, size_t len,
 		free(w);
 		c->ts->stats.write_failed++;
 		conn_close(c, "write");
+		return -1;
+	}
+	return 0;
+}
+
+/* tls_stream's push: the records must all go. */
+static int tls_push(void *ctx, const uint8_t *buf, size_t len)
+{
+	return conn_put(ctx, buf, len, 0, 1);
+}
+
+/* Write a message and pad zero bytes, or drop it whole when the client
+ * already has TCP_WRITE_QUEUE_MAX bytes waiting (it does not read). */
+static void conn_write(struct tcp_conn *c, const uint8_t *data, size_t len,
+                       size_t pad)
+{
+	struct tcp_tls *t = c->tls;
+
+	if (!t) {
+		conn_put(c, data, len, pad, 0);
+		return;
+	}
+	if (c->closing || !t->t.ready || len + pad > sizeof(t->out))
+		return;
+	if (uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) + len + pad >
+	    TCP_WRITE_QUEUE_MAX) {
+		c->ts->stats.dropped++;
+		return;
+	}
+	memcpy(t->out, data, len);
+	memset(t->out + len, 0, pad);
+	if (tls_stream_send(&t->t, t->out, len + pad) && !c->closing) {
+		c->ts->stats.write_failed++;
+		conn_close(c, t->t.reason[0] ? t->t.reason : "TLS write");
 	}
 }
 
@@ -191,6 +254,35 @@ static int conn_binding(struct tcp_conn *c, const uint8_t *msg, size_t len)
 	return 0;
 }
 
+/* A rendezvous request (REGISTER, RELEASE, or the answer to a PEER-INFO),
+ * answered on the connection; its PEER-INFO requests come back through
+ * tcp_server_send_to() with this connection's sock.  0, or -1 when it was
+ * malformed. */
+static int conn_rendezvous(struct tcp_conn *c, const uint8_t *msg, size_t len)
+{
+	struct tcp_server *ts = c->ts;
+	struct binding_reply reply;
+	const char *why = NULL;
+	int rc;
+
+	rc = rdv_handle(ts->rdv, TCP_SOCK_BASE + c->id, msg, len,
+	                (struct sockaddr *)&c->peer, uv_now(ts->loop), ts->out,
+	                sizeof(ts->out), &reply, &why);
+	if (rc == BINDING_DROP) {
+		log_debug("tcp: drop %zu bytes: %s", len, why);
+		return -1;
+	}
+	if (rc == BINDING_IGNORE) /* an answer to PEER-INFO; the rendezvous counts */
+		return 0;
+	conn_write(c, ts->out, reply.len, 0);
+	if (!reply.is_error)
+		ts->stats.answered++;
+	if (ts->hooks.replied)
+		ts->hooks.replied(ts->hooks.ctx, msg, len, ts->out, reply.len,
+		                  reply.is_error);
+	return 0;
+}
+
 /* One whole message from the stream; -1 closes the connection. */
 static int conn_message(struct tcp_conn *c, const uint8_t *msg, size_t len,
                         enum frame_kind kind, uint64_t now)
@@ -202,7 +294,9 @@ static int conn_message(struct tcp_conn *c, const uint8_t *msg, size_t len,
 		conn_turn(c, msg, len, now);
 		return 0;
 	}
-	/* The rendezvous is UDP's; ChannelData without a relay is no one's */
+	if (ts->rdv && kind == FRAME_STUN && punch_method_is_rendezvous(method))
+		return conn_rendezvous(c, msg, len);
+	/* ChannelData without a relay is no one's */
 	if (kind == FRAME_CHANNEL || punch_method_is_rendezvous(method)) {
 		ts->stats.ignored++;
 		return 0;
@@ -217,7 +311,51 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 	uint8_t *p = framer_space(&c->in, &cap);
 
 	(void)suggested;
-	*buf = uv_buf_init((char *)p, (unsigned)cap);
+	if (c->tls)
+		*buf = uv_buf_init((char *)c->tls->cipher, sizeof(c->tls->cipher));
+	else
+		*buf = uv_buf_init((char *)p, (unsigned)cap);
+}
+
+/* Every whole message held: 0, or -1 when the stream broke. */
+static int conn_drain(struct tcp_conn *c, uint64_t now)
+{
+	enum frame_kind kind;
+	const uint8_t *msg;
+	size_t len;
+	int rc;
+
+	while (!c->closing && (rc = framer_next(&c->in, &msg, &len, &kind)) > 0) {
+		c->last_ms = now;
+		if (conn_message(c, msg, len, kind, now))
+			return -1;
+	}
+	return c->closing ? 0 : rc;
+}
+
+/* Ciphertext read: the handshake, then plaintext into the framer, drained
+ * as it fills.  0, or -1 when the stream broke. */
+static int conn_tls_read(struct tcp_conn *c, size_t n, uint64_t now)
+{
+	struct tcp_tls *t = c->tls;
+
+	tls_stream_give(&t->t, t->cipher, n);
+	for (int i = 0; i < TLS_STREAM_ROUNDS_MAX && !c->closing; i++) {
+		size_t cap;
+		uint8_t *p = framer_space(&c->in, &cap);
+		ssize_t got = tls_stream_recv(&t->t, p, cap);
+
+		if (got < 0) {
+			conn_close(c, t->t.reason);
+			return 0;
+		}
+		if (!got)
+			return 0;
+		framer_wrote(&c->in, (size_t)got);
+		if (conn_drain(c, now))
+			return -1;
+	}
+	return c->closing ? 0 : -1;
 }
 
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
@@ -225,9 +363,6 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 	struct tcp_conn *c = s->data;
 	struct tcp_server *ts = c->ts;
 	uint64_t now = uv_now(ts->loop);
-	enum frame_kind kind;
-	const uint8_t *msg;
-	size_t len;
 	int rc = 0;
 
 	(void)buf;
@@ -238,13 +373,11 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 		                                uv_strerror((int)nread));
 		return;
 	}
-	framer_wrote(&c->in, (size_t)nread);
-	while (!c->closing && (rc = framer_next(&c->in, &msg, &len, &kind)) > 0) {
-		c->last_ms = now;
-		if (conn_message(c, msg, len, kind, now))
-			rc = -1;
-		if (rc < 0)
-			break;
+	if (c->tls) {
+		rc = conn_tls_read(c, (size_t)nread, now);
+	} else {
+		framer_wrote(&c->in, (size_t)nread);
+		rc = conn_drain(c, now);
 	}
 	/* The datagrams to peers point into c->in: out before the next read */
 	ts->hooks.flush(ts->hooks.ctx);
@@ -268,6 +401,13 @@ static void conn_open(struct tcp_server *ts, struct tcp_listener *li,
 	c->id = ts->free_ids[--ts->n_free];
 	c->last_ms = uv_now(ts->loop);
 	framer_init(&c->in);
+	if (li->tls && (!(c->tls = calloc(1, sizeof(*c->tls))) ||
+	                tls_stream_server(&c->tls->t, ts->cred, tls_push, c))) {
+		log_warn("tls: cannot start a session: %s",
+		         c->tls ? c->tls->t.reason : "out of memory");
+		uv_close((uv_handle_t *)&c->tcp, conn_freed);
+		return;
+	}
 	ts->conns[c->id] = c;
 	ts->stats.accepted++;
 	uv_tcp_nodelay(&c->tcp, 1);
@@ -352,8 +492,8 @@ static void listener_freed(uv_handle_t *h)
 	free(h->data);
 }
 
-int tcp_server_listen(struct tcp_server *ts, const struct sockaddr *addr,
-                      const struct binding_service *svc, int index)
+static int listen_on(struct tcp_server *ts, const struct sockaddr *addr,
+                     const struct binding_service *svc, int index, int tls)
 {
 	struct tcp_listener *li;
 	int rc;
@@ -362,6 +502,7 @@ int tcp_server_listen(struct tcp_server *ts, const struct sockaddr *addr,
 		return UV_ENOSPC;
 	if (!(li = calloc(1, sizeof(*li))))
 		return UV_ENOMEM;
+	li->tls = tls;
 	li->ts = ts;
 	li->svc = svc;
 	li->index = index;
@@ -384,9 +525,38 @@ int tcp_server_listen(struct tcp_server *ts, const struct sockaddr *addr,
 	return 0;
 }
 
+int tcp_server_listen(struct tcp_server *ts, const struct sockaddr *addr,
+                      const struct binding_service *svc, int index)
+{
+	return listen_on(ts, addr, svc, index, 0);
+}
+
+int tcp_server_set_tls(struct tcp_server *ts, const char *cert, const char *key,
+                       char *why, size_t why_len)
+{
+	if (ts->cred)
+		return 0;
+	if (tls_cred_server(&ts->cred, cert, key, why, why_len)) {
+		ts->cred = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+int tcp_server_listen_tls(struct tcp_server *ts, const struct sockaddr *addr,
+                          const struct binding_service *svc, int index)
+{
+	return ts->cred ? listen_on(ts, addr, svc, index, 1) : UV_EINVAL;
+}
+
 void tcp_server_set_turn(struct tcp_server *ts, struct turn_server *turn)
 {
 	ts->turn = turn;
+}
+
+void tcp_server_set_rdv(struct tcp_server *ts, struct rdv_server *rdv)
+{
+	ts->rdv = rdv;
 }
 
 int tcp_sock_is(int sock)
@@ -406,6 +576,20 @@ void tcp_server_send(struct tcp_server *ts, int sock, const uint8_t *data,
 	conn_write(c, data, len,
 	           turn_is_channel_data(data, len) ? frame_padded(len) - len :
 	                                             0);
+}
+
+void tcp_server_send_to(struct tcp_server *ts, int sock,
+                        const struct sockaddr *to, const uint8_t *data,
+                        size_t len)
+{
+	size_t id = (size_t)(sock - TCP_SOCK_BASE);
+	struct tcp_conn *c;
+
+	/* A closed connection's id may already be another client's */
+	if (!tcp_sock_is(sock) || id >= ts->max || !(c = ts->conns[id]) ||
+	    !addr_equal((struct sockaddr *)&c->peer, to))
+		return;
+	conn_write(c, data, len, 0);
 }
 
 void tcp_server_close(struct tcp_server *ts)
@@ -428,6 +612,8 @@ void tcp_server_free(struct tcp_server *ts)
 		return;
 	free(ts->conns);
 	free(ts->free_ids);
+	if (ts->cred)
+		gnutls_certificate_free_credentials(ts->cred);
 	free(ts);
 }
 

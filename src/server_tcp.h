@@ -1,6 +1,6 @@
 /*
- * `punch server` over TCP: STUN Binding and the TURN relay on stream
- * connections, on the same addresses and ports as UDP (RFC 8489 6.2.2,
+ * `punch server` over TCP: STUN Binding, the rendezvous and the TURN relay
+ * on stream connections, on the same addresses and ports as UDP (RFC 8489 6.2.2,
  * RFC 8656 3.1: a TCP control connection, the relayed address still UDP).
  *
  * Each connection is its own TURN "listen socket": turn_server.c sees it as
@@ -14,6 +14,8 @@
  *     STUN nor ChannelData, close the connection (malformed);
  *   - TCP_IDLE_MS without a message, on a connection without an
  *     allocation, close it (idle);
+ *   - a TLS connection (-tls-listen) costs about 22 KB more: its session's
+ *     read and write buffers;
  *   - TCP_WRITE_QUEUE_MAX bytes waiting to be written to one client:
  *     beyond, what would be written is dropped (dropped), as a full UDP
  *     socket would drop it, rather than buffered without bound.
@@ -46,7 +48,7 @@ struct tcp_stats {
 	uint64_t idle;         /* closed: TCP_IDLE_MS without an allocation */
 	uint64_t malformed;    /* closed: broken framing or malformed STUN */
 	uint64_t answered;     /* Binding success responses */
-	uint64_t ignored;      /* valid, not for TCP (rendezvous, no relay) */
+	uint64_t ignored;      /* valid, not for TCP (CHANGE-REQUEST, no relay) */
 	uint64_t dropped;      /* not written: TCP_WRITE_QUEUE_MAX */
 	uint64_t write_failed; /* closed: the write failed */
 };
@@ -65,6 +67,7 @@ struct tcp_hooks {
 };
 
 struct tcp_server;
+struct rdv_server;
 
 struct tcp_server *tcp_server_new(uv_loop_t *loop, size_t max_conns,
                                   const struct tcp_hooks *hooks);
@@ -72,14 +75,29 @@ struct tcp_server *tcp_server_new(uv_loop_t *loop, size_t max_conns,
  * svc.  0, or a negative libuv error (UV_EADDRINUSE: the port is taken). */
 int tcp_server_listen(struct tcp_server *ts, const struct sockaddr *addr,
                       const struct binding_service *svc, int index);
+/* TLS (-tls-listen): load the certificate chain and key (PEM files) once,
+ * then listen; the same protocol as on TCP, inside TLS.  0, or -1 with a
+ * sentence in why; tcp_server_listen_tls() as tcp_server_listen(). */
+int tcp_server_set_tls(struct tcp_server *ts, const char *cert, const char *key,
+                       char *why, size_t why_len);
+int tcp_server_listen_tls(struct tcp_server *ts, const struct sockaddr *addr,
+                          const struct binding_service *svc, int index);
 /* The relay, once it runs; NULL: TURN over TCP is not answered. */
 void tcp_server_set_turn(struct tcp_server *ts, struct turn_server *turn);
+/* The rendezvous, answered over TCP too; NULL: ignored.  Its PEER-INFO
+ * requests to a connection's sock go through tcp_server_send_to(). */
+void tcp_server_set_rdv(struct tcp_server *ts, struct rdv_server *rdv);
 /* Is this turn_out sock a connection's? */
 int tcp_sock_is(int sock);
 /* Data from a peer (turn_handle_peer()'s TURN_TO_CLIENT) to connection
  * sock, ChannelData padded (RFC 8656 12.5); dropped under backpressure. */
 void tcp_server_send(struct tcp_server *ts, int sock, const uint8_t *data,
                      size_t len);
+/* A rendezvous message to connection sock, if that connection is still
+ * the one from `to` (a closed connection's sock may be reused). */
+void tcp_server_send_to(struct tcp_server *ts, int sock,
+                        const struct sockaddr *to, const uint8_t *data,
+                        size_t len);
 /* Close every connection (deleting their allocations) and the listeners;
  * the caller then runs the loop for the close callbacks, then frees. */
 void tcp_server_close(struct tcp_server *ts);
