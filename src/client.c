@@ -244,6 +244,14 @@ static void publish_candidates(struct client *c)
 		                 (struct sockaddr *)&c->rc.srflx))
 			natted = 0;
 	agent_set_natted(&c->agent, natted);
+	punch_nat_classify(&self->nat, udp_port(&c->udp, c->server_sock),
+	                   (const struct sockaddr *)&c->rc.srflx,
+	                   c->rc.has_srflx_alt ?
+	                           (const struct sockaddr *)&c->rc.srflx_alt :
+	                           NULL);
+	log_debug("my NAT's mapping: %s, ports %s (delta %d)",
+	          punch_nat_mapping_str(self->nat.mapping),
+	          punch_nat_ports_str(self->nat.ports), self->nat.delta);
 	if (natted) {
 		struct punch_candidate *sr = &self->cand[self->n_cand++];
 
@@ -852,8 +860,7 @@ static void on_stun(struct client *c, int sock, const struct sockaddr *from,
 		relay_dispatch(c);
 		return;
 	}
-	if (sock != AGENT_SOCK_RELAY &&
-	    addr_equal(from, (struct sockaddr *)&c->server)) {
+	if (sock != AGENT_SOCK_RELAY && rdvc_is_server(&c->rc, from)) {
 		if (!rdvc_on_stun(&c->rc, data, len, &m, t))
 			log_debug("unexpected message from the server dropped");
 	} else if (!agent_on_stun(&c->agent, sock, from, data, len, &m, t)) {
