@@ -37,7 +37,7 @@ enum {
 };
 
 struct mapping {
-	int sock;                      /* node socket id */
+	int sock;        /* node socket id */
 	struct sockaddr_storage dst;
 	uint16_t port;
 };
@@ -83,7 +83,7 @@ static struct {
 } w;
 
 static const char *HARD_HOST = "10.0.1.2:5000", *HARD_IP = "203.0.113.10",
-                  *EASY_HOST = "10.0.2.2:5000", *EASY_PUB = "192.0.2.10:5000";
+		  *EASY_HOST = "10.0.2.2:5000", *EASY_PUB = "192.0.2.10:5000";
 
 static uint32_t xorshift(uint32_t *s)
 {
@@ -442,8 +442,8 @@ static int run_direct(uint64_t limit)
 static void test_role(void **state)
 {
 	struct punch_nat u = { PUNCH_NAT_UNKNOWN, 0, 0 },
-	                 ei = { PUNCH_NAT_INDEPENDENT, 0, 0 },
-	                 dep = { PUNCH_NAT_DEPENDENT, PUNCH_PORTS_RANDOM, 0 };
+			 ei = { PUNCH_NAT_INDEPENDENT, 0, 0 },
+			 dep = { PUNCH_NAT_DEPENDENT, PUNCH_PORTS_RANDOM, 0 };
 
 	(void)state;
 	assert_int_equal(probe_role_for(&dep, &ei), PROBE_ROLE_HARD);

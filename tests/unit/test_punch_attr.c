@@ -517,10 +517,10 @@ static void test_nat_bad(void **state)
 static void test_nat_classify(void **state)
 {
 	struct sockaddr_storage a = sa_make("203.0.113.5", 40000),
-	                        same = sa_make("203.0.113.5", 40000),
-	                        near = sa_make("203.0.113.5", 40002),
-	                        far = sa_make("203.0.113.5", 9123),
-	                        pres = sa_make("203.0.113.5", 5000);
+				same = sa_make("203.0.113.5", 40000),
+				near = sa_make("203.0.113.5", 40002),
+				far = sa_make("203.0.113.5", 9123),
+				pres = sa_make("203.0.113.5", 5000);
 	struct punch_nat n;
 	const struct sockaddr *A = (const struct sockaddr *)&a;
 

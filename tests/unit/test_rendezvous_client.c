@@ -37,7 +37,7 @@ enum { WIRE_MAX = 256,
 
 struct wire_msg {
 	int to_server;                /* else to client `client` */
-	int sock;                     /* the server's: 1 is the alternate */
+	int sock;       /* the server's: 1 is the alternate */
 	int client;                   /* sender or receiver */
 	uint8_t buf[PUNCH_MSG_MAX];
 	size_t len;
