@@ -260,6 +260,11 @@ int punch_parse_nat(struct punch_nat *n, const struct stun_attr *a)
 	if (a->len != 4 || a->value[0] > PUNCH_NAT_DEPENDENT ||
 	    a->value[1] > PUNCH_PORTS_RANDOM)
 		return -1;
+	memset(n, 0, sizeof(*n));
+	/* Mapping 0 says "unknown", as no PUNCH-NAT does: nothing else of
+	 * it counts (and punch_peer_put() writes none). */
+	if (a->value[0] == PUNCH_NAT_UNKNOWN)
+		return 0;
 	n->mapping = a->value[0];
 	n->ports = a->value[1];
 	n->delta = (int16_t)(uint16_t)((unsigned)a->value[2] << 8 | a->value[3]);

@@ -159,6 +159,8 @@ seeds = dict([
     register("register_nat", b"alice", b"bob",
              extra=[attr(NAT, b"\x02\x03\xff\xfe")]),
     register("register_nat_short", b"alice", b"bob", extra=[attr(NAT, b"\x01\x01")]),
+    register("register_nat_mapping_unknown", b"alice", b"bob",
+             extra=[attr(NAT, b"\x00\x03\x12\x34")]),
     register("register_nat_unknown_value", b"alice", b"bob",
              extra=[attr(NAT, b"\x07\x00\x00\x00")]),
     ("peer_info_nat", peer_info(0, extra=[attr(NAT, b"\x01\x01\x00\x00")])),

@@ -10,8 +10,10 @@
 # without a verdict.  With no PAIR, all 15 unordered pairs of the five UDP
 # NAT modes run; ctest's net_matrix does that.
 #
-# Each pair is one `scripts/lab run nat2 --nat-a A --nat-b B --relay` (server
-# with -auth-secret, so every REGISTER success carries relay credentials),
+# Each pair is one `scripts/lab run nat2 --nat-a A --nat-b B --alt --relay`
+# (server with -alt, so that the clients run the mapping test and birthday
+# probing can start, and -auth-secret, so every REGISTER success carries
+# relay credentials; a pair expected direct also gets --await-direct),
 # which checks that both connect, a chat line each way and quit, and prints
 # each side's path.  Up to MATRIX_JOBS (default 5) pairs run at once, each in
 # a lab instance of its own (LAB=m<pid>_<i>), each bounded by
@@ -48,6 +50,10 @@ MATRIX_JOBS=${MATRIX_JOBS:-5}
 MATRIX_RUN_LIMIT_S=${MATRIX_RUN_LIMIT_S:-120} # one lab run, end to end
 MATRIX_CONNECT_S=30                            # lab run --timeout: to connect, per chat line
 MATRIX_RELAY=${MATRIX_RELAY:-1}
+# A pair expected direct that connected through the relay (a symmetric NAT
+# against a cone: birthday probing finds the direct pair after the relay)
+# must upgrade within this long (lab run --await-direct; 1-5 s seen).
+MATRIX_AWAIT_DIRECT_S=15
 [[ $MATRIX_JOBS =~ ^[1-9][0-9]?$ ]] || fail "MATRIX_JOBS='$MATRIX_JOBS': expected 1 to 99"
 [[ $MATRIX_RUN_LIMIT_S =~ ^[1-9][0-9]*$ ]] || fail "MATRIX_RUN_LIMIT_S='$MATRIX_RUN_LIMIT_S': expected whole seconds"
 
@@ -65,8 +71,8 @@ restricted-symmetric    direct  direct  as fullcone: alice'"'"'s restricted cone
 home-home               direct  direct
 home-plain              direct  direct
 plain-plain             direct  direct  the small-TTL first probe (docs/protocol.md)
-symmetric-home          relay   relay   alice'"'"'s port toward bob is new; bob'"'"'s port-restricted NAT drops it
-symmetric-plain         relay   relay   likewise: conntrack admits only the flow bob opened
+symmetric-home          direct  direct  birthday probing (alice'"'"'s port toward bob is new), after the relay
+symmetric-plain         direct  direct  likewise: bob'"'"'s conntrack admits only what he opened
 symmetric-symmetric     relay   relay   neither side'"'"'s port toward the other is known
 '
 
@@ -110,7 +116,9 @@ for pair in "${PAIRS[@]}"; do
 		fail "pair '$pair': unknown NAT mode"
 done
 
-LAB_ARGS=()
+# --alt: the server's RFC 5780 alternate port, so that the clients know
+# their NATs' mappings and probe where one maps per destination.
+LAB_ARGS=(--alt)
 ((MATRIX_RELAY)) && LAB_ARGS+=(--relay)
 if [[ -n ${MATRIX_LAB_ARGS:-} ]]; then
 	read -r -a extra <<<"$MATRIX_LAB_ARGS"
@@ -159,12 +167,14 @@ trap matrix_cleanup EXIT
 
 # run_pair I PAIR: starts pair I's lab run in the background.
 run_pair() {
-	local i=$1 pair=$2 lab
+	local i=$1 pair=$2 lab await=()
 	lab=$(matrix_instance "$i")
+	expect_of "$pair"
+	[[ $EXP_A != direct ]] || await=(--await-direct "$MATRIX_AWAIT_DIRECT_S")
 	INSTANCES+=("$lab")
 	mkdir -p "$NET_TMP/$i"
 	LAB=$lab TMPDIR=$NET_TMP/$i timeout -k 5 "$MATRIX_RUN_LIMIT_S" "$LAB_SCRIPT" run nat2 \
-		--nat-a "${pair%-*}" --nat-b "${pair#*-}" --timeout "$MATRIX_CONNECT_S" "${LAB_ARGS[@]}" \
+		--nat-a "${pair%-*}" --nat-b "${pair#*-}" --timeout "$MATRIX_CONNECT_S" "${await[@]}" "${LAB_ARGS[@]}" \
 		>"$NET_TMP/$i.out" 2>"$NET_TMP/$i.err" &
 	RUN_PID[$i]=$!
 	lab_now

@@ -506,6 +506,21 @@ static void test_nat_bad(void **state)
 		raw_attr(&r, PUNCH_ATTR_NAT, v, len);
 		expect_parse_error(&r, "bad NAT behaviour");
 	}
+	{
+		/* mapping 0: unknown, the rest ignored */
+		static const uint8_t unknown[4] = { 0, 3, 0x12, 0x34 };
+		struct punch_peer q;
+		struct stun_msg m;
+		const char *why;
+
+		raw_peer(&r, 0, "alice");
+		raw_attr(&r, PUNCH_ATTR_NAT, unknown, 4);
+		decode_ok(&m, r.b, r.len);
+		assert_int_equal(punch_peer_parse(&q, &m, &why), 0);
+		assert_int_equal(q.nat.mapping, 0);
+		assert_int_equal(q.nat.ports, 0);
+		assert_int_equal(q.nat.delta, 0);
+	}
 	raw_peer(&r, 0, "alice");
 	raw_attr(&r, PUNCH_ATTR_NAT, bad_map, 4);
 	expect_parse_error(&r, "bad NAT behaviour");
