@@ -34,6 +34,12 @@
 # peer-reflexive (the symmetric side's new port); the 3 relay pairs fail
 # after 10 s ("no direct path to bob: none of 2 candidate pairs answered
 # within 10 s").  The whole matrix takes 40-65 s on 2 cores.
+# Seen with birthday probing (December 2026, --alt --relay, ASan build): the
+# 12 cone pairs as before (69-215 ms); symmetric-home and symmetric-plain
+# connect through the relay at about 500 ms, then probing finds a direct
+# pair and both move to it 0.8-3.3 s after the peer info (srflx at the
+# symmetric side, prflx at the other); symmetric-symmetric stays on the
+# relay.  About 95 s in all.
 #
 # Not in the matrix: udpblock (the lab's "UDP blocked" NAT, TCP only).  Only
 # a relay reached over TCP could connect it, and punch's TURN is UDP only;
