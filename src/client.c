@@ -414,6 +414,11 @@ static void on_probe_end(void *ctx, int psock)
 		    addr_str((const struct sockaddr *)&p->won_addr, a, sizeof(a)),
 		    (unsigned long long)(p->won_ms - p->start_ms),
 		    (unsigned long long)p->packets);
+	else if (p->state == PROBE_EXHAUSTED && p->role == PROBE_ROLE_HARD)
+		say("Probing: no answer after %llu packets (%llu of them refused by the kernel); next try in %d s at the earliest",
+		    (unsigned long long)p->packets,
+		    (unsigned long long)c->psocks.send_failed,
+		    PROBE_HOLDOFF_MS / 1000);
 	else if (p->state == PROBE_EXHAUSTED)
 		say("Probing: no answer after %llu packets; next try in %d s at the earliest",
 		    (unsigned long long)p->packets, PROBE_HOLDOFF_MS / 1000);
