@@ -46,7 +46,11 @@
 # server kept 33294), so alice's 256 mappings, opened toward 33294, could not
 # be hit.  Why plain MASQUERADE does that only in some runs is not found yet
 # (a stray entry from alice's checks alone does not do it); until it is, the
-# row has no verdict.
+# row has no verdict.  A lead: natb also held a stray entry from alice's
+# relayed address (198.51.100.10:55487 -> 192.0.2.10:33294, her relay's
+# check arriving before bob sent there), so bob's own flow to that address
+# had to take a new port, and conntrack's NAT then reuses an existing
+# mapping of the same source (find_appropriate_src) for later flows.
 #
 # Not in the matrix: udpblock (the lab's "UDP blocked" NAT, TCP only).  Only
 # a relay reached over TCP could connect it, and punch's TURN is UDP only;
