@@ -345,28 +345,40 @@ const struct punch_candidate *agent_pair_remote(const struct agent *a,
 
 /* ---- sending ----------------------------------------------------------- */
 
-/* Send a check on pair p with transaction id txid.  Retransmissions of one
- * transaction reuse its id (RFC 8489 6.2.1), so a late answer still counts. */
-static void send_check(struct agent *a, struct agent_pair *p,
-                       const uint8_t *txid, int use_candidate, int ttl)
+static int build_check(const struct agent *a, int sock, const uint8_t *txid,
+                       int use_candidate, uint8_t *buf, size_t cap)
 {
-	uint8_t buf[PUNCH_MSG_MAX];
 	struct stun_writer w;
-	int n;
 
-	stun_writer_init(&w, buf, sizeof(buf), STUN_BINDING, STUN_REQUEST, txid);
+	stun_writer_init(&w, buf, cap, STUN_BINDING, STUN_REQUEST, txid);
 	agent_put_username(a, &w);
 	/* RFC 8445 7.1.1: the priority a peer-reflexive candidate would get */
 	stun_put_u32(&w, STUN_ATTR_PRIORITY,
 	             punch_cand_priority(CAND_PRFLX,
-	                                 (uint16_t)(a->local_priority[p->sock] >> 8)));
+	                                 (uint16_t)(a->local_priority[sock] >> 8)));
 	stun_put_u64(&w, a->controlling ? STUN_ATTR_ICE_CONTROLLING : STUN_ATTR_ICE_CONTROLLED,
 	             a->tiebreaker);
 	if (use_candidate)
 		stun_put_bytes(&w, STUN_ATTR_USE_CANDIDATE, NULL, 0);
 	agent_put_request_integrity(a, &w);
 	stun_put_fingerprint(&w);
-	n = stun_writer_finish(&w);
+	return stun_writer_finish(&w);
+}
+
+int agent_build_check(const struct agent *a, const uint8_t *txid,
+                      uint8_t *buf, size_t cap)
+{
+	return build_check(a, 0, txid, 0, buf, cap);
+}
+
+/* Send a check on pair p with transaction id txid.  Retransmissions of one
+ * transaction reuse its id (RFC 8489 6.2.1), so a late answer still counts. */
+static void send_check(struct agent *a, struct agent_pair *p,
+                       const uint8_t *txid, int use_candidate, int ttl)
+{
+	uint8_t buf[PUNCH_MSG_MAX];
+	int n = build_check(a, p->sock, txid, use_candidate, buf, sizeof(buf));
+
 	if (n > 0)
 		a->send(a->ctx, p->sock,
 		        (const struct sockaddr *)&a->remote[p->remote].addr, buf,
@@ -551,6 +563,33 @@ static void learn_check(struct agent *a, int sock, const struct sockaddr *from,
 			rtx_trigger(&p->rtx, &check_rtx, now_ms);
 		}
 	}
+}
+
+int agent_learn_addr(struct agent *a, int sock, const struct sockaddr *addr,
+                     uint64_t now_ms)
+{
+	struct punch_candidate c = { .type = CAND_PRFLX };
+	struct agent_pair *p;
+	int r, i;
+
+	if (!a->have_remote || sock < 0 || sock >= AGENT_SOCKETS ||
+	    sock == AGENT_SOCK_RELAY ||
+	    !(a->state == AGENT_STATE_CHECKING || upgrading(a)))
+		return -1;
+	if ((r = find_remote(a, addr)) < 0) {
+		memcpy(&c.addr, addr, addr_len(addr));
+		c.priority = punch_cand_priority(CAND_PRFLX, 0);
+		if ((r = add_remote(a, &c)) < 0)
+			return -1;
+	}
+	if ((i = add_pair(a, sock, r, now_ms)) < 0)
+		return -1;
+	p = &a->pairs[i];
+	if (p->state == PAIR_FAILED || p->state == PAIR_WAITING) {
+		pair_set_state(a, p, PAIR_WAITING); /* a new transaction */
+		rtx_start(&p->rtx, &check_rtx, now_ms);
+	}
+	return i;
 }
 
 static void on_check(struct agent *a, int sock, const struct sockaddr *from,

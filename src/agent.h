@@ -43,10 +43,13 @@
 
 enum {
 	/* Our local candidates, by index: the host sockets [0] IPv4 and
-	 * [1] IPv6, and [2] the relayed address a TURN server gave us (sends
-	 * on it go through the relay; see agent_set_relay). */
+	 * [1] IPv6, [2] the relayed address a TURN server gave us (sends
+	 * on it go through the relay; see agent_set_relay), and [3] the
+	 * socket that birthday probing found (probe.h): paired only with
+	 * the address that answered it (agent_learn_addr). */
 	AGENT_SOCK_RELAY = 2,
-	AGENT_SOCKETS = 3,
+	AGENT_SOCK_PROBE = 3,
+	AGENT_SOCKETS = 4,
 	AGENT_REMOTE_MAX = 16,
 	AGENT_EARLY_MAX = 8,         /* checks that beat PEER-INFO, kept */
 	AGENT_PAIRS_MAX = 32,
@@ -185,6 +188,21 @@ void agent_set_remote(struct agent *a, const struct punch_peer *peer,
  * checks are under way.  Returns how many candidates were new. */
 size_t agent_add_candidates(struct agent *a, const struct punch_peer *peer,
                             uint64_t now_ms);
+
+/* `addr` answered (or sent) an authenticated check on our socket `sock`
+ * outside the agent's own pairs (birthday probing, probe.h): pair it, as a
+ * peer-reflexive candidate, and check it at once.  Returns the pair's
+ * index, or -1 (no peer yet, no such socket, table full, or not
+ * checking or upgrading). */
+int agent_learn_addr(struct agent *a, int sock, const struct sockaddr *addr,
+                     uint64_t now_ms);
+
+/* A check as the agent sends it (USERNAME, PRIORITY, ICE-CONTROLLING or
+ * -CONTROLLED, MESSAGE-INTEGRITY, FINGERPRINT), with transaction id txid,
+ * for a sender outside the pairs (probe.h).  Returns its length, or a
+ * negative stun error. */
+int agent_build_check(const struct agent *a, const uint8_t *txid,
+                      uint8_t *buf, size_t cap);
 
 /* A STUN message from the peer's side.  Returns 1 if it was the agent's
  * (a check or a check's response), 0 if not. */

@@ -19,6 +19,8 @@
 #include "quic.h"
 #include "gather.h"
 #include "log.h"
+#include "probe.h"
+#include "probe_socks.h"
 #include "rendezvous_client.h"
 #include "server_conn.h"
 #include "stun.h"
@@ -73,6 +75,11 @@ struct client {
 	char tls_host[256];                  /* its HOST, for the certificate */
 	struct rdv_client rc;
 	struct agent agent;
+	/* Birthday probing (probe.h) and, on the hard side, its sockets: the
+	 * one a probe reaches becomes the agent's AGENT_SOCK_PROBE. */
+	struct probe probe;
+	struct probe_socks psocks;
+	uint64_t probe_at;     /* when to consider probing, or 0 */
 	struct identity id;
 	struct sign_key sign;  /* the identity key, for signing requests */
 	int server_key_line;   /* known_servers line of the pinned key, or 0 */
@@ -178,6 +185,14 @@ static void send_one(struct client *c, int sock, const struct sockaddr *to,
 	char a[ADDR_STRLEN];
 	int rc;
 
+	if (sock == AGENT_SOCK_PROBE) {
+		rc = probe_socks_send(&c->psocks, c->psocks.kept, to, buf, len,
+		                      ttl);
+		if (rc < 0)
+			log_debug("send to %s: %s", addr_str(to, a, sizeof(a)),
+			          strerror(-rc));
+		return;
+	}
 	if (c->via != VIA_UDP && sock != AGENT_SOCK_RELAY &&
 	    addr_equal(to, (const struct sockaddr *)&c->server)) {
 		/* over the server's connection: the rendezvous and TURN */
@@ -204,6 +219,23 @@ static void agent_send(void *ctx, int sock, const struct sockaddr *to,
                        const uint8_t *buf, size_t len, int ttl)
 {
 	send_one(ctx, sock, to, buf, len, ttl);
+}
+
+/* Probing's sends: from a probe socket, or from our socket of to's family. */
+static void probe_send(void *ctx, int psock, const struct sockaddr *to,
+                       const uint8_t *buf, size_t len, int ttl)
+{
+	struct client *c = ctx;
+	char a[ADDR_STRLEN];
+	int rc;
+
+	if (psock == PROBE_MAIN) {
+		send_one(c, to->sa_family == AF_INET6 ? 1 : 0, to, buf, len, ttl);
+		return;
+	}
+	if ((rc = probe_socks_send(&c->psocks, psock, to, buf, len, ttl)) < 0)
+		log_debug("probe: send to %s: %s", addr_str(to, a, sizeof(a)),
+		          strerror(-rc));
 }
 
 /* The TURN client's messages go to the relay, from the socket of its
@@ -282,6 +314,16 @@ static void publish_candidates(struct client *c)
 		                 (struct sockaddr *)&c->rc.srflx))
 			natted = 0;
 	agent_set_natted(&c->agent, natted);
+	/* Over TCP the server saw a TCP mapping: nothing to learn of UDP's. */
+	if (c->via == VIA_UDP)
+		punch_nat_classify(&self->nat, udp_port(&c->udp, c->server_sock),
+		                   (const struct sockaddr *)&c->rc.srflx,
+		                   c->rc.has_srflx_alt ?
+		                           (const struct sockaddr *)&c->rc.srflx_alt :
+		                           NULL);
+	log_debug("my NAT's mapping: %s, ports %s (delta %d)",
+	          punch_nat_mapping_str(self->nat.mapping),
+	          punch_nat_ports_str(self->nat.ports), self->nat.delta);
 	if (natted && c->via == VIA_UDP) {
 		struct punch_candidate *sr = &self->cand[self->n_cand++];
 
@@ -372,6 +414,96 @@ static void permit_peer(struct client *c, const struct punch_peer *peer)
 
 /* A PEER-INFO of the session we have: new candidates (trickled: the
  * peer's relayed address), or a repeat. */
+/* ---- birthday probing (probe.h) ----------------------------------------- */
+
+/* The probe socket i's datagram: the kept one's is the agent's socket
+ * AGENT_SOCK_PROBE like any other; before a hit, only probing's. */
+static void on_datagram(void *ctx, int sock, enum udp_kind kind,
+                        const struct sockaddr *from, const uint8_t *data,
+                        size_t len);
+
+static void on_probe_datagram(void *ctx, int i, const struct sockaddr *from,
+                              const uint8_t *buf, size_t len)
+{
+	struct client *c = ctx;
+	enum udp_kind kind = udp_classify(buf, len);
+	struct stun_msg m;
+
+	if (i == c->psocks.kept) {
+		on_datagram(c, AGENT_SOCK_PROBE, kind, from, buf, len);
+	} else if (kind == UDP_KIND_STUN && stun_decode(&m, buf, len) == STUN_OK) {
+		probe_on_stun(&c->probe, i, from, buf, len, &m, now_ms(c));
+	}
+	schedule(c);
+}
+
+/* Probing ended: a hit on socket psock (keep it, close the rest), or none
+ * (close them all). */
+static void on_probe_end(void *ctx, int psock)
+{
+	struct client *c = ctx;
+	const struct probe *p = &c->probe;
+	char a[ADDR_STRLEN];
+
+	if (psock >= 0)
+		probe_socks_keep(&c->psocks, psock);
+	else if (psock < PROBE_MAIN)
+		probe_socks_close(&c->psocks);
+	if (p->state == PROBE_WON)
+		say("Probing: %s answered after %llu ms, %llu packets sent",
+		    addr_str((const struct sockaddr *)&p->won_addr, a, sizeof(a)),
+		    (unsigned long long)(p->won_ms - p->start_ms),
+		    (unsigned long long)p->packets);
+	else if (p->state == PROBE_EXHAUSTED && p->role == PROBE_ROLE_HARD)
+		say("Probing: no answer after %llu packets (%llu of them refused by the kernel); next try in %d s at the earliest",
+		    (unsigned long long)p->packets,
+		    (unsigned long long)c->psocks.send_failed,
+		    PROBE_HOLDOFF_MS / 1000);
+	else if (p->state == PROBE_EXHAUSTED)
+		say("Probing: no answer after %llu packets; next try in %d s at the earliest",
+		    (unsigned long long)p->packets, PROBE_HOLDOFF_MS / 1000);
+}
+
+/* Start probing if our NAT and the peer's call for it (probe_role_for),
+ * and -no-probe, the path policy and the holdoff allow it. */
+static void maybe_probe(struct client *c)
+{
+	const struct punch_peer *peer = agent_peer(&c->agent);
+	const struct sockaddr *target = (const struct sockaddr *)&peer->observed;
+	enum probe_role role;
+	char a[ADDR_STRLEN];
+	int n = 0;
+
+	if (c->cfg->no_probe || c->cfg->path_policy == AGENT_PATH_RELAY_ONLY ||
+	    !agent_has_remote(&c->agent) || !peer->has_observed ||
+	    target->sa_family != AF_INET || !udp_is_open(&c->udp, 0) ||
+	    !probe_may_start(&c->probe, now_ms(c)))
+		return;
+	role = probe_role_for(&c->rc.self.nat, &peer->nat);
+	if (role == PROBE_ROLE_NONE)
+		return;
+	if (role == PROBE_ROLE_HARD) {
+		probe_socks_close(&c->psocks); /* a run before, 5 min ago */
+		if (c->psocks.closing)
+			return; /* not yet closed: next time */
+		probe_socks_free(&c->psocks);
+		if ((n = probe_socks_open(&c->psocks, &c->loop,
+		                          PROBE_SOCKETS_DEFAULT)) <= 0) {
+			log_debug("probe: no sockets: %s", uv_strerror(n));
+			return;
+		}
+	}
+	if (probe_start(&c->probe, role, target, (unsigned)n, now_ms(c)))
+		return;
+	addr_str(target, a, sizeof(a));
+	if (role == PROBE_ROLE_HARD)
+		say("Probing: my NAT maps per destination, %s's does not: %d sockets toward %s",
+		    peer->id, n, a);
+	else
+		say("Probing: %s's NAT maps per destination, mine does not: up to %u probes to its address's ports",
+		    peer->id, c->probe.max_probes);
+}
+
 static void on_peer_update(struct client *c, const struct punch_peer *peer)
 {
 	size_t before = agent_peer(&c->agent)->n_cand, n;
@@ -421,6 +553,7 @@ static void on_peer_info(struct client *c, const struct punch_peer *peer)
 	say("Step 5: punching: checking %zu candidate pairs (%s)",
 	    agent_pair_count(&c->agent),
 	    agent_is_controlling(&c->agent) ? "controlling" : "controlled");
+	c->probe_at = now_ms(c) + PROBE_CHECKS_FIRST_MS;
 }
 
 /* The server's key: remembered on first use, or a change that stops us. */
@@ -672,15 +805,6 @@ static void link_send(void *ctx, const struct sockaddr *to, const uint8_t *buf,
 		send_one(c, p->sock, link_dest(c, p, to), buf, len, 0);
 }
 
-/* Through the relay, each packet is wrapped on its own. */
-static void relay_send_segments(struct client *c, const struct sockaddr *to,
-                                const uint8_t *buf, size_t len, size_t seg)
-{
-	for (size_t off = 0; off < len; off += seg)
-		send_one(c, AGENT_SOCK_RELAY, to, buf + off,
-		         len - off < seg ? len - off : seg, 0);
-}
-
 static void link_send_segments(void *ctx, const struct sockaddr *to,
                                const uint8_t *buf, size_t len, size_t seg)
 {
@@ -692,8 +816,12 @@ static void link_send_segments(void *ctx, const struct sockaddr *to,
 	if (!p)
 		return;
 	to = link_dest(c, p, to);
-	if (p->sock == AGENT_SOCK_RELAY) {
-		relay_send_segments(c, to, buf, len, seg);
+	if (p->sock == AGENT_SOCK_RELAY || p->sock == AGENT_SOCK_PROBE) {
+		/* one at a time: wrapped for the relay, or on the probe
+		 * socket (a plain libuv one) */
+		for (size_t off = 0; off < len; off += seg)
+			send_one(c, p->sock, to, buf + off,
+			         len - off < seg ? len - off : seg, 0);
 		return;
 	}
 	rc = udp_send_segments(&c->udp, p->sock, to, buf, len, seg);
@@ -775,12 +903,17 @@ static void pair_local(struct client *c, const struct agent_pair *p,
 			memcpy(local, ra, addr_len(ra));
 		else
 			local->ss_family = r->addr.ss_family;
-	} else if (gather_source_for((const struct sockaddr *)&r->addr,
-	                             udp_port(&c->udp, p->sock), local)) {
-		memset(local, 0, sizeof(*local));
-		local->ss_family = r->addr.ss_family;
-		addr_set_port((struct sockaddr *)local,
-		              udp_port(&c->udp, p->sock));
+	} else {
+		uint16_t port = p->sock == AGENT_SOCK_PROBE ?
+		                        probe_socks_port(&c->psocks, c->psocks.kept) :
+		                        udp_port(&c->udp, p->sock);
+
+		if (gather_source_for((const struct sockaddr *)&r->addr, port,
+		                      local)) {
+			memset(local, 0, sizeof(*local));
+			local->ss_family = r->addr.ss_family;
+			addr_set_port((struct sockaddr *)local, port);
+		}
 	}
 }
 
@@ -824,8 +957,9 @@ static void on_agent_switch(void *ctx, int old)
 		say("Path back on the relay: %s -> %s (%s): the direct path stopped answering",
 		    la, ra, path);
 	} else {
-		say("Path upgraded: %s -> %s (direct, %s), after %llu ms on the relay",
-		    la, ra, path, (unsigned long long)(t - c->t_on_relay));
+		say("Path upgraded: %s -> %s (direct, %s), after %llu ms on the relay, %llu ms after the peer info",
+		    la, ra, path, (unsigned long long)(t - c->t_on_relay),
+		    (unsigned long long)(t - c->t_peer_info));
 	}
 }
 
@@ -922,11 +1056,12 @@ static void on_stun(struct client *c, int sock, const struct sockaddr *from,
 		relay_dispatch(c);
 		return;
 	}
-	if (sock != AGENT_SOCK_RELAY &&
-	    addr_equal(from, (struct sockaddr *)&c->server)) {
+	if (sock != AGENT_SOCK_RELAY && rdvc_is_server(&c->rc, from)) {
 		if (!rdvc_on_stun(&c->rc, data, len, &m, t))
 			log_debug("unexpected message from the server dropped");
-	} else if (!agent_on_stun(&c->agent, sock, from, data, len, &m, t)) {
+	} else if (!agent_on_stun(&c->agent, sock, from, data, len, &m, t) &&
+	           (sock == AGENT_SOCK_RELAY ||
+	            !probe_on_stun(&c->probe, PROBE_MAIN, from, data, len, &m, t))) {
 		log_debug("unexpected %s from %s dropped",
 		          stun_class_str(m.cls), addr_str(from, a, sizeof(a)));
 	}
@@ -1043,8 +1178,9 @@ static void on_conn_state(void *ctx, enum sconn_state old,
 
 	(void)old;
 	if (now == SCONN_OPEN) {
-		if (c->rc.state != RDVC_DISCOVERING) {
-			/* UDP answered after all, while TCP connected */
+		if (c->rc.state != RDVC_DISCOVERING || c->rc.alt_asked) {
+			/* UDP answered after all, while TCP connected (the
+			 * mapping test follows a first answer over UDP) */
 			server_conn_close(c->conn, "UDP answered");
 			return;
 		}
@@ -1052,6 +1188,9 @@ static void on_conn_state(void *ctx, enum sconn_state old,
 		say("punch: connected to %s over %s; the rendezvous and the relay go over it",
 		    c->via == VIA_TLS ? c->cfg->server_tls : c->cfg->server,
 		    via_str(c->via));
+		/* No mapping test: UDP is what it would test, and it is
+		 * blocked here (PUNCH-NAT stays "unknown"). */
+		c->rc.alt_asked = 1;
 		rdvc_start(&c->rc, now_ms(c));
 		schedule(c);
 	} else if (now == SCONN_CLOSED && c->via == VIA_UDP) {
@@ -1087,6 +1226,30 @@ static void on_timer(uv_timer_t *t)
 	schedule(t->data);
 }
 
+/* Probing's deadlines: it stops once a direct pair is chosen, and while
+ * the relay carries the session it may start again after its holdoff. */
+static uint64_t schedule_probe(struct client *c, uint64_t t)
+{
+	const struct agent_pair *p = agent_selected(&c->agent);
+
+	if (p && !agent_pair_is_relayed(&c->agent, p)) {
+		c->probe_at = 0;
+		probe_stop(&c->probe);
+		return UINT64_MAX;
+	}
+	if (c->probe_at && t >= c->probe_at) {
+		c->probe_at = 0;
+		maybe_probe(c);
+	}
+	if (p && c->probe.state == PROBE_EXHAUSTED) {
+		if (!probe_may_start(&c->probe, t))
+			return c->probe.last_start_ms + PROBE_HOLDOFF_MS;
+		maybe_probe(c);
+	}
+	t = probe_tick(&c->probe, t);
+	return c->probe_at && c->probe_at < t ? c->probe_at : t;
+}
+
 /* The one bookkeeping pass: run every module's deadlines, then sleep until
  * the earliest next one. */
 static void schedule(struct client *c)
@@ -1106,6 +1269,8 @@ static void schedule(struct client *c)
 	n = fallback_tick(c, t);
 	next = n < next ? n : next;
 	n = agent_tick(&c->agent, t);
+	next = n < next ? n : next;
+	n = schedule_probe(c, t);
 	next = n < next ? n : next;
 	if (c->relay == RELAY_ALLOCATING || c->relay == RELAY_READY) {
 		n = turn_client_tick(&c->turn, t);
@@ -1294,6 +1459,8 @@ static int setup(struct client *c, const struct client_config *cfg)
 	agent_set_on_state(&c->agent, on_agent_state);
 	agent_set_on_switch(&c->agent, on_agent_switch);
 	agent_set_path_policy(&c->agent, cfg->path_policy);
+	probe_init(&c->probe, &c->agent, probe_send, on_probe_end, c);
+	probe_socks_init(&c->psocks, on_probe_datagram, c);
 	/* Local candidates are checked only when everything is on this
 	 * machine (tests, the lab's one-host runs). */
 	agent_set_allow_local(&c->agent,
@@ -1352,6 +1519,7 @@ int client_run(const struct client_config *cfg)
 	uv_walk(&c->loop, close_one, NULL);
 	uv_run(&c->loop, UV_RUN_DEFAULT);
 	udp_free(&c->udp);    /* after the loop has closed the poll handles */
+	probe_socks_free(&c->psocks);
 	link_free(c->link);   /* after the loop has closed the app's handles */
 	log_debug("udp: %llu GSO sends, %llu sendmmsg, %llu sends failed, %llu datagrams too large",
 	          (unsigned long long)c->udp.gso_sends,

@@ -98,6 +98,9 @@ static const char usage_common[] =
 	"                     run with -auth-secret), even where a direct path\n"
 	"                     would work\n"
 	"  -direct-only       never use the relay: fail where no direct path works\n"
+	"  -no-probe          no birthday probing (many sockets or many probes\n"
+	"                     toward the peer when exactly one NAT maps\n"
+	"                     endpoint-dependently; see the man page)\n"
 	"  -turn turn:USER:PASS@HOST:PORT\n"
 	"                     relay through this TURN server (coturn, say) instead\n"
 	"                     of the punch server's own; USER may hold ':'. Up to\n"
@@ -174,6 +177,7 @@ int cmd_peer(int argc, char **argv)
 		{ "allow", required_argument, NULL, 'a' },
 		{ "relay-only", no_argument, NULL, 'R' },
 		{ "direct-only", no_argument, NULL, 'D' },
+		{ "no-probe", no_argument, NULL, 'N' },
 		{ "turn", required_argument, NULL, 'T' },
 		{ "server-tls", required_argument, NULL, 'S' },
 		{ "tls-ca", required_argument, NULL, 'C' },
@@ -274,6 +278,9 @@ int cmd_peer(int argc, char **argv)
 				return cmd_bad(cmd, "-relay-only and -direct-only exclude each other; give one");
 			cfg.path_policy = c == 'R' ? AGENT_PATH_RELAY_ONLY :
 			                             AGENT_PATH_DIRECT_ONLY;
+			break;
+		case 'N':
+			cfg.no_probe = 1;
 			break;
 		case 'T':
 			if (cfg.n_turn == CLIENT_TURN_MAX)

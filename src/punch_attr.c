@@ -3,6 +3,7 @@
 #include <netinet/in.h>
 #include <string.h>
 
+#include "addr.h"
 #include "term.h"
 
 static uint32_t get32(const uint8_t *p)
@@ -212,6 +213,11 @@ int punch_peer_parse(struct punch_peer *p, const struct stun_msg *m,
 			return -1;
 		p->n_cand++;
 	}
+	if ((a = punch_attr_find(m, PUNCH_ATTR_NAT))) {
+		*why = "bad NAT behaviour";
+		if (punch_parse_nat(&p->nat, a))
+			return -1;
+	}
 	*why = NULL;
 	return 0;
 }
@@ -237,4 +243,75 @@ void punch_peer_put(struct stun_writer *w, const struct punch_peer *p,
 		                  (const struct sockaddr *)&p->observed);
 	for (size_t i = 0; i < p->n_cand; i++)
 		punch_put_candidate(w, &p->cand[i]);
+	if (p->nat.mapping != PUNCH_NAT_UNKNOWN)
+		punch_put_nat(w, &p->nat);
+}
+
+void punch_put_nat(struct stun_writer *w, const struct punch_nat *n)
+{
+	uint16_t d = (uint16_t)n->delta;
+	uint8_t v[4] = { n->mapping, n->ports, (uint8_t)(d >> 8), (uint8_t)d };
+
+	stun_put_bytes(w, PUNCH_ATTR_NAT, v, sizeof(v));
+}
+
+int punch_parse_nat(struct punch_nat *n, const struct stun_attr *a)
+{
+	if (a->len != 4 || a->value[0] > PUNCH_NAT_DEPENDENT ||
+	    a->value[1] > PUNCH_PORTS_RANDOM)
+		return -1;
+	memset(n, 0, sizeof(*n));
+	/* Mapping 0 says "unknown", as no PUNCH-NAT does: nothing else of
+	 * it counts (and punch_peer_put() writes none). */
+	if (a->value[0] == PUNCH_NAT_UNKNOWN)
+		return 0;
+	n->mapping = a->value[0];
+	n->ports = a->value[1];
+	n->delta = (int16_t)(uint16_t)((unsigned)a->value[2] << 8 | a->value[3]);
+	return 0;
+}
+
+void punch_nat_classify(struct punch_nat *n, uint16_t local_port,
+                        const struct sockaddr *mapped,
+                        const struct sockaddr *alt)
+{
+	int delta;
+
+	memset(n, 0, sizeof(*n));
+	if (!alt)
+		return;
+	delta = (int)addr_port(alt) - (int)addr_port(mapped);
+	n->delta = (int16_t)delta;
+	/* RFC 4787 4.1: the same mapping toward another destination is
+	 * endpoint-independent (as far as one more Binding can tell). */
+	n->mapping = addr_equal(mapped, alt) ? PUNCH_NAT_INDEPENDENT :
+	                                       PUNCH_NAT_DEPENDENT;
+	if (addr_port(mapped) == local_port && addr_port(alt) == local_port)
+		n->ports = PUNCH_PORTS_PRESERVED;
+	else if (n->mapping == PUNCH_NAT_INDEPENDENT)
+		n->ports = PUNCH_PORTS_UNKNOWN;
+	else if (delta != 0 && delta >= -PUNCH_PORTS_SEQUENTIAL_DELTA_MAX &&
+	         delta <= PUNCH_PORTS_SEQUENTIAL_DELTA_MAX)
+		n->ports = PUNCH_PORTS_SEQUENTIAL;
+	else
+		n->ports = PUNCH_PORTS_RANDOM;
+}
+
+const char *punch_nat_mapping_str(uint8_t mapping)
+{
+	switch (mapping) {
+	case PUNCH_NAT_INDEPENDENT: return "endpoint-independent";
+	case PUNCH_NAT_DEPENDENT: return "endpoint-dependent";
+	default: return "unknown";
+	}
+}
+
+const char *punch_nat_ports_str(uint8_t ports)
+{
+	switch (ports) {
+	case PUNCH_PORTS_PRESERVED: return "preserved";
+	case PUNCH_PORTS_SEQUENTIAL: return "sequential";
+	case PUNCH_PORTS_RANDOM: return "random";
+	default: return "unknown";
+	}
 }

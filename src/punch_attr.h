@@ -39,6 +39,34 @@ enum punch_attr_type {
 	/* Comprehension-optional, so that a client that knows no relay
 	 * ignores it: relay credentials in a REGISTER success */
 	PUNCH_ATTR_RELAY = 0xCF01,
+	/* Comprehension-optional too: the client's NAT mapping behaviour in
+	 * REGISTER, passed on in PEER-INFO (struct punch_nat) */
+	PUNCH_ATTR_NAT = 0xCF02,
+};
+
+/* How the client's NAT maps (RFC 4787 4.1), as one extra Binding to the
+ * server's alternate address shows it: one Binding cannot tell
+ * address-dependent from address-and-port-dependent, so both are
+ * "dependent". */
+enum punch_nat_mapping {
+	PUNCH_NAT_UNKNOWN = 0,     /* the server has no -alt, or no answer */
+	PUNCH_NAT_INDEPENDENT = 1, /* endpoint-independent: the same mapping */
+	PUNCH_NAT_DEPENDENT = 2,   /* another mapping for another destination */
+};
+
+/* How its ports are allocated, from the same two Bindings. */
+enum punch_nat_ports {
+	PUNCH_PORTS_UNKNOWN = 0,
+	PUNCH_PORTS_PRESERVED = 1, /* the mapped port is the local port */
+	PUNCH_PORTS_SEQUENTIAL = 2, /* dependent, the two ports close together */
+	PUNCH_PORTS_RANDOM = 3,    /* dependent, the two ports far apart */
+	PUNCH_PORTS_SEQUENTIAL_DELTA_MAX = 16,
+};
+
+struct punch_nat {
+	uint8_t mapping;  /* enum punch_nat_mapping */
+	uint8_t ports;    /* enum punch_nat_ports */
+	int16_t delta;    /* second mapped port minus the first */
 };
 
 enum punch_status {
@@ -81,6 +109,7 @@ struct punch_peer {
 	size_t n_cand;
 	struct sockaddr_storage observed; /* PEER-INFO: where the server saw it */
 	int has_observed;
+	struct punch_nat nat;             /* all zero (unknown) if absent */
 };
 
 /* Is s (len bytes) a valid id: 1..64 bytes of UTF-8, no control
@@ -108,6 +137,23 @@ void punch_peer_put(struct stun_writer *w, const struct punch_peer *p,
 void punch_put_candidate(struct stun_writer *w, const struct punch_candidate *c);
 int punch_parse_candidate(struct punch_candidate *c, const struct stun_attr *a,
                           const uint8_t txid[STUN_TXID_LEN]);
+
+/* PUNCH-NAT wire format (value of PUNCH_ATTR_NAT, 4 bytes):
+ *
+ *  |    Mapping    |     Ports     |            Delta              |
+ *
+ * Mapping and Ports as the enums above, Delta a signed 16-bit port
+ * difference.  Returns 0, or -1 for a wrong length or unknown value. */
+void punch_put_nat(struct stun_writer *w, const struct punch_nat *n);
+int punch_parse_nat(struct punch_nat *n, const struct stun_attr *a);
+
+/* Classify from the local port and the two mapped addresses (the primary
+ * server's and the alternate's; alt NULL if there was no answer). */
+void punch_nat_classify(struct punch_nat *n, uint16_t local_port,
+                        const struct sockaddr *mapped,
+                        const struct sockaddr *alt);
+const char *punch_nat_mapping_str(uint8_t mapping);
+const char *punch_nat_ports_str(uint8_t ports);
 
 /* Is this method one of the rendezvous server's? */
 int punch_method_is_rendezvous(int method);

@@ -61,6 +61,7 @@ struct reg_entry {
 	struct caddr from; /* where the server saw it */
 	int sock;          /* the server socket it came in on */
 	uint8_t has_key_fp, introduced, n_cand;
+	struct punch_nat nat; /* PUNCH-NAT, passed on in PEER-INFO */
 	/* n_cand candidates, then the STR_N strings, each with its NUL */
 	struct caddr cand[];
 };
@@ -436,6 +437,7 @@ static void entry_fill(struct reg_entry *e, const struct punch_peer *p,
 	e->session = p->session;
 	memcpy(e->key_fp, p->key_fp, sizeof(e->key_fp));
 	e->has_key_fp = p->has_key_fp ? 1 : 0;
+	e->nat = p->nat;
 	caddr_put(&e->from, from);
 	e->sock = sock;
 	e->n_cand = (uint8_t)n_cand;
@@ -742,6 +744,7 @@ void registry_entry_peer(const struct reg_entry *e, struct punch_peer *out)
 		memcpy(dst[i], entry_str(e, i), e->len[i] + 1u);
 	memcpy(out->key_fp, e->key_fp, sizeof(out->key_fp));
 	out->has_key_fp = e->has_key_fp;
+	out->nat = e->nat;
 	out->session = e->session;
 	out->n_cand = e->n_cand;
 	for (size_t i = 0; i < e->n_cand; i++) {

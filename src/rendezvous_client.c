@@ -53,11 +53,33 @@ void rdvc_pin_server(struct rdv_client *rc, const uint8_t fp[SIGN_FP_LEN])
 	rc->server_pinned = 1;
 }
 
+static const struct rtx_params alt_rtx = {
+	.rto_ms = RDVC_ALT_RTO_MS,
+	.timeout_ms = RDVC_ALT_TIMEOUT_MS,
+};
+
+/* Where the outstanding request goes. */
+static const struct sockaddr *txn_dest(const struct rdv_client *rc)
+{
+	return (const struct sockaddr *)(rc->rtx_params == &alt_rtx ?
+	                                         &rc->alt :
+	                                         &rc->server);
+}
+
+int rdvc_is_server(const struct rdv_client *rc, const struct sockaddr *from)
+{
+	return addr_equal(from, (const struct sockaddr *)&rc->server) ||
+	       (rc->busy && rc->rtx_params == &alt_rtx &&
+	        addr_equal(from, (const struct sockaddr *)&rc->alt));
+}
+
 /* Start a new request transaction with the message now in rc->msg. */
 static void txn_start(struct rdv_client *rc, uint64_t now_ms)
 {
 	rc->busy = 1;
-	rtx_start(&rc->rtx, &rtx_stun, now_ms);
+	if (!rc->rtx_params)
+		rc->rtx_params = &rtx_stun;
+	rtx_start(&rc->rtx, rc->rtx_params, now_ms);
 	rdvc_tick(rc, now_ms);
 }
 
@@ -97,6 +119,7 @@ void rdvc_start(struct rdv_client *rc, uint64_t now_ms)
 {
 	struct stun_writer w;
 
+	rc->rtx_params = &rtx_stun;
 	build_begin(rc, &w, STUN_BINDING);
 	if (build_end(rc, &w))
 		return;
@@ -104,10 +127,66 @@ void rdvc_start(struct rdv_client *rc, uint64_t now_ms)
 	txn_start(rc, now_ms);
 }
 
+/* The mapping test (docs/protocol.md, "PUNCH-NAT"): the same Binding from
+ * the same socket to the server's OTHER-ADDRESS (RFC 5780 4.3).  Its
+ * mapped address, next to the first, tells whether our NAT maps
+ * endpoint-independently. */
+static void ask_alt(struct rdv_client *rc, const struct sockaddr *other,
+                    uint64_t now_ms)
+{
+	struct stun_writer w;
+
+	memcpy(&rc->alt, other, addr_len(other));
+	rc->alt_asked = 1;
+	rc->rtx_params = &alt_rtx;
+	build_begin(rc, &w, STUN_BINDING);
+	if (build_end(rc, &w))
+		return;
+	txn_start(rc, now_ms);
+}
+
+static void discovered(struct rdv_client *rc)
+{
+	rc->rtx_params = &rtx_stun;
+	set_state(rc, RDVC_DISCOVERED);
+	rc->on_event(rc->ctx, RDVC_EV_DISCOVERED, &rc->srflx);
+}
+
+static void on_binding(struct rdv_client *rc, const struct stun_msg *m,
+                       uint64_t now_ms)
+{
+	if (rc->rtx_params == &alt_rtx) {
+		/* the mapping test's answer: any failure is only "unknown" */
+		if (m->cls == STUN_SUCCESS && (m->present & STUN_HAS_XOR_MAPPED)) {
+			rc->srflx_alt = m->xor_mapped;
+			rc->has_srflx_alt = 1;
+		}
+		discovered(rc);
+		return;
+	}
+	if (m->cls != STUN_SUCCESS || !(m->present & STUN_HAS_XOR_MAPPED)) {
+		rc->on_event(rc->ctx, RDVC_EV_REFUSED,
+		             "the server did not answer the Binding request with an address");
+		return;
+	}
+	rc->srflx = m->xor_mapped;
+	/* An OTHER-ADDRESS of another family, or the server's own, tests
+	 * nothing. */
+	if (!rc->alt_asked && (m->present & STUN_HAS_OTHER_ADDRESS) &&
+	    m->other_address.ss_family == rc->server.ss_family &&
+	    !addr_equal((const struct sockaddr *)&m->other_address,
+	                (const struct sockaddr *)&rc->server)) {
+		ask_alt(rc, (const struct sockaddr *)&m->other_address, now_ms);
+		return;
+	}
+	discovered(rc);
+}
+
 void rdvc_register(struct rdv_client *rc, uint64_t now_ms)
 {
 	struct stun_writer w;
 
+	rc->rtx_params = &rtx_stun;
 	build_begin(rc, &w, PUNCH_REGISTER);
 	punch_peer_put(&w, &rc->self, 1);
 	if (build_end(rc, &w))
@@ -121,6 +200,7 @@ void rdvc_release(struct rdv_client *rc, uint64_t now_ms)
 {
 	struct stun_writer w;
 
+	rc->rtx_params = &rtx_stun;
 	build_begin(rc, &w, PUNCH_RELEASE);
 	stun_put_bytes(&w, PUNCH_ATTR_ID, rc->self.id, strlen(rc->self.id));
 	if (build_end(rc, &w))
@@ -322,14 +402,7 @@ int rdvc_on_stun(struct rdv_client *rc, const uint8_t *buf, size_t len,
 		return 1;
 	rc->busy = 0;
 	if (m->method == STUN_BINDING) {
-		if (m->cls != STUN_SUCCESS || !(m->present & STUN_HAS_XOR_MAPPED)) {
-			rc->on_event(rc->ctx, RDVC_EV_REFUSED,
-			             "the server did not answer the Binding request with an address");
-			return 1;
-		}
-		rc->srflx = m->xor_mapped;
-		set_state(rc, RDVC_DISCOVERED);
-		rc->on_event(rc->ctx, RDVC_EV_DISCOVERED, &rc->srflx);
+		on_binding(rc, m, now_ms);
 	} else if (m->cls == STUN_ERROR) {
 		on_register_error(rc, m, now_ms);
 	} else {
@@ -340,9 +413,15 @@ int rdvc_on_stun(struct rdv_client *rc, const uint8_t *buf, size_t len,
 
 uint64_t rdvc_tick(struct rdv_client *rc, uint64_t now_ms)
 {
-	enum rtx_due due = rc->busy ? rtx_poll(&rc->rtx, &rtx_stun, now_ms) :
-	                              RTX_WAIT;
+	const struct rtx_params *rp = rc->rtx_params ? rc->rtx_params : &rtx_stun;
+	enum rtx_due due = rc->busy ? rtx_poll(&rc->rtx, rp, now_ms) : RTX_WAIT;
 
+	if (due == RTX_GIVE_UP && rp == &alt_rtx) {
+		/* no answer from the alternate address: mapping unknown */
+		rc->busy = 0;
+		discovered(rc);
+		return rdvc_tick(rc, now_ms);
+	}
 	if (due == RTX_GIVE_UP) {
 		rc->busy = 0;
 		if (!rc->ever_registered) {
@@ -355,9 +434,8 @@ uint64_t rdvc_tick(struct rdv_client *rc, uint64_t now_ms)
 		rc->refresh_ms = now_ms;
 	}
 	if (due == RTX_SEND) {
-		rc->send(rc->ctx, (const struct sockaddr *)&rc->server, rc->msg,
-		         rc->len);
-		rtx_sent(&rc->rtx, &rtx_stun, now_ms, rnd_u32());
+		rc->send(rc->ctx, txn_dest(rc), rc->msg, rc->len);
+		rtx_sent(&rc->rtx, rp, now_ms, rnd_u32());
 	}
 	if (!rc->busy && rc->retry_ms && now_ms >= rc->retry_ms) {
 		rc->retry_ms = 0;
@@ -366,7 +444,7 @@ uint64_t rdvc_tick(struct rdv_client *rc, uint64_t now_ms)
 	if (!rc->busy && rc->state == RDVC_REGISTERED && now_ms >= rc->refresh_ms)
 		rdvc_register(rc, now_ms);
 	if (rc->busy)
-		return rtx_deadline(&rc->rtx, &rtx_stun);
+		return rtx_deadline(&rc->rtx, rc->rtx_params);
 	if (rc->retry_ms)
 		return rc->retry_ms;
 	return rc->state == RDVC_REGISTERED ? rc->refresh_ms : UINT64_MAX;

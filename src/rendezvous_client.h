@@ -32,11 +32,17 @@ enum {
 	RDVC_NONCE_MAX = 64,
 	RDVC_RELAY_USER_MAX = 255, /* PUNCH-RELAY's one-byte length */
 	RDVC_RELAY_PASS_MAX = 64,
+	/* The mapping test (one Binding to the server's OTHER-ADDRESS,
+	 * RFC 5780 4.3): quick, and never holds the registration up for
+	 * long: sent at 0, 100 and 300 ms, given up at 500 ms. */
+	RDVC_ALT_RTO_MS = 100,
+	RDVC_ALT_TIMEOUT_MS = 500,
 };
 
 enum rdvc_state {
 	RDVC_IDLE,
-	RDVC_DISCOVERING,  /* Binding request out */
+	RDVC_DISCOVERING,  /* Binding request out (and then the mapping
+	                    * test's, to the alternate address) */
 	RDVC_DISCOVERED,   /* the app is gathering candidates */
 	RDVC_REGISTERING,  /* REGISTER out, not yet answered */
 	RDVC_REGISTERED,   /* answered; refreshing */
@@ -61,6 +67,9 @@ struct rdv_client {
 	struct sockaddr_storage server;
 	struct punch_peer self;   /* what we register */
 	struct sockaddr_storage srflx;
+	/* The mapping test: the server's OTHER-ADDRESS, and what it saw. */
+	struct sockaddr_storage alt, srflx_alt;
+	int alt_asked, has_srflx_alt;
 	enum rdvc_state state;
 	char nonce[RDVC_NONCE_MAX + 1];
 	uint32_t lifetime_s;
@@ -86,6 +95,7 @@ struct rdv_client {
 	uint8_t msg[PUNCH_MSG_MAX];
 	size_t len;
 	struct rtx rtx;
+	const struct rtx_params *rtx_params; /* rtx_stun, or the mapping test's */
 
 	rdvc_send_fn *send;
 	rdvc_event_fn *on_event;
@@ -104,6 +114,9 @@ void rdvc_pin_server(struct rdv_client *rc, const uint8_t fp[SIGN_FP_LEN]);
 void rdvc_register(struct rdv_client *rc, uint64_t now_ms);
 /* Ask the server to drop the binding of rc->self.id to our key. */
 void rdvc_release(struct rdv_client *rc, uint64_t now_ms);
+/* Is `from` the server: its address, or the alternate one while the
+ * mapping test waits for its answer? */
+int rdvc_is_server(const struct rdv_client *rc, const struct sockaddr *from);
 /* A STUN message from the server's address.  Returns 1 if handled. */
 int rdvc_on_stun(struct rdv_client *rc, const uint8_t *buf, size_t len,
                  const struct stun_msg *m, uint64_t now_ms);

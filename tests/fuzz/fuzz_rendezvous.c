@@ -146,6 +146,8 @@ static void peer_equal(const struct punch_peer *a, const struct punch_peer *b)
 	      !memcmp(a->key_fp, b->key_fp, PUNCH_KEY_FP_LEN));
 	CHECK(a->has_observed == b->has_observed);
 	CHECK(!a->has_observed || same_addr(&a->observed, &b->observed));
+	CHECK(a->nat.mapping == b->nat.mapping && a->nat.ports == b->nat.ports &&
+	      a->nat.delta == b->nat.delta);
 	CHECK(a->n_cand == b->n_cand);
 	for (size_t i = 0; i < a->n_cand; i++) {
 		CHECK(a->cand[i].type == b->cand[i].type);

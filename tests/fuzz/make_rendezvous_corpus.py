@@ -27,6 +27,7 @@ RELEASE_REQ, RELEASE_OK, RELEASE_ERR = 0x00EF, 0x01EF, 0x01FF
 DATA_REQ = RELEASE_REQ  # the retired DATA method's number is RELEASE's now
 
 ID, PEER_ID, CANDIDATE, UFRAG, PWD, KEY_FP, SESSION = range(0x4F01, 0x4F08)
+NAT = 0xCF02  # PUNCH-NAT: mapping, ports, delta
 LIFETIME, STATUS, OBSERVED, PUBKEY, SIGNATURE, SERVER_KEY = range(0x4F08, 0x4F0E)
 DATA, SEQ = PUBKEY, SIGNATURE  # retired numbers, taken again
 USERNAME, NONCE, PRIORITY, USE_CANDIDATE = 0x0006, 0x0015, 0x0024, 0x0025
@@ -155,6 +156,14 @@ seeds = dict([
              extra=[attr(SESSION, b"\1\2\3\4")]),
     ("register_bare", msg(REGISTER_REQ, [], fingerprint=False, txid=txid())),
     ("register_indication", msg(0x00FD, [], txid=txid())),
+    register("register_nat", b"alice", b"bob",
+             extra=[attr(NAT, b"\x02\x03\xff\xfe")]),
+    register("register_nat_short", b"alice", b"bob", extra=[attr(NAT, b"\x01\x01")]),
+    register("register_nat_mapping_unknown", b"alice", b"bob",
+             extra=[attr(NAT, b"\x00\x03\x12\x34")]),
+    register("register_nat_unknown_value", b"alice", b"bob",
+             extra=[attr(NAT, b"\x07\x00\x00\x00")]),
+    ("peer_info_nat", peer_info(0, extra=[attr(NAT, b"\x01\x01\x00\x00")])),
     ("peer_info", peer_info(0)),
     ("peer_info_connected", peer_info(2)),
     ("peer_info_same_session", peer_info(0, session=7)),

@@ -10,8 +10,10 @@
 # without a verdict.  With no PAIR, all 21 unordered pairs of the six NAT
 # modes run; ctest's net_matrix does that.
 #
-# Each pair is one `scripts/lab run nat2 --nat-a A --nat-b B --relay` (server
-# with -auth-secret, so every REGISTER success carries relay credentials),
+# Each pair is one `scripts/lab run nat2 --nat-a A --nat-b B --alt --relay`
+# (server with -alt, so that the clients run the mapping test and birthday
+# probing can start, and -auth-secret, so every REGISTER success carries
+# relay credentials; a pair expected direct also gets --await-direct),
 # which checks that both connect, a chat line each way and quit, and prints
 # each side's path.  Up to MATRIX_JOBS (default 5) pairs run at once, each in
 # a lab instance of its own (LAB=m<pid>_<i>), each bounded by
@@ -32,6 +34,23 @@
 # peer-reflexive (the symmetric side's new port); the 3 relay pairs fail
 # after 10 s ("no direct path to bob: none of 2 candidate pairs answered
 # within 10 s").  The whole matrix takes 40-65 s on 2 cores.
+# Seen with birthday probing (December 2026, --alt --relay, ASan build): the
+# 12 cone pairs as before (69-215 ms); symmetric-home and symmetric-plain
+# connect through the relay at about 500 ms, then probing finds a direct
+# pair and both move to it 0.8-3.3 s after the peer info (srflx at the
+# symmetric side, prflx at the other); symmetric-symmetric stays on the
+# relay.  About 95 s in all.  symmetric-plain went direct in about 11 of 15
+# runs, but in the others natb gave bob's probes (to alice's address)
+# another source port than the one the server saw (conntrack showed
+# 10.0.2.2:33294 -> 192.0.2.10:49395 for every probe, while the flow to the
+# server kept 33294), so alice's 256 mappings, opened toward 33294, could not
+# be hit.  Why plain MASQUERADE does that only in some runs is not found yet
+# (a stray entry from alice's checks alone does not do it); until it is, the
+# row has no verdict.  A lead: natb also held a stray entry from alice's
+# relayed address (198.51.100.10:55487 -> 192.0.2.10:33294, her relay's
+# check arriving before bob sent there), so bob's own flow to that address
+# had to take a new port, and conntrack's NAT then reuses an existing
+# mapping of the same source (find_appropriate_src) for later flows.
 #
 # udpblock (the lab's "UDP blocked" NAT: home, and every outbound UDP packet
 # dropped, TCP allowed): its side gets no UDP answer from the server, says
@@ -53,6 +72,10 @@ MATRIX_JOBS=${MATRIX_JOBS:-5}
 MATRIX_RUN_LIMIT_S=${MATRIX_RUN_LIMIT_S:-120} # one lab run, end to end
 MATRIX_CONNECT_S=30                            # lab run --timeout: to connect, per chat line
 MATRIX_RELAY=${MATRIX_RELAY:-1}
+# A pair expected direct that connected through the relay (a symmetric NAT
+# against a cone: birthday probing finds the direct pair after the relay)
+# must upgrade within this long (lab run --await-direct; 1-5 s seen).
+MATRIX_AWAIT_DIRECT_S=15
 [[ $MATRIX_JOBS =~ ^[1-9][0-9]?$ ]] || fail "MATRIX_JOBS='$MATRIX_JOBS': expected 1 to 99"
 [[ $MATRIX_RUN_LIMIT_S =~ ^[1-9][0-9]*$ ]] || fail "MATRIX_RUN_LIMIT_S='$MATRIX_RUN_LIMIT_S': expected whole seconds"
 
@@ -70,8 +93,8 @@ restricted-symmetric    direct  direct  as fullcone: alice'"'"'s restricted cone
 home-home               direct  direct
 home-plain              direct  direct
 plain-plain             direct  direct  the small-TTL first probe (docs/protocol.md)
-symmetric-home          relay   relay   alice'"'"'s port toward bob is new; bob'"'"'s port-restricted NAT drops it
-symmetric-plain         relay   relay   likewise: conntrack admits only the flow bob opened
+symmetric-home          direct  direct  birthday probing (alice'"'"'s port toward bob is new), after the relay
+symmetric-plain         -       -       no verdict yet: probing goes direct in most runs, but in some bob'"'"'s probes leave natb from a port other than his server-reflexive one, and cannot land
 symmetric-symmetric     relay   relay   neither side'"'"'s port toward the other is known
 udpblock-fullcone       relay   relay   alice'"'"'s UDP never leaves her NAT: only her relayed address, reached over TCP, works
 udpblock-restricted     relay   relay   likewise
@@ -121,7 +144,9 @@ for pair in "${PAIRS[@]}"; do
 		fail "pair '$pair': unknown NAT mode"
 done
 
-LAB_ARGS=()
+# --alt: the server's RFC 5780 alternate port, so that the clients know
+# their NATs' mappings and probe where one maps per destination.
+LAB_ARGS=(--alt)
 ((MATRIX_RELAY)) && LAB_ARGS+=(--relay)
 if [[ -n ${MATRIX_LAB_ARGS:-} ]]; then
 	read -r -a extra <<<"$MATRIX_LAB_ARGS"
@@ -170,12 +195,14 @@ trap matrix_cleanup EXIT
 
 # run_pair I PAIR: starts pair I's lab run in the background.
 run_pair() {
-	local i=$1 pair=$2 lab
+	local i=$1 pair=$2 lab await=()
 	lab=$(matrix_instance "$i")
+	expect_of "$pair"
+	[[ $EXP_A != direct ]] || await=(--await-direct "$MATRIX_AWAIT_DIRECT_S")
 	INSTANCES+=("$lab")
 	mkdir -p "$NET_TMP/$i"
 	LAB=$lab TMPDIR=$NET_TMP/$i timeout -k 5 "$MATRIX_RUN_LIMIT_S" "$LAB_SCRIPT" run nat2 \
-		--nat-a "${pair%-*}" --nat-b "${pair#*-}" --timeout "$MATRIX_CONNECT_S" "${LAB_ARGS[@]}" \
+		--nat-a "${pair%-*}" --nat-b "${pair#*-}" --timeout "$MATRIX_CONNECT_S" "${await[@]}" "${LAB_ARGS[@]}" \
 		>"$NET_TMP/$i.out" 2>"$NET_TMP/$i.err" &
 	RUN_PID[$i]=$!
 	lab_now

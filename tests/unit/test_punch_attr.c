@@ -234,6 +234,9 @@ static void assert_peer_equal(const struct punch_peer *a,
 	assert_int_equal(a->has_observed, b->has_observed);
 	if (a->has_observed)
 		assert_addr(&a->observed, &b->observed);
+	assert_int_equal(a->nat.mapping, b->nat.mapping);
+	assert_int_equal(a->nat.ports, b->nat.ports);
+	assert_int_equal(a->nat.delta, b->nat.delta);
 	assert_size(a->n_cand, b->n_cand);
 	for (size_t i = 0; i < a->n_cand; i++) {
 		assert_int_equal(a->cand[i].type, b->cand[i].type);
@@ -269,6 +272,8 @@ static void test_peer_round_trip(void **state)
 		p.key_fp[i] = (uint8_t)(0xC0 + i);
 	p.has_observed = 1;
 	p.observed = sa_make("2001:db8::99", 4242);
+	p.nat = (struct punch_nat){ PUNCH_NAT_DEPENDENT, PUNCH_PORTS_SEQUENTIAL,
+		                    -2 };
 	p.cand[p.n_cand++] = cand(CAND_HOST, "2001:db8::5", 5001, 0x7EFFFEFF);
 	n = peer_encode(buf, &p, 1);
 	assert_true(n > 0 && n <= PUNCH_MSG_MAX);
@@ -312,6 +317,8 @@ static void test_peer_max_size(void **state)
 	memset(p.pwd, 'w', PUNCH_PWD_MAX);
 	p.has_key_fp = p.has_observed = 1;
 	p.observed = sa_make("2001:db8::1", 1);
+	p.nat = (struct punch_nat){ PUNCH_NAT_DEPENDENT, PUNCH_PORTS_RANDOM,
+		                    -32768 };
 	for (int i = 0; i < PUNCH_CANDIDATES_MAX; i++)
 		p.cand[i] = cand(CAND_HOST, "2001:db8::2", (uint16_t)(1000 + i),
 		                 (uint32_t)i);
@@ -456,6 +463,102 @@ static void test_unknown_required(void **state)
 	assert_false(punch_method_is_rendezvous(-1));
 }
 
+/* ---- PUNCH-NAT ---------------------------------------------------------- */
+
+static void test_nat_wire(void **state)
+{
+	/* mapping 2, ports 3, delta -2 (0xFFFE) */
+	static const uint8_t want[] = { 0xCF, 0x02, 0x00, 0x04, 2, 3, 0xFF, 0xFE };
+	struct punch_nat n = { PUNCH_NAT_DEPENDENT, PUNCH_PORTS_RANDOM, -2 }, o;
+	uint8_t buf[MSG_CAP];
+	struct stun_writer w;
+	struct stun_msg m;
+	int len;
+
+	(void)state;
+	stun_writer_init(&w, buf, MSG_CAP, PUNCH_REGISTER, STUN_REQUEST, txid_a);
+	punch_put_nat(&w, &n);
+	len = stun_writer_finish(&w);
+	assert_int_equal(len, 20 + 8);
+	assert_memory_equal(buf + 20, want, sizeof(want));
+	decode_ok(&m, buf, (size_t)len);
+	/* comprehension-optional: a server or client that does not know it
+	 * ignores it (RFC 8489 14) */
+	assert_size(m.unknown_required_count, 0);
+	assert_int_equal(punch_parse_nat(&o, punch_attr_find(&m, PUNCH_ATTR_NAT)), 0);
+	assert_int_equal(o.mapping, n.mapping);
+	assert_int_equal(o.ports, n.ports);
+	assert_int_equal(o.delta, -2);
+}
+
+static void test_nat_bad(void **state)
+{
+	static const uint8_t v[5] = { 1, 1, 0, 0, 0 };
+	static const uint8_t bad_map[4] = { 3, 0, 0, 0 };
+	static const uint8_t bad_ports[4] = { 1, 4, 0, 0 };
+	struct raw r;
+
+	(void)state;
+	for (size_t len = 0; len <= 5; len++) {
+		if (len == 4)
+			continue;
+		raw_peer(&r, 0, "alice");
+		raw_attr(&r, PUNCH_ATTR_NAT, v, len);
+		expect_parse_error(&r, "bad NAT behaviour");
+	}
+	{
+		/* mapping 0: unknown, the rest ignored */
+		static const uint8_t unknown[4] = { 0, 3, 0x12, 0x34 };
+		struct punch_peer q;
+		struct stun_msg m;
+		const char *why;
+
+		raw_peer(&r, 0, "alice");
+		raw_attr(&r, PUNCH_ATTR_NAT, unknown, 4);
+		decode_ok(&m, r.b, r.len);
+		assert_int_equal(punch_peer_parse(&q, &m, &why), 0);
+		assert_int_equal(q.nat.mapping, 0);
+		assert_int_equal(q.nat.ports, 0);
+		assert_int_equal(q.nat.delta, 0);
+	}
+	raw_peer(&r, 0, "alice");
+	raw_attr(&r, PUNCH_ATTR_NAT, bad_map, 4);
+	expect_parse_error(&r, "bad NAT behaviour");
+	raw_peer(&r, 0, "alice");
+	raw_attr(&r, PUNCH_ATTR_NAT, bad_ports, 4);
+	expect_parse_error(&r, "bad NAT behaviour");
+}
+
+static void test_nat_classify(void **state)
+{
+	struct sockaddr_storage a = sa_make("203.0.113.5", 40000),
+				same = sa_make("203.0.113.5", 40000),
+				near = sa_make("203.0.113.5", 40002),
+				far = sa_make("203.0.113.5", 9123),
+				pres = sa_make("203.0.113.5", 5000);
+	struct punch_nat n;
+	const struct sockaddr *A = (const struct sockaddr *)&a;
+
+	(void)state;
+	punch_nat_classify(&n, 5000, A, NULL);
+	assert_int_equal(n.mapping, PUNCH_NAT_UNKNOWN);
+	punch_nat_classify(&n, 5000, A, (const struct sockaddr *)&same);
+	assert_int_equal(n.mapping, PUNCH_NAT_INDEPENDENT);
+	assert_int_equal(n.ports, PUNCH_PORTS_UNKNOWN);
+	punch_nat_classify(&n, 5000, (const struct sockaddr *)&pres,
+	                   (const struct sockaddr *)&pres);
+	assert_int_equal(n.mapping, PUNCH_NAT_INDEPENDENT);
+	assert_int_equal(n.ports, PUNCH_PORTS_PRESERVED);
+	punch_nat_classify(&n, 5000, A, (const struct sockaddr *)&near);
+	assert_int_equal(n.mapping, PUNCH_NAT_DEPENDENT);
+	assert_int_equal(n.ports, PUNCH_PORTS_SEQUENTIAL);
+	assert_int_equal(n.delta, 2);
+	punch_nat_classify(&n, 5000, A, (const struct sockaddr *)&far);
+	assert_int_equal(n.mapping, PUNCH_NAT_DEPENDENT);
+	assert_int_equal(n.ports, PUNCH_PORTS_RANDOM);
+	assert_int_equal(n.delta, 9123 - 40000);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -467,6 +570,9 @@ int main(void)
 		cmocka_unit_test(test_peer_max_size),
 		cmocka_unit_test(test_peer_parse_errors),
 		cmocka_unit_test(test_unknown_required),
+		cmocka_unit_test(test_nat_wire),
+		cmocka_unit_test(test_nat_bad),
+		cmocka_unit_test(test_nat_classify),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -37,6 +37,7 @@ enum { WIRE_MAX = 256,
 
 struct wire_msg {
 	int to_server;                /* else to client `client` */
+	int sock;       /* the server's: 1 is the alternate */
 	int client;                   /* sender or receiver */
 	uint8_t buf[PUNCH_MSG_MAX];
 	size_t len;
@@ -57,6 +58,9 @@ struct tclient {
 	size_t n_ev;
 	size_t sent;                  /* datagrams it sent */
 	int auto_register;            /* rdvc_register() on DISCOVERED */
+	/* where the server's alternate address sees it (its NAT's mapping
+	 * toward there); unset: the same as addr */
+	struct sockaddr_storage alt_addr;
 };
 
 static struct {
@@ -65,6 +69,7 @@ static struct {
 	size_t n;
 	uint64_t now;
 	int server_down;
+	int alt_down;                 /* the alternate address is silent */
 	struct binding_service svc;
 	struct sockaddr_storage server_addr;
 } world;
@@ -86,10 +91,12 @@ static void w_client_send(void *ctx, const struct sockaddr *to,
                           const uint8_t *buf, size_t len)
 {
 	struct tclient *c = ctx;
+	int alt = world.svc.have[1] && addr_equal(to, SA(world.svc.local[1]));
 
-	assert_true(addr_equal(to, SA(world.server_addr)));
+	assert_true(alt || addr_equal(to, SA(world.server_addr)));
 	c->sent++;
 	w_push(1, (int)(c - world.c), buf, len);
+	world.q[world.n - 1].sock = alt;
 }
 
 static void w_server_send(void *ctx, int sock, const struct sockaddr *to,
@@ -139,16 +146,20 @@ static void w_pump(void)
 			const char *why;
 			int v;
 
-			if (world.server_down)
+			const struct sockaddr *from = SA(c->addr);
+
+			if (world.server_down || (m->sock && world.alt_down))
 				continue;
+			if (m->sock && c->alt_addr.ss_family)
+				from = SA(c->alt_addr);
 			if (punch_method_is_rendezvous(
 				    stun_peek_method(m->buf, m->len)))
 				v = rdv_handle(srv, 0, m->buf, m->len,
 				               SA(c->addr), world.now, out,
 				               sizeof(out), &reply, &why);
 			else
-				v = binding_handle(&world.svc, 0, m->buf,
-				                   m->len, SA(c->addr), out,
+				v = binding_handle(&world.svc, m->sock, m->buf,
+				                   m->len, from, out,
 				                   sizeof(out), &reply, &why);
 			assert_int_not_equal(v, BINDING_DROP);
 			if (v == BINDING_REPLY)
@@ -314,6 +325,73 @@ static void test_client_flow(void **state)
 		assert_size(count_events(&world.c[i], RDVC_EV_PEER_INFO), 1);
 	assert_u64(rdv_stats(srv)->gave_up, 0);
 	assert_u64(rdv_stats(srv)->introduced, 1);
+}
+
+/* The mapping test: a server with an alternate port (RFC 5780's OTHER-
+ * ADDRESS) gets a second Binding, from which the client learns whether its
+ * NAT maps endpoint-independently; PUNCH-NAT then reaches the peer in
+ * PEER-INFO.  Bob's NAT here gives the alternate another port. */
+static void test_client_mapping_test(void **state)
+{
+	const struct event *e;
+
+	(void)state;
+	world.svc.local[1] = sa_make("192.0.2.10", 3479);
+	world.svc.have[1] = 1;
+	world.svc.rfc5780 = 1;
+	world.c[1].alt_addr = sa_make("203.0.113.2", 61234);
+	/* what the app would classify from the two mapped addresses */
+	world.c[0].rc.self.nat = (struct punch_nat){ PUNCH_NAT_INDEPENDENT,
+		                                     PUNCH_PORTS_PRESERVED, 0 };
+	world.c[1].rc.self.nat = (struct punch_nat){ PUNCH_NAT_DEPENDENT,
+		                                     PUNCH_PORTS_RANDOM, 1234 };
+	rdvc_start(&world.c[0].rc, 0);
+	w_run(100);
+	/* Binding, the mapping test's Binding, REGISTER (438), REGISTER */
+	assert_size(world.c[0].sent, 4);
+	assert_true(world.c[0].rc.has_srflx_alt);
+	assert_addr(&world.c[0].rc.srflx_alt, &world.c[0].addr);
+	assert_true(rdvc_is_server(&world.c[0].rc, SA(world.server_addr)));
+	/* once answered, the alternate is no longer the server's */
+	assert_false(rdvc_is_server(&world.c[0].rc, SA(world.svc.local[1])));
+
+	rdvc_start(&world.c[1].rc, 100);
+	w_run(150);
+	assert_true(world.c[1].rc.has_srflx_alt);
+	assert_addr(&world.c[1].rc.srflx_alt, &world.c[1].alt_addr);
+	w_run(300);
+	e = find_event(&world.c[0], RDVC_EV_PEER_INFO, 0);
+	assert_non_null(e);
+	assert_int_equal(e->peer.nat.mapping, PUNCH_NAT_DEPENDENT);
+	assert_int_equal(e->peer.nat.ports, PUNCH_PORTS_RANDOM);
+	assert_int_equal(e->peer.nat.delta, 1234);
+	e = find_event(&world.c[1], RDVC_EV_PEER_INFO, 0);
+	assert_non_null(e);
+	assert_int_equal(e->peer.nat.mapping, PUNCH_NAT_INDEPENDENT);
+}
+
+/* A silent alternate address costs at most RDVC_ALT_TIMEOUT_MS: then the
+ * client registers with the mapping unknown. */
+static void test_client_mapping_test_silent(void **state)
+{
+	const struct event *e;
+
+	(void)state;
+	world.svc.local[1] = sa_make("192.0.2.10", 3479);
+	world.svc.have[1] = 1;
+	world.svc.rfc5780 = 1;
+	world.alt_down = 1;
+	rdvc_start(&world.c[0].rc, 0);
+	w_run(RDVC_ALT_TIMEOUT_MS - 10);
+	assert_int_equal(world.c[0].rc.state, RDVC_DISCOVERING);
+	/* sent at 0, 100 and 300 ms: the first Binding, then the test's */
+	assert_size(world.c[0].sent, 1 + 3);
+	w_run(RDVC_ALT_TIMEOUT_MS + 50);
+	e = find_event(&world.c[0], RDVC_EV_DISCOVERED, 0);
+	assert_non_null(e);
+	assert_true(e->at <= RDVC_ALT_TIMEOUT_MS + 1);
+	assert_false(world.c[0].rc.has_srflx_alt);
+	assert_int_equal(world.c[0].rc.state, RDVC_REGISTERED);
 }
 
 /* A relaying server's REGISTER success carries the relay credentials; the
@@ -801,6 +879,8 @@ int main(void)
 #define T(f) cmocka_unit_test_setup_teardown(f, w_setup, teardown)
 	const struct CMUnitTest tests[] = {
 		T(test_client_flow),
+		T(test_client_mapping_test),
+		T(test_client_mapping_test_silent),
 		T(test_client_relay_credentials),
 		T(test_client_relay_malformed),
 		T(test_client_retransmissions),
