@@ -24,6 +24,7 @@
 #include "metrics.h"
 #include "metrics_http.h"
 #include "punch_attr.h"
+#include "registry_redis.h"
 #include "rendezvous_server.h"
 #include "server_state.h"
 #include "server_tcp.h"
@@ -96,6 +97,7 @@ struct server {
 	uint8_t rbuf[BATCH][RECV_BUF];
 	struct send_queue sq[BINDING_SOCKETS_MAX];
 	struct rdv_server *rdv;
+	struct registry_redis *redis; /* -registry; NULL: in memory */
 	uv_timer_t timer;   /* PEER-INFO retransmissions, registry expiry */
 	struct turn_server *turn;       /* NULL: no relay */
 	struct relay_socket **relays;   /* by allocation slot */
@@ -712,6 +714,8 @@ static void close_cb(uv_handle_t *h)
 
 static void server_close(struct server *srv)
 {
+	/* First: what still waits for Redis is answered, on open sockets */
+	registry_redis_free(srv->redis);
 	for (int i = 0; i < srv->n_socks; i++) {
 		uv_close((uv_handle_t *)&srv->socks[i].poll, close_cb);
 	}
@@ -898,6 +902,7 @@ static void metrics_fill(void *ctx, struct metrics_snapshot *s)
 	s->send_failed = srv->stats.send_failed;
 	s->registrations = registry_count(rdv_registry(srv->rdv));
 	s->allocations = srv->turn ? turn_alloc_count(srv->turn) : 0;
+	s->redis = srv->redis ? registry_redis_stats(srv->redis) : NULL;
 	s->uptime_s = (uv_now(&srv->loop) - srv->started_ms) / 1000;
 	s->version = PUNCH_VERSION;
 }
@@ -972,6 +977,25 @@ static int state_open(struct server *srv, const struct server_config *cfg)
 	return 0;
 }
 
+/* -registry: the shared registry in Redis, connected in the background. */
+static int registry_open(struct server *srv, const struct server_config *cfg)
+{
+	char err[512];
+
+	if (!cfg->has_registry)
+		return 0;
+	srv->redis = registry_redis_new(&srv->loop, &cfg->registry, srv->rdv,
+	                                cfg->id_ttl_s ? cfg->id_ttl_s :
+	                                                IDBIND_TTL_DEFAULT_S,
+	                                err, sizeof(err));
+	if (!srv->redis) {
+		log_error("%s", err);
+		return -1;
+	}
+	rdv_server_set_store(srv->rdv, &registry_redis_ops, srv->redis);
+	return 0;
+}
+
 int server_run(const struct server_config *cfg)
 {
 	struct server *srv = calloc(1, sizeof(*srv));
@@ -998,7 +1022,7 @@ int server_run(const struct server_config *cfg)
 		goto out;
 	}
 
-	if (state_open(srv, cfg))
+	if (state_open(srv, cfg) || registry_open(srv, cfg))
 		goto out;
 	if (!cfg->no_tcp) {
 		struct tcp_hooks hooks = { tcp_to_peer, tcp_flush, tcp_replied,
