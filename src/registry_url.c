@@ -31,12 +31,16 @@ static int copy_part(char *dst, size_t cap, const char *s, const char *e)
 	return 0;
 }
 
-/* [[USER]:PASSWORD@] at s; moves s past it. */
+/* [[USER]:PASSWORD@] at s; moves s past it.  The last '@' ends it: a
+ * password may hold one, a host never does. */
 static int parse_userinfo(const char **s, const char *end,
                           struct registry_url *u, const char **why)
 {
-	const char *at = memchr(*s, '@', (size_t)(end - *s));
-	const char *colon;
+	const char *at = NULL, *colon;
+
+	for (const char *p = *s; p < end; p++)
+		if (*p == '@')
+			at = p;
 
 	if (!at)
 		return 0;
@@ -51,6 +55,24 @@ static int parse_userinfo(const char **s, const char *end,
 	}
 	*s = at + 1;
 	return 0;
+}
+
+/* A DNS name or IPv4 address (letters, digits, '-', '.'), or within
+ * brackets an IPv6 address (hex digits, ':', '.'). */
+static int host_ok(const char *h, int v6)
+{
+	for (; *h; h++) {
+		char c = *h;
+		int ok = (c >= '0' && c <= '9') || c == '.' ||
+		         (v6 ? (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F') ||
+		                          c == ':' :
+		               (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		                          c == '-');
+
+		if (!ok)
+			return 0;
+	}
+	return 1;
 }
 
 /* HOST[:PORT] in [s, e). */
@@ -81,6 +103,10 @@ static int parse_hostport(const char *s, const char *e,
 	}
 	if (copy_part(u->host, sizeof(u->host), hs, he)) {
 		*why = "the host is longer than 255 bytes";
+		return -1;
+	}
+	if (!host_ok(u->host, hs != s)) {
+		*why = "the host is neither a name nor an IP address";
 		return -1;
 	}
 	u->port = REGISTRY_URL_PORT_DEFAULT;
