@@ -540,14 +540,25 @@ static void on_readable(uv_poll_t *h, int status, int events)
 	}
 }
 
-/* rdv_send_fn: PEER-INFO requests go out at once, one at a time. */
+/* rdv_send_fn: PEER-INFO requests go out at once, one at a time; so do
+ * answers to REGISTERs that the shared registry decided later (-registry),
+ * which are counted here as handle_one() counts the others. */
 static void rdv_send(void *ctx, int sock, const struct sockaddr *to,
                      const uint8_t *buf, size_t len)
 {
 	struct server *srv = ctx;
+	int type = len >= 2 ? buf[0] << 8 | buf[1] : 0;
 
 	if (sock < 0 || sock >= srv->n_socks)
 		return;
+	if (type & 0x0100) { /* a response (RFC 8489 5: class bit C1) */
+		int is_error = (type & 0x0110) == 0x0110;
+
+		metrics_count_reply(&srv->requests, stun_peek_method(buf, len),
+		                    buf, len, is_error);
+		if (!is_error)
+			srv->stats.answered++;
+	}
 	if (sendto(srv->socks[sock].fd, buf, len, 0, to, addr_len(to)) < 0) {
 		log_debug("sendto: %s", strerror(errno));
 		srv->stats.send_failed++;

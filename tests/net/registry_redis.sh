@@ -185,6 +185,9 @@ two)
 		fail "s2: expected 1 introduction sent"
 	[[ $(metric 1 punch_redis_errors_total) == 0 && $(metric 2 punch_redis_errors_total) == 0 ]] ||
 		fail "expected no Redis errors; seen $(metric 1 punch_redis_errors_total) and $(metric 2 punch_redis_errors_total)"
+	# answers sent once Redis had decided count as the others do
+	(($(metric 2 'punch_requests_total{method="register",result="ok"}') >= 1)) ||
+		fail "s2: expected its REGISTER answers counted"
 	echo "ok: the server of the second side decided; the other heard it; the metrics say so"
 	# two-a is bound to its key, at s1: at s2, which never saw two-a, a
 	# new key (a fresh config directory) is refused all the same.
