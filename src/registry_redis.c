@@ -43,8 +43,8 @@ static const char pair_lua[] =
 	"else ik, st = P .. 'i:' .. peer .. '\\n' .. id, pv[3] .. ':' .. sess end\n"
 	"local was = get('GET', ik)\n"
 	"redis.call('SET', ik, st, 'PX', life)\n"
-	"if was == st then return {'paired', pv[4], pv[1]} end\n"
-	"return {'introduce', pv[4], pv[1]}\n";
+	"if was == st then return {'paired', pv[4], pv[1], ik} end\n"
+	"return {'introduce', pv[4], pv[1], ik}\n";
 
 /* RELEASE: ARGV prefix, id, fingerprint (hex). */
 static const char release_lua[] =
@@ -347,20 +347,47 @@ static void on_message(redisAsyncContext *ac, void *reply, void *priv)
 	rdv_remote_introduce(rr->rs, target, &about, uv_now(rr->loop));
 }
 
-/* Tell server srv to introduce its client `target` to ours (value). */
+/* A PUBLISH nobody heard: the peer's server is gone (its registrations
+ * outlive it by up to their lifetime).  The pair's introduction is
+ * forgotten, so that the next refresh of either side, at whatever server,
+ * introduces them again. */
+static void on_published(redisAsyncContext *ac, void *reply, void *priv)
+{
+	struct registry_redis *rr = ac->data;
+	const redisReply *r = reply;
+	char *pair_key = priv;
+
+	if (r && !reply_is_error(rr, r, "PUBLISH") &&
+	    r->type == REDIS_REPLY_INTEGER && r->integer == 0 && rr->cmd) {
+		log_debug("redis %s: no server heard an introduction; forgetting it",
+		          rr->where);
+		redisAsyncCommand(rr->cmd, NULL, NULL, "DEL %s", pair_key);
+	}
+	free(pair_key);
+}
+
+/* Tell server srv to introduce its client `target` to ours (value); the
+ * script named the pair's key. */
 static void publish(struct registry_redis *rr, const char *srv,
-                    const char *target, const uint8_t *value, size_t len)
+                    const redisReply *pair, const char *target,
+                    const uint8_t *value, size_t len)
 {
 	static uint8_t msg[REGMSG_MAX];
 	char channel[sizeof(rr->channel)];
+	char *pair_key = pair ? strndup(pair->str, pair->len) : NULL;
 	size_t n;
 
-	if (regmsg_encode(msg, sizeof(msg), &n, target, value, len))
+	if (!pair_key || regmsg_encode(msg, sizeof(msg), &n, target, value, len)) {
+		free(pair_key);
 		return;
+	}
 	snprintf(channel, sizeof(channel), "%ss:%s", REGISTRY_REDIS_PREFIX, srv);
-	if (rr->cmd && redisAsyncCommand(rr->cmd, NULL, NULL, "PUBLISH %s %b",
-	                                 channel, msg, n) == REDIS_OK)
+	if (rr->cmd && redisAsyncCommand(rr->cmd, on_published, pair_key,
+	                                 "PUBLISH %s %b", channel, msg,
+	                                 n) == REDIS_OK)
 		rr->stats.published++;
+	else
+		free(pair_key);
 }
 
 /* ---- registrations -------------------------------------------------------- */
@@ -459,7 +486,8 @@ static void on_pair(redisAsyncContext *ac, void *reply, void *priv)
 	else
 		o.self = registry_find(rr->local, j->job.p.id);
 	if (o.remote && (o.result == REG_INTRODUCE || j->job.changed))
-		publish(rr, srv, j->job.p.peer_id, j->value, j->value_len);
+		publish(rr, srv, elem_str(r, 3), j->job.p.peer_id, j->value,
+		        j->value_len);
 	j->job.done(&j->job, &o);
 	free(j);
 }

@@ -200,6 +200,25 @@ $(sed 's/^/  | /' "$RUN_DIR/two-a.err")"
 	grep -q -E 'refused two-a \(looking for two-c\) .*: 403 id is bound to another key \(in the shared registry\)' "$RUN_DIR/s2.err" ||
 		fail "s2: expected the refusal in its log"
 	echo "ok: an id bound at one server is refused to another key at the other"
+	# A server dies while its client waits: its registration outlives it
+	# in Redis, so the peer's server introduces the pair to nobody; it
+	# forgets that introduction, so that the next refresh makes it again.
+	pipe two-x two-y 1
+	wait_log "$RUN_DIR/s1.err" 'Step 3: two-x is ready; waiting for two-y$'
+	kill -KILL "${SRV_PIDS[1]}"
+	lab_wait_gone 5 "${SRV_PIDS[1]}" || fail "s1: still alive after SIGKILL"
+	unset 'SRV_PIDS[1]'
+	pipe two-y two-x 2
+	wait_metric 2 'punch_redis_introductions_total{direction="sent"}' 2
+	for ((i = 0; i < WAIT_S * 10; i++)); do
+		[[ $(rcli exists $'punch:i:two-x\ntwo-y') == 0 ]] && break
+		sleep 0.1
+	done
+	[[ $(rcli exists $'punch:i:two-x\ntwo-y') == 0 ]] ||
+		fail "expected the introduction nobody heard to be forgotten"
+	lab_stop_pid "${PIPE_PID[two-x]}"
+	lab_stop_pid "${PIPE_PID[two-y]}"
+	echo "ok: an introduction whose other server is gone is forgotten"
 	;;
 three)
 	start_redis
