@@ -8,12 +8,15 @@ packages=(
 	build-essential cmake pkg-config clang libclang-rt-14-dev
 	libuv1-dev libgnutls28-dev zlib1g-dev
 	libngtcp2-dev libngtcp2-crypto-gnutls-dev libsodium-dev libmicrohttpd-dev
+	libhiredis-dev
 	# tests
 	libcmocka-dev python3 python3-nacl python3-prometheus-client procps strace shellcheck clang-format-19
 	# certificates for the TLS tests (tests/tls_certs.sh)
 	openssl
 	# the Debian package and its unit (tests/pkg)
 	dpkg-dev debhelper lintian systemd
+	# the shared registry's tests (punch server -registry)
+	redis-server
 	# interop peers and the benchmark's reference server
 	coturn stun-client
 	# the namespace lab and captures

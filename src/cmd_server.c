@@ -8,6 +8,7 @@
 #include "cmd.h"
 #include "identity.h"
 #include "log.h"
+#include "registry_url.h"
 #include "server.h"
 #include "server_state.h"
 
@@ -21,6 +22,7 @@ static const char usage[] =
 	"                    [-no-tcp] [-max-tcp N]\n"
 	"                    [-tls-listen ADDR:PORT -cert FILE -key FILE]\n"
 	"                    [-metrics ADDR:PORT [-metrics-public]]\n"
+	"                    [-registry redis://HOST[:PORT][/DB] | unix:///PATH]\n"
 	"                    [-log quiet|info|debug] [-v]\n"
 	"       punch server [-state DIR] -print-key\n"
 	"\n"
@@ -80,6 +82,12 @@ static const char usage[] =
 	"                     -metrics-public is given too\n"
 	"  -metrics-public    allow -metrics on an address other than loopback:\n"
 	"                     anyone who reaches it reads the counters\n"
+	"  -registry URL      share the registry with other servers in Redis:\n"
+	"                     redis://[:PASSWORD@]HOST[:PORT][/DB] or\n"
+	"                     unix:///PATH (password also from\n"
+	"                     PUNCH_REDIS_PASSWORD); pairs that registered at\n"
+	"                     two servers are introduced. While Redis is away,\n"
+	"                     the server serves from memory (see punch(1))\n"
 	"  -print-key         print the server's key fingerprint (made on first\n"
 	"                     use), for clients' -server-key, and exit\n"
 	"  -log LEVEL         quiet: the start and stop lines, warnings, errors\n"
@@ -378,6 +386,7 @@ int cmd_server(int argc, char **argv)
 		{ "key", required_argument, NULL, 'k' },
 		{ "metrics", required_argument, NULL, 'H' },
 		{ "metrics-public", no_argument, NULL, 'U' },
+		{ "registry", required_argument, NULL, 'Y' },
 		{ NULL, 0, NULL, 0 }
 	};
 	struct server_config cfg = { 0 };
@@ -385,6 +394,7 @@ int cmd_server(int argc, char **argv)
 	int want_key = 0, metrics_public = 0;
 	long port = SERVER_DEFAULT_PORT, max_peers, max_tcp;
 	int port_given = 0, rc;
+	char err[REGISTRY_URL_HOST_MAX + 256];
 	int c;
 
 	optind = 1;
@@ -452,6 +462,12 @@ int cmd_server(int argc, char **argv)
 			break;
 		case 'U':
 			metrics_public = 1;
+			break;
+		case 'Y':
+			if (registry_url_parse(optarg, getenv("PUNCH_REDIS_PASSWORD"),
+			                       &cfg.registry, err, sizeof(err)))
+				return cmd_bad("server", "%s", err);
+			cfg.has_registry = 1;
 			break;
 		case 'h':
 			fputs(usage, stdout);

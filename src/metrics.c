@@ -275,6 +275,28 @@ static void relay(struct text *t, const struct metrics_snapshot *s)
 	       ts->no_permission);
 }
 
+/* -registry: the registry shared in Redis (registry_redis.h). */
+static void redis(struct text *t, const struct metrics_snapshot *s)
+{
+	const struct registry_redis_stats *r = s->redis;
+
+	single(t, "punch_redis_up", "gauge",
+	       "1 while registrations go through the shared registry in Redis, 0 while the server serves from memory.",
+	       (uint64_t)r->up);
+	single(t, "punch_redis_errors_total", "counter",
+	       "Redis replies missing, failed or malformed, and values or messages read from Redis that did not check.",
+	       r->errors);
+	single(t, "punch_redis_served_from_memory_total", "counter",
+	       "Registrations answered from this server's memory alone, Redis being unreachable or behind.",
+	       r->from_memory);
+	family(t, "punch_redis_introductions_total", "counter",
+	       "Introductions across servers, by direction: sent to the peer's server, received from it.");
+	labelled(t, "punch_redis_introductions_total", "direction", "sent",
+	         r->published);
+	labelled(t, "punch_redis_introductions_total", "direction", "received",
+	         r->received);
+}
+
 /* Datagrams dropped unanswered, whoever counted them. */
 static void drops(struct text *t, const struct metrics_snapshot *s)
 {
@@ -319,6 +341,8 @@ char *metrics_format(const struct metrics_snapshot *s, size_t *len)
 	rendezvous(&t, s);
 	if (s->turn)
 		relay(&t, s);
+	if (s->redis)
+		redis(&t, s);
 	if (t.oom) {
 		free(t.p);
 		return NULL;

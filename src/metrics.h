@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "registry_redis.h"
 #include "rendezvous_server.h"
 #include "turn_server.h"
 
@@ -77,6 +78,7 @@ struct metrics_snapshot {
 	const struct metrics_requests *requests;
 	const struct rdv_stats *rdv;
 	const struct turn_stats *turn; /* NULL: the relay is off */
+	const struct registry_redis_stats *redis; /* NULL: no -registry */
 	uint64_t malformed;            /* server_stats: listen sockets */
 	uint64_t ignored;
 	uint64_t send_failed;

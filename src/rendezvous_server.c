@@ -10,6 +10,7 @@
 #include "identity.h"
 #include "log.h"
 #include "punch_attr.h"
+#include "registry_store.h"
 #include "retransmit.h"
 #include "rnd.h"
 #include "stun.h"
@@ -28,6 +29,8 @@ struct pending {
 
 struct rdv_server {
 	struct registry *reg;
+	const struct reg_store_ops *store_ops; /* registry_store.h */
+	void *store;
 	struct pending pending[RDV_PENDING_MAX];
 	uint8_t secret[32];
 	rdv_send_fn *send;
@@ -101,6 +104,8 @@ struct rdv_server *rdv_server_new(size_t max_entries, rdv_send_fn *send,
 	}
 	rs->send = send;
 	rs->ctx = ctx;
+	rs->store_ops = &registry_mem_ops;
+	rs->store = rs->reg;
 	registry_on_expire(rs->reg, on_expire, rs);
 	return rs;
 }
@@ -257,37 +262,57 @@ static void pending_send(struct rdv_server *rs, struct pending *p,
 	rtx_sent(&p->rtx, &rtx_stun, now_ms, rnd_u32());
 }
 
-/* Tell `to` about `about` with a PEER-INFO request. */
-static void introduce(struct rdv_server *rs, const struct reg_entry *to,
-                      const struct reg_entry *about, uint64_t now_ms)
+/* Tell to_id (at `to` on socket sock) about `about` with a PEER-INFO
+ * request; about->observed is where its server saw it. */
+static void introduce_peer(struct rdv_server *rs, const char *to_id,
+                           const struct sockaddr *to, int sock,
+                           const struct punch_peer *about, uint64_t now_ms)
 {
-	struct pending *p = pending_slot(rs, registry_entry_id(to));
-	struct punch_peer info;
+	struct pending *p = pending_slot(rs, to_id);
 	struct stun_writer w;
 	int n;
 
 	memset(p, 0, sizeof(*p));
 	rnd_nonce(p->txid, sizeof(p->txid));
-	registry_entry_peer(about, &info); /* observed: where it was seen */
 	stun_writer_init(&w, p->msg, sizeof(p->msg), PUNCH_PEER_INFO,
 	                 STUN_REQUEST, p->txid);
-	punch_peer_put(&w, &info, 0);
+	punch_peer_put(&w, about, 0);
 	sign_put(&w, PUNCH_ATTR_SERVER_KEY, &rs->key);
 	stun_put_fingerprint(&w);
 	n = stun_writer_finish(&w);
 	if (n < 0) {
-		log_warn("cannot build PEER-INFO for %s: %s",
-		         registry_entry_id(to), stun_err_str(n));
+		log_warn("cannot build PEER-INFO for %s: %s", to_id,
+		         stun_err_str(n));
 		return;
 	}
 	p->used = 1;
 	p->len = (size_t)n;
-	registry_entry_from(to, &p->to);
-	p->sock = registry_entry_sock(to);
+	memcpy(&p->to, to, addr_len(to));
+	p->sock = sock;
 	rtx_start(&p->rtx, &rtx_stun, now_ms);
-	snprintf(p->to_id, sizeof(p->to_id), "%s", registry_entry_id(to));
+	snprintf(p->to_id, sizeof(p->to_id), "%s", to_id);
 	pending_send(rs, p, now_ms);
 }
+
+/* Tell `to` about `about`, both registered here. */
+static void introduce(struct rdv_server *rs, const struct reg_entry *to,
+                      const struct reg_entry *about, uint64_t now_ms)
+{
+	static struct punch_peer info; /* over 1 KB; one thread */
+	struct sockaddr_storage addr;
+
+	registry_entry_peer(about, &info); /* observed: where it was seen */
+	registry_entry_from(to, &addr);
+	introduce_peer(rs, registry_entry_id(to), (const struct sockaddr *)&addr,
+	               registry_entry_sock(to), &info, now_ms);
+}
+
+/* Tell `to`, registered here, about a peer registered at another server
+ * (registry_store.h), once that peer passes the checks a registration
+ * here passes: its value was signed by its key (regval_decode()), and
+ * its id may be used by that key.  0, or -1 if refused. */
+static int introduce_remote(struct rdv_server *rs, const struct reg_entry *to,
+                            const struct punch_peer *about, uint64_t now_ms);
 
 /* What every client request goes through before the server acts on it:
  * comprehension (420), return routability (438), and proof of the key
@@ -413,25 +438,170 @@ static int cands_changed(const struct reg_entry *e, const struct punch_peer *p)
 	return 0;
 }
 
+static int introduce_remote(struct rdv_server *rs, const struct reg_entry *to,
+                            const struct punch_peer *about, uint64_t now_ms)
+{
+	struct sockaddr_storage addr;
+	const char *why;
+
+	if (strcmp(about->peer_id, registry_entry_id(to)) ||
+	    strcmp(registry_entry_peer_id(to), about->id))
+		why = "they are not looking for each other";
+	else
+		why = id_owner_check(rs, about->id, about->key_fp, now_ms);
+	if (why) {
+		log_warn("not introducing %s to %s from another server: %s",
+		         registry_entry_id(to), about->id, why);
+		return -1;
+	}
+	registry_entry_from(to, &addr);
+	introduce_peer(rs, registry_entry_id(to), (const struct sockaddr *)&addr,
+	               registry_entry_sock(to), about, now_ms);
+	return 0;
+}
+
+static void rdv_log_introduced_remote(const struct reg_entry *a,
+                                      const struct punch_peer *b)
+{
+	char x[ADDR_STRLEN], y[ADDR_STRLEN];
+	struct sockaddr_storage fa;
+
+	registry_entry_from(a, &fa);
+	log_event("Step 4: introduced %s at %s and %s at %s, who registered at another server: PEER-INFO to %s here, and to %s from its server",
+	          registry_entry_id(a),
+	          addr_str((const struct sockaddr *)&fa, x, sizeof(x)), b->id,
+	          addr_str((const struct sockaddr *)&b->observed, y, sizeof(y)),
+	          registry_entry_id(a), b->id);
+}
+
+int rdv_remote_introduce(struct rdv_server *rs, const char *to_id,
+                         const struct punch_peer *about, uint64_t now_ms)
+{
+	const struct reg_entry *to = registry_find(rs->reg, to_id);
+	char a[ADDR_STRLEN];
+
+	if (!to) {
+		log_debug("another server introduces %s, who is not registered here",
+		          to_id);
+		return -1;
+	}
+	if (introduce_remote(rs, to, about, now_ms))
+		return -1;
+	log_event("Step 4: introduced %s to %s at %s, who registered at another server: PEER-INFO to %s",
+	          to_id, about->id,
+	          addr_str((const struct sockaddr *)&about->observed, a,
+	                   sizeof(a)),
+	          to_id);
+	return 0;
+}
+
+/* Answer a REGISTER the store has decided on (reg_done_fn): in job->out
+ * if it decided at once, else by rs->send. */
+static void register_answer(struct rdv_server *rs, struct reg_job *job,
+                            int status, uint16_t code, const char *reason)
+{
+	uint8_t buf[BINDING_RESPONSE_MAX];
+	struct binding_reply r, *reply = job->reply ? job->reply : &r;
+	uint8_t *out = job->out ? job->out : buf;
+	size_t cap = job->out ? job->cap : sizeof(buf);
+	struct stun_msg m;
+
+	memset(&m, 0, sizeof(m));
+	m.method = PUNCH_REGISTER;
+	memcpy(m.txid, job->txid, sizeof(m.txid));
+	if (!job->out)
+		memset(&r, 0, sizeof(r));
+	job->verdict = code ?
+	                       reply_error(rs, &m, code, reason, NULL, NULL, 0, out, cap, reply) :
+	                       reply_success(rs, &m, (const struct sockaddr *)&job->from,
+	                                     status, &job->p, out, cap, reply);
+	if (!job->out && job->verdict == BINDING_REPLY)
+		rs->send(rs->ctx, job->sock, (const struct sockaddr *)&job->from,
+		         out, reply->len);
+}
+
+static void register_refused(struct rdv_server *rs, struct reg_job *job,
+                             int rc)
+{
+	char reason[128];
+	uint16_t code = rc == REG_ERR_FULL                       ? 508 :
+	                rc == REG_ERR_KEY || rc == REG_ERR_BOUND ? 403 :
+	                                                           400;
+	const char *what = rc == REG_ERR_BOUND ?
+	                           "id is bound to another key (in the shared registry)" :
+	                           registry_result_str(rc);
+
+	snprintf(reason, sizeof(reason), "%s: %s",
+	         code == 508 ? "Insufficient Capacity" :
+	         code == 403 ? "Forbidden" :
+	                       "Bad Request",
+	         what);
+	refused(rs, rc == REG_ERR_BOUND ? RDV_REFUSED_BOUND : rdv_refusal_of(rc),
+	        code, job->p.id, job->p.peer_id,
+	        (const struct sockaddr *)&job->from, what);
+	register_answer(rs, job, 0, code, reason);
+}
+
+static void register_done(struct reg_job *job, const struct reg_outcome *o)
+{
+	struct rdv_server *rs = job->ctx;
+	const struct punch_peer *p = &job->p;
+	int rc = o->result;
+
+	if (rc < 0) {
+		register_refused(rs, job, rc);
+		return;
+	}
+	if (idbind_touch(rs->ids, p->id, p->key_fp, wall_s(rs, job->now_ms)) !=
+	    IDBIND_OK)
+		log_debug("no room to bind %s to its key", p->id);
+	rs->stats.registered++;
+	if (job->kind == RDV_REG_REFRESH)
+		rs->stats.refreshed++;
+	rdv_log_registered(p, (const struct sockaddr *)&job->from,
+	                   (const struct sockaddr *)&job->was, job->kind);
+	if (rc == REG_WAITING && job->kind != RDV_REG_REFRESH)
+		rdv_log_waiting(p);
+	if (rc == REG_INTRODUCE && o->self && o->peer) {
+		rs->stats.introduced++;
+		rdv_log_introduced(o->self, o->peer);
+		introduce(rs, o->self, o->peer, job->now_ms);
+		introduce(rs, o->peer, o->self, job->now_ms);
+	} else if (rc == REG_INTRODUCE && o->self && o->remote) {
+		/* the other side's server hears of it from the store */
+		if (!introduce_remote(rs, o->self, o->remote, job->now_ms)) {
+			rs->stats.introduced++;
+			rdv_log_introduced_remote(o->self, o->remote);
+		}
+	} else if (rc == REG_PAIRED && job->changed && o->peer) {
+		/* New candidates (a relayed address, gathered after the
+		 * first REGISTER): the peer hears of them at once, as a
+		 * PEER-INFO of the same session (trickled). */
+		rs->stats.updated++;
+		introduce(rs, o->peer, o->self, job->now_ms);
+	}
+	register_answer(rs, job,
+	                rc == REG_WAITING ? PUNCH_STATUS_WAITING :
+	                                    PUNCH_STATUS_PAIRED,
+	                0, NULL);
+}
+
 static int handle_register(struct rdv_server *rs, int sock,
                            const struct stun_msg *m, const uint8_t *buf,
                            size_t len, const struct sockaddr *from,
                            uint64_t now_ms, uint8_t *out, size_t cap,
                            struct binding_reply *reply)
 {
-	const struct reg_entry *self = NULL, *peer = NULL;
+	static struct reg_job job; /* over 1 KB; one thread */
 	uint8_t fp[PUNCH_KEY_FP_LEN];
-	struct sockaddr_storage was;
-	enum rdv_reg_kind kind;
 	char reason[128];
-	struct punch_peer p;
 	const char *why;
-	int rc, changed;
+	int rc;
 
 	if ((rc = request_check(rs, m, buf, len, from, now_ms, fp, out, cap,
 	                        reply)))
 		return rc;
-	if (!punch_peer_parse(&p, m, &why) && !p.peer_id[0])
+	if (!punch_peer_parse(&job.p, m, &why) && !job.p.peer_id[0])
 		why = "peer id missing";
 	if (why) {
 		snprintf(reason, sizeof(reason), "Bad Request: %s", why);
@@ -441,53 +611,30 @@ static int handle_register(struct rdv_server *rs, int sock,
 	}
 	/* The fingerprint is the server's own, from the proven key; a
 	 * PUNCH-KEY-FP in the request proves nothing and is ignored. */
-	memcpy(p.key_fp, fp, PUNCH_KEY_FP_LEN);
-	p.has_key_fp = 1;
-	if ((why = id_owner_check(rs, p.id, fp, now_ms))) {
-		refused(rs, RDV_REFUSED_BOUND, 403, p.id, p.peer_id, from, why);
+	memcpy(job.p.key_fp, fp, PUNCH_KEY_FP_LEN);
+	job.p.has_key_fp = 1;
+	if ((why = id_owner_check(rs, job.p.id, fp, now_ms))) {
+		refused(rs, RDV_REFUSED_BOUND, 403, job.p.id, job.p.peer_id, from,
+		        why);
 		return reply_error(rs, m, 403, why, NULL, NULL, 0, out, cap,
 		                   reply);
 	}
-	kind = reg_kind(rs, &p, from, &was);
-	changed = cands_changed(registry_find(rs->reg, p.id), &p);
-	rc = registry_register(rs->reg, &p, from, sock, now_ms, &self, &peer);
-	if (rc < 0) {
-		uint16_t code = rc == REG_ERR_FULL ? 508 :
-		                rc == REG_ERR_KEY  ? 403 :
-		                                     400;
-
-		snprintf(reason, sizeof(reason), "%s: %s",
-		         code == 508 ? "Insufficient Capacity" :
-		         code == 403 ? "Forbidden" :
-		                       "Bad Request",
-		         registry_result_str(rc));
-		refused(rs, rdv_refusal_of(rc), code, p.id, p.peer_id, from,
-		        registry_result_str(rc));
-		return reply_error(rs, m, code, reason, NULL, NULL, 0, out, cap,
-		                   reply);
-	}
-	if (idbind_touch(rs->ids, p.id, fp, wall_s(rs, now_ms)) != IDBIND_OK)
-		log_debug("no room to bind %s to its key", p.id);
-	rs->stats.registered++;
-	if (kind == RDV_REG_REFRESH)
-		rs->stats.refreshed++;
-	rdv_log_registered(&p, from, (const struct sockaddr *)&was, kind);
-	if (rc == REG_WAITING && kind != RDV_REG_REFRESH)
-		rdv_log_waiting(&p);
-	if (rc == REG_INTRODUCE) {
-		rs->stats.introduced++;
-		rdv_log_introduced(self, peer);
-		introduce(rs, self, peer, now_ms);
-		introduce(rs, peer, self, now_ms);
-	} else if (rc == REG_PAIRED && changed) {
-		/* New candidates (a relayed address, gathered after the
-		 * first REGISTER): the peer hears of them at once, as a
-		 * PEER-INFO of the same session (trickled). */
-		rs->stats.updated++;
-		introduce(rs, peer, self, now_ms);
-	}
-	return reply_success(rs, m, from, rc == REG_WAITING ? PUNCH_STATUS_WAITING : PUNCH_STATUS_PAIRED, &p,
-	                     out, cap, reply);
+	job.kind = reg_kind(rs, &job.p, from, &job.was);
+	job.changed = cands_changed(registry_find(rs->reg, job.p.id), &job.p);
+	memcpy(&job.from, from, addr_len(from));
+	job.sock = sock;
+	job.now_ms = now_ms;
+	job.msg = buf;
+	job.msg_len = len;
+	memcpy(job.txid, m->txid, sizeof(job.txid));
+	job.out = out;
+	job.cap = cap;
+	job.reply = reply;
+	job.verdict = BINDING_IGNORE; /* answered later, unless now */
+	job.done = register_done;
+	job.ctx = rs;
+	rs->store_ops->submit(rs->store, &job);
+	return job.verdict;
 }
 
 /* RELEASE: the holder gives its id up.  Idempotent: releasing an id that
@@ -525,7 +672,7 @@ static int handle_release(struct rdv_server *rs, const struct stun_msg *m,
 	}
 	/* and its live registration, if this key holds it: nobody is
 	 * introduced to a released id in the seconds before it expires */
-	registry_remove(rs->reg, id, fp, now_ms);
+	rs->store_ops->release(rs->store, id, fp, now_ms);
 	rs->stats.released++;
 	log_debug("released %s from %s", id, addr_str(from, a, sizeof(a)));
 	return reply_success(rs, m, from, -1, NULL, out, cap, reply);
@@ -638,6 +785,13 @@ uint64_t rdv_tick(struct rdv_server *rs, uint64_t now_ms)
 			next = rtx_deadline(&p->rtx, &rtx_stun);
 	}
 	return next;
+}
+
+void rdv_server_set_store(struct rdv_server *rs,
+                          const struct reg_store_ops *ops, void *store)
+{
+	rs->store_ops = ops;
+	rs->store = store;
 }
 
 int rdv_server_set_relay_secret(struct rdv_server *rs, const uint8_t *secret,

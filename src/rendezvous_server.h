@@ -26,6 +26,7 @@
 #include "binding.h"
 #include "idbind.h"
 #include "registry.h"
+#include "registry_store.h"
 #include "rendezvous_log.h"
 #include "sign.h"
 
@@ -84,6 +85,17 @@ void rdv_server_set_id_ttl(struct rdv_server *rs, uint64_t ttl_s);
 /* Bindings last for days, across restarts, so they use the wall clock:
  * wall seconds = base_s + now_ms / 1000.  (0 by default, for tests.) */
 void rdv_server_set_wall(struct rdv_server *rs, uint64_t base_s);
+
+/* The store that makes pairs (registry_store.h); the in-memory table
+ * (rdv_registry()) by default.  The store stays the caller's. */
+void rdv_server_set_store(struct rdv_server *rs,
+                          const struct reg_store_ops *ops, void *store);
+/* Another server, through the shared registry, introduces to_id (a client
+ * registered here) to `about`, checked by regval_decode(): PEER-INFO to
+ * to_id if the two look for each other and about's key may use its id.
+ * 0, or -1 if not. */
+int rdv_remote_introduce(struct rdv_server *rs, const char *to_id,
+                         const struct punch_peer *about, uint64_t now_ms);
 
 /* With the relay on: REGISTER successes carry PUNCH-RELAY, credentials
  * minted with the relay's secret for that registration (turn_mint()). */

@@ -24,6 +24,7 @@
 #include "metrics.h"
 #include "metrics_http.h"
 #include "punch_attr.h"
+#include "registry_redis.h"
 #include "rendezvous_server.h"
 #include "server_state.h"
 #include "server_tcp.h"
@@ -96,6 +97,7 @@ struct server {
 	uint8_t rbuf[BATCH][RECV_BUF];
 	struct send_queue sq[BINDING_SOCKETS_MAX];
 	struct rdv_server *rdv;
+	struct registry_redis *redis; /* -registry; NULL: in memory */
 	uv_timer_t timer;   /* PEER-INFO retransmissions, registry expiry */
 	struct turn_server *turn;       /* NULL: no relay */
 	struct relay_socket **relays;   /* by allocation slot */
@@ -539,11 +541,14 @@ static void on_readable(uv_poll_t *h, int status, int events)
 	}
 }
 
-/* rdv_send_fn: PEER-INFO requests go out at once, one at a time. */
+/* rdv_send_fn: PEER-INFO requests go out at once, one at a time; so do
+ * answers to REGISTERs that the shared registry decided later (-registry),
+ * which are counted here as handle_one() counts the others. */
 static void rdv_send(void *ctx, int sock, const struct sockaddr *to,
                      const uint8_t *buf, size_t len)
 {
 	struct server *srv = ctx;
+	int type = len >= 2 ? buf[0] << 8 | buf[1] : 0;
 
 	if (srv->tcp && tcp_sock_is(sock)) {
 		tcp_server_send_to(srv->tcp, sock, to, buf, len);
@@ -551,6 +556,14 @@ static void rdv_send(void *ctx, int sock, const struct sockaddr *to,
 	}
 	if (sock < 0 || sock >= srv->n_socks)
 		return;
+	if (type & 0x0100) { /* a response (RFC 8489 5: class bit C1) */
+		int is_error = (type & 0x0110) == 0x0110;
+
+		metrics_count_reply(&srv->requests, stun_peek_method(buf, len),
+		                    buf, len, is_error);
+		if (!is_error)
+			srv->stats.answered++;
+	}
 	if (sendto(srv->socks[sock].fd, buf, len, 0, to, addr_len(to)) < 0) {
 		log_debug("sendto: %s", strerror(errno));
 		srv->stats.send_failed++;
@@ -743,6 +756,8 @@ static void close_cb(uv_handle_t *h)
 
 static void server_close(struct server *srv)
 {
+	/* First: what still waits for Redis is answered, on open sockets */
+	registry_redis_free(srv->redis);
 	for (int i = 0; i < srv->n_socks; i++) {
 		uv_close((uv_handle_t *)&srv->socks[i].poll, close_cb);
 	}
@@ -929,6 +944,7 @@ static void metrics_fill(void *ctx, struct metrics_snapshot *s)
 	s->send_failed = srv->stats.send_failed;
 	s->registrations = registry_count(rdv_registry(srv->rdv));
 	s->allocations = srv->turn ? turn_alloc_count(srv->turn) : 0;
+	s->redis = srv->redis ? registry_redis_stats(srv->redis) : NULL;
 	s->uptime_s = (uv_now(&srv->loop) - srv->started_ms) / 1000;
 	s->version = PUNCH_VERSION;
 }
@@ -1003,6 +1019,25 @@ static int state_open(struct server *srv, const struct server_config *cfg)
 	return 0;
 }
 
+/* -registry: the shared registry in Redis, connected in the background. */
+static int registry_open(struct server *srv, const struct server_config *cfg)
+{
+	char err[512];
+
+	if (!cfg->has_registry)
+		return 0;
+	srv->redis = registry_redis_new(&srv->loop, &cfg->registry, srv->rdv,
+	                                cfg->id_ttl_s ? cfg->id_ttl_s :
+	                                                IDBIND_TTL_DEFAULT_S,
+	                                err, sizeof(err));
+	if (!srv->redis) {
+		log_error("%s", err);
+		return -1;
+	}
+	rdv_server_set_store(srv->rdv, &registry_redis_ops, srv->redis);
+	return 0;
+}
+
 int server_run(const struct server_config *cfg)
 {
 	struct server *srv = calloc(1, sizeof(*srv));
@@ -1029,7 +1064,7 @@ int server_run(const struct server_config *cfg)
 		goto out;
 	}
 
-	if (state_open(srv, cfg))
+	if (state_open(srv, cfg) || registry_open(srv, cfg))
 		goto out;
 	srv->no_plain_tcp = cfg->no_tcp;
 	if (!cfg->no_tcp || cfg->has_tls) {

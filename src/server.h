@@ -9,6 +9,8 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "registry_url.h"
+
 enum {
 	SERVER_LISTEN_MAX = 8,
 	SERVER_DEFAULT_PORT = 3478,
@@ -44,6 +46,9 @@ struct server_config {
 	/* -metrics: Prometheus text over HTTP (metrics_http.h) */
 	struct sockaddr_storage metrics;
 	int has_metrics;
+	/* -registry: the registry shared in Redis (registry_redis.h) */
+	struct registry_url registry;
+	int has_registry;
 };
 
 struct server_stats {

@@ -95,7 +95,7 @@ has "$(dpkg-deb -c "$deb" | awk '$1 !~ /^d/ { print $6 }')" ./usr/bin/punch \
 	./usr/share/man/man1/punch.1.gz ./lib/systemd/system/punch-server.service \
 	./etc/default/punch-server ./usr/share/doc/punch/README.md.gz ./usr/share/doc/punch/README.Debian
 depends=$(dpkg-deb -f "$deb" Depends)
-for lib in libc6 libuv1 libgnutls30 libngtcp2- libngtcp2-crypto-gnutls libsodium23 zlib1g; do
+for lib in libc6 libuv1 libgnutls30 libngtcp2- libngtcp2-crypto-gnutls libsodium23 zlib1g libhiredis0.14 libmicrohttpd12; do
 	[[ $depends == *"$lib"* ]] || fail "Depends lacks $lib: $depends"
 done
 # shellcheck disable=SC2016 # a literal ${shlibs:Depends} left over
