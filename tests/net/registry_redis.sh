@@ -36,6 +36,11 @@ if (($# != 2)) || [[ ! -x $1 ]]; then fail "usage: $0 PATH_TO_PUNCH two|three|re
 PUNCH=$1 MODE=$2
 command -v redis-server >/dev/null || fail "redis-server is missing; run scripts/deps.sh"
 WAIT_S=20 # every bounded wait for an event
+# The servers' -log: hostile greps for one error's words, and a server
+# warns of Redis errors at most once a second (the rest at debug), so that
+# case logs at debug.
+SERVER_LOG=info
+[[ ${2:-} != hostile ]] || SERVER_LOG=debug
 REDIS_PID="" SRV_PIDS=()
 
 lab_opts_reset
@@ -82,7 +87,7 @@ start_redis() {
 start_server() {
 	local n=$1
 	lab_spawn server "$RUN_DIR/s$n" /dev/null "$PUNCH" server -listen "127.0.0.1:$((3477 + n))" \
-		-state "$RUN_DIR/s$n.state" -registry redis://127.0.0.1:6379 -log info \
+		-state "$RUN_DIR/s$n.state" -registry redis://127.0.0.1:6379 -log "$SERVER_LOG" \
 		-metrics "127.0.0.1:$((9477 + n))"
 	SRV_PIDS[n]=$LAB_PID
 }
