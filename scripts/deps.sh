@@ -8,6 +8,7 @@ packages=(
 	build-essential cmake pkg-config clang libclang-rt-14-dev
 	libuv1-dev libgnutls28-dev zlib1g-dev
 	libngtcp2-dev libngtcp2-crypto-gnutls-dev libsodium-dev libmicrohttpd-dev
+	libminiupnpc-dev
 	# tests
 	libcmocka-dev python3 python3-nacl python3-prometheus-client procps strace shellcheck clang-format-19
 	# the Debian package and its unit (tests/pkg)

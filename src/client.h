@@ -24,6 +24,7 @@ struct client_config {
 	char code[PAKE_CODE_MAX]; /* -code, canonical; "" for none */
 	/* -relay-only, -direct-only: enum agent_path_policy (agent.h) */
 	int path_policy;
+	int no_portmap;        /* -no-portmap: ask the gateway for no mapping */
 	/* -turn turn:USER:PASS@HOST:PORT: this relay instead of the server's */
 	const char *turn_host;  /* "HOST:PORT", or NULL */
 	char turn_user[129], turn_pass[129];

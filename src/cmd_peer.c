@@ -98,6 +98,7 @@ static const char usage_common[] =
 	"                     run with -auth-secret), even where a direct path\n"
 	"                     would work\n"
 	"  -direct-only       never use the relay: fail where no direct path works\n"
+	"  -no-portmap        ask the gateway for no port mapping (UPnP, NAT-PMP, PCP)\n"
 	"  -turn turn:USER:PASS@HOST:PORT\n"
 	"                     relay through this TURN server (coturn, say) instead\n"
 	"                     of the punch server's own; USER may hold ':'\n"
@@ -165,6 +166,7 @@ int cmd_peer(int argc, char **argv)
 		{ "relay-only", no_argument, NULL, 'R' },
 		{ "direct-only", no_argument, NULL, 'D' },
 		{ "turn", required_argument, NULL, 'T' },
+		{ "no-portmap", no_argument, NULL, 'M' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
@@ -256,6 +258,9 @@ int cmd_peer(int argc, char **argv)
 				return cmd_bad(cmd, "-relay-only and -direct-only exclude each other; give one");
 			cfg.path_policy = c == 'R' ? AGENT_PATH_RELAY_ONLY :
 			                             AGENT_PATH_DIRECT_ONLY;
+			break;
+		case 'M':
+			cfg.no_portmap = 1;
 			break;
 		case 'T':
 			if (cfg.turn_host)

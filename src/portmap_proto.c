@@ -226,3 +226,95 @@ int pcp_parse_map_udp(struct portmap_grant *g, const uint8_t *buf, size_t len,
 		return -1;
 	return 0;
 }
+
+/* One hexadecimal field of /proc/net/route: exactly 8 digits for an
+ * address (the kernel's %08X of the address as it lies in memory). */
+static int route_hex(const char *p, size_t n, uint32_t *out)
+{
+	uint32_t v = 0;
+
+	if (n == 0 || n > 8)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		char c = p[i];
+		int d = c >= '0' && c <= '9' ? c - '0' :
+		        c >= 'A' && c <= 'F' ? c - 'A' + 10 :
+		        c >= 'a' && c <= 'f' ? c - 'a' + 10 :
+		                               -1;
+		if (d < 0)
+			return -1;
+		v = v << 4 | (uint32_t)d;
+	}
+	*out = v;
+	return 0;
+}
+
+static int route_dec(const char *p, size_t n, uint32_t *out)
+{
+	uint32_t v = 0;
+
+	if (n == 0 || n > 9)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		if (p[i] < '0' || p[i] > '9')
+			return -1;
+		v = v * 10 + (uint32_t)(p[i] - '0');
+	}
+	*out = v;
+	return 0;
+}
+
+enum {
+	ROUTE_FIELDS = 8, /* Iface Destination Gateway Flags RefCnt Use Metric Mask */
+	RTF_UP_BIT = 0x1,
+	RTF_GATEWAY_BIT = 0x2,
+};
+
+/* One line: 0 and its fields' extents when it has at least ROUTE_FIELDS
+ * tab- or space-separated fields. */
+static int route_split(const char *line, size_t n, const char *f[ROUTE_FIELDS],
+                       size_t fn[ROUTE_FIELDS])
+{
+	size_t i = 0;
+
+	for (int k = 0; k < ROUTE_FIELDS; k++) {
+		while (i < n && (line[i] == '\t' || line[i] == ' '))
+			i++;
+		if (i == n)
+			return -1;
+		f[k] = line + i;
+		while (i < n && line[i] != '\t' && line[i] != ' ')
+			i++;
+		fn[k] = (size_t)(line + i - f[k]);
+	}
+	return 0;
+}
+
+int portmap_parse_route(const char *text, size_t len, struct in_addr *gw)
+{
+	uint32_t best_metric = UINT32_MAX;
+	int found = 0;
+
+	for (size_t start = 0; start < len;) {
+		const char *nl = memchr(text + start, '\n', len - start);
+		size_t n = nl ? (size_t)(nl - (text + start)) : len - start;
+		const char *f[ROUTE_FIELDS];
+		size_t fn[ROUTE_FIELDS];
+		uint32_t dst, via, flags, metric, mask;
+
+		if (!route_split(text + start, n, f, fn) &&
+		    !route_hex(f[1], fn[1], &dst) && !route_hex(f[2], fn[2], &via) &&
+		    !route_hex(f[3], fn[3], &flags) &&
+		    !route_dec(f[6], fn[6], &metric) &&
+		    !route_hex(f[7], fn[7], &mask) && dst == 0 && mask == 0 &&
+		    via != 0 && (flags & (RTF_UP_BIT | RTF_GATEWAY_BIT)) == (RTF_UP_BIT | RTF_GATEWAY_BIT) &&
+		    (!found || metric < best_metric)) {
+			/* the kernel printed the address as it lies in memory */
+			gw->s_addr = via;
+			best_metric = metric;
+			found = 1;
+		}
+		start += n + 1;
+	}
+	return found ? 0 : -1;
+}

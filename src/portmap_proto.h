@@ -75,4 +75,9 @@ int pcp_parse_map_udp(struct portmap_grant *g, const uint8_t *buf, size_t len,
                       const uint8_t nonce[PCP_NONCE_LEN],
                       uint16_t internal_port);
 
+/* The default IPv4 gateway in the text of /proc/net/route (len bytes, not
+ * NUL-terminated): the up gateway route to 0.0.0.0/0 with the lowest
+ * metric.  0 and *gw, or -1 when there is none. */
+int portmap_parse_route(const char *text, size_t len, struct in_addr *gw);
+
 #endif
