@@ -227,13 +227,14 @@ int pcp_parse_map_udp(struct portmap_grant *g, const uint8_t *buf, size_t len,
 	return 0;
 }
 
-/* One hexadecimal field of /proc/net/route: exactly 8 digits for an
- * address (the kernel's %08X of the address as it lies in memory). */
-static int route_hex(const char *p, size_t n, uint32_t *out)
+/* One hexadecimal field of /proc/net/route: 1 to 8 digits, or exactly
+ * `exact` (8 for an address: the kernel's %08X of the address as it lies
+ * in memory). */
+static int route_hex(const char *p, size_t n, size_t exact, uint32_t *out)
 {
 	uint32_t v = 0;
 
-	if (n == 0 || n > 8)
+	if (n == 0 || n > 8 || (exact && n != exact))
 		return -1;
 	for (size_t i = 0; i < n; i++) {
 		char c = p[i];
@@ -303,10 +304,11 @@ int portmap_parse_route(const char *text, size_t len, struct in_addr *gw)
 		uint32_t dst, via, flags, metric, mask;
 
 		if (!route_split(text + start, n, f, fn) &&
-		    !route_hex(f[1], fn[1], &dst) && !route_hex(f[2], fn[2], &via) &&
-		    !route_hex(f[3], fn[3], &flags) &&
+		    !route_hex(f[1], fn[1], 8, &dst) &&
+		    !route_hex(f[2], fn[2], 8, &via) &&
+		    !route_hex(f[3], fn[3], 0, &flags) &&
 		    !route_dec(f[6], fn[6], &metric) &&
-		    !route_hex(f[7], fn[7], &mask) && dst == 0 && mask == 0 &&
+		    !route_hex(f[7], fn[7], 8, &mask) && dst == 0 && mask == 0 &&
 		    via != 0 && (flags & (RTF_UP_BIT | RTF_GATEWAY_BIT)) == (RTF_UP_BIT | RTF_GATEWAY_BIT) &&
 		    (!found || metric < best_metric)) {
 			/* the kernel printed the address as it lies in memory */

@@ -58,6 +58,26 @@ while [[ -n $(mappings) ]]; do
 	sleep "$LAB_POLL_S"
 done
 ok "alice's mapping deleted at exit"
+
+# natcheck behind the same gateway reports the mapping (the server has
+# stopped, so the tests themselves find no UDP: exit status 4), and deletes it
+rc=0
+lab_nsx alice timeout -k 1 30 "$PUNCH" natcheck -server 198.51.100.10:3478 -json \
+	>"$NET_TMP/natcheck.json" 2>"$NET_TMP/natcheck.err" || rc=$?
+expect_eq "natcheck with the server gone: exit status (stderr: $(cat "$NET_TMP/natcheck.err"))" 4 "$rc"
+pm=$(python3 -c 'import json, sys
+p = json.load(open(sys.argv[1]))["portmap"]
+print("%s %s %s" % (p["protocol"], p["external"].split(":")[0], ",".join(p["protocols"])) if p else "null")' "$NET_TMP/natcheck.json")
+[[ $pm =~ ^(upnp|nat-pmp|pcp)\ 11\.0\.113\.10\ [a-z,-]+$ ]] ||
+	fail "natcheck -json: expected portmap with a protocol and external 11.0.113.10:PORT; seen '$pm' in $(cat "$NET_TMP/natcheck.json")"
+lab_now
+deadline=$((LAB_NOW + GONE_S * 1000))
+while [[ -n $(mappings) ]]; do
+	lab_now
+	((LAB_NOW < deadline)) || fail "after natcheck: expected miniupnpd to hold no mapping; seen: $(mappings | tr '\n' ';')"
+	sleep "$LAB_POLL_S"
+done
+ok "natcheck reports the mapping ($pm) and deletes it"
 (lab_down)
 
 # 2. -no-portmap: relayed

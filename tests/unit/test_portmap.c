@@ -256,6 +256,8 @@ static void test_route(void **state)
 		"eth0\t00000000\t0164A8C0\t0003\t0\t0\t100\t00000000\t0\t0\t0\n";
 	static const char down[] =
 		"eth0\t00000000\t0164A8C0\t0002\t0\t0\t100\t00000000\t0\t0\t0\n";
+	static const char short_gw[] =
+		"eth0\t00000000\t101A8C0\t0003\t0\t0\t1\t00000000\n";
 	static const char junk[] = "eth0\t00000000\t0164A8C0Z\t0003\t0\t0\t1\t0\n"
 				   "eth0\t00000000";
 	struct in_addr gw;
@@ -271,6 +273,8 @@ static void test_route(void **state)
 		assert_int_equal(b[2], 100);
 	}
 	assert_int_equal(portmap_parse_route(down, sizeof(down) - 1, &gw), -1);
+	/* the kernel writes addresses as 8 digits: 7 is not one */
+	assert_int_equal(portmap_parse_route(short_gw, sizeof(short_gw) - 1, &gw), -1);
 	assert_int_equal(portmap_parse_route(junk, sizeof(junk) - 1, &gw), -1);
 	assert_int_equal(portmap_parse_route("", 0, &gw), -1);
 	/* cut anywhere, it never reads past the length */
