@@ -17,6 +17,8 @@ packages=(
 	coturn stun-client
 	# the namespace lab and captures
 	iproute2 iptables nftables conntrack tcpdump tshark tmux util-linux
+	# the lab's port-mapping gateway (scripts/lab --portmap-a)
+	miniupnpd miniupnpd-iptables
 	# the benchmarks' reference tools
 	nebula iperf3 iputils-ping
 )
