@@ -21,9 +21,9 @@ GONE_S=5 # for miniupnpd to act on the deletes sent at exit
 
 run_dir() { # the kept run's log directory (net_lab_run keeps it in NET_TMP)
 	local d
-	for d in "$NET_TMP"/punch-lab.*; do
-		[[ -d $d ]] && echo "$d"
-	done | tail -n 1
+	d=$(find "$NET_TMP" -maxdepth 1 -name 'punch-lab.*' -type d)
+	[[ -n $d && $d != *$'\n'* ]] || fail "expected one kept run directory in $NET_TMP; seen '$d'"
+	echo "$d"
 }
 
 # mappings: the DNAT rules miniupnpd holds in nata, and the lines of its
@@ -79,6 +79,7 @@ while [[ -n $(mappings) ]]; do
 done
 ok "natcheck reports the mapping ($pm) and deletes it"
 (lab_down)
+rm -rf "$dir" # so that run_dir finds the next run's
 
 # 2. -no-portmap: relayed
 out=$NET_TMP/unmapped.out
