@@ -8,7 +8,7 @@ packages=(
 	build-essential cmake pkg-config clang libclang-rt-14-dev
 	libuv1-dev libgnutls28-dev zlib1g-dev
 	libngtcp2-dev libngtcp2-crypto-gnutls-dev libsodium-dev libmicrohttpd-dev
-	libhiredis-dev
+	libhiredis-dev libminiupnpc-dev
 	# tests
 	libcmocka-dev python3 python3-nacl python3-prometheus-client procps strace shellcheck clang-format-19
 	# certificates for the TLS tests (tests/tls_certs.sh)
@@ -21,6 +21,8 @@ packages=(
 	coturn stun-client
 	# the namespace lab and captures
 	iproute2 iptables nftables conntrack tcpdump tshark tmux util-linux
+	# the lab's port-mapping gateway (scripts/lab --portmap-a)
+	miniupnpd miniupnpd-iptables
 	# the benchmarks' reference tools
 	nebula iperf3 iputils-ping python3-aioice
 )

@@ -352,10 +352,15 @@ static int build_check(const struct agent *a, int sock, const uint8_t *txid,
 
 	stun_writer_init(&w, buf, cap, STUN_BINDING, STUN_REQUEST, txid);
 	agent_put_username(a, &w);
-	/* RFC 8445 7.1.1: the priority a peer-reflexive candidate would get */
+	/* RFC 8445 7.1.1: the priority a peer-reflexive candidate would get.
+	 * From our relayed address, local preference 0: the peer learns it
+	 * as prflx (a check through a peer's mapped port arrives so), and it
+	 * must not outrank the peer-reflexive candidates of direct paths. */
 	stun_put_u32(&w, STUN_ATTR_PRIORITY,
 	             punch_cand_priority(CAND_PRFLX,
-	                                 (uint16_t)(a->local_priority[sock] >> 8)));
+	                                 sock == AGENT_SOCK_RELAY ?
+	                                         0 :
+	                                         (uint16_t)(a->local_priority[sock] >> 8)));
 	stun_put_u64(&w, a->controlling ? STUN_ATTR_ICE_CONTROLLING : STUN_ATTR_ICE_CONTROLLED,
 	             a->tiebreaker);
 	if (use_candidate)

@@ -19,6 +19,7 @@
 #include "quic.h"
 #include "gather.h"
 #include "log.h"
+#include "portmap.h"
 #include "probe.h"
 #include "probe_socks.h"
 #include "rendezvous_client.h"
@@ -116,6 +117,9 @@ struct client {
 	/* QUIC packets that arrive before we have chosen the pair: replayed
 	 * once the link exists. */
 	struct udp_early early;
+	/* A port the gateway mapped for our IPv4 socket (-no-portmap: none) */
+	struct portmap pm;
+	int pm_started, published;
 
 	uint64_t t_start, t_step, t_peer_info;
 	int exit_code;
@@ -290,6 +294,51 @@ static void say_step1(struct client *c, int natted)
 		    c->cfg->server, (unsigned long long)step_ms(c));
 }
 
+/* The gateway's mapping as a candidate of its own (portmap.h); its base is
+ * our IPv4 socket, so the agent needs no socket of its own for it.  0 when
+ * added (or already there). */
+static int add_mapped(struct client *c)
+{
+	struct punch_peer *self = &c->rc.self;
+	const struct portmap_entry *e = portmap_mapped(&c->pm, NULL);
+	struct punch_candidate *m;
+
+	if (!c->pm_started || !e)
+		return -1;
+	for (size_t i = 0; i < self->n_cand; i++)
+		if (self->cand[i].type == CAND_MAPPED)
+			return 0;
+	if (self->n_cand >= PUNCH_CANDIDATES_MAX)
+		return -1;
+	m = &self->cand[self->n_cand++];
+	memset(m, 0, sizeof(*m));
+	m->type = CAND_MAPPED;
+	m->priority = punch_cand_priority(CAND_MAPPED, 65535);
+	memcpy(&m->addr, &e->ext, sizeof(e->ext));
+	return 0;
+}
+
+static void on_portmap(void *ctx, enum portmap_event ev, int proto)
+{
+	struct client *c = ctx;
+	const struct portmap_entry *e;
+	char a[ADDR_STRLEN];
+	int first;
+
+	e = portmap_mapped(&c->pm, &first);
+	if (ev != PORTMAP_EV_MAPPED || !e || first != proto)
+		return;
+	say("Port mapping: the gateway maps my UDP port %u to %s (%s, in %llu ms)%s",
+	    c->pm.port, addr_str((const struct sockaddr *)&e->ext, a, sizeof(a)),
+	    portmap_proto_str(proto),
+	    (unsigned long long)(e->mapped_ms - c->pm.start_ms),
+	    c->published ? "; offered to the peer" : "");
+	/* registered already: the new candidate goes in a new REGISTER,
+	 * which the server passes on as a PEER-INFO update */
+	if (c->published && !add_mapped(c))
+		rdvc_register(&c->rc, now_ms(c));
+}
+
 static void publish_candidates(struct client *c)
 {
 	struct punch_peer *self = &c->rc.self;
@@ -337,6 +386,8 @@ static void publish_candidates(struct client *c)
 		agent_set_socket(&c->agent, c->server_sock,
 		                 punch_cand_priority(CAND_HOST, 0));
 	}
+	add_mapped(c);
+	c->published = 1;
 	cand_list(self->cand, self->n_cand, list, sizeof(list));
 	say_step1(c, natted);
 	say("Step 2: registering as %s, looking for %s; candidates: %s",
@@ -1502,6 +1553,14 @@ int client_run(const struct client_config *cfg)
 	rc = setup(c, cfg);
 	if (rc == 0) {
 		rdvc_start(&c->rc, now_ms(c));
+		/* A server on loopback is a test on this one machine: no
+		 * gateway of ours is involved, and none is asked. */
+		if (!cfg->no_portmap && udp_is_open(&c->udp, 0) &&
+		    addr_classify((struct sockaddr *)&c->server) !=
+		            ADDR_CLASS_LOOPBACK &&
+		    !portmap_start(&c->pm, &c->loop, udp_port(&c->udp, 0), NULL,
+		                   0, on_portmap, c))
+			c->pm_started = 1;
 		schedule(c);
 		uv_run(&c->loop, UV_RUN_DEFAULT);
 		rc = c->exit_code < 0 ? 0 : c->exit_code;
@@ -1509,6 +1568,10 @@ int client_run(const struct client_config *cfg)
 		if (c->relay == RELAY_READY)
 			turn_client_release(&c->turn, now_ms(c));
 	}
+	/* so is the mapped one (and a UPnP call still running ends in the
+	 * loop's last run, below) */
+	if (c->pm_started)
+		portmap_stop(&c->pm);
 	if (c->conn)
 		log_debug("server connection: %llu messages in, %llu out, %llu dropped",
 		          (unsigned long long)server_conn_stats(c->conn)->rx_msgs,

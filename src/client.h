@@ -33,6 +33,7 @@ struct client_config {
 	char code[PAKE_CODE_MAX]; /* -code, canonical; "" for none */
 	/* -relay-only, -direct-only: enum agent_path_policy (agent.h) */
 	int path_policy;
+	int no_portmap;        /* -no-portmap: ask the gateway for no mapping */
 	int no_probe;           /* -no-probe: no birthday probing (probe.h) */
 	/* -turn turn:USER:PASS@HOST:PORT, repeatable: these relays instead of
 	 * the server's, tried in order until one allocates */

@@ -14,6 +14,7 @@
 #include "gather.h"
 #include "log.h"
 #include "natcheck.h"
+#include "portmap.h"
 
 static const char usage[] =
 	"usage: punch natcheck -server HOST:PORT [-json] [-lifetime] [-v]\n"
@@ -38,6 +39,10 @@ struct nc_io {
 	int open[NATCHECK_SOCK_MAX];
 	struct natcheck nc;
 	uint8_t rbuf[2048];
+	/* port mapping, asked for the mapping socket's port beside the
+	 * tests (portmap.h), and deleted as soon as every protocol answered */
+	struct portmap pm;
+	int pm_on;
 };
 
 static void nc_pump(struct nc_io *io);
@@ -134,6 +139,39 @@ static int nc_open(struct nc_io *io, int s, int family,
 	return 0;
 }
 
+static void nc_on_portmap(void *ctx, enum portmap_event ev, int proto)
+{
+	struct nc_io *io = ctx;
+
+	(void)proto;
+	if (ev == PORTMAP_EV_DONE)
+		portmap_stop(&io->pm);
+}
+
+/* Ask the gateway for a mapping of the first IPv4 socket's port, unless
+ * the server is on loopback (a test on this machine: no gateway of ours is
+ * on the way). */
+static void nc_portmap(struct nc_io *io, const struct sockaddr *server)
+{
+	struct sockaddr_storage local;
+	int len = sizeof(local);
+
+	if (server->sa_family != AF_INET ||
+	    addr_classify(server) == ADDR_CLASS_LOOPBACK)
+		return;
+	for (int s = 0; s < NATCHECK_SOCK_MAX; s++) {
+		if (!io->open[s] || natcheck_sock_family(&io->nc, s) != AF_INET)
+			continue;
+		if (uv_udp_getsockname(&io->udp[s], (struct sockaddr *)&local,
+		                       &len) == 0 &&
+		    portmap_start(&io->pm, &io->loop,
+		                  addr_port((struct sockaddr *)&local), NULL, 0,
+		                  nc_on_portmap, io) == 0)
+			io->pm_on = 1;
+		return;
+	}
+}
+
 static int nc_run(struct nc_io *io, const struct sockaddr *server,
                   const struct sockaddr *server6, int flags)
 {
@@ -161,6 +199,7 @@ static int nc_run(struct nc_io *io, const struct sockaddr *server,
 			return -1;
 		}
 	}
+	nc_portmap(io, server);
 	nc_pump(io);
 	uv_run(&io->loop, UV_RUN_DEFAULT);
 	uv_loop_close(&io->loop);
@@ -228,8 +267,53 @@ static void print_jstr(const char *key, const char *v, int comma)
 		printf("\"%s\":null%s", key, comma ? "," : "");
 }
 
+/* "portmap": null when no protocol gave a mapping (or none was asked);
+ * else the first mapping, and every protocol that gave one. */
+static void print_json_portmap(const struct portmap *pm)
+{
+	const struct portmap_entry *e = pm ? portmap_mapped(pm, NULL) : NULL;
+	char a[ADDR_STRLEN];
+	int proto, n = 0;
+
+	if (!e || !portmap_mapped(pm, &proto)) {
+		printf("\"portmap\":null,");
+		return;
+	}
+	printf("\"portmap\":{\"protocol\":\"%s\",\"external\":\"%s\",\"lifetime_s\":%u,\"protocols\":[",
+	       portmap_proto_str(proto),
+	       addr_str((const struct sockaddr *)&e->ext, a, sizeof(a)),
+	       e->lifetime_s);
+	for (int p = 0; p < PORTMAP_PROTOS; p++)
+		if (pm->e[p].state == PORTMAP_MAPPED)
+			printf("%s\"%s\"", n++ ? "," : "", portmap_proto_str(p));
+	printf("]},");
+}
+
+static void print_human_portmap(const struct portmap *pm)
+{
+	const struct portmap_entry *e = pm ? portmap_mapped(pm, NULL) : NULL;
+	char a[ADDR_STRLEN];
+	int proto;
+
+	if (!pm) {
+		printf("port mapping: not checked (the server is on loopback, or not IPv4)\n");
+		return;
+	}
+	if (!e || !portmap_mapped(pm, &proto)) {
+		printf("port mapping: none (the gateway gave no mapping by UPnP, NAT-PMP or PCP)\n");
+		return;
+	}
+	printf("port mapping: %s: %s for %u s", portmap_proto_str(proto),
+	       addr_str((const struct sockaddr *)&e->ext, a, sizeof(a)),
+	       e->lifetime_s);
+	for (int p = 0; p < PORTMAP_PROTOS; p++)
+		if (p != proto && pm->e[p].state == PORTMAP_MAPPED)
+			printf("; %s too", portmap_proto_str(p));
+	printf(" (deleted again)\n");
+}
+
 static void print_json(const struct natcheck_result *r,
-                       const struct sockaddr *server)
+                       const struct sockaddr *server, const struct portmap *pm)
 {
 	char a[ADDR_STRLEN], b[ADDR_STRLEN], o[ADDR_STRLEN];
 	size_t n = 0;
@@ -258,7 +342,7 @@ static void print_json(const struct natcheck_result *r,
 		       r->lifetime_max_s);
 	else
 		printf("\"lifetime_s\":null,\"lifetime_max_s\":null,");
-	printf("\"portmap\":null,");
+	print_json_portmap(pm);
 	print_jstr("verdict", verdict_word(r), 1);
 	printf("\"direct\":[");
 	if (r->udp && r->mapping != NATCHECK_UNKNOWN)
@@ -301,7 +385,8 @@ static void print_verdict(const struct natcheck_result *r)
 }
 
 static void print_human(const struct natcheck_result *r,
-                        const struct sockaddr *server, int server_has_v6)
+                        const struct sockaddr *server, int server_has_v6,
+                        const struct portmap *pm)
 {
 	char a[ADDR_STRLEN], o[ADDR_STRLEN];
 	const char *nd = "not determinable (the server gave no alternate address: start it with -alt ADDR:PORT)";
@@ -350,7 +435,7 @@ static void print_human(const struct natcheck_result *r,
 		printf("lifetime:     at least %u s, under %u s\n", r->lifetime_s, r->lifetime_max_s);
 	else
 		printf("lifetime:     at least %u s\n", r->lifetime_s);
-	printf("port mapping: not checked (UPnP, NAT-PMP, PCP: not implemented yet)\n");
+	print_human_portmap(pm);
 	print_verdict(r);
 }
 
@@ -411,9 +496,9 @@ int cmd_natcheck(int argc, char **argv)
 		return 1;
 	r = natcheck_result(&io.nc);
 	if (json)
-		print_json(r, srv);
+		print_json(r, srv, io.pm_on ? &io.pm : NULL);
 	else
-		print_human(r, srv, has6);
+		print_human(r, srv, has6, io.pm_on ? &io.pm : NULL);
 	rc = natcheck_exit_status(r);
 	if (rc == NATCHECK_EXIT_NO_UDP)
 		fprintf(stderr, "punch natcheck: no UDP answer from %s in %u s; UDP may be blocked here, or check -server\n",

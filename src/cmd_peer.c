@@ -101,6 +101,7 @@ static const char usage_common[] =
 	"  -no-probe          no birthday probing (many sockets or many probes\n"
 	"                     toward the peer when exactly one NAT maps\n"
 	"                     endpoint-dependently; see the man page)\n"
+	"  -no-portmap        ask the gateway for no port mapping (UPnP, NAT-PMP, PCP)\n"
 	"  -turn turn:USER:PASS@HOST:PORT\n"
 	"                     relay through this TURN server (coturn, say) instead\n"
 	"                     of the punch server's own; USER may hold ':'. Up to\n"
@@ -181,6 +182,7 @@ int cmd_peer(int argc, char **argv)
 		{ "turn", required_argument, NULL, 'T' },
 		{ "server-tls", required_argument, NULL, 'S' },
 		{ "tls-ca", required_argument, NULL, 'C' },
+		{ "no-portmap", no_argument, NULL, 'M' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
@@ -281,6 +283,9 @@ int cmd_peer(int argc, char **argv)
 			break;
 		case 'N':
 			cfg.no_probe = 1;
+			break;
+		case 'M':
+			cfg.no_portmap = 1;
 			break;
 		case 'T':
 			if (cfg.n_turn == CLIENT_TURN_MAX)

@@ -58,7 +58,11 @@ uint32_t punch_cand_priority(uint8_t type, uint16_t local_pref)
 {
 	/* RFC 8445 5.1.2.1, with its recommended type preferences;
 	 * component 1 (one UDP flow). */
+	/* A mapped (NAT-assisted) candidate ranks between host and srflx:
+	 * the gateway forwards to us whatever arrives, with no filter to
+	 * open first, so it beats srflx, but is one hop more than host. */
 	uint32_t type_pref = type == CAND_HOST ? 126 : type == CAND_PRFLX ? 110 :
+	                                       type == CAND_MAPPED        ? 105 :
 	                                       type == CAND_SRFLX         ? 100 :
 	                                                                    0;
 
@@ -72,6 +76,7 @@ const char *punch_cand_type_str(uint8_t type)
 	case CAND_SRFLX: return "srflx";
 	case CAND_PRFLX: return "prflx";
 	case CAND_RELAY: return "relay";
+	case CAND_MAPPED: return "mapped";
 	default: return "?";
 	}
 }
@@ -102,7 +107,7 @@ int punch_parse_candidate(struct punch_candidate *c, const struct stun_attr *a,
 
 	if (a->len != 12 && a->len != 24)
 		return -1;
-	if (a->value[0] < CAND_HOST || a->value[0] > CAND_RELAY)
+	if (a->value[0] < CAND_HOST || a->value[0] > CAND_MAPPED)
 		return -1;
 	v[0] = 0;
 	v[1] = a->value[1];

@@ -79,6 +79,8 @@ enum punch_cand_type {
 	CAND_SRFLX = 2,
 	CAND_PRFLX = 3,
 	CAND_RELAY = 4,
+	/* a port the gateway mapped for us (UPnP, NAT-PMP, PCP): portmap.h */
+	CAND_MAPPED = 5,
 };
 
 enum {

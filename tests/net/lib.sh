@@ -192,9 +192,9 @@ net_path() {
 	local out=$1 id=$2 line
 	line=$(grep -E "^$id: " "$out" || true)
 	local ep='([0-9.]+):([0-9]+)'
-	local re="^$id: $ep -> $ep \\((host|srflx|prflx|relay)( via ([^ )]+))?\\) in ([0-9]+) ms\$"
+	local re="^$id: $ep -> $ep \\((host|srflx|prflx|mapped|relay)( via ([^ )]+))?\\) in ([0-9]+) ms\$"
 	[[ $line =~ $re ]] ||
-		fail "$id: expected a path line '$id: IP:PORT -> IP:PORT (host|srflx|prflx|relay via IP:PORT) in N ms'; seen '$line'"
+		fail "$id: expected a path line '$id: IP:PORT -> IP:PORT (host|srflx|prflx|mapped|relay via IP:PORT) in N ms'; seen '$line'"
 	PATH_LINE=$line
 	PATH_LIP=${BASH_REMATCH[1]} PATH_LPORT=${BASH_REMATCH[2]}
 	PATH_RIP=${BASH_REMATCH[3]} PATH_RPORT=${BASH_REMATCH[4]}

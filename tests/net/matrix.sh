@@ -241,7 +241,7 @@ done
 # side OUT ID: sets KIND (host, srflx, prflx or "relay via ADDR") and MS
 # from ID's path line, or KIND=- when there is none.
 side() {
-	local line re="^$2: [0-9.]+:[0-9]+ -> [0-9.]+:[0-9]+ \\(((host|srflx|prflx|relay)( via [^ )]+)?)\\) in ([0-9]+) ms\$"
+	local line re="^$2: [0-9.]+:[0-9]+ -> [0-9.]+:[0-9]+ \\(((host|srflx|prflx|mapped|relay)( via [^ )]+)?)\\) in ([0-9]+) ms\$"
 	line=$(grep -E "^$2: " "$1" || true)
 	KIND=- MS=-
 	[[ $line =~ $re ]] || return 0

@@ -151,7 +151,9 @@ static void test_candidate_bad(void **state)
 	/* type out of range */
 	v[0] = 0;
 	assert_int_equal(punch_parse_candidate(&d, &a, txid_a), -1);
-	v[0] = CAND_RELAY + 1;
+	v[0] = CAND_MAPPED;
+	assert_int_equal(punch_parse_candidate(&d, &a, txid_a), 0);
+	v[0] = CAND_MAPPED + 1;
 	assert_int_equal(punch_parse_candidate(&d, &a, txid_a), -1);
 	v[0] = CAND_HOST;
 	/* family does not match the length */
@@ -192,10 +194,17 @@ static void test_candidate_priority(void **state)
 	            punch_cand_priority(CAND_SRFLX, 65535));
 	assert_true(punch_cand_priority(CAND_SRFLX, 0) >
 	            punch_cand_priority(CAND_RELAY, 65535));
+	/* a gateway's mapping: between host and srflx, below prflx */
+	assert_int_equal(punch_cand_priority(CAND_MAPPED, 0), (105u << 24) | 255u);
+	assert_true(punch_cand_priority(CAND_HOST, 0) >
+	            punch_cand_priority(CAND_MAPPED, 65535));
+	assert_true(punch_cand_priority(CAND_MAPPED, 0) >
+	            punch_cand_priority(CAND_SRFLX, 65535));
 	assert_str(punch_cand_type_str(CAND_HOST), "host");
 	assert_str(punch_cand_type_str(CAND_SRFLX), "srflx");
 	assert_str(punch_cand_type_str(CAND_PRFLX), "prflx");
 	assert_str(punch_cand_type_str(CAND_RELAY), "relay");
+	assert_str(punch_cand_type_str(CAND_MAPPED), "mapped");
 	assert_str(punch_cand_type_str(9), "?");
 }
 
