@@ -48,6 +48,10 @@ lab_check_free
 lab_run_init
 on_exit() {
 	local rc=$? pid
+	# errexit off: the `(exit "$rc")` below, which hands rc on to the
+	# teardown, would otherwise end this trap before the teardown on a
+	# failure, and leave the namespace behind.
+	set +e
 	for pid in "${SRV_PIDS[@]}" $REDIS_PID; do
 		lab_stop_pid "$pid"
 	done
