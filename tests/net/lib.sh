@@ -264,3 +264,42 @@ expect_peer_sees() {
 	theirs=$PATH_RIP:$PATH_RPORT
 	expect_eq "$other's remote address and port (${nat/#-/no NAT}: $id's socket as the path shows it)" "$mine" "$theirs"
 }
+
+# net_runs_down PREFIX PID...: the teardown of parallel lab runs (matrix.sh,
+# probe_stat.sh): stops every PID still alive (TERM, KILL after 20 s; the
+# lab's own TERM handling downs its instance), downs every instance named in
+# INSTANCES, and fails (1, with a line) if a namespace PREFIX_N-... is left.
+net_runs_down() {
+	local prefix=$1 pid pids=() i left
+	shift
+	for pid in "$@"; do
+		lab_alive "$pid" && pids+=("$pid")
+	done
+	if ((${#pids[@]})); then
+		kill -TERM "${pids[@]}" 2>/dev/null
+		lab_wait_gone 20 "${pids[@]}" || kill -KILL "${pids[@]}" 2>/dev/null
+		lab_wait_gone 2 "${pids[@]}"
+	fi
+	for i in "${INSTANCES[@]}"; do
+		(LAB=$i lab_down)
+	done
+	left=$(ip netns list | awk '{ print $1 }' | grep -E "^${prefix}_[0-9]+-" | tr '\n' ' ' || true)
+	[[ -z $left ]] && return 0
+	echo "FAIL: namespaces left behind: $left" >&2
+	return 1
+}
+
+# net_json_load FILE: the one JSON object in FILE (natcheck -json) into the
+# associative array J, each value as Python prints it (null -> None, true
+# -> True); fails the test if FILE holds no object with a "mapping" field.
+declare -A J=()
+net_json_load() {
+	local k v
+	J=()
+	while IFS=$'\t' read -r k v; do
+		J[$k]=$v
+	done < <(python3 -c 'import json, sys
+for k, v in json.load(open(sys.argv[1])).items():
+    print(f"{k}\t{v}")' "$1" 2>/dev/null || true)
+	[[ -n ${J[mapping]+set} ]] || fail "natcheck -json printed no valid object: $(cat "$1")"
+}

@@ -166,28 +166,12 @@ matrix_instance() {
 # TERM handling downs its instance), downs every instance this script named,
 # then lib.sh's net_cleanup; a namespace left behind fails the test.
 matrix_cleanup() {
-	local rc=$? i pid pids=() left
+	local rc=$?
 	# Bounded (about 30 s at most), and not to be cut short by a second
 	# signal: an `exit` from a trap inside this one would leave the runs going.
 	trap '' INT TERM
 	set +e
-	for i in "${!RUN_PID[@]}"; do
-		pid=${RUN_PID[$i]}
-		lab_alive "$pid" && pids+=("$pid")
-	done
-	if ((${#pids[@]})); then
-		kill -TERM "${pids[@]}" 2>/dev/null
-		lab_wait_gone 20 "${pids[@]}" || kill -KILL "${pids[@]}" 2>/dev/null
-		lab_wait_gone 2 "${pids[@]}"
-	fi
-	for i in "${INSTANCES[@]}"; do
-		(LAB=$i lab_down)
-	done
-	left=$(ip netns list | awk '{ print $1 }' | grep -E "^m$$_[0-9]+-" | tr '\n' ' ' || true)
-	if [[ -n $left ]]; then
-		echo "FAIL: namespaces left behind: $left" >&2
-		rc=1
-	fi
+	net_runs_down "m$$" "${RUN_PID[@]}" || rc=1
 	(exit "$rc")
 	net_cleanup
 }

@@ -38,20 +38,6 @@ expected() {
 	esac
 }
 
-# json_load FILE: natcheck's object into the associative array J, each
-# value as Python prints it (null -> None, true -> True); one python run.
-declare -A J=()
-json_load() {
-	local k v
-	J=()
-	while IFS=$'\t' read -r k v; do
-		J[$k]=$v
-	done < <(python3 -c 'import json, sys
-for k, v in json.load(open(sys.argv[1])).items():
-    print(f"{k}\t{v}")' "$1" 2>/dev/null || true)
-	[[ -n ${J[mapping]+set} ]] || fail "natcheck -json printed no valid object: $(cat "$1")"
-}
-
 # natdiscovery_words FILE KIND: turnutils_natdiscovery's verdict on KIND
 # (Mapping or Filtering) in natcheck's words.
 natdiscovery_words() {
@@ -109,7 +95,7 @@ natcheck_expect() {
 	lab_nsx alice timeout -k 1 "$TOOL_LIMIT_S" "$PUNCH" natcheck -server "$SRV:$port" -json \
 		>"$out" 2>"$NET_TMP/natcheck.err" || rc=$?
 	expect_eq "natcheck against $what behind $mode: exit status (stderr: $(cat "$NET_TMP/natcheck.err"))" "$want_rc" "$rc"
-	json_load "$out"
+	net_json_load "$out"
 	expect_eq "natcheck against $what behind $mode: mapping" "$want_m" "${J[mapping]}"
 	expect_eq "natcheck against $what behind $mode: filtering" "$want_f" "${J[filtering]}"
 	expect_eq "natcheck against $what behind $mode: nat_type" "$want_type" "${J[nat_type]}"
@@ -164,7 +150,7 @@ out=$NET_TMP/lifetime.json
 rc=0
 lab_nsx alice timeout -k 1 "$TOOL_LIMIT_S" "$PUNCH" natcheck -server "$SRV:$P1" -json -lifetime >"$out" || rc=$?
 expect_eq "natcheck -lifetime: exit status" 0 "$rc"
-json_load "$out"
+net_json_load "$out"
 expect_eq "natcheck -lifetime with a 3 s conntrack timeout: lifetime_s" 2 "${J[lifetime_s]}"
 expect_eq "natcheck -lifetime with a 3 s conntrack timeout: lifetime_max_s" 4 "${J[lifetime_max_s]}"
 ok "natcheck -lifetime: $(cat "$out")"

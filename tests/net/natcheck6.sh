@@ -23,18 +23,6 @@ SRV6=2001:db8:100::10 ALT6=2001:db8:100::11
 ALICE6=2001:db8:1::2
 TOOL_LIMIT_S=30 # one natcheck run, end to end
 
-declare -A J=()
-json_load() {
-	local k v
-	J=()
-	while IFS=$'\t' read -r k v; do
-		J[$k]=$v
-	done < <(python3 -c 'import json, sys
-for k, v in json.load(open(sys.argv[1])).items():
-    print(f"{k}\t{v}")' "$1" 2>/dev/null || true)
-	[[ -n ${J[mapping]+set} ]] || fail "natcheck -json printed no valid object: $(cat "$1")"
-}
-
 net_up nat1 --ipv6 --nat home
 ip -n "$(lab_ns server)" addr add "$ALT6/64" dev eth0 nodad
 lab_spawn server "$NET_TMP/server" /dev/null "$PUNCH" server \
@@ -48,7 +36,7 @@ rc=0
 lab_nsx alice timeout -k 1 "$TOOL_LIMIT_S" "$PUNCH" natcheck -server "[$SRV6]:3478" -json \
 	>"$out" 2>"$NET_TMP/natcheck.err" || rc=$?
 expect_eq "natcheck over IPv6: exit status (stderr: $(cat "$NET_TMP/natcheck.err"))" 0 "$rc"
-json_load "$out"
+net_json_load "$out"
 expect_eq "natcheck over IPv6: other" "[$ALT6]:3479" "${J[other]}"
 expect_eq "natcheck over IPv6: public_v4" None "${J[public_v4]}"
 expect_eq "natcheck over IPv6: public IPv6 address (alice's own)" "[$ALICE6]" "${J[public_v6]%:*}"

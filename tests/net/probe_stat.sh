@@ -37,25 +37,10 @@ declare -A RUN_PID=() RUN_RC=()
 INSTANCES=()
 
 stat_cleanup() {
-	local rc=$? i pids=() left
+	local rc=$?
 	trap '' INT TERM
 	set +e
-	for i in "${!RUN_PID[@]}"; do
-		lab_alive "${RUN_PID[$i]}" && pids+=("${RUN_PID[$i]}")
-	done
-	if ((${#pids[@]})); then
-		kill -TERM "${pids[@]}" 2>/dev/null
-		lab_wait_gone 20 "${pids[@]}" || kill -KILL "${pids[@]}" 2>/dev/null
-		lab_wait_gone 2 "${pids[@]}"
-	fi
-	for i in "${INSTANCES[@]}"; do
-		(LAB=$i lab_down)
-	done
-	left=$(ip netns list | awk '{ print $1 }' | grep -E "^ps$$_[0-9]+-" | tr '\n' ' ' || true)
-	if [[ -n $left ]]; then
-		echo "FAIL: namespaces left behind: $left" >&2
-		rc=1
-	fi
+	net_runs_down "ps$$" "${RUN_PID[@]}" || rc=1
 	(exit "$rc")
 	net_cleanup
 }
