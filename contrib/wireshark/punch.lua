@@ -98,6 +98,7 @@ local A = {
 	PUNCH_SIGNATURE = 0x4F0C,
 	PUNCH_SERVER_KEY = 0x4F0D,
 	PUNCH_RELAY = 0xCF01, -- comprehension-optional (docs/protocol.md, "The relay")
+	PUNCH_NAT = 0xCF02, -- comprehension-optional (docs/protocol.md, "PUNCH-NAT")
 }
 local PUNCH_ATTR_FIRST, PUNCH_ATTR_LAST = A.PUNCH_ID, A.PUNCH_SERVER_KEY
 
@@ -107,7 +108,10 @@ for name, v in pairs(A) do
 end
 
 local statuses = { [0] = "waiting", [1] = "paired" } -- enum punch_status
-local cand_types = { [1] = "host", [2] = "srflx", [3] = "prflx", [4] = "relay" }
+local cand_types = { [1] = "host", [2] = "srflx", [3] = "prflx", [4] = "relay", [5] = "mapped" }
+-- PUNCH-NAT (docs/protocol.md): enum punch_nat_mapping, enum punch_nat_ports
+local nat_mappings = { [0] = "unknown", [1] = "endpoint-independent", [2] = "endpoint-dependent" }
+local nat_ports = { [0] = "unknown", [1] = "preserved", [2] = "sequential", [3] = "random" }
 local families = { [1] = "IPv4", [2] = "IPv6" } -- RFC 8489 14.1
 
 -- ------------------------------------------------------------------ fields
@@ -152,6 +156,9 @@ local f = {
 	lifetime = ProtoField.uint32("punch.lifetime", "PUNCH-LIFETIME (s)", base.DEC),
 	status = ProtoField.uint32("punch.status", "PUNCH-STATUS", base.DEC, statuses),
 	cand_type = ProtoField.uint8("punch.cand.type", "Candidate Type", base.DEC, cand_types),
+	nat_mapping = ProtoField.uint8("punch.nat.mapping", "PUNCH-NAT Mapping", base.DEC, nat_mappings),
+	nat_ports = ProtoField.uint8("punch.nat.ports", "PUNCH-NAT Ports", base.DEC, nat_ports),
+	nat_delta = ProtoField.int16("punch.nat.delta", "PUNCH-NAT Delta", base.DEC),
 	cand_priority = ProtoField.uint32("punch.cand.priority", "Candidate Priority", base.DEC),
 
 	username = ProtoField.string("punch.username", "USERNAME"),
@@ -419,6 +426,18 @@ local decoders = {
 		t:add(f.relay_username, r(1, ulen), user)
 		t:add(f.relay_password, r(1 + ulen), r(1 + ulen):string(ENC_UTF_8))
 		return "user " .. user
+	end,
+	-- docs/protocol.md, "PUNCH-NAT": Mapping (1 byte), Ports (1), Delta
+	-- (2, signed).
+	[A.PUNCH_NAT] = function(t, r)
+		if not r or r:len() ~= 4 then
+			return nil
+		end
+		local m, p = r(0, 1):uint(), r(1, 1):uint()
+		t:add(f.nat_mapping, r(0, 1))
+		t:add(f.nat_ports, r(1, 1))
+		t:add(f.nat_delta, r(2, 2))
+		return (nat_mappings[m] or tostring(m)) .. ", ports " .. (nat_ports[p] or tostring(p)) .. ", delta " .. r(2, 2):int()
 	end,
 	[A.PUNCH_SESSION] = function(t, r)
 		if not r or r:len() ~= 8 then

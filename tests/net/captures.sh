@@ -28,6 +28,13 @@
 #    sym_fullcone (bob behind a full cone): bob's checks to alice's
 #    server-reflexive port die at nata, alice's from her new port reach bob,
 #    and bob checks that port back (a peer-reflexive candidate).
+#    birthday (sym_home's NATs, the server with -alt): each PEER-INFO
+#    carries the other's PUNCH-NAT (alice endpoint-dependent, bob
+#    independent), alice's TTL-2 checks to bob come from 256 sockets (257
+#    source ports with her own), bob probes 1 to 1,024 ports of
+#    203.0.113.10 and sends checks to her announced addresses only, and the
+#    first check delivered to alice is a probe, which she answers from the
+#    probe socket that then nominates and carries QUIC.
 #    Their conntrack tables (NAME.conntrack) match the committed ones once
 #    ports, timers, use counts and [ASSURED] (timing) are set aside.
 #    relay_sym and upgrade (the server a TURN relay; ctest runs them as
@@ -96,6 +103,7 @@ declare -A ADDRS=(
 	[samenat]="198.51.100.10 10.0.1.2 10.0.1.3"
 	[nat2_plain]="198.51.100.10 203.0.113.10 192.0.2.10"
 	[sym_fullcone]="198.51.100.10 203.0.113.10 192.0.2.10"
+	[birthday]="198.51.100.10 203.0.113.10 192.0.2.10"
 )
 declare -A IFACES=( # the capture points, in frame.interface_name's words
 	[lan]="sw/br0"
@@ -106,6 +114,7 @@ declare -A IFACES=( # the capture points, in frame.interface_name's words
 	[plain_race]="nata/lan0 nata/wan0 natb/wan0 natb/lan0"
 	[sym_home]="nata/lan0 nata/wan0 natb/wan0 natb/lan0"
 	[sym_fullcone]="nata/lan0 nata/wan0 natb/wan0 natb/lan0"
+	[birthday]="nata/lan0 nata/wan0 natb/wan0 natb/lan0"
 	[relay_sym]="nata/lan0 nata/wan0 natb/wan0 natb/lan0"
 	[upgrade]="nata/lan0 nata/wan0 natb/wan0 natb/lan0"
 )
@@ -202,7 +211,7 @@ check_session() {
 	expect_none "$name" "USE-CANDIDATE from bob (alice controls: her id sorts first)" \
 		"stun.att.type == 0x0025 && ip.src == $b && $q"
 	check_chat "$name" "$a" "$b"
-	[[ $name == lan || $name == sym_* ]] && return 0 # (a symmetric NAT does not preserve ports)
+	[[ $name == lan || $name == sym_* || $name == birthday ]] && return 0 # (a symmetric NAT does not preserve ports)
 
 	expect_none "$name" "private source address on a public link" \
 		"frame.interface_name matches \"/(wan0|pb0)\$\" && ip.src == 10.0.0.0/8"
@@ -350,6 +359,57 @@ check_sym_fullcone() {
 		"frame.interface_name == \"nata/lan0\" && ip.src == 192.0.2.10 && $check"
 }
 
+# check_birthday: sym_home with the server's -alt, so both peers know the
+# mappings and probe (docs/nat-traversal.md, section 8).
+check_birthday() {
+	local name=birthday f=$DUMPS/birthday.pcapng check="stun.type == 0x0001 && stun.att.username && !icmp"
+	local socks probes dsts hit
+	with_lua
+	first "$name" "PEER-INFO to bob with alice's PUNCH-NAT, endpoint-dependent" \
+		"frame.interface_name == \"natb/lan0\" && punch.type == 0x00ee && punch.nat.mapping == 2" >/dev/null
+	first "$name" "PEER-INFO to alice with bob's PUNCH-NAT, endpoint-independent" \
+		"frame.interface_name == \"nata/lan0\" && punch.type == 0x00ee && punch.nat.mapping == 1" >/dev/null
+	TSHARK_OPTS=("${BASE_OPTS[@]}")
+	sym_ports "$name"
+	# alice's extra sockets: TTL-2 checks to bob's public address, one a
+	# socket (her main socket's own opening probe is the 257th port)
+	socks=$(tsh "$f" -Y "frame.interface_name == \"nata/lan0\" && ip.ttl == 2 && ip.dst == 192.0.2.10 && $check" \
+		-T fields -e udp.srcport | sort -u | grep -c . || true)
+	((socks >= 256 && socks <= 257)) ||
+		fail "$name: expected alice's TTL-2 checks to bob from 256 probe sockets (and her own); seen $socks source ports"
+	# bob's probes: checks to ports of alice's public address other than the
+	# server-reflexive one, never one port twice; all his checks go to her
+	# announced addresses only
+	probes=$(tsh "$f" -Y "frame.interface_name == \"natb/lan0\" && ip.dst == 203.0.113.10 && udp.dstport != $SRFLX_A && $check" \
+		-T fields -e udp.dstport -e stun.id | sort -u)
+	local nports ntx
+	nports=$(cut -f1 <<<"$probes" | sort -u | grep -c . || true)
+	ntx=$(cut -f2 <<<"$probes" | sort -u | grep -c . || true)
+	((nports >= 1 && nports <= 1024)) || fail "$name: expected bob to probe 1 to 1024 ports of 203.0.113.10; seen $nports"
+	dsts=$(tsh "$f" -Y "frame.interface_name == \"natb/lan0\" && ip.src == 10.0.2.2 && $check" -T fields -e ip.dst | sort -u | tr '\n' ' ')
+	expect_eq "$name: where bob's checks go (alice's host and public addresses only)" "10.0.1.2 203.0.113.10 " "$dsts"
+	# the probe that landed: delivered to one of alice's sockets, answered,
+	# and the pair chosen on it
+	hit=$(first_field "$f" udp.dstport "frame.interface_name == \"nata/lan0\" && ip.src == 192.0.2.10 && $check")
+	[[ -n $hit ]] || fail "$name: expected a check from bob delivered to alice; seen none"
+	local wan_hit
+	wan_hit=$(first_field "$f" udp.dstport "frame.interface_name == \"nata/wan0\" && ip.src == 192.0.2.10 && udp.dstport != $SRFLX_A && $check && stun.id == $(first_field "$f" stun.id "frame.interface_name == \"nata/lan0\" && ip.src == 192.0.2.10 && $check" | sed 's/../&:/g; s/:$//')")
+	[[ -n $wan_hit && $wan_hit != "$SRFLX_A" ]] ||
+		fail "$name: expected the first check delivered to alice to be a probe to a port other than $SRFLX_A; seen '${wan_hit:-none}'"
+	expect_sequence "$name" \
+		"a probe from bob to 203.0.113.10:$wan_hit arriving at nata" \
+		"frame.interface_name == \"nata/wan0\" && ip.src == 192.0.2.10 && udp.dstport == $wan_hit && $check" \
+		"delivered to alice's probe socket 10.0.1.2:$hit" \
+		"frame.interface_name == \"nata/lan0\" && ip.src == 192.0.2.10 && udp.dstport == $hit && $check" \
+		"alice's answer from 203.0.113.10:$wan_hit delivered to bob" \
+		"frame.interface_name == \"natb/lan0\" && ip.src == 203.0.113.10 && udp.srcport == $wan_hit && stun.type == 0x0101 && !icmp" \
+		"alice's USE-CANDIDATE from that socket" \
+		"frame.interface_name == \"nata/lan0\" && udp.srcport == $hit && stun.att.type == 0x0025 && !icmp" \
+		"alice's QUIC Initial from that socket" \
+		"frame.interface_name == \"nata/lan0\" && udp.srcport == $hit && quic.long.packet_type == 0"
+	echo "   $name: $socks sockets, $nports ports probed ($ntx checks), the hit 203.0.113.10:$wan_hit -> 10.0.1.2:$hit"
+}
+
 # check_conntrack NAME: part 3's table against the committed one.
 check_conntrack() {
 	local name=$1 norm='s/^(udp +17) +[0-9]+/\1 T/; s/(sport|dport)=([0-9]+)/\1=P/g; s/\[ASSURED\] //; s/use=[0-9]+/use=N/; s/=P( .*)$/=P\1/'
@@ -465,6 +525,7 @@ for name in "${NAMES[@]}"; do
 	nat2_plain) check_probes nat2_plain ;;
 	samenat) check_hairpin ;;
 	plain_race) check_race ;;
+	birthday) check_birthday ;;
 	sym_home | sym_fullcone)
 		check_"$name"
 		check_conntrack "$name"
