@@ -206,6 +206,17 @@ static void set_failed(struct portmap *pm, int p, const char *why)
 	check_done(pm);
 }
 
+/* A gateway that names 0.0.0.0, loopback or multicast as its external
+ * address: a refusal, not a candidate (portmap_ext_usable). */
+static void unusable(struct portmap *pm, int p, struct in_addr ip)
+{
+	char a[INET_ADDRSTRLEN], why[64];
+
+	inet_ntop(AF_INET, &ip, a, sizeof(a));
+	snprintf(why, sizeof(why), "the gateway's external address %s is not usable", a);
+	set_failed(pm, p, why);
+}
+
 static void upnp_after(uv_work_t *w, int status)
 {
 	struct portmap *pm = w->data;
@@ -220,9 +231,9 @@ static void upnp_after(uv_work_t *w, int status)
 		return;
 	}
 	if (status == 0 && u->ok &&
-	    inet_pton(AF_INET, u->ext_ip, &ip) != 1) {
+	    portmap_parse_ext_ip(u->ext_ip, strnlen(u->ext_ip, sizeof(u->ext_ip)), &ip)) {
 		snprintf(u->why, sizeof(u->why),
-		         "the IGD's external address '%.39s' is not IPv4",
+		         "the IGD's external address '%.39s' is not a usable IPv4 address",
 		         u->ext_ip);
 		u->ok = 0;
 	}
@@ -289,7 +300,11 @@ static void on_natpmp(struct portmap *pm, const uint8_t *d, size_t n)
 	char why[64];
 
 	if (!natpmp_parse_external(&g, d, n)) {
-		if (g.result == PORTMAP_OK && g.ext_ip.s_addr) {
+		if (g.result == PORTMAP_OK && !portmap_ext_usable(g.ext_ip)) {
+			unusable(pm, PORTMAP_NATPMP, g.ext_ip);
+			return;
+		}
+		if (g.result == PORTMAP_OK) {
 			pm->natpmp_ext = g.ext_ip;
 			pm->natpmp_have_ext = 1;
 		}
@@ -337,6 +352,10 @@ static void on_pcp(struct portmap *pm, const uint8_t *d, size_t n)
 		snprintf(why, sizeof(why), "the gateway refused (result %d)",
 		         g.result);
 		set_failed(pm, PORTMAP_PCP, why);
+		return;
+	}
+	if (!portmap_ext_usable(g.ext_ip)) {
+		unusable(pm, PORTMAP_PCP, g.ext_ip);
 		return;
 	}
 	if (pm->e[PORTMAP_PCP].state == PORTMAP_ASKING ||

@@ -1,5 +1,6 @@
 #include "portmap_proto.h"
 
+#include <arpa/inet.h>
 #include <string.h>
 
 enum {
@@ -319,4 +320,25 @@ int portmap_parse_route(const char *text, size_t len, struct in_addr *gw)
 		start += n + 1;
 	}
 	return found ? 0 : -1;
+}
+
+int portmap_ext_usable(struct in_addr ip)
+{
+	uint32_t a = ntohl(ip.s_addr);
+	uint8_t top = (uint8_t)(a >> 24);
+
+	return top != 0 && top != 127 && top < 224;
+}
+
+int portmap_parse_ext_ip(const char *text, size_t len, struct in_addr *ip)
+{
+	char buf[INET_ADDRSTRLEN];
+
+	if (len == 0 || len >= sizeof(buf) || memchr(text, '\0', len))
+		return -1;
+	memcpy(buf, text, len);
+	buf[len] = '\0';
+	if (inet_pton(AF_INET, buf, ip) != 1 || !portmap_ext_usable(*ip))
+		return -1;
+	return 0;
 }

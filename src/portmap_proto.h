@@ -80,4 +80,15 @@ int pcp_parse_map_udp(struct portmap_grant *g, const uint8_t *buf, size_t len,
  * metric.  0 and *gw, or -1 when there is none. */
 int portmap_parse_route(const char *text, size_t len, struct in_addr *gw);
 
+/* Whether a gateway's external address can be a candidate: not 0.0.0.0/8,
+ * loopback, multicast, reserved (240/4) or broadcast, which a confused or
+ * hostile gateway may report.  (A private address can be real: a router
+ * behind another NAT.)  1 or 0. */
+int portmap_ext_usable(struct in_addr ip);
+
+/* The external address an IGD gave as text (GetExternalIPAddress's
+ * NewExternalIPAddress, len bytes, not necessarily NUL-terminated): a
+ * dotted quad, usable as above.  0 and *ip, or -1. */
+int portmap_parse_ext_ip(const char *text, size_t len, struct in_addr *ip);
+
 #endif

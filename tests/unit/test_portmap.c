@@ -6,6 +6,7 @@
  */
 #include "unit.h"
 
+#include <arpa/inet.h>
 #include <uv.h>
 
 #include "portmap.h"
@@ -14,6 +15,7 @@ enum gw_mode {
 	GW_GOOD,        /* garbage and a wrong nonce first, then good answers */
 	GW_SILENT,      /* never answers */
 	GW_NATPMP_ONLY, /* answers PCP with NAT-PMP's "unsupported version" */
+	GW_BAD_EXT,     /* grants mappings on 127.0.0.1 (NAT-PMP), 0.0.0.0 (PCP) */
 };
 
 static struct {
@@ -49,10 +51,14 @@ static void gw_alloc(uv_handle_t *h, size_t s, uv_buf_t *b)
 static void gw_natpmp(const uint8_t *d, size_t n, const struct sockaddr *from)
 {
 	static const uint8_t ext[] = { 0, 128, 0, 0, 0, 0, 0, 9, 203, 0, 113, 7 };
+	static const uint8_t lo[] = { 0, 128, 0, 0, 0, 0, 0, 9, 127, 0, 0, 1 };
 	uint8_t map[16] = { 0, 129, 0, 0, 0, 0, 0, 9 };
 
 	if (n == 2 && d[1] == 0) {
-		gw_send(from, ext, sizeof(ext));
+		if (t.mode == GW_BAD_EXT)
+			gw_send(from, lo, sizeof(lo));
+		else
+			gw_send(from, ext, sizeof(ext));
 		return;
 	}
 	assert_int_equal(n, 12);
@@ -95,6 +101,8 @@ static void gw_pcp(const uint8_t *d, size_t n, const struct sockaddr *from)
 	memset(r + 44, 0, 16);
 	r[54] = r[55] = 0xff;
 	r[56] = 203, r[57] = 0, r[58] = 113, r[59] = 8;
+	if (t.mode == GW_BAD_EXT)
+		memset(r + 56, 0, 4);        /* ::ffff:0.0.0.0 */
 	/* a wrong nonce first, naming another port: someone else's answer,
 	 * to be ignored (RFC 6887 11.3) */
 	r[24] ^= 0xff;
@@ -247,6 +255,44 @@ static void test_natpmp_only_gateway(void **state)
 	assert_int_equal(t.pcp_deleted, 0);
 }
 
+/* A gateway that grants mappings on an address no peer can reach (a
+ * confused or hostile one): refused, so no "mapped" candidate names it. */
+static void test_bad_external_address(void **state)
+{
+	(void)state;
+	run(GW_BAD_EXT);
+	assert_int_equal(t.mapped[PORTMAP_NATPMP], 0);
+	assert_int_equal(t.mapped[PORTMAP_PCP], 0);
+	assert_int_equal(t.pm.e[PORTMAP_NATPMP].state, PORTMAP_FAILED);
+	assert_int_equal(t.pm.e[PORTMAP_PCP].state, PORTMAP_FAILED);
+	assert_null(portmap_mapped(&t.pm, NULL));
+	assert_true(t.done_ms < PORTMAP_BUDGET_MS);
+	stop_and_close();
+}
+
+static void test_ext_ip(void **state)
+{
+	struct in_addr a;
+
+	(void)state;
+	assert_int_equal(portmap_parse_ext_ip("11.0.113.10", 11, &a), 0);
+	assert_int_equal(ntohl(a.s_addr), 0x0b00710a);
+	/* a double NAT's private outside address is real */
+	assert_int_equal(portmap_parse_ext_ip("192.168.1.2", 11, &a), 0);
+	/* len, not the NUL, ends it */
+	assert_int_equal(portmap_parse_ext_ip("11.0.113.10junk", 11, &a), 0);
+	assert_int_equal(portmap_parse_ext_ip("0.0.0.0", 7, &a), -1);
+	assert_int_equal(portmap_parse_ext_ip("127.0.0.1", 9, &a), -1);
+	assert_int_equal(portmap_parse_ext_ip("224.0.0.1", 9, &a), -1);
+	assert_int_equal(portmap_parse_ext_ip("255.255.255.255", 15, &a), -1);
+	assert_int_equal(portmap_parse_ext_ip("", 0, &a), -1);
+	assert_int_equal(portmap_parse_ext_ip("1.2.3", 5, &a), -1);
+	assert_int_equal(portmap_parse_ext_ip("1.2.3.4 ", 8, &a), -1);
+	assert_int_equal(portmap_parse_ext_ip("1.2.3.4\0", 8, &a), -1);
+	assert_int_equal(portmap_parse_ext_ip("2001:db8::1", 11, &a), -1);
+	assert_int_equal(portmap_parse_ext_ip("111.111.111.1111", 16, &a), -1);
+}
+
 static void test_route(void **state)
 {
 	static const char route[] =
@@ -285,6 +331,8 @@ static void test_route(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_bad_external_address),
+		cmocka_unit_test(test_ext_ip),
 		cmocka_unit_test(test_route),
 		cmocka_unit_test(test_good_gateway),
 		cmocka_unit_test(test_silent_gateway),
