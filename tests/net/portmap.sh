@@ -35,12 +35,12 @@ mappings() {
 
 # 1. with the mapping
 out=$NET_TMP/mapped.out
-net_lab_run "$out" nat2 --nat symmetric --portmap-a --relay
+net_lab_run "$out" nat2 --nat symmetric --portmap-a --relay -v
 dir=$(run_dir)
 line=$(grep -E '^Port mapping: ' "$dir/alice.err" || true)
 re='^Port mapping: the gateway maps my UDP port ([0-9]+) to 11\.0\.113\.10:([0-9]+) \((upnp|nat-pmp|pcp), in ([0-9]+) ms\)'
 [[ $line =~ $re ]] ||
-	fail "alice: expected 'Port mapping: the gateway maps my UDP port N to 11.0.113.10:N (PROTOCOL, in N ms)'; seen '$line'"
+	fail "alice: expected 'Port mapping: the gateway maps my UDP port N to 11.0.113.10:N (PROTOCOL, in N ms)'; seen '$line'; her port mapping at -v: $(grep -E 'portmap' "$dir/alice.err" | tr '\n' ';'); miniupnpd's log: $(tail -n 20 "$(lab_portmap_dir)/log" 2>/dev/null | tr '\n' ';')"
 proto=${BASH_REMATCH[3]} took=${BASH_REMATCH[4]} ext_port=${BASH_REMATCH[2]}
 grep -q -E "mapped 11\.0\.113\.10:$ext_port" "$dir/bob.err" ||
 	fail "bob: expected alice's candidate 'mapped 11.0.113.10:$ext_port' in its peer info; seen: $(grep -E '^Step 4' "$dir/bob.err" | head -n 2)"
