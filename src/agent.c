@@ -450,6 +450,23 @@ void agent_set_remote(struct agent *a, const struct punch_peer *peer,
 	a->n_early = 0;
 }
 
+/* A candidate the peer lists now that we had already learned from a check
+ * as peer-reflexive: the peer's relayed address, whose checks came through
+ * the relay before the PEER-INFO that lists it.  It is a relayed
+ * candidate, so that a pair on it is known as relayed: nominated after the
+ * direct pairs, and, if already chosen, upgraded from (RFC 8838 11: the
+ * listed type replaces peer-reflexive). */
+static void relisted(struct agent *a, int r, const struct punch_candidate *c)
+{
+	char s[ADDR_STRLEN];
+
+	if (a->remote[r].type != CAND_PRFLX || c->type != CAND_RELAY)
+		return;
+	a->remote[r].type = CAND_RELAY;
+	log_debug("agent: %s, learned from a check, is the peer's relayed address",
+	          addr_str((const struct sockaddr *)&c->addr, s, sizeof(s)));
+}
+
 size_t agent_add_candidates(struct agent *a, const struct punch_peer *peer,
                             uint64_t now_ms)
 {
@@ -457,9 +474,14 @@ size_t agent_add_candidates(struct agent *a, const struct punch_peer *peer,
 
 	if (!a->have_remote || a->peer.session != peer->session)
 		return 0;
-	for (size_t i = 0; i < peer->n_cand; i++)
-		if (find_remote(a, (const struct sockaddr *)&peer->cand[i].addr) < 0)
+	for (size_t i = 0; i < peer->n_cand; i++) {
+		int r = find_remote(a, (const struct sockaddr *)&peer->cand[i].addr);
+
+		if (r < 0)
 			add_listed(a, &peer->cand[i]);
+		else
+			relisted(a, r, &peer->cand[i]);
+	}
 	if (a->state == AGENT_STATE_CHECKING)
 		for (size_t i = before; i < a->n_remote; i++)
 			add_pairs(a, (int)i, now_ms);

@@ -1120,6 +1120,35 @@ static void test_relay_trickled(void **state)
 	assert_true(agent_pair_is_relayed(b, agent_selected(b)));
 }
 
+/* bob's relayed checks reach alice before the PEER-INFO that lists his
+ * relayed candidate: she learns the address as peer-reflexive, and, the
+ * direct path blocked, connects on it.  Once the list arrives, the pair is
+ * known as relayed, so the direct path takes over when it opens. */
+static void test_relay_learned_before_listed(void **state)
+{
+	struct agent *a = &net.n[ALICE].a, *b = &net.n[BOB].a;
+
+	(void)state;
+	node_init(ALICE, "10.0.0.1:5000", "203.0.113.1:6000", 1);
+	node_init(BOB, "10.1.0.2:5000", "192.0.2.2:6000", 2);
+	net.filter = filter_direct_blocked;
+	introduce();
+	node_relay(BOB, "198.51.100.10:50002"); /* alice is not told */
+	run_until_both(AGENT_STATE_CONNECTED, 2000);
+	assert_true(agent_pair_is_relayed(b, agent_selected(b)));
+	assert_int_equal(selected_remote(ALICE)->type, CAND_PRFLX);
+	assert_false(agent_pair_is_relayed(a, agent_selected(a)));
+
+	agent_add_candidates(a, &net.n[BOB].self, net.now);
+	assert_int_equal(selected_remote(ALICE)->type, CAND_RELAY);
+	assert_true(agent_pair_is_relayed(a, agent_selected(a)));
+	direct_open = 1;
+	run_until(net.now + 2000);
+	assert_size(net.n[ALICE].n_switches, 1);
+	assert_false(agent_pair_is_relayed(a, agent_selected(a)));
+	assert_false(agent_pair_is_relayed(b, agent_selected(b)));
+}
+
 /* Connected through the relay, then the direct path opens: the direct
  * checks go on in the background, and within a check interval both sides
  * move to a direct pair (on_switch).  When that path dies, both fall back
@@ -1245,6 +1274,7 @@ int main(void)
 		T(test_direct_only_fails),
 		T(test_relay_trickled),
 		T(test_add_candidates_other_session),
+		T(test_relay_learned_before_listed),
 		T(test_upgrade_and_fall_back),
 		T(test_relay_only_stays),
 	};
