@@ -98,7 +98,8 @@ struct rdv_client {
 	/* the server's keys, once pinned (server_fp[0]: the first) */
 	uint8_t server_fp[RDVC_PINS_MAX][SIGN_FP_LEN];
 	int server_pinned;             /* how many */
-	int missed;                    /* refreshes missed in a row */
+	/* refreshes missed in a row */
+	int missed;
 	uint64_t unsigned_dropped;     /* unsigned or badly signed messages */
 	/* The relay credentials of our registration (PUNCH-RELAY), if the
 	 * server relays: valid while the registration lives. */

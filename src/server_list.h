@@ -9,12 +9,11 @@
 
 #include <stddef.h>
 
-#include "forward_spec.h"
-
 enum {
 	SERVER_LIST_MAX = 8,    /* servers in all, over every -server */
+	SERVER_HOST_MAX = 253,  /* a DNS name, or an address literal */
 	/* "[" HOST "]:" PORT */
-	SERVER_NAME_MAX = FORWARD_HOST_MAX + 8,
+	SERVER_NAME_MAX = SERVER_HOST_MAX + 8,
 };
 
 struct server_list {

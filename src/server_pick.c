@@ -33,7 +33,8 @@ void pick_init(struct server_pick *p, const struct sockaddr_storage *addr,
                int n, pick_send_fn *send, void *ctx)
 {
 	memset(p, 0, sizeof(*p));
-	p->n = n < 0 ? 0 : n > SERVER_LIST_MAX ? SERVER_LIST_MAX : n;
+	p->n = n < 0 ? 0 : n > SERVER_LIST_MAX ? SERVER_LIST_MAX :
+	                                         n;
 	memcpy(p->addr, addr, (size_t)p->n * sizeof(*addr));
 	p->send = send;
 	p->ctx = ctx;

@@ -96,8 +96,9 @@ expect 2 "-server '127.0.0.1:99999': PORT must be a number 1-65535" chat -server
 expect 2 "-server 'example.net:0': PORT must be a number 1-65535" chat -server 127.0.0.1:1 -server example.net:0 -id a -peer b
 expect 2 "-server wants HOST:PORT \(an IPv6 HOST in brackets\), got '::1:3478'" chat -server ::1:3478 -id a -peer b
 expect 2 "-server lists '127.0.0.1:1' twice" chat -server 127.0.0.1:1,127.0.0.1:1 -id a -peer b
+K=(-server-key SHA256:mzwe+CojhykMyj/NVolpqrtJ1Y9uA0DFxUwCVA67TRM)
 expect 2 'too many -server-key \(at most 8\)' chat -server 127.0.0.1:1 -id a -peer b \
-	$(for i in 1 2 3 4 5 6 7 8 9; do printf -- '-server-key SHA256:mzwe+CojhykMyj/NVolpqrtJ1Y9uA0DFxUwCVA67TRM '; done)
+	"${K[@]}" "${K[@]}" "${K[@]}" "${K[@]}" "${K[@]}" "${K[@]}" "${K[@]}" "${K[@]}" "${K[@]}"
 expect 0 '-print-key' server -help
 expect 2 "-id-ttl wants a duration such as 30d" server -id-ttl 0
 expect 2 "-id-ttl wants a duration such as 30d" server -id-ttl 5w

@@ -56,11 +56,11 @@ static void test_list_long(void **state)
 	memset(big, 'a', sizeof(big));
 	strcpy(big + sizeof(big) - 3, ":1");
 	assert_int_equal(server_list_add(&l, big, why, sizeof(why)), -1);
-	memset(big, 'a', FORWARD_HOST_MAX + 1);
-	strcpy(big + FORWARD_HOST_MAX + 1, ":1");
+	memset(big, 'a', SERVER_HOST_MAX + 1);
+	strcpy(big + SERVER_HOST_MAX + 1, ":1");
 	assert_int_equal(server_list_add(&l, big, why, sizeof(why)), -1);
-	memset(big, 'a', FORWARD_HOST_MAX);
-	strcpy(big + FORWARD_HOST_MAX, ":1");
+	memset(big, 'a', SERVER_HOST_MAX);
+	strcpy(big + SERVER_HOST_MAX, ":1");
 	assert_int_equal(server_list_add(&l, big, why, sizeof(why)), 0);
 	assert_int_equal(l.n, 1);
 }
