@@ -9,7 +9,8 @@
 #            when she starts, so her pick is s1; s1 is killed; after three
 #            missed refreshes she registers at s2, and meets bob, who
 #            came through s3 only; they chat both ways.  Her known_servers
-#            pins each server's own key.
+#            pins each server's own key.  The servers relay (TURN): her
+#            relayed candidate from s1 is dropped and made again at s2.
 #   chat     alice and bob (-server s1,s2, -server-key for both keys) chat
 #            directly through s1; s1 is killed mid-chat: lines go both
 #            ways right after, both move to s2, and lines still go both
@@ -86,7 +87,8 @@ srv() { echo "127.0.0.1:$((3477 + $1))"; }
 start_server() {
 	local n=$1
 	lab_spawn server "$RUN_DIR/s$n" /dev/null "$PUNCH" server -listen "$(srv "$n")" \
-		-state "$RUN_DIR/s$n.state" -registry redis://127.0.0.1:6379 -log info
+		-state "$RUN_DIR/s$n.state" -registry redis://127.0.0.1:6379 -log info \
+		-auth-secret failover-test -relay-ip 127.0.0.1
 	SRV_PIDS[n]=$LAB_PID
 	wait_log "$RUN_DIR/s$n.err" ': connected; this server is [0-9a-f]{16}$'
 }
@@ -132,13 +134,15 @@ waiting)
 	chat alice bob -server "$(srv 1),$(srv 2)"
 	wait_log "$RUN_DIR/alice.err" "^Server: $(srv 1), the fastest of 2 to answer \([0-9.]+ ms\)$"
 	wait_log "$RUN_DIR/alice.err" '^Step 3: ready: registered in [0-9]+ ms; waiting for the peer$'
+	wait_log "$RUN_DIR/alice.err" "^Relay: $(srv 1) relays for me at 127\.0\.0\.1:[0-9]+ "
 	wait_log "$RUN_DIR/s1.err" 'Step 3: alice is ready; waiting for bob$'
 	start_server 2
 	start_server 3
 	kill_server 1
 	echo "alice registered at s1; s1 killed"
 	moved alice 1 2
-	echo "ok: alice moved to s2 after three missed refreshes"
+	wait_log "$RUN_DIR/alice.err" "^Relay: $(srv 2) relays for me at 127\.0\.0\.1:[0-9]+ "
+	echo "ok: alice moved to s2 after three missed refreshes, and has its relay"
 	chat bob alice -server "$(srv 3)"
 	lab_wait_established alice bob
 	grep -q -E 'Step 4: introduced bob at 127\.0\.0\.1:[0-9]+ and alice at 127\.0\.0\.1:[0-9]+, who registered at another server' "$RUN_DIR/s3.err" ||
