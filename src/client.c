@@ -24,6 +24,7 @@
 #include "probe_socks.h"
 #include "rendezvous_client.h"
 #include "server_conn.h"
+#include "server_pick.h"
 #include "stun.h"
 #include "turn_client.h"
 #include "udp.h"
@@ -68,6 +69,13 @@ struct client {
 
 	struct sockaddr_storage server;
 	int server_sock;
+	/* -server's list, resolved; srv_at: the one in use.  The pick's
+	 * round: at start (when there are several), or to fail over
+	 * (failover: the lost server's index, else -1). */
+	struct sockaddr_storage srv_addr[SERVER_LIST_MAX];
+	int srv_at;
+	struct server_pick pick;
+	int failover;
 	enum server_via via;
 	struct server_conn *conn;   /* the try under way, or the connection */
 	struct server_conn *tried;  /* the TCP try, failed, before TLS */
@@ -134,8 +142,20 @@ static uint64_t now_ms(struct client *c)
 	return uv_hrtime() / 1000000;
 }
 
+static uint64_t now_us(void)
+{
+	return uv_hrtime() / 1000;
+}
+
 static void schedule(struct client *c);
 static void on_timer(uv_timer_t *t);
+static void failover_start(struct client *c);
+
+/* The server in use, as -server named it. */
+static const char *server_name(const struct client *c)
+{
+	return c->cfg->servers.name[c->srv_at];
+}
 
 /* ---- output ------------------------------------------------------------ */
 
@@ -283,15 +303,15 @@ static void say_step1(struct client *c, int natted)
 	addr_str(m, a, sizeof(a));
 	if (c->via != VIA_UDP)
 		say("Step 1: STUN over %s: the server sees me at %s (a TCP mapping, so no UDP candidate from it), asked %s in %llu ms",
-		    via_str(c->via), a, c->cfg->server,
+		    via_str(c->via), a, server_name(c),
 		    (unsigned long long)step_ms(c));
 	else if (is_loopback(m))
 		say("Step 1: STUN: the server sees me at %s (no NAT: the server is on loopback, so this is a local test), asked %s in %llu ms",
-		    a, c->cfg->server, (unsigned long long)step_ms(c));
+		    a, server_name(c), (unsigned long long)step_ms(c));
 	else
 		say("Step 1: STUN: my public address is %s (%s), asked %s in %llu ms",
 		    a, natted ? "behind a NAT" : "no NAT: it is this machine's own address",
-		    c->cfg->server, (unsigned long long)step_ms(c));
+		    server_name(c), (unsigned long long)step_ms(c));
 }
 
 /* The gateway's mapping as a candidate of its own (portmap.h); its base is
@@ -616,19 +636,20 @@ static void on_server_key(struct client *c, int event, const uint8_t *fp)
 	identity_fp_str(fp, seen);
 	known_servers_path(c->id.dir, path, sizeof(path));
 	if (event == RDVC_EV_SERVER_KEY) {
-		if (known_servers_add(c->id.dir, c->cfg->server, fp))
+		if (known_servers_add(c->id.dir, server_name(c), fp))
 			log_warn("cannot write %s", path);
 		say("Server key %s is new; remembered for %s in %s", seen,
-		    c->cfg->server, path);
+		    server_name(c), path);
 		return;
 	}
-	identity_fp_str(c->rc.server_fp, want);
+	identity_fp_str(c->rc.server_fp[0], want);
 	if (c->cfg->has_server_key)
-		log_error("the server %s signs with key %s, not the pinned -server-key %s: refusing to go on",
-		          c->cfg->server, seen, want);
+		log_error("the server %s signs with key %s, not the pinned -server-key %s%s: refusing to go on",
+		          server_name(c), seen, want,
+		          c->cfg->has_server_key > 1 ? " nor another" : "");
 	else
 		log_error("the server %s now signs with key %s, but %s line %d says %s: someone may be in the middle, or the server has a new key; if that is expected, edit or delete line %d",
-		          c->cfg->server, seen, path, c->server_key_line, want,
+		          server_name(c), seen, path, c->server_key_line, want,
 		          c->server_key_line);
 	finish(c, 1);
 }
@@ -675,7 +696,7 @@ static void relay_start(struct client *c)
 	} else if (!c->rc.has_relay) {
 		if (c->cfg->path_policy == AGENT_PATH_RELAY_ONLY) {
 			log_error("-relay-only, but the server %s does not relay (it runs without -auth-secret); give one with -turn",
-			          c->cfg->server);
+			          server_name(c));
 			finish(c, 1);
 		}
 		return;
@@ -822,6 +843,9 @@ static void on_rdvc_event(void *ctx, int event, const void *arg)
 		on_server_key(c, event, arg);
 		break;
 	case RDVC_EV_RELEASED:
+		break;
+	case RDVC_EV_SERVER_LOST:
+		failover_start(c);
 		break;
 	case RDVC_EV_UNREACHABLE:
 		log_error("cannot reach rendezvous server %s (no answer after %d tries over %s%s%s); check -server",
@@ -1107,6 +1131,9 @@ static void on_stun(struct client *c, int sock, const struct sockaddr *from,
 		relay_dispatch(c);
 		return;
 	}
+	if (sock != AGENT_SOCK_RELAY &&
+	    pick_on_stun(&c->pick, from, &m, now_us()))
+		return;
 	if (sock != AGENT_SOCK_RELAY && rdvc_is_server(&c->rc, from)) {
 		if (!rdvc_on_stun(&c->rc, data, len, &m, t))
 			log_debug("unexpected message from the server dropped");
@@ -1194,11 +1221,11 @@ static void conn_lost(struct client *c, const char *why)
 		return;
 	if (c->link && p && !agent_pair_is_relayed(&c->agent, p)) {
 		log_warn("lost the %s connection to the server %s (%s); the link goes on directly",
-		         via_str(c->via), c->cfg->server, why);
+		         via_str(c->via), server_name(c), why);
 		return;
 	}
 	log_error("lost the %s connection to the server %s: %s", via_str(c->via),
-	          c->cfg->server, why);
+	          server_name(c), why);
 	finish(c, 1);
 }
 
@@ -1212,13 +1239,13 @@ static void conn_failed(struct client *c, const char *why)
 		return;
 	if (!was_tls && c->cfg->server_tls) {
 		say("punch: TCP to %s failed (%s); trying TLS to %s",
-		    c->cfg->server, why, c->cfg->server_tls);
+		    server_name(c), why, c->cfg->server_tls);
 		c->tried = c->conn; /* freed at the end: we are in its callback */
 		conn_try(c, 1, now_ms(c));
 		return;
 	}
 	say("punch: %s to %s failed (%s); still trying UDP",
-	    was_tls ? "TLS" : "TCP", was_tls ? c->cfg->server_tls : c->cfg->server,
+	    was_tls ? "TLS" : "TCP", was_tls ? c->cfg->server_tls : server_name(c),
 	    why);
 }
 
@@ -1237,7 +1264,7 @@ static void on_conn_state(void *ctx, enum sconn_state old,
 		}
 		c->via = c->tried ? VIA_TLS : VIA_TCP;
 		say("punch: connected to %s over %s; the rendezvous and the relay go over it",
-		    c->via == VIA_TLS ? c->cfg->server_tls : c->cfg->server,
+		    c->via == VIA_TLS ? c->cfg->server_tls : server_name(c),
 		    via_str(c->via));
 		/* No mapping test: UDP is what it would test, and it is
 		 * blocked here (PUNCH-NAT stays "unknown"). */
@@ -1265,9 +1292,172 @@ static uint64_t fallback_tick(struct client *c, uint64_t t)
 	if (t < due)
 		return due;
 	say("punch: no answer from %s over UDP in %d s; trying TCP",
-	    c->cfg->server, UDP_ANSWER_MS / 1000);
+	    server_name(c), UDP_ANSWER_MS / 1000);
 	conn_try(c, 0, t);
 	return c->conn ? server_conn_tick(c->conn, t) : UINT64_MAX;
+}
+
+/* ---- the server list: the pick, and failover (server_pick.h) ----------- */
+
+static int pin_server(struct client *c, const struct client_config *cfg);
+
+/* Server i is the one in use: the rendezvous's, and the relay's unless
+ * -turn names others. */
+static void server_use(struct client *c, int i)
+{
+	c->srv_at = i;
+	c->server = c->srv_addr[i];
+	c->server_sock = c->server.ss_family == AF_INET6;
+	if (!c->cfg->n_turn) {
+		c->relay_addr = c->server;
+		c->relay_name = server_name(c);
+		c->relay_sock = c->server_sock;
+	}
+}
+
+static void pick_send(void *ctx, const struct sockaddr *to, const uint8_t *buf,
+                      size_t len)
+{
+	struct client *c = ctx;
+
+	send_one(c, to->sa_family == AF_INET6, to, buf, len, 0);
+}
+
+/* The servers a round leaves out: `lost` (unless -1), and those of a
+ * family we have no socket for. */
+static unsigned pick_skip(const struct client *c, int lost)
+{
+	unsigned skip = 0;
+
+	for (int i = 0; i < c->cfg->servers.n; i++)
+		if (i == lost ||
+		    !udp_is_open(&c->udp, c->srv_addr[i].ss_family == AF_INET6))
+			skip |= 1u << i;
+	return skip;
+}
+
+/* The round's RTTs, at -v. */
+static void pick_log(const struct client *c)
+{
+	const struct server_pick *p = &c->pick;
+	char line[SERVER_LIST_MAX * (SERVER_NAME_MAX + 24)];
+	size_t off = 0;
+
+	if (log_threshold < LOG_DEBUG)
+		return;
+	line[0] = '\0';
+	for (int i = 0; i < p->n && off < sizeof(line); i++) {
+		if (!p->asked[i] && !p->answered[i])
+			continue;
+		if (p->answered[i])
+			off += (size_t)snprintf(line + off, sizeof(line) - off,
+			                        "%s%s %.2f ms", off ? ", " : "",
+			                        c->cfg->servers.name[i],
+			                        (double)p->rtt_us[i] / 1000);
+		else
+			off += (size_t)snprintf(line + off, sizeof(line) - off,
+			                        "%s%s no answer", off ? ", " : "",
+			                        c->cfg->servers.name[i]);
+	}
+	log_debug("server pick: %s; picked %s", line,
+	          p->chosen >= 0 ? c->cfg->servers.name[p->chosen] : "none");
+}
+
+/* The first round's end: the fastest, or the first listed if none
+ * answered over UDP (its TCP and TLS tries then follow at once). */
+static void pick_first(struct client *c, int i)
+{
+	if (i >= 0) {
+		server_use(c, i);
+		say("Server: %s, the fastest of %d to answer (%.2f ms)",
+		    server_name(c), c->cfg->servers.n,
+		    (double)c->pick.rtt_us[i] / 1000);
+	} else {
+		server_use(c, 0);
+		say("Server: none of %d answered over UDP in %d s; going on with %s, the first listed",
+		    c->cfg->servers.n, PICK_TIMEOUT_MS / 1000, server_name(c));
+	}
+	rdvc_move(&c->rc, (const struct sockaddr *)&c->server);
+	if (pin_server(c, c->cfg)) {
+		finish(c, 1);
+		return;
+	}
+	rdvc_start(&c->rc, now_ms(c));
+}
+
+/* Our relayed candidate came from the lost server: it goes, and the new
+ * server's relay is asked for once registered there.  Only while no peer
+ * is being punched to: a pair or a link on the old relay keeps it (and
+ * dies with it). */
+static void relay_drop(struct client *c)
+{
+	struct punch_peer *self = &c->rc.self;
+	size_t k = 0;
+
+	if (c->cfg->n_turn || c->relay == RELAY_NONE ||
+	    agent_has_remote(&c->agent))
+		return;
+	for (size_t i = 0; i < self->n_cand; i++)
+		if (self->cand[i].type != CAND_RELAY)
+			self->cand[k++] = self->cand[i];
+	self->n_cand = k;
+	c->relay = RELAY_NONE;
+}
+
+/* A failover round's end: register at the server it picked, or stay. */
+static void pick_failover(struct client *c, int i)
+{
+	const char *lost = server_name(c);
+
+	if (i < 0) {
+		say("Server %s missed %d refreshes and no other server answered; still trying it",
+		    lost, c->rc.missed);
+		return;
+	}
+	server_use(c, i);
+	say("Server %s missed %d refreshes; registering at %s instead (it answered in %.2f ms)",
+	    lost, RDVC_MISSED_MAX, server_name(c),
+	    (double)c->pick.rtt_us[i] / 1000);
+	relay_drop(c);
+	rdvc_move(&c->rc, (const struct sockaddr *)&c->server);
+	if (pin_server(c, c->cfg)) {
+		finish(c, 1);
+		return;
+	}
+	rdvc_register(&c->rc, now_ms(c));
+}
+
+/* Three refreshes missed (rendezvous_client.h): ask the others which is
+ * fastest.  Over a TCP or TLS connection there is none to ask (UDP is
+ * what that network drops), and a lost connection says so itself. */
+static void failover_start(struct client *c)
+{
+	if (c->cfg->servers.n < 2 || c->via != VIA_UDP ||
+	    c->pick.state != PICK_IDLE)
+		return;
+	c->failover = c->srv_at;
+	log_debug("server %s missed %d refreshes; asking the others", server_name(c),
+	          c->rc.missed);
+	pick_start(&c->pick, pick_skip(c, c->srv_at), now_us());
+}
+
+/* The round's deadlines, and its end.  Returns the next deadline (ms). */
+static uint64_t pick_schedule(struct client *c)
+{
+	uint64_t us = pick_tick(&c->pick, now_us());
+	int i;
+
+	if (c->pick.state != PICK_DONE)
+		return us == UINT64_MAX ? us : (us + 999) / 1000;
+	i = pick_result(&c->pick);
+	pick_log(c);
+	pick_clear(&c->pick);
+	if (c->failover < 0)
+		pick_first(c, i);
+	else
+		pick_failover(c, i);
+	c->failover = -1;
+	return now_ms(c);
 }
 
 /* ---- timers ------------------------------------------------------------ */
@@ -1316,6 +1506,9 @@ static void schedule(struct client *c)
 		relay_start(c);
 	}
 	n = rdvc_tick(&c->rc, t);
+	next = n < next ? n : next;
+	/* after the rendezvous, which may start a round (failover) */
+	n = pick_schedule(c);
 	next = n < next ? n : next;
 	n = fallback_tick(c, t);
 	next = n < next ? n : next;
@@ -1422,7 +1615,8 @@ static int tls_target(struct client *c, const char *hostport)
 	return 0;
 }
 
-/* -server-key, else known_servers, else trust on first use. */
+/* The server in use: -server-key (any of them), else its line in
+ * known_servers, else trust on first use. */
 static int pin_server(struct client *c, const struct client_config *cfg)
 {
 	char path[IDENTITY_PATH_MAX + 32];
@@ -1430,11 +1624,13 @@ static int pin_server(struct client *c, const struct client_config *cfg)
 	int line = 0;
 
 	if (cfg->has_server_key) {
-		rdvc_pin_server(&c->rc, cfg->server_key);
+		for (int i = 0; i < cfg->has_server_key; i++)
+			rdvc_pin_server(&c->rc, cfg->server_key[i]);
 		return 0;
 	}
 	known_servers_path(c->id.dir, path, sizeof(path));
-	switch (known_servers_check(c->id.dir, cfg->server, fp, &line)) {
+	c->server_key_line = 0;
+	switch (known_servers_check(c->id.dir, server_name(c), fp, &line)) {
 	case KNOWN_SERVER_FOUND:
 		c->server_key_line = line;
 		rdvc_pin_server(&c->rc, fp);
@@ -1458,14 +1654,16 @@ static int setup(struct client *c, const struct client_config *cfg)
 	const char *err;
 	int rc;
 
-	if (addr_resolve(&c->server, cfg->server, AF_UNSPEC, &err)) {
-		log_error("bad -server '%s': %s", cfg->server, err);
-		return 2;
-	}
-	c->server_sock = c->server.ss_family == AF_INET6;
-	c->relay_addr = c->server;
-	c->relay_name = cfg->server;
-	c->relay_sock = c->server_sock;
+	for (int i = 0; i < cfg->servers.n; i++)
+		if (addr_resolve(&c->srv_addr[i], cfg->servers.name[i], AF_UNSPEC,
+		                 &err)) {
+			log_error("bad -server '%s': %s", cfg->servers.name[i],
+			          err);
+			return 2;
+		}
+	server_use(c, 0);
+	pick_init(&c->pick, c->srv_addr, cfg->servers.n, pick_send, c);
+	c->failover = -1;
 	for (int i = 0; i < cfg->n_turn; i++)
 		if (addr_resolve(&c->turn_addr[i], cfg->turn[i].host, AF_UNSPEC,
 		                 &err)) {
@@ -1552,7 +1750,11 @@ int client_run(const struct client_config *cfg)
 	c->t_start = c->t_step = now_ms(c);
 	rc = setup(c, cfg);
 	if (rc == 0) {
-		rdvc_start(&c->rc, now_ms(c));
+		/* One server: ask it.  Several: the pick's round first. */
+		if (cfg->servers.n > 1)
+			pick_start(&c->pick, pick_skip(c, -1), now_us());
+		else
+			rdvc_start(&c->rc, now_ms(c));
 		/* A server on loopback is a test on this one machine: no
 		 * gateway of ours is involved, and none is asked. */
 		if (!cfg->no_portmap && udp_is_open(&c->udp, 0) &&

@@ -11,6 +11,7 @@
 #include "identity.h"
 #include "pake.h"
 #include "punch_attr.h"
+#include "server_list.h"
 
 enum { CLIENT_TURN_MAX = 4 }; /* -turn given at most this often */
 
@@ -20,7 +21,9 @@ struct client_turn {
 };
 
 struct client_config {
-	const char *server;   /* HOST:PORT */
+	/* -server HOST:PORT, a list or repeated: the fastest to answer is
+	 * used, the next when it stops answering (server_pick.h) */
+	struct server_list servers;
 	const char *server_tls; /* -server-tls HOST:PORT: TLS after TCP; or NULL */
 	const char *tls_ca;   /* -tls-ca FILE; NULL: the system's CAs */
 	char id[PUNCH_ID_MAX + 1];
@@ -28,8 +31,9 @@ struct client_config {
 	unsigned wait_s;      /* give up waiting for the peer; 0: never */
 	uint8_t peer_key[IDENTITY_FP_LEN]; /* -peer-key */
 	int has_peer_key;
-	uint8_t server_key[IDENTITY_FP_LEN]; /* -server-key */
-	int has_server_key;
+	/* -server-key, repeatable: any of them, for every server */
+	uint8_t server_key[SERVER_LIST_MAX][IDENTITY_FP_LEN];
+	int has_server_key;   /* how many */
 	char code[PAKE_CODE_MAX]; /* -code, canonical; "" for none */
 	/* -relay-only, -direct-only: enum agent_path_policy (agent.h) */
 	int path_policy;

@@ -82,12 +82,16 @@ static const struct peer_cmd cmds[] = {
 };
 
 static const char usage_common[] =
-	"  -server HOST:PORT  the punch server (STUN and rendezvous)\n"
+	"  -server HOST:PORT[,HOST:PORT]...  the punch server (STUN and\n"
+	"                     rendezvous); several (a list, or -server again, up\n"
+	"                     to 8) sharing one registry: the fastest to answer\n"
+	"                     is used, the next when it misses 3 refreshes\n"
 	"  -id ME             my id: UTF-8, 1-64 bytes, no spaces\n"
 	"  -peer THEM         the id to reach; the peer runs with -id THEM -peer ME\n"
 	"  -peer-key SHA256:… trust only this key for THEM (the peer's 'punch id')\n"
 	"  -server-key SHA256:… trust only this key for the server (its\n"
-	"                     'punch server -print-key'); else known_servers\n"
+	"                     'punch server -print-key'); else known_servers.\n"
+	"                     Repeat it for a list: any of the keys, any server\n"
 	"  -code [new|CODE]   pair with a one-time code: alone or with 'new', make\n"
 	"                     one (like 7-amber-falcon) and print it; the other\n"
 	"                     side gives it as -code CODE.  Both keys are then\n"
@@ -205,7 +209,8 @@ int cmd_peer(int argc, char **argv)
 	while ((c = getopt_long_only(argc, argv, "vhfL:", opts, NULL)) != -1) {
 		switch (c) {
 		case 's':
-			cfg.server = optarg;
+			if (server_list_add(&cfg.servers, optarg, why, sizeof(why)))
+				return cmd_bad(cmd, "%s", why);
 			break;
 		case 'S':
 			cfg.server_tls = optarg;
@@ -227,9 +232,12 @@ int cmd_peer(int argc, char **argv)
 			cfg.has_peer_key = 1;
 			break;
 		case 'K':
-			if (identity_fp_parse(optarg, cfg.server_key))
+			if (cfg.has_server_key == SERVER_LIST_MAX)
+				return cmd_bad(cmd, "too many -server-key (at most %d)",
+				               SERVER_LIST_MAX);
+			if (identity_fp_parse(optarg, cfg.server_key[cfg.has_server_key]))
 				return cmd_bad(cmd, "-server-key wants a fingerprint as 'punch server -print-key' prints it (SHA256:...), got '%s'", optarg);
-			cfg.has_server_key = 1;
+			cfg.has_server_key++;
 			break;
 		case 'c':
 			/* "-code CODE" as well as "-code=CODE": take the next
@@ -317,7 +325,7 @@ int cmd_peer(int argc, char **argv)
 		cfg.args.argv[cfg.args.argc++] = argv[i];
 	if (pc->opts & PEER_OPT_FORCE)
 		cfg.args.dir = cfg.args.argc ? cfg.args.argv[0] : ".";
-	if (!cfg.server)
+	if (!cfg.servers.n)
 		return cmd_bad(cmd, "-server HOST:PORT is required");
 	if (cfg.tls_ca && !cfg.server_tls)
 		return cmd_bad(cmd, "-tls-ca is the CA for -server-tls; give -server-tls HOST:PORT too");

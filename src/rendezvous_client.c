@@ -47,15 +47,49 @@ void rdvc_set_key(struct rdv_client *rc, const struct sign_key *key)
 	rc->key = key;
 }
 
+static int pinned(const struct rdv_client *rc, const uint8_t fp[SIGN_FP_LEN])
+{
+	for (int i = 0; i < rc->server_pinned; i++)
+		if (!memcmp(fp, rc->server_fp[i], SIGN_FP_LEN))
+			return 1;
+	return 0;
+}
+
 void rdvc_pin_server(struct rdv_client *rc, const uint8_t fp[SIGN_FP_LEN])
 {
-	memcpy(rc->server_fp, fp, SIGN_FP_LEN);
-	rc->server_pinned = 1;
+	if (pinned(rc, fp) || rc->server_pinned == RDVC_PINS_MAX)
+		return;
+	memcpy(rc->server_fp[rc->server_pinned++], fp, SIGN_FP_LEN);
+}
+
+void rdvc_move(struct rdv_client *rc, const struct sockaddr *server)
+{
+	memset(&rc->server, 0, sizeof(rc->server));
+	memcpy(&rc->server, server, addr_len(server));
+	rc->server_pinned = 0;
+	rc->nonce[0] = '\0';
+	rc->busy = 0;
+	rc->retry_ms = 0;
+	rc->stale_438 = 0;
+	rc->missed = 0;
+	/* the lost server's relay is not this one's */
+	rc->has_relay = 0;
+	if (rc->state == RDVC_REGISTERED)
+		set_state(rc, RDVC_DISCOVERED);
 }
 
 static const struct rtx_params alt_rtx = {
 	.rto_ms = RDVC_ALT_RTO_MS,
 	.timeout_ms = RDVC_ALT_TIMEOUT_MS,
+};
+
+/* Once registered, a refresh: RFC 8489's schedule, cut short (failover,
+ * rendezvous_client.h). */
+static const struct rtx_params refresh_rtx = {
+	.rto_ms = RTX_RTO_MS,
+	.rc = RTX_RC,
+	.rm = RTX_RM,
+	.timeout_ms = RDVC_REFRESH_TIMEOUT_MS,
 };
 
 /* Where the outstanding request goes. */
@@ -186,7 +220,7 @@ void rdvc_register(struct rdv_client *rc, uint64_t now_ms)
 {
 	struct stun_writer w;
 
-	rc->rtx_params = &rtx_stun;
+	rc->rtx_params = rc->ever_registered ? &refresh_rtx : &rtx_stun;
 	build_begin(rc, &w, PUNCH_REGISTER);
 	punch_peer_put(&w, &rc->self, 1);
 	if (build_end(rc, &w))
@@ -234,7 +268,7 @@ static int server_signed(struct rdv_client *rc, const struct stun_msg *m,
 	}
 	sign_fp(pk, fp);
 	if (rc->server_pinned) {
-		if (!memcmp(fp, rc->server_fp, SIGN_FP_LEN))
+		if (pinned(rc, fp))
 			return 1;
 		rc->unsigned_dropped++;
 		log_debug("rendezvous: %s signed by another key dropped",
@@ -401,6 +435,7 @@ int rdvc_on_stun(struct rdv_client *rc, const uint8_t *buf, size_t len,
 	if (m->method != STUN_BINDING && server_signed(rc, m, buf, len, 1) != 1)
 		return 1;
 	rc->busy = 0;
+	rc->missed = 0;
 	if (m->method == STUN_BINDING) {
 		on_binding(rc, m, now_ms);
 	} else if (m->cls == STUN_ERROR) {
@@ -429,9 +464,18 @@ uint64_t rdvc_tick(struct rdv_client *rc, uint64_t now_ms)
 			return UINT64_MAX;
 		}
 		/* A refresh went unanswered (the server may be restarting):
-		 * keep the registration alive by trying again. */
-		log_info("rendezvous server not answering; still trying");
+		 * keep the registration alive by trying again, at once until
+		 * the server counts as lost, then once an interval. */
+		rc->missed++;
+		log_info("rendezvous server not answering (%d refreshes missed); still trying",
+		         rc->missed);
 		rc->refresh_ms = now_ms;
+		if (rc->missed >= RDVC_MISSED_MAX)
+			rc->refresh_ms += rtx_jitter((uint64_t)rc->lifetime_s * 1000 /
+			                                     RDVC_REFRESH_DIVISOR,
+			                             rnd_u32());
+		if (rc->missed % RDVC_MISSED_MAX == 0)
+			rc->on_event(rc->ctx, RDVC_EV_SERVER_LOST, &rc->missed);
 	}
 	if (due == RTX_SEND) {
 		rc->send(rc->ctx, txn_dest(rc), rc->msg, rc->len);

@@ -13,7 +13,16 @@
  * answer to one of our own requests (an off-path sender cannot know its
  * transaction id).  Anything else is dropped and counted.  An answer to
  * our request signed by a different key means the server's key changed:
- * that stops the client (RDVC_EV_SERVER_KEY_CHANGED).
+ * that stops the client (RDVC_EV_SERVER_KEY_CHANGED).  Several keys may be
+ * pinned at once (-server-key repeated: servers sharing a registry, each
+ * with its own key); any of them is the server's.
+ *
+ * Failover: once registered, a refresh that gets no answer within
+ * RDVC_REFRESH_TIMEOUT_MS is missed, and the next goes at once; the
+ * RDVC_MISSED_MAX-th missed in a row is RDVC_EV_SERVER_LOST (and so is
+ * every RDVC_MISSED_MAX-th after it, each a refresh interval apart).  The
+ * caller may then move to another server with rdvc_move(): the
+ * registration is made there afresh, with the same candidates.
  */
 #ifndef PUNCH_RENDEZVOUS_CLIENT_H
 #define PUNCH_RENDEZVOUS_CLIENT_H
@@ -37,6 +46,12 @@ enum {
 	 * long: sent at 0, 100 and 300 ms, given up at 500 ms. */
 	RDVC_ALT_RTO_MS = 100,
 	RDVC_ALT_TIMEOUT_MS = 500,
+	RDVC_PINS_MAX = 8,        /* server keys trusted at once */
+	/* A refresh is missed after 5 s (sent at 0, 0.5, 1.5 and 3.5 s), so
+	 * that three missed (15 s) come before a 30 s registration at the
+	 * lost server has run out. */
+	RDVC_REFRESH_TIMEOUT_MS = 5000,
+	RDVC_MISSED_MAX = 3,
 };
 
 enum rdvc_state {
@@ -57,6 +72,7 @@ enum rdvc_event {
 	RDVC_EV_SERVER_KEY,  /* first use: arg is the fingerprint to pin */
 	RDVC_EV_SERVER_KEY_CHANGED, /* arg: the new fingerprint; fatal */
 	RDVC_EV_RELEASED,    /* the server dropped our id's binding */
+	RDVC_EV_SERVER_LOST, /* arg: int *, refreshes missed in a row */
 };
 
 typedef void rdvc_send_fn(void *ctx, const struct sockaddr *to,
@@ -79,8 +95,11 @@ struct rdv_client {
 	int ever_registered;
 
 	const struct sign_key *key;    /* ours, for REGISTER and RELEASE */
-	uint8_t server_fp[SIGN_FP_LEN]; /* the server's key, once pinned */
-	int server_pinned;
+	/* the server's keys, once pinned (server_fp[0]: the first) */
+	uint8_t server_fp[RDVC_PINS_MAX][SIGN_FP_LEN];
+	int server_pinned;             /* how many */
+	/* refreshes missed in a row */
+	int missed;
 	uint64_t unsigned_dropped;     /* unsigned or badly signed messages */
 	/* The relay credentials of our registration (PUNCH-RELAY), if the
 	 * server relays: valid while the registration lives. */
@@ -108,8 +127,13 @@ void rdvc_init(struct rdv_client *rc, const struct sockaddr *server,
 void rdvc_start(struct rdv_client *rc, uint64_t now_ms);
 /* Sign requests with key (kept by the caller). */
 void rdvc_set_key(struct rdv_client *rc, const struct sign_key *key);
-/* Trust only this server key (known_servers or -server-key). */
+/* Trust this server key (known_servers or -server-key): only the keys
+ * pinned so far, up to RDVC_PINS_MAX. */
 void rdvc_pin_server(struct rdv_client *rc, const uint8_t fp[SIGN_FP_LEN]);
+/* Another server: its address, no key pinned (pin its keys next), no
+ * nonce; the registration is made there with rdvc_register().  What the
+ * first server told us (srflx, the mapping test) is kept. */
+void rdvc_move(struct rdv_client *rc, const struct sockaddr *server);
 /* Register rc->self (the app has filled in its candidates). */
 void rdvc_register(struct rdv_client *rc, uint64_t now_ms);
 /* Ask the server to drop the binding of rc->self.id to our key. */

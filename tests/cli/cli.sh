@@ -83,7 +83,22 @@ expect 2 "-wait wants seconds" chat -server 127.0.0.1:1 -i a -peer b -wai soon
 expect 2 '-f is an option of punch recv' send -server 127.0.0.1:1 -id a -peer b -force x
 expect 2 '-f is an option of punch recv' chat -server 127.0.0.1:1 -id a -peer b -f
 expect 2 'unknown option' chat -server 127.0.0.1:1 -id a -peer b -pe x
-expect 2 "bad -server 'nonsense'" chat -server nonsense -id a -peer b
+expect 2 "-server wants HOST:PORT \(an IPv6 HOST in brackets\), got 'nonsense'" chat -server nonsense -id a -peer b
+# -server lists (comma-separated, or -server repeated): each entry checked,
+# at most 8 in all.
+expect 2 "-server '127.0.0.1:1,,127.0.0.1:2' has an empty entry" chat -server 127.0.0.1:1,,127.0.0.1:2 -id a -peer b
+expect 2 "-server '127.0.0.1:1,' has an empty entry" chat -server 127.0.0.1:1, -id a -peer b
+expect 2 "-server '' has an empty entry" chat -server '' -id a -peer b
+S8=127.0.0.1:1,127.0.0.1:2,127.0.0.1:3,127.0.0.1:4,127.0.0.1:5,127.0.0.1:6,127.0.0.1:7,127.0.0.1:8
+expect 2 'too many servers in -server \(at most 8\)' chat -server $S8,127.0.0.1:9 -id a -peer b
+expect 2 'too many servers in -server \(at most 8\)' chat -server $S8 -server 127.0.0.1:9 -id a -peer b
+expect 2 "-server '127.0.0.1:99999': PORT must be a number 1-65535" chat -server 127.0.0.1:1,127.0.0.1:99999 -id a -peer b
+expect 2 "-server 'example.net:0': PORT must be a number 1-65535" chat -server 127.0.0.1:1 -server example.net:0 -id a -peer b
+expect 2 "-server wants HOST:PORT \(an IPv6 HOST in brackets\), got '::1:3478'" chat -server ::1:3478 -id a -peer b
+expect 2 "-server lists '127.0.0.1:1' twice" chat -server 127.0.0.1:1,127.0.0.1:1 -id a -peer b
+K=(-server-key SHA256:mzwe+CojhykMyj/NVolpqrtJ1Y9uA0DFxUwCVA67TRM)
+expect 2 'too many -server-key \(at most 8\)' chat -server 127.0.0.1:1 -id a -peer b \
+	"${K[@]}" "${K[@]}" "${K[@]}" "${K[@]}" "${K[@]}" "${K[@]}" "${K[@]}" "${K[@]}" "${K[@]}"
 expect 0 '-print-key' server -help
 expect 2 "-id-ttl wants a duration such as 30d" server -id-ttl 0
 expect 2 "-id-ttl wants a duration such as 30d" server -id-ttl 5w

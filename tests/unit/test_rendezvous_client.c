@@ -754,11 +754,12 @@ static void test_client_server_restart(void **state)
 }
 
 /* The server goes away after the client registered: the client keeps
- * trying, and says nothing fatal. */
+ * trying, and says nothing fatal.  Each refresh is missed after
+ * RDVC_REFRESH_TIMEOUT_MS; the third missed says the server is lost (the
+ * caller may fail over), and the tries then come once an interval. */
 static void test_client_server_gone(void **state)
 {
 	size_t sent;
-	uint64_t t;
 
 	(void)state;
 	rdvc_start(&world.c[0].rc, 0);
@@ -766,23 +767,31 @@ static void test_client_server_gone(void **state)
 	assert_int_equal(world.c[0].rc.state, RDVC_REGISTERED);
 	world.server_down = 1;
 	sent = world.c[0].sent;
-	/* the refresh at 10 s, its 7 transmissions, the 8 s wait (39.5 s,
-	 * plus up to 10 % of jitter), and a new attempt at once */
-	w_run(10000 + 39500 - 1);
-	assert_size(world.c[0].sent, sent + RTX_RC);
-	for (t = 10000 + 39500; t <= 10000 + 39500 * (100 + RTX_JITTER_PCT) / 100;
-	     t++) {
-		w_run(t);
-		if (world.c[0].sent > sent + RTX_RC)
-			break;
-	}
-	assert_size(world.c[0].sent, sent + RTX_RC + 1);
+	/* the refresh at 10 s: sent at 0, 0.5, 1.5 and 3.5 s (and up to 10 %
+	 * of jitter on each wait), missed at 5 s */
+	w_run(10000 + RDVC_REFRESH_TIMEOUT_MS - 1);
+	assert_size(world.c[0].sent, sent + 4);
+	assert_int_equal(world.c[0].rc.missed, 0);
+	/* missed; the next at once */
+	w_run(10000 + RDVC_REFRESH_TIMEOUT_MS);
+	assert_int_equal(world.c[0].rc.missed, 1);
+	assert_size(world.c[0].sent, sent + 5);
+	assert_size(count_events(&world.c[0], RDVC_EV_SERVER_LOST), 0);
+	/* the third missed: lost, once */
+	w_run(10000 + 3 * RDVC_REFRESH_TIMEOUT_MS);
+	assert_int_equal(world.c[0].rc.missed, RDVC_MISSED_MAX);
+	assert_size(count_events(&world.c[0], RDVC_EV_SERVER_LOST), 1);
+	assert_size(world.c[0].sent, sent + 3 * 4);
+	/* then a refresh interval (10 s, plus jitter) before the next */
+	w_run(10000 + 3 * RDVC_REFRESH_TIMEOUT_MS + 10000 - 1);
+	assert_size(world.c[0].sent, sent + 3 * 4);
 	assert_size(count_events(&world.c[0], RDVC_EV_UNREACHABLE), 0);
 	assert_size(count_events(&world.c[0], RDVC_EV_REFUSED), 0);
 	/* and when the server is back, it registers again */
 	world.server_down = 0;
-	w_run(t + 600);
+	w_run(10000 + 3 * RDVC_REFRESH_TIMEOUT_MS + 11000 + 600);
 	assert_int_equal(world.c[0].rc.state, RDVC_REGISTERED);
+	assert_int_equal(world.c[0].rc.missed, 0);
 	assert_false(world.c[0].rc.busy);
 }
 
