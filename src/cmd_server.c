@@ -1,4 +1,5 @@
 #include <getopt.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -92,7 +93,8 @@ static const char usage[] =
 	"  -threads N         run N event loops, 1-64, each with its own socket\n"
 	"                     on every listen address (SO_REUSEPORT): the kernel\n"
 	"                     spreads clients over them (default: the number of\n"
-	"                     online CPUs). TCP, TLS and -metrics are thread 0's\n"
+	"                     CPUs it may use). TCP, TLS and -metrics are thread\n"
+	"                     0's\n"
 	"  -print-key         print the server's key fingerprint (made on first\n"
 	"                     use), for clients' -server-key, and exit\n"
 	"  -log LEVEL         quiet: the start and stop lines, warnings, errors\n"
@@ -359,10 +361,15 @@ static int relay_opt(struct server_config *cfg, int c, const char *arg)
 	}
 }
 
-/* One loop per online CPU, within 1-SERVER_THREADS_MAX. */
+/* One loop per CPU this process may run on (its affinity: taskset, a
+ * cgroup's cpuset), else per online CPU; within 1-SERVER_THREADS_MAX. */
 static int default_threads(void)
 {
+	cpu_set_t set;
 	long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+	if (!sched_getaffinity(0, sizeof(set), &set) && CPU_COUNT(&set) > 0)
+		n = CPU_COUNT(&set);
 
 	if (n < 1)
 		return 1;
