@@ -108,6 +108,11 @@ int turn_server_join(struct turn_server *t, struct turn_group *g)
 	if (g->n == TURN_GROUP_MAX)
 		return -1;
 	pthread_mutex_lock(&g->lock);
+	/* One nonce key for all: a nonce from one thread's 401 is good at
+	 * another's (a client whose source port changed lands elsewhere). */
+	if (g->n)
+		memcpy(t->auth.nonce_key, g->t[0]->auth.nonce_key,
+		       sizeof(t->auth.nonce_key));
 	g->t[g->n++] = t;
 	t->group = g;
 	pthread_mutex_unlock(&g->lock);
