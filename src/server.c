@@ -159,6 +159,19 @@ struct server {
  * answers from whichever thread called it. */
 static _Thread_local struct server *current;
 
+/* Counters of threads 1..N-1 are summed by thread 0 (metrics_fill()). */
+static void stats_hold(struct server *srv)
+{
+	if (srv->thread != 0)
+		uv_mutex_lock(&srv->stats_lock);
+}
+
+static void stats_release(struct server *srv)
+{
+	if (srv->thread != 0)
+		uv_mutex_unlock(&srv->stats_lock);
+}
+
 static const char software[] = "punch " PUNCH_VERSION;
 
 /* A UDP socket bound to addr.  With reuse (-threads), SO_REUSEPORT, so
@@ -311,11 +324,9 @@ static void on_relay_readable(uv_poll_t *h, int status, int events)
 	(void)events;
 	if (status < 0)
 		return;
-	if (srv->thread != 0)
-		uv_mutex_lock(&srv->stats_lock);
+	stats_hold(srv);
 	relay_batches(srv, r);
-	if (srv->thread != 0)
-		uv_mutex_unlock(&srv->stats_lock);
+	stats_release(srv);
 }
 
 static void relay_batches(struct server *srv, struct relay_socket *r)
@@ -600,19 +611,6 @@ static void flush_all(struct server *srv, const struct binding_service *svc)
 
 static void read_batches(struct server *srv, struct server_socket *s);
 
-/* Counters of threads 1..N-1 are summed by thread 0 (metrics_fill()). */
-static void stats_hold(struct server *srv)
-{
-	if (srv->thread != 0)
-		uv_mutex_lock(&srv->stats_lock);
-}
-
-static void stats_release(struct server *srv)
-{
-	if (srv->thread != 0)
-		uv_mutex_unlock(&srv->stats_lock);
-}
-
 static void on_readable(uv_poll_t *h, int status, int events)
 {
 	struct server_socket *s = h->data;
@@ -871,16 +869,14 @@ static void on_timer(uv_timer_t *t)
 		next = rdv_tick(srv->rdv, now);
 		bindings_save(srv, now, 0);
 		uv_mutex_unlock(&srv->g->rdv_lock);
-	} else {
-		uv_mutex_lock(&srv->stats_lock);
 	}
+	stats_hold(srv);
 	if (srv->turn) {
 		uint64_t relay_next = turn_tick(srv->turn, now);
 
 		next = relay_next < next ? relay_next : next;
 	}
-	if (srv->thread != 0)
-		uv_mutex_unlock(&srv->stats_lock);
+	stats_release(srv);
 	uv_timer_start(&srv->timer, on_timer, next > now ? next - now : 1, 0);
 }
 
