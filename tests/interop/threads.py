@@ -22,7 +22,10 @@ read how many datagrams.
 3. relay: each allocates with the PUNCH-RELAY credentials its REGISTER
    success carried (alice's allocation is thread 0's, bob's the last
    thread's), and data crosses from alice's relay to bob's and back.
-4. SIGTERM: exit status 0, no sanitizer report.
+4. TCP: carol registers over TCP (served by thread 0), dave over UDP from
+   a socket the last thread reads: each gets the other's PEER-INFO (carol's
+   made on dave's thread and handed to thread 0), and both answers count.
+5. SIGTERM: exit status 0, no sanitizer report.
 
 Traffic stays on 127.0.0.1; every wait is bounded; the server is killed on
 every exit path.
@@ -91,7 +94,7 @@ class Peer(M.Client):
         for _ in range(2):
             txid = os.urandom(12)
             a = attrs + (W.attr(M.NONCE, self.nonce) if self.nonce else b"")
-            self.sock.sendto(W.signed_message(mtype, txid, a, self.key), self.dest)
+            self.out(W.signed_message(mtype, txid, a, self.key))
             msg = self.answer(txid)
             codes.append(msg.get("error", 0))
             if codes[-1] != 438:
@@ -111,8 +114,11 @@ class Peer(M.Client):
                 self.peer_infos.append(msg)
         return self.peer_infos.pop(0)
 
+    def out(self, msg):
+        self.sock.sendto(msg, self.dest)
+
     def ack(self, info):
-        self.sock.sendto(W.message(PEER_INFO_SUCCESS, info["txid"]), self.dest)
+        self.out(W.message(PEER_INFO_SUCCESS, info["txid"]))
 
     def turn(self, method, attrs, nonce=None):
         """(error code, response) of a TURN request with the minted
@@ -154,6 +160,34 @@ class Peer(M.Client):
         if msg["type"] != M.DATA_INDICATION:
             raise Fail("expected a Data indication, got type 0x%04x" % msg["type"])
         return dict(msg["attrs"]).get(M.DATA)
+
+
+class TcpPeer(Peer):
+    """The same over one TCP connection (RFC 8489 6.2.2 framing), which
+    thread 0 serves whatever the threads."""
+
+    def __init__(self, port):
+        super().__init__(port)
+        self.sock.close()
+        self.sock = socket.create_connection(self.dest, timeout=W.TIMEOUT_S)
+        self.rest = b""
+
+    def out(self, msg):
+        self.sock.sendall(msg)
+
+    def recv(self, end):
+        while (len(self.rest) < W.HEADER_LEN or
+               len(self.rest) < W.HEADER_LEN + struct.unpack("!H", self.rest[2:4])[0]):
+            left = end - time.monotonic()
+            if left <= 0 or not select.select([self.sock], [], [], left)[0]:
+                raise Fail("no message from the server over TCP within %.0f s" % W.TIMEOUT_S)
+            chunk = self.sock.recv(4096)
+            if not chunk:
+                raise Fail("the server closed the TCP connection")
+            self.rest += chunk
+        want = W.HEADER_LEN + struct.unpack("!H", self.rest[2:4])[0]
+        data, self.rest = self.rest[:want], self.rest[want:]
+        return dict(W.decode(data), raw=data)
 
 
 def spread(port, base, n):
@@ -206,6 +240,15 @@ def xor_decode(value):
     return (socket.inet_ntoa(struct.pack("!I", raw)), port)
 
 
+def first_time(before, after):
+    """Each PEER-INFO arrived as first sent, not as a retransmission from
+    thread 0's timer, which would hide one lost between threads.  (The
+    answers go back at once; the first retransmission waits 500 ms.)"""
+    expect("PEER-INFO retransmissions", 0,
+           M.get(after, "punch_peer_info_retransmissions_total") -
+           M.get(before, "punch_peer_info_retransmissions_total"))
+
+
 def split_pair(port, base, n):
     alice, bob = client_on(port, base, n, 0), client_on(port, base, n, n - 1)
     before = M.scrape(base, "before the pair")
@@ -227,9 +270,39 @@ def split_pair(port, base, n):
             break
         select.select([], [], [], 0.05)
     expect("PEER-INFO answers matched", 2, acked)
+    first_time(before, now)
     expect("introductions", 1, M.get(now, "punch_introductions_total") -
            M.get(before, "punch_introductions_total"))
     return alice, bob
+
+
+def tcp_pair(port, base, n):
+    """carol over TCP (thread 0's) and dave over UDP on the last thread: a
+    PEER-INFO for carol made on dave's thread is handed to thread 0."""
+    dave = client_on(port, base, n, n - 1)
+    carol = TcpPeer(port)
+    before = M.scrape(base, "before the TCP pair")
+    expect("carol's REGISTER over TCP", [438, 0], carol.register(b"carol", b"dave"))
+    expect("dave's REGISTER (thread %d)" % (n - 1), [438, 0], dave.register(b"dave", b"carol"))
+    c_info, d_info = carol.wait_peer_info(), dave.wait_peer_info()
+    if W.verify_signed(c_info["raw"]) is None:
+        raise Fail("carol's PEER-INFO over TCP is not signed by the server")
+    expect("carol's PEER-INFO over TCP names", b"dave", dict(c_info["attrs"]).get(P_ID))
+    expect("dave's PEER-INFO names", b"carol", dict(d_info["attrs"]).get(P_ID))
+    carol.ack(c_info)
+    dave.ack(d_info)
+    end = time.monotonic() + W.TIMEOUT_S
+    while True:
+        now = M.scrape(base, "after the TCP pair's acknowledgements")
+        acked = (M.get(now, "punch_peer_info_acked_total") -
+                 M.get(before, "punch_peer_info_acked_total"))
+        if acked == 2 or time.monotonic() > end:
+            break
+        select.select([], [], [], 0.05)
+    expect("the TCP pair's PEER-INFO answers matched", 2, acked)
+    first_time(before, now)
+    carol.sock.close()
+    dave.sock.close()
 
 
 def relay(alice, bob):
@@ -249,7 +322,7 @@ def main(punch, n):
     err_path = os.path.join(tmp.name, "server.err")
     proc, port, mport = M.start(punch, tmp.name, err_path,
                                 ["-threads", str(n), "-auth-secret", SECRET.decode(),
-                                 "-relay-allow-private", "-no-tcp"])
+                                 "-relay-allow-private"])
     try:
         base = "http://127.0.0.1:%d" % mport
         expect("threads in the metrics", n,
@@ -257,6 +330,7 @@ def main(punch, n):
         spread(port, base, n)
         alice, bob = split_pair(port, base, n)
         relay(alice, bob)
+        tcp_pair(port, base, n)
         M.stop(proc, err_path)
     finally:
         if proc.poll() is None:
