@@ -26,6 +26,10 @@ read how many datagrams.
    a socket the last thread reads: each gets the other's PEER-INFO (carol's
    made on dave's thread and handed to thread 0), and both answers count.
 5. SIGTERM: exit status 0, no sanitizer report.
+6. Redis: a second server with -registry on a redis-server of the test's
+   own (127.0.0.1, a free port, nothing saved): the split pair again.
+   bob's REGISTER, read by the last thread, goes to Redis through thread
+   0 (whose loop the Redis connection is on) and is answered from there.
 
 Traffic stays on 127.0.0.1; every wait is bounded; the server is killed on
 every exit path.
@@ -37,6 +41,7 @@ import os
 import select
 import socket
 import struct
+import subprocess
 import sys
 import tempfile
 import time
@@ -317,6 +322,61 @@ def relay(alice, bob):
     expect("what alice got back", b"from bob", alice.data())
 
 
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def redis_start(tmp):
+    """A redis-server on 127.0.0.1, answering PING; (process, port)."""
+    port = free_port()
+    proc = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1",
+                             "--save", "", "--appendonly", "no", "--dir", tmp,
+                             "--logfile", os.path.join(tmp, "redis.log")],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+    end = time.monotonic() + 10
+    while time.monotonic() < end:
+        if proc.poll() is not None:
+            raise Fail("redis-server exited: %s" % open(os.path.join(tmp, "redis.log")).read())
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as c:
+                c.sendall(b"PING\r\n")
+                if c.recv(16).startswith(b"+PONG"):
+                    return proc, port
+        except OSError:
+            pass
+        select.select([], [], [], 0.05)
+    proc.kill()
+    raise Fail("redis-server did not answer PING within 10 s")
+
+
+def redis_scenario(punch, tmp, n):
+    redis, rport = redis_start(tmp)
+    err_path = os.path.join(tmp, "server-redis.err")
+    proc = None
+    try:
+        proc, port, mport = M.start(punch, os.path.join(tmp, "r"), err_path,
+                                    ["-threads", str(n), "-no-tcp",
+                                     "-registry", "redis://127.0.0.1:%d" % rport])
+        base = "http://127.0.0.1:%d" % mport
+        end = time.monotonic() + 10
+        while M.get(M.scrape(base, "until Redis is up"), "punch_redis_up") != 1:
+            if time.monotonic() > end:
+                raise Fail("the server did not reach Redis within 10 s")
+            select.select([], [], [], 0.05)
+        split_pair(port, base, n)
+        expect("registrations served from memory", 0,
+               M.get(M.scrape(base, "after the Redis pair"), "punch_redis_served_from_memory_total"))
+        M.stop(proc, err_path)
+    finally:
+        if proc and proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        redis.kill()
+        redis.wait()
+
+
 def main(punch, n):
     tmp = tempfile.TemporaryDirectory()
     err_path = os.path.join(tmp.name, "server.err")
@@ -332,6 +392,8 @@ def main(punch, n):
         relay(alice, bob)
         tcp_pair(port, base, n)
         M.stop(proc, err_path)
+        os.mkdir(os.path.join(tmp.name, "r"))
+        redis_scenario(punch, tmp.name, n)
     finally:
         if proc.poll() is None:
             proc.kill()
