@@ -105,7 +105,7 @@ take_port() {
 # A copy, so that a rebuild during the run cannot change what is measured.
 cp "$PUNCH" "$tmp/punch"
 take_port punch
-"${pin_server[@]}" "$tmp/punch" server -listen "$HOST:${port[punch]}" -state "$tmp/punch.state" >"$tmp/punch.log" 2>&1 &
+"${pin_server[@]}" "$tmp/punch" server -threads 1 -listen "$HOST:${port[punch]}" -state "$tmp/punch.state" >"$tmp/punch.log" 2>&1 &
 pid[punch]=$!
 
 take_port coturn

@@ -1,7 +1,9 @@
 #include <getopt.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <netinet/in.h>
 
 #include "addr.h"
@@ -23,7 +25,7 @@ static const char usage[] =
 	"                    [-tls-listen ADDR:PORT -cert FILE -key FILE]\n"
 	"                    [-metrics ADDR:PORT [-metrics-public]]\n"
 	"                    [-registry redis://HOST[:PORT][/DB] | unix:///PATH]\n"
-	"                    [-log quiet|info|debug] [-v]\n"
+	"                    [-threads N] [-log quiet|info|debug] [-v]\n"
 	"       punch server [-state DIR] -print-key\n"
 	"\n"
 	"Answer STUN Binding requests (RFC 8489) over UDP and TCP, and introduce\n"
@@ -88,6 +90,11 @@ static const char usage[] =
 	"                     PUNCH_REDIS_PASSWORD); pairs that registered at\n"
 	"                     two servers are introduced. While Redis is away,\n"
 	"                     the server serves from memory (see punch(1))\n"
+	"  -threads N         run N event loops, 1-64, each with its own socket\n"
+	"                     on every listen address (SO_REUSEPORT): the kernel\n"
+	"                     spreads clients over them (default: the number of\n"
+	"                     CPUs it may use). TCP, TLS and -metrics are thread\n"
+	"                     0's\n"
 	"  -print-key         print the server's key fingerprint (made on first\n"
 	"                     use), for clients' -server-key, and exit\n"
 	"  -log LEVEL         quiet: the start and stop lines, warnings, errors\n"
@@ -354,6 +361,21 @@ static int relay_opt(struct server_config *cfg, int c, const char *arg)
 	}
 }
 
+/* One loop per CPU this process may run on (its affinity: taskset, a
+ * cgroup's cpuset), else per online CPU; within 1-SERVER_THREADS_MAX. */
+static int default_threads(void)
+{
+	cpu_set_t set;
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+	if (!sched_getaffinity(0, sizeof(set), &set) && CPU_COUNT(&set) > 0)
+		n = CPU_COUNT(&set);
+
+	if (n < 1)
+		return 1;
+	return n > SERVER_THREADS_MAX ? SERVER_THREADS_MAX : (int)n;
+}
+
 int cmd_server(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -387,12 +409,13 @@ int cmd_server(int argc, char **argv)
 		{ "metrics", required_argument, NULL, 'H' },
 		{ "metrics-public", no_argument, NULL, 'U' },
 		{ "registry", required_argument, NULL, 'Y' },
+		{ "threads", required_argument, NULL, 'j' },
 		{ NULL, 0, NULL, 0 }
 	};
 	struct server_config cfg = { 0 };
 	const char *alt = NULL, *metrics = NULL, *why = NULL;
 	int want_key = 0, metrics_public = 0;
-	long port = SERVER_DEFAULT_PORT, max_peers, max_tcp;
+	long port = SERVER_DEFAULT_PORT, max_peers, max_tcp, threads;
 	int port_given = 0, rc;
 	char err[REGISTRY_URL_HOST_MAX + 256];
 	int c;
@@ -469,6 +492,12 @@ int cmd_server(int argc, char **argv)
 				return cmd_bad("server", "%s", err);
 			cfg.has_registry = 1;
 			break;
+		case 'j':
+			if (parse_range(optarg, 1, SERVER_THREADS_MAX, &threads))
+				return cmd_bad("server", "-threads wants a number 1-%d, got '%s'",
+				               SERVER_THREADS_MAX, optarg);
+			cfg.threads = (int)threads;
+			break;
 		case 'h':
 			fputs(usage, stdout);
 			return 0;
@@ -504,6 +533,8 @@ int cmd_server(int argc, char **argv)
 	                         cfg.max_per_prefix || cfg.relay_allow_private ||
 	                         cfg.realm))
 		return cmd_bad("server", "the relay flags need -auth-secret or -auth-secret-file, which turn the relay on");
+	if (!cfg.threads)
+		cfg.threads = default_threads();
 	log_set_tag("punch server");
 	return server_run(&cfg);
 }

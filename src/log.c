@@ -22,9 +22,13 @@ void log_msg(enum log_level level, const char *fmt, ...)
 		                        "debug: " };
 	va_list ap;
 
+	/* One line at a time, whole, when threads log (punch server
+	 * -threads). */
+	flockfile(stderr);
 	fprintf(stderr, "%s: %s", log_tag, prefix[level]);
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fputc('\n', stderr);
+	funlockfile(stderr);
 }

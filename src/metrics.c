@@ -324,6 +324,16 @@ static void drops(struct text *t, const struct metrics_snapshot *s)
 	       s->send_failed);
 }
 
+/* -threads: how the kernel spread the clients over the threads. */
+static void threads(struct text *t, const struct metrics_snapshot *s)
+{
+	family(t, "punch_thread_datagrams_total", "counter",
+	       "Datagrams read from the listen sockets, by the thread that read them (-threads).");
+	for (size_t i = 0; i < s->n_threads; i++)
+		text_printf(t, "punch_thread_datagrams_total{thread=\"%zu\"} %llu\n",
+		            i, (unsigned long long)s->thread_received[i]);
+}
+
 char *metrics_format(const struct metrics_snapshot *s, size_t *len)
 {
 	struct text t = { malloc(METRICS_BUF_START), 0, METRICS_BUF_START, 0 };
@@ -343,6 +353,7 @@ char *metrics_format(const struct metrics_snapshot *s, size_t *len)
 		relay(&t, s);
 	if (s->redis)
 		redis(&t, s);
+	threads(&t, s);
 	if (t.oom) {
 		free(t.p);
 		return NULL;

@@ -86,6 +86,9 @@ struct metrics_snapshot {
 	uint64_t allocations;          /* held now (relay on) */
 	uint64_t uptime_s;
 	const char *version;
+	/* -threads: datagrams each thread read from the listen sockets */
+	const uint64_t *thread_received;
+	size_t n_threads;
 };
 
 /* The exposition text, NUL-terminated, in a buffer from malloc() that the

@@ -73,6 +73,7 @@ struct registry_redis {
 	size_t inflight;
 	uint64_t last_warn_ms;
 	struct registry_redis_stats stats;
+	uv_mutex_t *lock; /* NULL: one thread */
 };
 
 /* One registration on its way through Redis. */
@@ -312,6 +313,18 @@ static const redisReply *elem_str(const redisReply *r, size_t i)
 	return r->element[i];
 }
 
+static void rr_lock(struct registry_redis *rr)
+{
+	if (rr->lock)
+		uv_mutex_lock(rr->lock);
+}
+
+static void rr_unlock(struct registry_redis *rr)
+{
+	if (rr->lock)
+		uv_mutex_unlock(rr->lock);
+}
+
 static void on_message(redisAsyncContext *ac, void *reply, void *priv)
 {
 	struct registry_redis *rr = ac->data;
@@ -344,7 +357,9 @@ static void on_message(redisAsyncContext *ac, void *reply, void *priv)
 		return;
 	}
 	rr->stats.received++;
+	rr_lock(rr);
 	rdv_remote_introduce(rr->rs, target, &about, uv_now(rr->loop));
+	rr_unlock(rr);
 }
 
 /* A PUBLISH nobody heard: the peer's server is gone (its registrations
@@ -457,15 +472,26 @@ static int outcome_read(struct registry_redis *rr, struct rjob *j,
 	return 0;
 }
 
+static void on_pair_locked(struct registry_redis *rr, struct rjob *j,
+                           const redisReply *r);
+
 static void on_pair(redisAsyncContext *ac, void *reply, void *priv)
 {
 	struct rjob *j = priv;
 	struct registry_redis *rr = j->rr;
-	const redisReply *r = reply;
+
+	(void)ac;
+	rr_lock(rr);
+	on_pair_locked(rr, j, reply);
+	rr_unlock(rr);
+}
+
+static void on_pair_locked(struct registry_redis *rr, struct rjob *j,
+                           const redisReply *r)
+{
 	struct reg_outcome o = { 0 };
 	const char *srv = NULL;
 
-	(void)ac;
 	rr->inflight--;
 	if (!r && !rr->closing)
 		rr_error(rr, "no answer from the pairing script: the connection went");
@@ -671,6 +697,11 @@ void registry_redis_free(struct registry_redis *rr)
 	rr->cmd = rr->sub = NULL;
 	uv_close((uv_handle_t *)&rr->watchdog, watchdog_closed);
 	uv_close((uv_handle_t *)&rr->retry, retry_closed); /* the last */
+}
+
+void registry_redis_set_lock(struct registry_redis *rr, uv_mutex_t *lock)
+{
+	rr->lock = lock;
 }
 
 const struct registry_redis_stats *

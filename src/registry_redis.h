@@ -72,6 +72,10 @@ struct registry_redis *registry_redis_new(uv_loop_t *loop,
                                           size_t err_len);
 /* Registrations still waiting for Redis are answered from memory. */
 void registry_redis_free(struct registry_redis *rr);
+/* -threads: lock (held by the caller around submit and release) is taken
+ * by the callbacks that reach the rendezvous or the local table. */
+void registry_redis_set_lock(struct registry_redis *rr, uv_mutex_t *lock);
+
 const struct registry_redis_stats *
 registry_redis_stats(const struct registry_redis *rr);
 /* This server's name on the registry (its channel's). */

@@ -5,6 +5,15 @@
  * themselves are read and written in batches with recvmmsg/sendmmsg on the
  * raw descriptor, watched with uv_poll: libuv 1.44's uv_udp sends one
  * datagram per system call, which would halve the server's rate.
+ *
+ * -threads N (server_threads below): N such loops, one per thread, each
+ * with its own SO_REUSEPORT socket on every listen address, so the kernel
+ * spreads clients over them by a hash of the 4-tuple and a client's
+ * datagrams keep landing on one thread.  Each thread has its own Binding
+ * services and its own TURN relay (an allocation, and its relayed socket,
+ * stay with the thread that made it).  What they share is the rendezvous
+ * (its registry, id bindings and pending PEER-INFOs), behind one lock;
+ * thread 0 also runs TCP, TLS, the metrics, the signals and Redis.
  */
 #include "server.h"
 
@@ -44,6 +53,27 @@ enum {
 };
 
 struct server;
+struct hop;
+
+/* What the threads share.  Lock order: a worker's stats_lock, then
+ * rdv_lock, then inbox_lock; no thread takes one while it holds a later
+ * one. */
+struct server_group {
+	struct server *w[SERVER_THREADS_MAX];
+	int n;
+	/* Held by whoever calls into the rendezvous (rdv_*) or its store. */
+	uv_mutex_t rdv_lock;
+	/* Thread 0's inbox: what only it may do, handed over by the others
+	 * (hop_* below). */
+	uv_mutex_t inbox_lock;
+	struct hop *inbox;
+	struct turn_group *turn_group; /* the relays' limits, shared */
+	/* the metrics' sums, filled on thread 0 at each scrape */
+	struct metrics_requests requests;
+	struct turn_stats turn;
+	struct rdv_stats rdv;
+	uint64_t received[SERVER_THREADS_MAX];
+};
 
 /* The relayed socket of one TURN allocation (turn_server.h's slot). */
 struct relay_socket {
@@ -113,14 +143,41 @@ struct server {
 	struct metrics_requests requests;
 	struct metrics_http *metrics;
 	uint64_t started_ms;
+	/* -threads: this worker's place among them (server_group above) */
+	struct server_group *g;
+	int thread;
+	uv_thread_t tid;
+	int running;         /* tid was started */
+	uv_async_t wake;     /* thread 0: its inbox; others: stop */
+	/* Threads 1..N-1 hold it while they count, so that thread 0 can sum
+	 * their counters for -metrics; thread 0 reads its own. */
+	uv_mutex_t stats_lock;
+	uint64_t received;   /* datagrams read from listen sockets */
 };
+
+/* The worker running on this thread, for rdv_send(): the rendezvous
+ * answers from whichever thread called it. */
+static _Thread_local struct server *current;
+
+/* Counters of threads 1..N-1 are summed by thread 0 (metrics_fill()). */
+static void stats_hold(struct server *srv)
+{
+	if (srv->thread != 0)
+		uv_mutex_lock(&srv->stats_lock);
+}
+
+static void stats_release(struct server *srv)
+{
+	if (srv->thread != 0)
+		uv_mutex_unlock(&srv->stats_lock);
+}
 
 static const char software[] = "punch " PUNCH_VERSION;
 
-static int socket_open(const struct sockaddr_storage *addr,
-                       struct sockaddr_storage *bound)
+/* A UDP socket bound to addr.  With reuse (-threads), SO_REUSEPORT, so
+ * that every thread's socket shares the address. */
+static int socket_bind(const struct sockaddr_storage *addr, int reuse)
 {
-	socklen_t len = sizeof(*bound);
 	int one = 1;
 	int fd;
 
@@ -131,17 +188,50 @@ static int socket_open(const struct sockaddr_storage *addr,
 	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &(int){ LISTEN_RCVBUF },
 	           sizeof(int));
 	/* Both 0.0.0.0:3478 and [::]:3478 by default: keep them apart. */
-	if (addr->ss_family == AF_INET6 &&
-	    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)))
-		goto fail;
-	if (bind(fd, (const struct sockaddr *)addr,
-	         addr_len((const struct sockaddr *)addr)) ||
-	    getsockname(fd, (struct sockaddr *)bound, &len))
-		goto fail;
+	if ((addr->ss_family == AF_INET6 &&
+	     setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one))) ||
+	    (reuse &&
+	     setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one))) ||
+	    bind(fd, (const struct sockaddr *)addr,
+	         addr_len((const struct sockaddr *)addr))) {
+		int e = errno;
+
+		close(fd);
+		errno = e;
+		return -1;
+	}
 	return fd;
-fail:
-	close(fd);
-	return -1;
+}
+
+/* first: the first thread's socket for this address, which checks that
+ * nobody holds it (SO_REUSEPORT would let another server of the same user
+ * share it, or a -listen given twice) and resolves port 0. */
+static int socket_open(const struct sockaddr_storage *addr,
+                       struct sockaddr_storage *bound, int reuse, int first)
+{
+	socklen_t len = sizeof(*bound);
+	struct sockaddr_storage a = *addr;
+	int fd;
+
+	if (reuse && first) {
+		fd = socket_bind(addr, 0);
+		if (fd < 0)
+			return -1;
+		if (getsockname(fd, (struct sockaddr *)&a, &len)) {
+			close(fd);
+			return -1;
+		}
+		close(fd);
+		len = sizeof(*bound);
+	}
+	fd = socket_bind(&a, reuse);
+	if (fd < 0)
+		return -1;
+	if (getsockname(fd, (struct sockaddr *)bound, &len)) {
+		close(fd);
+		return -1;
+	}
+	return fd;
 }
 
 static void queue_flush(struct server *srv, struct send_queue *q, int fd)
@@ -224,15 +314,25 @@ static void out_queue_add(struct server *srv, struct out_queue *q, int fd,
 }
 
 /* Datagrams from peers to an allocation's relayed socket. */
+static void relay_batches(struct server *srv, struct relay_socket *r);
+
 static void on_relay_readable(uv_poll_t *h, int status, int events)
 {
 	struct relay_socket *r = h->data;
 	struct server *srv = r->srv;
-	uint64_t now = uv_now(&srv->loop);
 
 	(void)events;
 	if (status < 0)
 		return;
+	stats_hold(srv);
+	relay_batches(srv, r);
+	stats_release(srv);
+}
+
+static void relay_batches(struct server *srv, struct relay_socket *r)
+{
+	uint64_t now = uv_now(&srv->loop);
+
 	for (int round = 0; round < BATCHES_PER_WAKE; round++) {
 		int n;
 
@@ -366,8 +466,12 @@ static int relay_minted(void *ctx, const char *username,
                         const struct sockaddr *peer)
 {
 	struct server *srv = ctx;
+	int rc;
 
-	return rdv_minted_check(srv->rdv, username, peer);
+	uv_mutex_lock(&srv->g->rdv_lock);
+	rc = rdv_minted_check(srv->rdv, username, peer);
+	uv_mutex_unlock(&srv->g->rdv_lock);
+	return rc;
 }
 
 /* A TURN datagram from a client: the response joins the listen socket's
@@ -434,9 +538,11 @@ static void handle_one(struct server *srv, struct server_socket *s,
 	slot = (int)q->n;
 	rdv = punch_method_is_rendezvous(stun_peek_method(buf, len));
 	if (rdv) {
+		uv_mutex_lock(&srv->g->rdv_lock);
 		rc = rdv_handle(srv->rdv, (int)(s - srv->socks), buf, len, from,
 		                uv_now(&srv->loop), q->data[slot],
 		                sizeof(q->data[slot]), &reply, &why);
+		uv_mutex_unlock(&srv->g->rdv_lock);
 		reply.sock = s->index;
 	} else {
 		rc = binding_handle(s->svc, s->index, buf, len, from,
@@ -503,6 +609,8 @@ static void flush_all(struct server *srv, const struct binding_service *svc)
 	}
 }
 
+static void read_batches(struct server *srv, struct server_socket *s);
+
 static void on_readable(uv_poll_t *h, int status, int events)
 {
 	struct server_socket *s = h->data;
@@ -511,6 +619,13 @@ static void on_readable(uv_poll_t *h, int status, int events)
 	(void)events;
 	if (status < 0)
 		return;
+	stats_hold(srv);
+	read_batches(srv, s);
+	stats_release(srv);
+}
+
+static void read_batches(struct server *srv, struct server_socket *s)
+{
 	for (int round = 0; round < BATCHES_PER_WAKE; round++) {
 		int n;
 
@@ -526,6 +641,7 @@ static void on_readable(uv_poll_t *h, int status, int events)
 		n = recvmmsg(s->fd, srv->rmsgs, BATCH, MSG_DONTWAIT, NULL);
 		if (n <= 0)
 			break;
+		srv->received += (uint64_t)n;
 		for (int i = 0; i < n; i++) {
 			/* Queues hold at most BATCH; a full one goes out now. */
 			if (srv->sq[s->index].n == BATCH)
@@ -541,15 +657,168 @@ static void on_readable(uv_poll_t *h, int status, int events)
 	}
 }
 
+/* ---- between threads ----------------------------------------------------- */
+
+/* What a thread hands to thread 0 (its inbox, drained by on_inbox()):
+ * bytes for a TCP connection, all of which are thread 0's, and Redis's
+ * work, whose connection lives on thread 0's loop. */
+enum hop_kind {
+	HOP_TCP_SEND,
+	HOP_SUBMIT,
+	HOP_RELEASE,
+};
+
+struct hop {
+	struct hop *next;
+	enum hop_kind kind;
+	int sock;
+	struct sockaddr_storage to;
+	struct reg_job job;              /* HOP_SUBMIT; msg points at data */
+	char id[PUNCH_ID_MAX + 1];       /* HOP_RELEASE */
+	uint8_t fp[PUNCH_KEY_FP_LEN];
+	uint64_t now_ms;
+	size_t len;
+	uint8_t data[];
+};
+
+static struct hop *hop_new(enum hop_kind kind, size_t len)
+{
+	struct hop *h = calloc(1, sizeof(*h) + len);
+
+	if (h) {
+		h->kind = kind;
+		h->len = len;
+	}
+	return h;
+}
+
+/* Hand h to thread 0.  The list is LIFO; on_inbox() turns it round. */
+static void hop_post(struct server_group *g, struct hop *h)
+{
+	uv_mutex_lock(&g->inbox_lock);
+	h->next = g->inbox;
+	g->inbox = h;
+	uv_mutex_unlock(&g->inbox_lock);
+	uv_async_send(&g->w[0]->wake);
+}
+
+/* Take thread 0's inbox, oldest first. */
+static struct hop *hop_take(struct server_group *g)
+{
+	struct hop *h, *rev = NULL;
+
+	uv_mutex_lock(&g->inbox_lock);
+	h = g->inbox;
+	g->inbox = NULL;
+	uv_mutex_unlock(&g->inbox_lock);
+	while (h) {
+		struct hop *next = h->next;
+
+		h->next = rev;
+		rev = h;
+		h = next;
+	}
+	return rev;
+}
+
+/* reg_store_ops over Redis for every thread: thread 0 calls Redis's own;
+ * the others hand a copy to thread 0, which answers later (job->out
+ * NULL: by rdv_send). */
+static void hop_submit(void *store, struct reg_job *job)
+{
+	struct server *srv = current;
+	struct hop *h;
+
+	if (!srv || srv->thread == 0) {
+		registry_redis_ops.submit(store, job);
+		return;
+	}
+	/* Out of memory: no answer, and the client sends again. */
+	if (!(h = hop_new(HOP_SUBMIT, job->msg_len)))
+		return;
+	h->job = *job;
+	memcpy(h->data, job->msg, job->msg_len);
+	h->job.msg = h->data;
+	h->job.out = NULL;
+	h->job.reply = NULL;
+	hop_post(srv->g, h);
+}
+
+static void hop_release(void *store, const char *id,
+                        const uint8_t fp[PUNCH_KEY_FP_LEN], uint64_t now_ms)
+{
+	struct server *srv = current;
+	struct hop *h;
+
+	if (!srv || srv->thread == 0) {
+		registry_redis_ops.release(store, id, fp, now_ms);
+		return;
+	}
+	if (!(h = hop_new(HOP_RELEASE, 0)))
+		return;
+	snprintf(h->id, sizeof(h->id), "%s", id);
+	memcpy(h->fp, fp, sizeof(h->fp));
+	h->now_ms = now_ms;
+	hop_post(srv->g, h);
+}
+
+static const struct reg_store_ops hop_redis_ops = {
+	.name = "redis",
+	.submit = hop_submit,
+	.release = hop_release,
+};
+
+/* Thread 0's wake: what the others handed over. */
+static void on_inbox(uv_async_t *a)
+{
+	struct server *srv = a->data;
+	struct hop *h = hop_take(srv->g);
+
+	while (h) {
+		struct hop *next = h->next;
+
+		if (h->kind == HOP_TCP_SEND && srv->tcp) {
+			tcp_server_send_to(srv->tcp, h->sock,
+			                   (const struct sockaddr *)&h->to,
+			                   h->data, h->len);
+		} else if (h->kind != HOP_TCP_SEND && srv->redis) {
+			uv_mutex_lock(&srv->g->rdv_lock);
+			if (h->kind == HOP_SUBMIT)
+				registry_redis_ops.submit(srv->redis, &h->job);
+			else
+				registry_redis_ops.release(srv->redis, h->id,
+				                           h->fp, h->now_ms);
+			uv_mutex_unlock(&srv->g->rdv_lock);
+		}
+		free(h);
+		h = next;
+	}
+}
+
 /* rdv_send_fn: PEER-INFO requests go out at once, one at a time; so do
  * answers to REGISTERs that the shared registry decided later (-registry),
- * which are counted here as handle_one() counts the others. */
+ * which are counted here as handle_one() counts the others.  Called with
+ * the rendezvous locked, on any thread: a UDP datagram leaves from this
+ * thread's socket of the same index, bound to the same address as the
+ * one the client used (its answer may land on another thread, which
+ * matches it under the same lock); TCP is thread 0's. */
 static void rdv_send(void *ctx, int sock, const struct sockaddr *to,
                      const uint8_t *buf, size_t len)
 {
-	struct server *srv = ctx;
+	struct server *srv = current ? current : ctx;
 	int type = len >= 2 ? buf[0] << 8 | buf[1] : 0;
 
+	if (tcp_sock_is(sock) && srv->thread != 0) {
+		struct hop *h = hop_new(HOP_TCP_SEND, len);
+
+		if (h) {
+			h->sock = sock;
+			memcpy(&h->to, to, addr_len(to));
+			memcpy(h->data, buf, len);
+			hop_post(srv->g, h);
+		}
+		return;
+	}
 	if (srv->tcp && tcp_sock_is(sock)) {
 		tcp_server_send_to(srv->tcp, sock, to, buf, len);
 		return;
@@ -587,20 +856,27 @@ static void bindings_save(struct server *srv, uint64_t now, int force)
 		idbind_clean(ids);
 }
 
+/* Thread 0 keeps the rendezvous' deadlines (for every thread: the
+ * registry is one); each thread keeps its relay's. */
 static void on_timer(uv_timer_t *t)
 {
 	struct server *srv = t->data;
 	uint64_t now = uv_now(&srv->loop);
-	uint64_t next = rdv_tick(srv->rdv, now);
+	uint64_t next = now + TURN_TICK_MAX_MS;
 
+	if (srv->thread == 0) {
+		uv_mutex_lock(&srv->g->rdv_lock);
+		next = rdv_tick(srv->rdv, now);
+		bindings_save(srv, now, 0);
+		uv_mutex_unlock(&srv->g->rdv_lock);
+	}
+	stats_hold(srv);
 	if (srv->turn) {
 		uint64_t relay_next = turn_tick(srv->turn, now);
 
 		next = relay_next < next ? relay_next : next;
 	}
-
-	bindings_save(srv, now, 0);
-
+	stats_release(srv);
 	uv_timer_start(&srv->timer, on_timer, next > now ? next - now : 1, 0);
 }
 
@@ -661,7 +937,8 @@ static int add_socket(struct server *srv, const struct sockaddr_storage *addr,
 	/* Port 0: the kernel picks the UDP port, which TCP may hold
 	 * elsewhere; then try another. */
 	for (int tries = 0; tries < TCP_PORT_TRIES; tries++) {
-		s->fd = socket_open(addr, &bound);
+		s->fd = socket_open(addr, &bound, srv->g->n > 1,
+		                    srv->thread == 0);
 		if (s->fd < 0) {
 			log_error("cannot listen on %s: %s",
 			          addr_str((const struct sockaddr *)addr, a,
@@ -757,7 +1034,8 @@ static void close_cb(uv_handle_t *h)
 static void server_close(struct server *srv)
 {
 	/* First: what still waits for Redis is answered, on open sockets */
-	registry_redis_free(srv->redis);
+	if (srv->thread == 0)
+		registry_redis_free(srv->redis);
 	for (int i = 0; i < srv->n_socks; i++) {
 		uv_close((uv_handle_t *)&srv->socks[i].poll, close_cb);
 	}
@@ -767,22 +1045,84 @@ static void server_close(struct server *srv)
 	turn_server_free(srv->turn); /* closes the relayed sockets */
 	free(srv->relays);
 	uv_close((uv_handle_t *)&srv->timer, close_cb);
-	uv_close((uv_handle_t *)&srv->sigint, close_cb);
-	uv_close((uv_handle_t *)&srv->sigterm, close_cb);
+	uv_close((uv_handle_t *)&srv->wake, close_cb);
+	if (srv->thread == 0) {
+		uv_close((uv_handle_t *)&srv->sigint, close_cb);
+		uv_close((uv_handle_t *)&srv->sigterm, close_cb);
+	}
 	uv_run(&srv->loop, UV_RUN_DEFAULT);
 	for (int i = 0; i < srv->n_socks; i++)
 		close(srv->socks[i].fd);
 	uv_loop_close(&srv->loop);
 	tcp_server_free(srv->tcp);
-	rdv_server_free(srv->rdv);
+	uv_mutex_destroy(&srv->stats_lock);
+	if (srv->thread == 0) {
+		/* The other threads are gone: what they handed over last
+		 * has nobody to do it. */
+		for (struct hop *h = hop_take(srv->g), *next; h; h = next) {
+			next = h->next;
+			free(h);
+		}
+		rdv_server_free(srv->rdv);
+	}
+}
+
+/* Sum the counters of every thread: dst += src, both structs of uint64_t
+ * alone. */
+static void add_u64s(void *dst, const void *src, size_t size)
+{
+	uint64_t *d = dst;
+	const uint64_t *from = src;
+
+	for (size_t i = 0; i < size / sizeof(uint64_t); i++)
+		d[i] += from[i];
+}
+
+_Static_assert(sizeof(struct turn_stats) % sizeof(uint64_t) == 0,
+               "turn_stats holds uint64_t alone");
+_Static_assert(sizeof(struct server_stats) % sizeof(uint64_t) == 0,
+               "server_stats holds uint64_t alone");
+_Static_assert(sizeof(struct metrics_requests) % sizeof(uint64_t) == 0,
+               "metrics_requests holds uint64_t alone");
+
+/* On thread 0 (or once the others are gone): every thread's counters,
+ * and each thread's received datagrams in g->received. */
+static void group_sum(struct server_group *g, struct server_stats *st,
+                      struct turn_stats *ts, struct metrics_requests *rq,
+                      uint64_t *allocs)
+{
+	memset(st, 0, sizeof(*st));
+	memset(ts, 0, sizeof(*ts));
+	memset(rq, 0, sizeof(*rq));
+	*allocs = 0;
+	for (int i = 0; i < g->n; i++) {
+		struct server *w = g->w[i];
+
+		if (!w)
+			continue;
+		if (i)
+			uv_mutex_lock(&w->stats_lock);
+		add_u64s(st, &w->stats, sizeof(*st));
+		add_u64s(rq, &w->requests, sizeof(*rq));
+		if (w->turn) {
+			add_u64s(ts, turn_stats(w->turn), sizeof(*ts));
+			*allocs += turn_alloc_count(w->turn);
+		}
+		g->received[i] = w->received;
+		if (i)
+			uv_mutex_unlock(&w->stats_lock);
+	}
 }
 
 /* The stop line keeps apart what is normal (answers, the 438 challenge
  * that precedes every registration), what the server refused and why,
  * requests that were wrong (errors), and datagrams that were not STUN. */
-static void server_log_stop(const struct server *srv)
+static void server_log_stop(struct server *srv)
 {
 	const struct rdv_stats *rs = rdv_stats(srv->rdv);
+	struct server_group *g = srv->g;
+	struct server_stats sum;
+	uint64_t allocs;
 	char why[256] = "";
 	size_t off = 0;
 
@@ -792,17 +1132,18 @@ static void server_log_stop(const struct server *srv)
 			                        "%s%s=%llu", off ? " " : " (",
 			                        rdv_refusal_name(i),
 			                        (unsigned long long)rs->refused[i]);
+	group_sum(g, &sum, &g->turn, &g->requests, &allocs);
 	if (off && off < sizeof(why) - 1)
 		snprintf(why + off, sizeof(why) - off, ")");
 	log_info("stopped: answered=%llu challenges=%llu refused=%llu%s "
 	         "errors=%llu malformed=%llu",
-	         (unsigned long long)srv->stats.answered,
+	         (unsigned long long)sum.answered,
 	         (unsigned long long)rs->challenged,
 	         (unsigned long long)rs->rejected, why,
-	         (unsigned long long)(srv->stats.errors + rs->bad_method),
-	         (unsigned long long)srv->stats.malformed);
+	         (unsigned long long)(sum.errors + rs->bad_method),
+	         (unsigned long long)sum.malformed);
 	if (srv->turn) {
-		const struct turn_stats *ts = turn_stats(srv->turn);
+		const struct turn_stats *ts = &g->turn;
 
 		log_info("relay stopped: allocated=%llu expired=%llu challenges=%llu stale=%llu quota=%llu forbidden=%llu refused=%llu relayed=%llu/%llu no_permission=%llu over_rate=%llu malformed_channel=%llu deleted=%llu closed=%llu",
 		         (unsigned long long)ts->allocated,
@@ -844,8 +1185,8 @@ static void server_log_stop(const struct server *srv)
 	          (unsigned long long)rs->expired,
 	          (unsigned long long)rs->acked,
 	          (unsigned long long)rs->gave_up,
-	          (unsigned long long)srv->stats.ignored,
-	          (unsigned long long)srv->stats.send_failed);
+	          (unsigned long long)sum.ignored,
+	          (unsigned long long)sum.send_failed);
 }
 
 
@@ -904,6 +1245,11 @@ static int turn_open(struct server *srv, const struct server_config *cfg,
 	srv->n_relays = tc.max_allocs;
 	srv->relays = calloc(srv->n_relays, sizeof(*srv->relays));
 	srv->turn = srv->relays ? turn_server_new(&tc, &ops) : NULL;
+	if (srv->turn && srv->g->turn_group &&
+	    turn_server_join(srv->turn, srv->g->turn_group)) {
+		turn_server_free(srv->turn);
+		srv->turn = NULL;
+	}
 	if (!srv->turn) {
 		log_error("cannot start the relay: out of memory");
 		return -1;
@@ -935,18 +1281,27 @@ static int turn_open(struct server *srv, const struct server_config *cfg,
 static void metrics_fill(void *ctx, struct metrics_snapshot *s)
 {
 	struct server *srv = ctx;
+	struct server_group *g = srv->g;
+	struct server_stats st;
+	uint64_t allocs;
 
-	s->requests = &srv->requests;
-	s->rdv = rdv_stats(srv->rdv);
-	s->turn = srv->turn ? turn_stats(srv->turn) : NULL;
-	s->malformed = srv->stats.malformed;
-	s->ignored = srv->stats.ignored;
-	s->send_failed = srv->stats.send_failed;
+	group_sum(g, &st, &g->turn, &g->requests, &allocs);
+	uv_mutex_lock(&g->rdv_lock);
+	g->rdv = *rdv_stats(srv->rdv);
 	s->registrations = registry_count(rdv_registry(srv->rdv));
-	s->allocations = srv->turn ? turn_alloc_count(srv->turn) : 0;
+	uv_mutex_unlock(&g->rdv_lock);
+	s->requests = &g->requests;
+	s->rdv = &g->rdv;
+	s->turn = srv->turn ? &g->turn : NULL;
+	s->malformed = st.malformed;
+	s->ignored = st.ignored;
+	s->send_failed = st.send_failed;
+	s->allocations = allocs;
 	s->redis = srv->redis ? registry_redis_stats(srv->redis) : NULL;
 	s->uptime_s = (uv_now(&srv->loop) - srv->started_ms) / 1000;
 	s->version = PUNCH_VERSION;
+	s->thread_received = g->received;
+	s->n_threads = (size_t)g->n;
 }
 
 static int metrics_open(struct server *srv, const struct server_config *cfg)
@@ -1034,38 +1389,148 @@ static int registry_open(struct server *srv, const struct server_config *cfg)
 		log_error("%s", err);
 		return -1;
 	}
-	rdv_server_set_store(srv->rdv, &registry_redis_ops, srv->redis);
+	/* Redis's callbacks run on this thread, under the rendezvous' lock;
+	 * other threads hand their registrations over (hop_submit()). */
+	registry_redis_set_lock(srv->redis, &srv->g->rdv_lock);
+	rdv_server_set_store(srv->rdv, &hop_redis_ops, srv->redis);
 	return 0;
 }
 
-int server_run(const struct server_config *cfg)
-{
-	struct server *srv = calloc(1, sizeof(*srv));
-	char where[512], relay_line[256];
-	int rc = 1;
+/* ---- the threads ---------------------------------------------------------- */
 
-	if (!srv) {
-		log_error("out of memory");
-		return 1;
+static void on_stop(uv_async_t *a)
+{
+	struct server *w = a->data;
+
+	uv_stop(&w->loop);
+}
+
+/* A worker's loop and the handles every thread has. */
+static void worker_init(struct server *w, struct server_group *g, int thread)
+{
+	uv_loop_init(&w->loop);
+	uv_timer_init(&w->loop, &w->timer);
+	w->timer.data = w;
+	uv_async_init(&w->loop, &w->wake, thread ? on_stop : on_inbox);
+	w->wake.data = w;
+	uv_mutex_init(&w->stats_lock);
+	w->g = g;
+	w->thread = thread;
+	g->w[thread] = w;
+}
+
+static void worker_main(void *arg)
+{
+	struct server *w = arg;
+
+	current = w;
+	uv_run(&w->loop, UV_RUN_DEFAULT);
+}
+
+/* Threads 1..n-1: each opens the sockets thread 0 has, index for index
+ * (a socket index names the same address on every thread: rdv_send()),
+ * and a relay of its own.  0, or -1 having said why. */
+static int workers_open(struct server_group *g, const struct server_config *cfg)
+{
+	const struct server *w0 = g->w[0];
+	char line[256];
+
+	for (int k = 1; k < g->n; k++) {
+		struct server *w = calloc(1, sizeof(*w));
+
+		if (!w) {
+			log_error("out of memory for thread %d", k);
+			return -1;
+		}
+		worker_init(w, g, k);
+		w->rdv = w0->rdv;
+		memcpy(w->svc, w0->svc, sizeof(w->svc));
+		for (int i = 0; i < w0->n_socks; i++) {
+			const struct server_socket *s0 = &w0->socks[i];
+
+			if (add_socket(w, &s0->svc->local[s0->index],
+			               &w->svc[s0->svc - w0->svc], s0->index))
+				return -1;
+		}
+		if (cfg->auth_secret && turn_open(w, cfg, line, sizeof(line)))
+			return -1;
+		uv_timer_start(&w->timer, on_timer, 1000, 0);
 	}
-	uv_loop_init(&srv->loop);
-	uv_signal_init(&srv->loop, &srv->sigint);
-	uv_signal_init(&srv->loop, &srv->sigterm);
-	srv->sigint.data = srv->sigterm.data = srv;
-	uv_signal_start(&srv->sigint, on_signal, SIGINT);
-	uv_signal_start(&srv->sigterm, on_signal, SIGTERM);
-	uv_timer_init(&srv->loop, &srv->timer);
-	srv->timer.data = srv;
-	srv->rdv = rdv_server_new(cfg->max_peers ? cfg->max_peers :
-	                                           REGISTRY_DEFAULT_MAX,
-	                          rdv_send, srv);
-	if (!srv->rdv) {
-		log_error("out of memory for %zu registrations", cfg->max_peers);
-		goto out;
+	return 0;
+}
+
+static int workers_start(struct server_group *g)
+{
+	for (int k = 1; k < g->n; k++) {
+		int rc = uv_thread_create(&g->w[k]->tid, worker_main, g->w[k]);
+
+		if (rc) {
+			log_error("cannot start thread %d: %s", k, uv_strerror(rc));
+			return -1;
+		}
+		g->w[k]->running = 1;
 	}
+	return 0;
+}
+
+/* Stop threads 1..n-1 and close what they had; thread 0's is next. */
+static void workers_stop(struct server_group *g)
+{
+	for (int k = 1; k < g->n; k++) {
+		struct server *w = g->w[k];
+
+		if (w && w->running) {
+			uv_async_send(&w->wake);
+			uv_thread_join(&w->tid);
+			w->running = 0;
+		}
+	}
+}
+
+static void workers_close(struct server_group *g)
+{
+	for (int k = g->n - 1; k >= 1; k--) {
+		if (!g->w[k])
+			continue;
+		server_close(g->w[k]);
+		free(g->w[k]);
+		g->w[k] = NULL;
+	}
+}
+
+static struct server_group *group_new(const struct server_config *cfg)
+{
+	struct server_group *g = calloc(1, sizeof(*g));
+
+	if (!g)
+		return NULL;
+	g->n = cfg->threads > 0 ? cfg->threads : 1;
+	uv_mutex_init(&g->rdv_lock);
+	uv_mutex_init(&g->inbox_lock);
+	if (g->n > 1 && cfg->auth_secret && !(g->turn_group = turn_group_new())) {
+		uv_mutex_destroy(&g->rdv_lock);
+		uv_mutex_destroy(&g->inbox_lock);
+		free(g);
+		return NULL;
+	}
+	return g;
+}
+
+static void group_free(struct server_group *g)
+{
+	turn_group_free(g->turn_group);
+	uv_mutex_destroy(&g->rdv_lock);
+	uv_mutex_destroy(&g->inbox_lock);
+	free(g);
+}
+
+/* Thread 0: the sockets, TCP, TLS, the relay, the metrics. */
+static int server_open(struct server *srv, const struct server_config *cfg)
+{
+	char where[512], relay_line[256];
 
 	if (state_open(srv, cfg) || registry_open(srv, cfg))
-		goto out;
+		return -1;
 	srv->no_plain_tcp = cfg->no_tcp;
 	if (!cfg->no_tcp || cfg->has_tls) {
 		struct tcp_hooks hooks = { tcp_to_peer, tcp_flush, tcp_replied,
@@ -1075,40 +1540,77 @@ int server_run(const struct server_config *cfg)
 		if (!srv->tcp) {
 			log_error("out of memory for %zu TCP connections",
 			          cfg->max_tcp);
-			goto out;
+			return -1;
 		}
-		tcp_server_set_rdv(srv->tcp, srv->rdv);
+		tcp_server_set_rdv(srv->tcp, srv->rdv, &srv->g->rdv_lock);
 	}
 	if (cfg->has_alt) {
 		if (open_rfc5780(srv, cfg))
-			goto out;
+			return -1;
 	} else {
 		for (int i = 0; i < cfg->n_listen; i++)
 			if (add_socket(srv, &cfg->listen[i], &srv->svc[i], 0))
-				goto out;
+				return -1;
 	}
 	if (cfg->auth_secret &&
 	    turn_open(srv, cfg, relay_line, sizeof(relay_line)))
-		goto out;
+		return -1;
 	if (tls_open(srv, cfg))
-		goto out;
+		return -1;
 	describe(srv, cfg, where, sizeof(where));
 	log_info("listening on %s", where);
 	if (srv->turn)
 		log_info("%s", relay_line);
-	if (metrics_open(srv, cfg))
+	return metrics_open(srv, cfg);
+}
+
+int server_run(const struct server_config *cfg)
+{
+	struct server_group *g = group_new(cfg);
+	struct server *srv = g ? calloc(1, sizeof(*srv)) : NULL;
+	int rc = 1;
+
+	if (!srv) {
+		log_error("out of memory");
+		if (g)
+			group_free(g);
+		return 1;
+	}
+	worker_init(srv, g, 0);
+	current = srv;
+	uv_signal_init(&srv->loop, &srv->sigint);
+	uv_signal_init(&srv->loop, &srv->sigterm);
+	srv->sigint.data = srv->sigterm.data = srv;
+	uv_signal_start(&srv->sigint, on_signal, SIGINT);
+	uv_signal_start(&srv->sigterm, on_signal, SIGTERM);
+	srv->rdv = rdv_server_new(cfg->max_peers ? cfg->max_peers :
+	                                           REGISTRY_DEFAULT_MAX,
+	                          rdv_send, srv);
+	if (!srv->rdv) {
+		log_error("out of memory for %zu registrations", cfg->max_peers);
 		goto out;
+	}
+	if (server_open(srv, cfg) || workers_open(g, cfg) ||
+	    workers_start(g))
+		goto out;
+	log_debug("%d thread%s", g->n, g->n > 1 ? "s, one socket each per address (SO_REUSEPORT)" : "");
 	/* The loop's clock is milliseconds since an arbitrary start; the
 	 * timer is re-armed for the next deadline at each tick. */
 	uv_timer_start(&srv->timer, on_timer, 1000, 0);
 
 	uv_run(&srv->loop, UV_RUN_DEFAULT);
+	workers_stop(g);
+	uv_mutex_lock(&g->rdv_lock);
 	bindings_save(srv, uv_now(&srv->loop), 1);
+	uv_mutex_unlock(&g->rdv_lock);
 
 	server_log_stop(srv);
 	rc = 0;
 out:
+	workers_stop(g);
+	workers_close(g);
 	server_close(srv);
 	free(srv);
+	group_free(g);
 	return rc;
 }

@@ -13,6 +13,7 @@
 
 enum {
 	SERVER_LISTEN_MAX = 8,
+	SERVER_THREADS_MAX = 64,     /* -threads */
 	SERVER_DEFAULT_PORT = 3478,
 	SERVER_RELAY_LO = 49152,     /* RFC 8656 7.2: the dynamic range */
 	SERVER_RELAY_HI = 65535,
@@ -49,6 +50,7 @@ struct server_config {
 	/* -registry: the registry shared in Redis (registry_redis.h) */
 	struct registry_url registry;
 	int has_registry;
+	int threads;                 /* loops, 1-SERVER_THREADS_MAX; 0: 1 */
 };
 
 struct server_stats {

@@ -59,6 +59,7 @@ struct tcp_server {
 	struct tcp_hooks hooks;
 	struct turn_server *turn;
 	struct rdv_server *rdv;
+	uv_mutex_t *rdv_lock;
 	struct tcp_listener *listeners[TCP_LISTEN_MAX];
 	int n_listeners;
 	uv_timer_t sweep;
@@ -265,9 +266,13 @@ static int conn_rendezvous(struct tcp_conn *c, const uint8_t *msg, size_t len)
 	const char *why = NULL;
 	int rc;
 
+	if (ts->rdv_lock)
+		uv_mutex_lock(ts->rdv_lock);
 	rc = rdv_handle(ts->rdv, TCP_SOCK_BASE + c->id, msg, len,
 	                (struct sockaddr *)&c->peer, uv_now(ts->loop), ts->out,
 	                sizeof(ts->out), &reply, &why);
+	if (ts->rdv_lock)
+		uv_mutex_unlock(ts->rdv_lock);
 	if (rc == BINDING_DROP) {
 		log_debug("tcp: drop %zu bytes: %s", len, why);
 		return -1;
@@ -554,9 +559,11 @@ void tcp_server_set_turn(struct tcp_server *ts, struct turn_server *turn)
 	ts->turn = turn;
 }
 
-void tcp_server_set_rdv(struct tcp_server *ts, struct rdv_server *rdv)
+void tcp_server_set_rdv(struct tcp_server *ts, struct rdv_server *rdv,
+                        uv_mutex_t *lock)
 {
 	ts->rdv = rdv;
+	ts->rdv_lock = lock;
 }
 
 int tcp_sock_is(int sock)

@@ -85,8 +85,10 @@ int tcp_server_listen_tls(struct tcp_server *ts, const struct sockaddr *addr,
 /* The relay, once it runs; NULL: TURN over TCP is not answered. */
 void tcp_server_set_turn(struct tcp_server *ts, struct turn_server *turn);
 /* The rendezvous, answered over TCP too; NULL: ignored.  Its PEER-INFO
- * requests to a connection's sock go through tcp_server_send_to(). */
-void tcp_server_set_rdv(struct tcp_server *ts, struct rdv_server *rdv);
+ * requests to a connection's sock go through tcp_server_send_to().  lock
+ * (or NULL) is held around every call into it (-threads share it). */
+void tcp_server_set_rdv(struct tcp_server *ts, struct rdv_server *rdv,
+                        uv_mutex_t *lock);
 /* Is this turn_out sock a connection's? */
 int tcp_sock_is(int sock);
 /* Data from a peer (turn_handle_peer()'s TURN_TO_CLIENT) to connection

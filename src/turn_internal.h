@@ -24,6 +24,7 @@ struct turn_server {
 	uint32_t port_cursor;
 	uint8_t port_used[65536 / 8];
 	uint64_t next_tick;
+	struct turn_group *group; /* -threads: NULL alone */
 };
 
 /* ChannelData from a client (RFC 8656 12.4). */

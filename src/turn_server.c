@@ -14,6 +14,7 @@
 #include "turn_server.h"
 
 #include <stdio.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <netinet/in.h>
@@ -77,6 +78,61 @@ struct turn_server *turn_server_new(const struct turn_config *cfg,
 	return t;
 }
 
+struct turn_group {
+	pthread_mutex_t lock;
+	struct turn_server *t[TURN_GROUP_MAX];
+	size_t n;
+};
+
+struct turn_group *turn_group_new(void)
+{
+	struct turn_group *g = calloc(1, sizeof(*g));
+
+	if (g && pthread_mutex_init(&g->lock, NULL)) {
+		free(g);
+		return NULL;
+	}
+	return g;
+}
+
+void turn_group_free(struct turn_group *g)
+{
+	if (!g)
+		return;
+	pthread_mutex_destroy(&g->lock);
+	free(g);
+}
+
+int turn_server_join(struct turn_server *t, struct turn_group *g)
+{
+	if (g->n == TURN_GROUP_MAX)
+		return -1;
+	pthread_mutex_lock(&g->lock);
+	/* One nonce key for all: a nonce from one thread's 401 is good at
+	 * another's (a client whose source port changed lands elsewhere). */
+	if (g->n)
+		memcpy(t->auth.nonce_key, g->t[0]->auth.nonce_key,
+		       sizeof(t->auth.nonce_key));
+	g->t[g->n++] = t;
+	t->group = g;
+	pthread_mutex_unlock(&g->lock);
+	return 0;
+}
+
+/* Tables change (add, remove) only under the group's lock, so that
+ * another member may read them under it; their owner reads them without. */
+static void group_lock(const struct turn_server *t)
+{
+	if (t->group)
+		pthread_mutex_lock(&t->group->lock);
+}
+
+static void group_unlock(const struct turn_server *t)
+{
+	if (t->group)
+		pthread_mutex_unlock(&t->group->lock);
+}
+
 static void alloc_close(struct turn_server *t, int slot)
 {
 	struct turn_alloc *a = t->tb.slots[slot];
@@ -85,7 +141,9 @@ static void alloc_close(struct turn_server *t, int slot)
 	t->port_used[port / 8] &= (uint8_t)~(1u << (port % 8));
 	t->ops.relay_close(t->ops.ctx, slot);
 	sodium_memzero(a->key, sizeof(a->key));
+	group_lock(t);
 	turn_table_remove(&t->tb, slot);
+	group_unlock(t);
 }
 
 void turn_server_free(struct turn_server *t)
@@ -354,6 +412,24 @@ static size_t prefix_count(const struct turn_server *t,
 	return n;
 }
 
+/* May one more allocation for `from` be made?  0, or the error code.
+ * With a group: of every member's tables, under the group's lock. */
+static int quota_check(const struct turn_server *t,
+                       const struct sockaddr *from)
+{
+	size_t n = t->group ? t->group->n : 1, count = 0, prefix = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		const struct turn_server *m = t->group ? t->group->t[i] : t;
+
+		count += m->tb.count;
+		prefix += prefix_count(m, from);
+	}
+	if (count >= t->cfg.max_allocs)
+		return 508;
+	return prefix >= t->cfg.max_per_prefix ? 486 : 0;
+}
+
 /* Bind a relayed socket on a free port of the range: the socket layer
  * says whether the port is free on the host.  EVEN-PORT (RFC 8656 18.7)
  * asks for an even one; its R bit is not honoured (no reservations). */
@@ -444,7 +520,7 @@ static struct verdict do_allocate(struct turn_server *t, int sock,
 	const struct sockaddr_storage *relay;
 	struct turn_alloc *a;
 	struct verdict v;
-	int slot = turn_table_find(&t->tb, sock, from);
+	int slot = turn_table_find(&t->tb, sock, from), quota;
 
 	if (slot >= 0) {
 		a = t->tb.slots[slot];
@@ -457,15 +533,19 @@ static struct verdict do_allocate(struct turn_server *t, int sock,
 	}
 	if ((v = allocate_check(t, r, &relay)).code)
 		return v;
-	if (t->tb.count >= t->tb.max)
-		return err(508, "Insufficient Capacity");
-	if (prefix_count(t, from) >= t->cfg.max_per_prefix)
+	group_lock(t);
+	quota = quota_check(t, from);
+	slot = quota ? -1 : turn_table_add(&t->tb, sock, from);
+	group_unlock(t);
+	if (quota == 486)
 		return err(486, "Allocation Quota Reached");
-	if ((slot = turn_table_add(&t->tb, sock, from)) < 0)
+	if (slot < 0)
 		return err(508, "Insufficient Capacity");
 	a = t->tb.slots[slot];
 	if (open_relay(t, slot, a, relay, r->has_even_port)) {
+		group_lock(t);
 		turn_table_remove(&t->tb, slot);
+		group_unlock(t);
 		return err(508, "Insufficient Capacity: no relay port free");
 	}
 	memcpy(a->txid, r->m.txid, STUN_TXID_LEN);
@@ -648,7 +728,7 @@ int turn_handle_client(struct turn_server *t, int sock, const uint8_t *buf,
                        uint8_t *out, size_t cap, struct turn_out *o)
 {
 	/* Static: the message is over 1 KB, and the server is one thread. */
-	static struct turn_req r;
+	static _Thread_local struct turn_req r; /* -threads: one each */
 	int rc;
 
 	memset(o, 0, sizeof(*o));

@@ -51,6 +51,7 @@ enum {
 	TURN_OUT_MAX = 2048 + 64,     /* largest datagram handed back */
 	TURN_CHANNEL_HEADER = 4,
 	TURN_TICK_MAX_MS = 60000,     /* expiry runs at least this often */
+	TURN_GROUP_MAX = 64,          /* relays in a group (-threads) */
 };
 
 /* What turn_handle_client() and turn_handle_peer() ask for. */
@@ -157,6 +158,17 @@ int turn_client_has_alloc(const struct turn_server *t, int sock,
 /* Expire allocations, permissions and channels; returns the next time
  * (ms) this wants to run. */
 uint64_t turn_tick(struct turn_server *t, uint64_t now);
+
+/* -threads: one relay per thread, each serving the allocations its
+ * thread made, under limits (-max-allocations, per prefix) that are the
+ * server's.  A relay that joins a group counts every member's
+ * allocations, under the group's lock, when it allocates; members share
+ * their config's limits.  The group must outlive its members. */
+struct turn_group;
+struct turn_group *turn_group_new(void);
+void turn_group_free(struct turn_group *g);
+/* 0, or -1 if the group is full (TURN_GROUP_MAX). */
+int turn_server_join(struct turn_server *t, struct turn_group *g);
 
 const struct turn_stats *turn_stats(const struct turn_server *t);
 size_t turn_alloc_count(const struct turn_server *t);
