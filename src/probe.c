@@ -96,6 +96,9 @@ int probe_start(struct probe *p, enum probe_role role,
 	p->n_socks = role == PROBE_ROLE_HARD ? n : 0;
 	p->max_probes = role == PROBE_ROLE_EASY ? n : 0;
 	p->sent = 0;
+	memset(p->port_sent, 0, sizeof(p->port_sent));
+	p->ports[0] = addr_port(target);
+	p->n_ports = 1;
 	p->start_ms = p->last_start_ms = now_ms;
 	p->ever_started = 1;
 	p->winner = PROBE_MAIN - 1;
@@ -171,13 +174,63 @@ out:
 	return port;
 }
 
-/* The hard side: one check from each socket, with a TTL that opens our own
- * NAT's mapping and dies before the easy side's NAT (probe.h). */
+static int aimed_at(const struct probe *p, uint16_t port)
+{
+	for (unsigned t = 0; t < p->n_ports; t++)
+		if (p->ports[t] == port)
+			return 1;
+	return 0;
+}
+
+/*
+ * Moved ports.  The easy side's NAT maps endpoint-independently, but a
+ * Linux NAT without a filter (plain MASQUERADE) can move that mapping
+ * after the fact: if a packet from some address X (our relayed address,
+ * whose check raced the easy side's own first packet to X) reaches the
+ * easy side's public port first, conntrack keeps an entry X -> that port,
+ * so the easy side's own flow to X must take another port; and from then
+ * on conntrack gives every new flow of that socket the same new port (it
+ * reuses the newest mapping of the source, nf_nat_core.c's
+ * find_appropriate_src).  The easy side's probes then all leave from a
+ * port that our mappings, opened toward its server-reflexive one, do not
+ * admit (seen in the lab: docs/nat-traversal.md).  The new port is not
+ * lost on us, though: the easy side's check through our relay arrives
+ * from it, and the agent keeps it as a peer-reflexive candidate.  So
+ * every port of the easy side's IP that the agent knows gets checks from
+ * all our sockets too, up to PROBE_TARGETS_MAX ports in all.
+ */
+static void add_moved_ports(struct probe *p)
+{
+	const struct punch_candidate *c;
+
+	for (size_t i = 0; p->n_ports < PROBE_TARGETS_MAX &&
+	                   (c = agent_remote(p->agent, i)); i++) {
+		const struct sockaddr *a = (const struct sockaddr *)&c->addr;
+		char s[ADDR_STRLEN];
+
+		if (!addr_same_ip(a, (const struct sockaddr *)&p->target) ||
+		    aimed_at(p, addr_port(a)))
+			continue;
+		p->ports[p->n_ports++] = addr_port(a);
+		log_debug("probe: the peer also sends from %s; aiming there too",
+		          addr_str(a, s, sizeof(s)));
+	}
+}
+
+/* The hard side: one check from each socket to each of the easy side's
+ * ports, with a TTL that opens our own NAT's mapping and dies before the
+ * easy side's NAT (probe.h). */
 static uint64_t tick_hard(struct probe *p, uint64_t now_ms)
 {
-	for (; p->sent < p->n_socks; p->sent++)
-		send_probe(p, (int)p->sent, p->sent,
-		           (const struct sockaddr *)&p->target, AGENT_OPEN_TTL);
+	struct sockaddr_storage to = p->target;
+
+	add_moved_ports(p);
+	for (unsigned t = 0; t < p->n_ports; t++) {
+		addr_set_port((struct sockaddr *)&to, p->ports[t]);
+		for (; p->port_sent[t] < p->n_socks; p->port_sent[t]++)
+			send_probe(p, (int)p->port_sent[t], p->sent++,
+			           (const struct sockaddr *)&to, AGENT_OPEN_TTL);
+	}
 	if (now_ms >= p->end_ms) {
 		log_debug("probe: no probe reached any of our %u sockets",
 		          p->n_socks);
@@ -265,7 +318,8 @@ static int on_hard(struct probe *p, int psock, const struct sockaddr *from,
 	else
 		ok = m->cls == STUN_SUCCESS && is_our_txid(p, m) &&
 		     agent_auth_response(p->agent, m, buf, len);
-	if (!ok || !addr_equal(from, (const struct sockaddr *)&p->target)) {
+	if (!ok || !addr_same_ip(from, (const struct sockaddr *)&p->target) ||
+	    !aimed_at(p, addr_port(from))) {
 		p->dropped++;
 		return 1;
 	}

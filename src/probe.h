@@ -11,7 +11,9 @@
  *     random public port that admits the easy side's address) and dies
  *     before the easy side's NAT, where it could only be dropped or, in a
  *     NAT without a filter, leave a stray entry (docs/protocol.md,
- *     "Filterless NATs");
+ *     "Filterless NATs"); and the same again toward any other port of
+ *     that address that the easy side has been seen sending from (a
+ *     filterless NAT can move its mapping: probe.c, "Moved ports");
  *   - the easy side sends authenticated checks from its one socket to
  *     random ports of the hard side's public IP (the one the server saw,
  *     never another address), never the same port twice, paced at
@@ -72,6 +74,10 @@ enum {
 	PROBE_CHECKS_FIRST_MS = 250,
 	PROBE_PORT_MIN = 1024,        /* Linux's random range: 1024-65535 */
 	PROBE_PORT_MAX = 65535,
+	/* The hard side aims its sockets at the easy side's server-reflexive
+	 * port and at up to this many ports in all of the easy side's IP
+	 * that the agent has seen it use (probe.c, "Moved ports"). */
+	PROBE_TARGETS_MAX = 4,
 	PROBE_MAIN = -1,              /* psock: the agent's own socket */
 };
 
@@ -107,7 +113,12 @@ struct probe {
 	struct sockaddr_storage target;
 	unsigned n_socks;             /* hard: the sockets the caller opened */
 	unsigned max_probes;          /* easy */
-	unsigned sent;                /* hard: sockets opened; easy: probes */
+	unsigned sent;                /* hard: checks sent; easy: probes */
+	/* hard: the easy side's ports aimed at (target's first), and how
+	 * many of our sockets have sent to each */
+	uint16_t ports[PROBE_TARGETS_MAX];
+	unsigned port_sent[PROBE_TARGETS_MAX];
+	unsigned n_ports;
 	uint64_t start_ms, end_ms, last_start_ms;
 	int ever_started;
 	uint8_t txid_base[STUN_TXID_LEN]; /* its last 4 bytes: the index */

@@ -40,17 +40,19 @@
 # pair and both move to it 0.8-3.3 s after the peer info (srflx at the
 # symmetric side, prflx at the other); symmetric-symmetric stays on the
 # relay.  About 95 s in all.  symmetric-plain went direct in about 11 of 15
-# runs, but in the others natb gave bob's probes (to alice's address)
-# another source port than the one the server saw (conntrack showed
-# 10.0.2.2:33294 -> 192.0.2.10:49395 for every probe, while the flow to the
-# server kept 33294), so alice's 256 mappings, opened toward 33294, could not
-# be hit.  Why plain MASQUERADE does that only in some runs is not found yet
-# (a stray entry from alice's checks alone does not do it); until it is, the
-# row has no verdict.  A lead: natb also held a stray entry from alice's
-# relayed address (198.51.100.10:55487 -> 192.0.2.10:33294, her relay's
-# check arriving before bob sent there), so bob's own flow to that address
-# had to take a new port, and conntrack's NAT then reuses an existing
-# mapping of the same source (find_appropriate_src) for later flows.
+# runs at first.  In the others natb gave bob's probes another source port
+# than the one the server saw.  conntrack -E in natb showed why: alice's
+# check through her relay (198.51.100.10:56344 -> 192.0.2.10:44970) reached
+# natb 40 us before bob's own first packet to her relayed address, so natb
+# kept a stray entry for it; bob's flow to that address then had to take a
+# new port (52372), and from then on conntrack gave every new flow of bob's
+# socket that same port (it reuses the newest mapping of a source,
+# nf_nat_core.c's find_appropriate_src), his probes included, which alice's
+# mappings, opened toward 44970, did not admit.  About one run in four loses
+# that race.  Since then alice's probe sockets also aim at every other port
+# of bob's address that she has seen him use (his check through her relay
+# comes from the new port): probe.c, "Moved ports"; the row is direct, and
+# net_probe_stat_plain checks 19 of 20.
 #
 # udpblock (the lab's "UDP blocked" NAT: home, and every outbound UDP packet
 # dropped, TCP allowed): its side gets no UDP answer from the server, says
@@ -94,7 +96,7 @@ home-home               direct  direct
 home-plain              direct  direct
 plain-plain             direct  direct  the small-TTL first probe (docs/protocol.md)
 symmetric-home          direct  direct  birthday probing (alice'"'"'s port toward bob is new), after the relay
-symmetric-plain         -       -       no verdict yet: probing goes direct in most runs, but in some bob'"'"'s probes leave natb from a port other than his server-reflexive one, and cannot land
+symmetric-plain         direct  direct  birthday probing, after the relay; alice aims at the port natb may have moved bob'"'"'s mapping to, too
 symmetric-symmetric     relay   relay   neither side'"'"'s port toward the other is known
 udpblock-fullcone       relay   relay   alice'"'"'s UDP never leaves her NAT: only her relayed address, reached over TCP, works
 udpblock-restricted     relay   relay   likewise

@@ -77,6 +77,10 @@ static struct {
 	 * whether it sent to the relay */
 	uint8_t easy_sent[65536 / 8];
 	int drop_probes;            /* the easy side's probes are lost */
+	/* The easy NAT has moved its mapping (a filterless NAT after a
+	 * stray entry, probe.c "Moved ports"): every flow of the easy side
+	 * leaves from this port, not the one the server saw; 0: none. */
+	uint16_t easy_moved;
 	/* what the easy side's probing sent: destinations */
 	struct sockaddr_storage probe_dst[SENT_MAX];
 	size_t n_probe_dst;
@@ -225,6 +229,8 @@ static int route(const struct tdgram *d, struct sockaddr_storage *src,
 		addr_set_port(SA(*src), hard_map(d->from_sock, SA(d->dst)));
 	} else {
 		*src = sa(EASY_PUB);
+		if (w.easy_moved)
+			addr_set_port(SA(*src), w.easy_moved);
 		if (addr_same_ip(SA(d->dst), SA(w.n[HARD].pub)))
 			w.easy_sent[addr_port(SA(d->dst)) / 8] |=
 				(uint8_t)(1u << (addr_port(SA(d->dst)) % 8));
@@ -260,8 +266,10 @@ static int route(const struct tdgram *d, struct sockaddr_storage *src,
 			}
 		return -1;
 	}
-	/* to the easy NAT: only from where it sent */
-	if (!addr_equal(SA(d->dst), SA(w.n[EASY].pub)))
+	/* to the easy NAT: to its mapping, only from where it sent */
+	if (!addr_same_ip(SA(d->dst), SA(w.n[EASY].pub)) ||
+	    addr_port(SA(d->dst)) != (w.easy_moved ? w.easy_moved :
+	                                             addr_port(SA(w.n[EASY].pub))))
 		return -1;
 	{
 		uint16_t port = addr_port(SA(*src));
@@ -570,6 +578,30 @@ static void test_upgrade_from_relay(void **state)
 	assert_int_equal(agent_selected(&w.n[HARD].a)->sock, AGENT_SOCK_PROBE);
 }
 
+/* The easy side's NAT has moved its mapping after the server saw it, as a
+ * filterless Linux NAT does after a stray entry (probe.c, "Moved ports";
+ * seen in the lab's symmetric-plain): its probes leave from another port
+ * than the one the hard side's sockets aimed at.  Its check through the
+ * hard side's relay shows the new port, and the hard side aims there too. */
+static void test_moved_port(void **state)
+{
+	struct sockaddr_storage moved = sa(EASY_PUB);
+
+	(void)state;
+	world(7, 1, 1);
+	w.easy_moved = 52372;
+	addr_set_port(SA(moved), w.easy_moved);
+	introduce(PROBE_SOCKETS_DEFAULT);
+	assert_true(run_direct(AGENT_CHECK_TIMEOUT_MS));
+	assert_int_equal(agent_selected(&w.n[HARD].a)->sock, AGENT_SOCK_PROBE);
+	assert_addr(&agent_pair_remote(&w.n[HARD].a,
+	                               agent_selected(&w.n[HARD].a))->addr,
+	            &moved);
+	/* each socket aimed at both ports, and at nothing else */
+	assert_int_equal(w.n[HARD].pr.n_ports, 2);
+	assert_u64(w.n[HARD].pr.packets, 2 * PROBE_SOCKETS_DEFAULT);
+}
+
 /* No probe lands: the easy side stops after exactly its budget of
  * distinct ports, the hard side closes every socket at its deadline. */
 static void test_exhausted(void **state)
@@ -677,6 +709,7 @@ int main(void)
 		cmocka_unit_test(test_easy_controls),
 		cmocka_unit_test(test_many_runs),
 		cmocka_unit_test(test_upgrade_from_relay),
+		cmocka_unit_test(test_moved_port),
 		cmocka_unit_test(test_exhausted),
 		cmocka_unit_test(test_forged_hits),
 	};
