@@ -76,6 +76,24 @@ static uint64_t easy_span_ms(unsigned probes)
 	       ((uint64_t)probes * 1000 + PROBE_RATE_PER_S - 1) / PROBE_RATE_PER_S;
 }
 
+/* The easy side: predict the hard side's ports if its NAT said it
+ * allocates them sequentially (PUNCH-NAT), from the port the server saw. */
+static void predict_init(struct probe *p, const struct sockaddr *target)
+{
+	const struct punch_nat *nat = &agent_peer(p->agent)->nat;
+
+	p->predict_base = addr_port(target);
+	p->predict_delta = 0;
+	p->predicted = p->predicted_sent = 0;
+	if (p->role == PROBE_ROLE_EASY && nat->ports == PUNCH_PORTS_SEQUENTIAL &&
+	    nat->delta != 0 && nat->delta >= -PUNCH_PORTS_SEQUENTIAL_DELTA_MAX &&
+	    nat->delta <= PUNCH_PORTS_SEQUENTIAL_DELTA_MAX) {
+		p->predict_delta = nat->delta;
+		log_debug("probe: the peer's NAT allocates sequentially (delta %d): ports %u%+d*k first",
+		          nat->delta, p->predict_base, nat->delta);
+	}
+}
+
 int probe_start(struct probe *p, enum probe_role role,
                 const struct sockaddr *target, unsigned n, uint64_t now_ms)
 {
@@ -103,6 +121,7 @@ int probe_start(struct probe *p, enum probe_role role,
 	p->ever_started = 1;
 	p->winner = PROBE_MAIN - 1;
 	memset(p->visited, 0, sizeof(p->visited));
+	predict_init(p, target);
 	rnd_nonce(p->txid_base, sizeof(p->txid_base));
 	/* The hard side waits for the easy side's default run. */
 	p->end_ms = role == PROBE_ROLE_HARD ?
@@ -153,13 +172,61 @@ static int visited(const struct probe *p, unsigned port)
 	return p->visited[port / 8] & (1u << (port % 8));
 }
 
-/* A port of the range not probed yet: random, and if a few draws hit
- * visited ports, the next free one after the last draw (there is one:
- * at most PROBE_PROBES_MAX of the range's 64,512 are ever visited). */
+/*
+ * Port prediction's j-th k (probe.h): PROBE_PREDICT_MID, then one above
+ * and one below, outwards, down to 1; then on upwards to
+ * PROBE_PREDICT_MAX.  Middle-out, not from k = 1 up:
+ *   - the hard side's probe sockets, which all aim at us, took about
+ *     k = 3..258: the middle of them is hit by the first probe, and other
+ *     hosts' flows that got in between shift them by up to ~128 ports
+ *     either way before the first probes miss;
+ *   - the lowest k are the hard side's own agent's checks, sent to our
+ *     address without a small TTL: a NAT of ours without a filter (Linux
+ *     MASQUERADE) holds stray entries for them, and a probe to one of
+ *     them would move our mapping for every probe after it ("Moved
+ *     ports" above).  Seen in the lab's sequential-plain, where probing
+ *     from k = 1 up failed every time.
+ */
+static long predict_k(unsigned j)
+{
+	const unsigned mid = PROBE_PREDICT_MID;
+
+	if (j <= 2 * (mid - 1))
+		return j % 2 ? (long)(mid + (j + 1) / 2) : (long)(mid - j / 2);
+	return (long)j + 1;
+}
+
+/* The next predicted port not probed yet: B + k*delta, or 0 once all
+ * PROBE_PREDICT_MAX are done (those outside the port range skipped). */
+static unsigned predicted_port(struct probe *p)
+{
+	while (p->predict_delta && p->predicted < PROBE_PREDICT_MAX) {
+		long port = (long)p->predict_base +
+		            predict_k(p->predicted) * p->predict_delta;
+
+		p->predicted++;
+		if (port < PROBE_PORT_MIN || port > PROBE_PORT_MAX)
+			continue;
+		if (!visited(p, (unsigned)port)) {
+			p->predicted_sent++;
+			return (unsigned)port;
+		}
+	}
+	return 0;
+}
+
+/* A port of the range not probed yet: a predicted one first (above),
+ * else random, and if a few draws hit visited ports, the next free one
+ * after the last draw (there is one: at most PROBE_PROBES_MAX of the
+ * range's 64,512 are ever visited). */
 static unsigned next_port(struct probe *p)
 {
 	const unsigned span = PROBE_PORT_MAX - PROBE_PORT_MIN + 1;
-	unsigned port = PROBE_PORT_MIN;
+	unsigned port = predicted_port(p);
+
+	if (port)
+		goto out;
+	port = PROBE_PORT_MIN;
 
 	for (int tries = 0; tries < 16; tries++) {
 		port = PROBE_PORT_MIN +
