@@ -269,9 +269,9 @@ static int aimed_at(const struct probe *p, uint16_t port)
 static void add_moved_ports(struct probe *p)
 {
 	const struct punch_candidate *c;
+	size_t i = 0;
 
-	for (size_t i = 0; p->n_ports < PROBE_TARGETS_MAX &&
-	                   (c = agent_remote(p->agent, i)); i++) {
+	while (p->n_ports < PROBE_TARGETS_MAX && (c = agent_remote(p->agent, i++))) {
 		const struct sockaddr *a = (const struct sockaddr *)&c->addr;
 		char s[ADDR_STRLEN];
 

@@ -592,6 +592,7 @@ static void test_upgrade_from_relay(void **state)
 static void test_moved_port(void **state)
 {
 	struct sockaddr_storage moved = sa(EASY_PUB);
+	const struct agent_pair *ph;
 
 	(void)state;
 	world(7, 1, 1);
@@ -600,9 +601,8 @@ static void test_moved_port(void **state)
 	introduce(PROBE_SOCKETS_DEFAULT);
 	assert_true(run_direct(AGENT_CHECK_TIMEOUT_MS));
 	assert_int_equal(agent_selected(&w.n[HARD].a)->sock, AGENT_SOCK_PROBE);
-	assert_addr(&agent_pair_remote(&w.n[HARD].a,
-	                               agent_selected(&w.n[HARD].a))->addr,
-	            &moved);
+	ph = agent_selected(&w.n[HARD].a);
+	assert_addr(&agent_pair_remote(&w.n[HARD].a, ph)->addr, &moved);
 	/* each socket aimed at both ports, and at nothing else */
 	assert_int_equal(w.n[HARD].pr.n_ports, 2);
 	assert_u64(w.n[HARD].pr.packets, 2 * PROBE_SOCKETS_DEFAULT);
