@@ -59,7 +59,8 @@
 # hard side's ports from PUNCH-NAT's delta (probe.c) and lands at its
 # first or second probe.  Seen in December 2026 (ASan build): direct about
 # 0.4 s after the peer info, before the relay's 500 ms, against home and
-# plain alike.
+# plain alike.  All 28 pairs took 105 s on 2 cores (3.5 min with the
+# machine loaded by other builds).
 #
 # udpblock (the lab's "UDP blocked" NAT: home, and every outbound UDP packet
 # dropped, TCP allowed): its side gets no UDP answer from the server, says
