@@ -18,9 +18,16 @@
 # (median, maximum).  Targets (issue 10): median <= 3 s, >= 95 %, <= 1,500
 # packets.
 #
+# NAT_A=sequential runs the same against the lab's sequential NAT (a new
+# flow takes the next port), where the easy side predicts the hard side's
+# ports (PUNCH-NAT's delta) before probing random ones: compare its
+# packets and times with the default's.  NAT_B=plain puts bob behind the
+# NAT without a filter.
+#
 # Usage: bench/probe_time.sh          (as root)
 # Environment: PUNCH (default build/punch, a Release build), RUNS (20),
-#   AWAIT_S (15), LAB (instance name, default pb<pid>).
+#   AWAIT_S (15), LAB (instance name, default pb<pid>), NAT_A (alice's
+#   NAT, default symmetric), NAT_B (bob's, default home).
 # Every run's instance is removed after it (an EXIT trap removes a
 # leftover one too); every wait is the lab's, bounded.
 set -euo pipefail
@@ -32,6 +39,8 @@ PUNCH=${PUNCH:-$REPO/build/punch}
 RUNS=${RUNS:-20}
 AWAIT_S=${AWAIT_S:-15}
 LAB=${LAB:-pb$$}
+NAT_A=${NAT_A:-symmetric}
+NAT_B=${NAT_B:-home}
 export PUNCH LAB
 [[ -x $PUNCH ]] || { echo "probe_time: PUNCH=$PUNCH is not an executable" >&2; exit 1; }
 ((EUID == 0)) || { echo "probe_time: needs root (the lab)" >&2; exit 1; }
@@ -48,7 +57,7 @@ times=() packets=() ok=0
 printf '%4s %8s %8s %8s  %s\n' run result ms packets "paths (alice / bob)"
 for ((i = 1; i <= RUNS; i++)); do
 	rc=0
-	timeout -k 5 120 "$REPO/scripts/lab" run nat2 --nat-a symmetric --nat-b home \
+	timeout -k 5 120 "$REPO/scripts/lab" run nat2 --nat-a "$NAT_A" --nat-b "$NAT_B" \
 		--relay --alt --await-direct "$AWAIT_S" --timeout 30 --keep \
 		>"$WORK/out" 2>"$WORK/err" || rc=$?
 	logs=$(grep -o 'logs in /[^ ]*' "$WORK/err" | head -n 1 | cut -d' ' -f3 || true)
@@ -90,7 +99,7 @@ pct() {
 mapfile -t st < <(printf '%s\n' "${times[@]}" | sort -n)
 mapfile -t sp < <(printf '%s\n' "${packets[@]}" | sort -n)
 echo
-echo "symmetric <-> home, $RUNS runs (scripts/lab --relay --alt --await-direct $AWAIT_S; $(basename "$PUNCH"))"
+echo "$NAT_A <-> $NAT_B, $RUNS runs (scripts/lab --relay --alt --await-direct $AWAIT_S; $(basename "$PUNCH"))"
 echo "  direct:           $ok of $RUNS ($((100 * ok / RUNS)) %)"
 if ((ok)); then
 	echo "  time to direct:   median $(pct 50 "${st[@]}") ms, p95 $(pct 95 "${st[@]}") ms (from the peer info)"

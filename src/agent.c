@@ -337,6 +337,11 @@ const struct agent_pair *agent_selected(const struct agent *a)
 	return a->selected >= 0 ? &a->pairs[a->selected] : NULL;
 }
 
+const struct punch_candidate *agent_remote(const struct agent *a, size_t i)
+{
+	return i < a->n_remote ? &a->remote[i] : NULL;
+}
+
 const struct punch_candidate *agent_pair_remote(const struct agent *a,
                                                 const struct agent_pair *p)
 {

@@ -236,6 +236,9 @@ int agent_is_remote_addr(const struct agent *a, const struct sockaddr *from);
 const struct agent_pair *agent_selected(const struct agent *a);
 /* Does the pair go through a relay (ours, or the peer's)? */
 int agent_pair_is_relayed(const struct agent *a, const struct agent_pair *p);
+/* The peer's candidate i (listed, trickled or peer-reflexive), or NULL
+ * past the last. */
+const struct punch_candidate *agent_remote(const struct agent *a, size_t i);
 const struct punch_candidate *agent_pair_remote(const struct agent *a,
                                                 const struct agent_pair *p);
 

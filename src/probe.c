@@ -76,6 +76,24 @@ static uint64_t easy_span_ms(unsigned probes)
 	       ((uint64_t)probes * 1000 + PROBE_RATE_PER_S - 1) / PROBE_RATE_PER_S;
 }
 
+/* The easy side: predict the hard side's ports if its NAT said it
+ * allocates them sequentially (PUNCH-NAT), from the port the server saw. */
+static void predict_init(struct probe *p, const struct sockaddr *target)
+{
+	const struct punch_nat *nat = &agent_peer(p->agent)->nat;
+
+	p->predict_base = addr_port(target);
+	p->predict_delta = 0;
+	p->predicted = p->predicted_sent = 0;
+	if (p->role == PROBE_ROLE_EASY && nat->ports == PUNCH_PORTS_SEQUENTIAL &&
+	    nat->delta != 0 && nat->delta >= -PUNCH_PORTS_SEQUENTIAL_DELTA_MAX &&
+	    nat->delta <= PUNCH_PORTS_SEQUENTIAL_DELTA_MAX) {
+		p->predict_delta = nat->delta;
+		log_debug("probe: the peer's NAT allocates sequentially (delta %d): ports %u%+d*k first",
+		          nat->delta, p->predict_base, nat->delta);
+	}
+}
+
 int probe_start(struct probe *p, enum probe_role role,
                 const struct sockaddr *target, unsigned n, uint64_t now_ms)
 {
@@ -96,10 +114,14 @@ int probe_start(struct probe *p, enum probe_role role,
 	p->n_socks = role == PROBE_ROLE_HARD ? n : 0;
 	p->max_probes = role == PROBE_ROLE_EASY ? n : 0;
 	p->sent = 0;
+	memset(p->port_sent, 0, sizeof(p->port_sent));
+	p->ports[0] = addr_port(target);
+	p->n_ports = 1;
 	p->start_ms = p->last_start_ms = now_ms;
 	p->ever_started = 1;
 	p->winner = PROBE_MAIN - 1;
 	memset(p->visited, 0, sizeof(p->visited));
+	predict_init(p, target);
 	rnd_nonce(p->txid_base, sizeof(p->txid_base));
 	/* The hard side waits for the easy side's default run. */
 	p->end_ms = role == PROBE_ROLE_HARD ?
@@ -150,13 +172,61 @@ static int visited(const struct probe *p, unsigned port)
 	return p->visited[port / 8] & (1u << (port % 8));
 }
 
-/* A port of the range not probed yet: random, and if a few draws hit
- * visited ports, the next free one after the last draw (there is one:
- * at most PROBE_PROBES_MAX of the range's 64,512 are ever visited). */
+/*
+ * Port prediction's j-th k (probe.h): PROBE_PREDICT_MID, then one above
+ * and one below, outwards, down to 1; then on upwards to
+ * PROBE_PREDICT_MAX.  Middle-out, not from k = 1 up:
+ *   - the hard side's probe sockets, which all aim at us, took about
+ *     k = 3..258: the middle of them is hit by the first probe, and other
+ *     hosts' flows that got in between shift them by up to ~128 ports
+ *     either way before the first probes miss;
+ *   - the lowest k are the hard side's own agent's checks, sent to our
+ *     address without a small TTL: a NAT of ours without a filter (Linux
+ *     MASQUERADE) holds stray entries for them, and a probe to one of
+ *     them would move our mapping for every probe after it ("Moved
+ *     ports" above).  Seen in the lab's sequential-plain, where probing
+ *     from k = 1 up failed every time.
+ */
+static long predict_k(unsigned j)
+{
+	const unsigned mid = PROBE_PREDICT_MID;
+
+	if (j <= 2 * (mid - 1))
+		return j % 2 ? (long)(mid + (j + 1) / 2) : (long)(mid - j / 2);
+	return (long)j + 1;
+}
+
+/* The next predicted port not probed yet: B + k*delta, or 0 once all
+ * PROBE_PREDICT_MAX are done (those outside the port range skipped). */
+static unsigned predicted_port(struct probe *p)
+{
+	while (p->predict_delta && p->predicted < PROBE_PREDICT_MAX) {
+		long port = (long)p->predict_base +
+		            predict_k(p->predicted) * p->predict_delta;
+
+		p->predicted++;
+		if (port < PROBE_PORT_MIN || port > PROBE_PORT_MAX)
+			continue;
+		if (!visited(p, (unsigned)port)) {
+			p->predicted_sent++;
+			return (unsigned)port;
+		}
+	}
+	return 0;
+}
+
+/* A port of the range not probed yet: a predicted one first (above),
+ * else random, and if a few draws hit visited ports, the next free one
+ * after the last draw (there is one: at most PROBE_PROBES_MAX of the
+ * range's 64,512 are ever visited). */
 static unsigned next_port(struct probe *p)
 {
 	const unsigned span = PROBE_PORT_MAX - PROBE_PORT_MIN + 1;
-	unsigned port = PROBE_PORT_MIN;
+	unsigned port = predicted_port(p);
+
+	if (port)
+		goto out;
+	port = PROBE_PORT_MIN;
 
 	for (int tries = 0; tries < 16; tries++) {
 		port = PROBE_PORT_MIN +
@@ -171,13 +241,63 @@ out:
 	return port;
 }
 
-/* The hard side: one check from each socket, with a TTL that opens our own
- * NAT's mapping and dies before the easy side's NAT (probe.h). */
+static int aimed_at(const struct probe *p, uint16_t port)
+{
+	for (unsigned t = 0; t < p->n_ports; t++)
+		if (p->ports[t] == port)
+			return 1;
+	return 0;
+}
+
+/*
+ * Moved ports.  The easy side's NAT maps endpoint-independently, but a
+ * Linux NAT without a filter (plain MASQUERADE) can move that mapping
+ * after the fact: if a packet from some address X (our relayed address,
+ * whose check raced the easy side's own first packet to X) reaches the
+ * easy side's public port first, conntrack keeps an entry X -> that port,
+ * so the easy side's own flow to X must take another port; and from then
+ * on conntrack gives every new flow of that socket the same new port (it
+ * reuses the newest mapping of the source, nf_nat_core.c's
+ * find_appropriate_src).  The easy side's probes then all leave from a
+ * port that our mappings, opened toward its server-reflexive one, do not
+ * admit (seen in the lab: docs/nat-traversal.md).  The new port is not
+ * lost on us, though: the easy side's check through our relay arrives
+ * from it, and the agent keeps it as a peer-reflexive candidate.  So
+ * every port of the easy side's IP that the agent knows gets checks from
+ * all our sockets too, up to PROBE_TARGETS_MAX ports in all.
+ */
+static void add_moved_ports(struct probe *p)
+{
+	const struct punch_candidate *c;
+	size_t i = 0;
+
+	while (p->n_ports < PROBE_TARGETS_MAX && (c = agent_remote(p->agent, i++))) {
+		const struct sockaddr *a = (const struct sockaddr *)&c->addr;
+		char s[ADDR_STRLEN];
+
+		if (!addr_same_ip(a, (const struct sockaddr *)&p->target) ||
+		    aimed_at(p, addr_port(a)))
+			continue;
+		p->ports[p->n_ports++] = addr_port(a);
+		log_debug("probe: the peer also sends from %s; aiming there too",
+		          addr_str(a, s, sizeof(s)));
+	}
+}
+
+/* The hard side: one check from each socket to each of the easy side's
+ * ports, with a TTL that opens our own NAT's mapping and dies before the
+ * easy side's NAT (probe.h). */
 static uint64_t tick_hard(struct probe *p, uint64_t now_ms)
 {
-	for (; p->sent < p->n_socks; p->sent++)
-		send_probe(p, (int)p->sent, p->sent,
-		           (const struct sockaddr *)&p->target, AGENT_OPEN_TTL);
+	struct sockaddr_storage to = p->target;
+
+	add_moved_ports(p);
+	for (unsigned t = 0; t < p->n_ports; t++) {
+		addr_set_port((struct sockaddr *)&to, p->ports[t]);
+		for (; p->port_sent[t] < p->n_socks; p->port_sent[t]++)
+			send_probe(p, (int)p->port_sent[t], p->sent++,
+			           (const struct sockaddr *)&to, AGENT_OPEN_TTL);
+	}
 	if (now_ms >= p->end_ms) {
 		log_debug("probe: no probe reached any of our %u sockets",
 		          p->n_socks);
@@ -265,7 +385,8 @@ static int on_hard(struct probe *p, int psock, const struct sockaddr *from,
 	else
 		ok = m->cls == STUN_SUCCESS && is_our_txid(p, m) &&
 		     agent_auth_response(p->agent, m, buf, len);
-	if (!ok || !addr_equal(from, (const struct sockaddr *)&p->target)) {
+	if (!ok || !addr_same_ip(from, (const struct sockaddr *)&p->target) ||
+	    !aimed_at(p, addr_port(from))) {
 		p->dropped++;
 		return 1;
 	}

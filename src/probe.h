@@ -11,11 +11,15 @@
  *     random public port that admits the easy side's address) and dies
  *     before the easy side's NAT, where it could only be dropped or, in a
  *     NAT without a filter, leave a stray entry (docs/protocol.md,
- *     "Filterless NATs");
+ *     "Filterless NATs"); and the same again toward any other port of
+ *     that address that the easy side has been seen sending from (a
+ *     filterless NAT can move its mapping: probe.c, "Moved ports");
  *   - the easy side sends authenticated checks from its one socket to
  *     random ports of the hard side's public IP (the one the server saw,
  *     never another address), never the same port twice, paced at
- *     PROBE_RATE_PER_S, up to PROBE_PROBES_DEFAULT;
+ *     PROBE_RATE_PER_S, up to PROBE_PROBES_DEFAULT; when the hard side's
+ *     NAT allocates ports sequentially, the ports that follow the one the
+ *     server saw go first (port prediction, PROBE_PREDICT_MAX);
  *   - a probe that lands on one of the open mappings reaches one of the
  *     hard side's sockets, which answers; the answer gets through the easy
  *     side's filter, since the easy side just sent to that address.  The
@@ -72,6 +76,20 @@ enum {
 	PROBE_CHECKS_FIRST_MS = 250,
 	PROBE_PORT_MIN = 1024,        /* Linux's random range: 1024-65535 */
 	PROBE_PORT_MAX = 65535,
+	/* The hard side aims its sockets at the easy side's server-reflexive
+	 * port and at up to this many ports in all of the easy side's IP
+	 * that the agent has seen it use (probe.c, "Moved ports"). */
+	PROBE_TARGETS_MAX = 4,
+	/* Port prediction: when the hard side's NAT allocates sequentially
+	 * (PUNCH-NAT: sequential, delta d), the easy side first probes the
+	 * ports after the one the server saw, B + k*d for k = 1 up to this,
+	 * then random ones.  The hard side's new flows since (the
+	 * alternate address, its agent's checks, then its probe sockets)
+	 * took the next ports, less any other hosts' flows in between.  The
+	 * order is middle-out from PROBE_PREDICT_MID, the middle of where
+	 * the probe sockets' ports should be (probe.c says why). */
+	PROBE_PREDICT_MAX = 512,
+	PROBE_PREDICT_MID = 2 + PROBE_SOCKETS_DEFAULT / 2,
 	PROBE_MAIN = -1,              /* psock: the agent's own socket */
 };
 
@@ -107,11 +125,21 @@ struct probe {
 	struct sockaddr_storage target;
 	unsigned n_socks;             /* hard: the sockets the caller opened */
 	unsigned max_probes;          /* easy */
-	unsigned sent;                /* hard: sockets opened; easy: probes */
+	unsigned sent;                /* hard: checks sent; easy: probes */
+	/* hard: the easy side's ports aimed at (target's first), and how
+	 * many of our sockets have sent to each */
+	uint16_t ports[PROBE_TARGETS_MAX];
+	unsigned port_sent[PROBE_TARGETS_MAX];
+	unsigned n_ports;
 	uint64_t start_ms, end_ms, last_start_ms;
 	int ever_started;
 	uint8_t txid_base[STUN_TXID_LEN]; /* its last 4 bytes: the index */
 	uint8_t visited[(PROBE_PORT_MAX + 1) / 8]; /* ports probed (easy) */
+	/* easy: port prediction (PROBE_PREDICT_MAX), when delta is not 0 */
+	uint16_t predict_base;
+	int predict_delta;
+	unsigned predicted;           /* predicted ports drawn (j) */
+	unsigned predicted_sent;      /* probes that went to predicted ports */
 	int winner;                   /* the socket that won, or PROBE_MAIN */
 	struct sockaddr_storage won_addr; /* who answered */
 	uint64_t won_ms;

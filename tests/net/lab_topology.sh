@@ -14,6 +14,8 @@
 #    plain      unsolicited inbound is answered (ICMP) and leaves a conntrack
 #               entry, so alice's later packet to that peer gets a new port
 #    symmetric  the home filter; a new mapped port per destination
+#    sequential the home filter; a new mapped port per destination, the
+#               next one after the last flow's
 #    fullcone   port-preserving; any host may send to a mapping, and nobody
 #               to a port that has none
 #    restricted port-preserving; a mapping admits any port of an address the
@@ -141,7 +143,7 @@ nat_mode_check() {
 	seen=$(net_ask bob 192.0.2.20:5555 203.0.113.10:4444)
 	n=$(lab_nsx nata conntrack -L -p udp -s 192.0.2.20 2>/dev/null | wc -l)
 	case $mode in
-	home | symmetric)
+	home | symmetric | sequential)
 		expect_eq "$mode: unsolicited bob -> nata:4444" "timeout" "$seen"
 		expect_eq "$mode: conntrack entries in nata from bob's probe" "0" "$n"
 		;;
@@ -182,6 +184,12 @@ nat_mode_check() {
 		[[ $to_server != "$to_bob" ]] || fail "symmetric: expected different mapped ports towards the server and bob; seen $to_server for both"
 		ok "symmetric: drops unsolicited inbound; mapped ports $to_server (server) and $to_bob (bob)"
 		;;
+	sequential)
+		# the two flows one after the other: consecutive ports
+		expect_eq "sequential: alice's mapped port towards bob, after $to_server towards the server" \
+			"$((to_server + 1))" "$to_bob"
+		ok "sequential: drops unsolicited inbound; mapped ports $to_server (server) and $to_bob (bob)"
+		;;
 	esac
 	# A third party cannot use alice's mapping either way; home stays silent.
 	seen=$(net_ask server 198.51.100.10:7001 "203.0.113.10:$to_bob")
@@ -193,7 +201,7 @@ nat_mode_check() {
 	net_expect_gone
 }
 
-for mode in home plain symmetric; do
+for mode in home plain symmetric sequential; do
 	nat_mode_check "$mode"
 done
 

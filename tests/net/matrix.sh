@@ -7,7 +7,7 @@
 # A PAIR is ALICE_MODE-BOB_MODE (scenario nat2: alice behind nata, bob behind
 # natb), e.g. symmetric-home; either order of a pair in the table below works
 # (its expectations are then mirrored), and a pair the table lacks runs
-# without a verdict.  With no PAIR, all 21 unordered pairs of the six NAT
+# without a verdict.  With no PAIR, all 28 unordered pairs of the seven NAT
 # modes run; ctest's net_matrix does that.
 #
 # Each pair is one `scripts/lab run nat2 --nat-a A --nat-b B --alt --relay`
@@ -40,17 +40,27 @@
 # pair and both move to it 0.8-3.3 s after the peer info (srflx at the
 # symmetric side, prflx at the other); symmetric-symmetric stays on the
 # relay.  About 95 s in all.  symmetric-plain went direct in about 11 of 15
-# runs, but in the others natb gave bob's probes (to alice's address)
-# another source port than the one the server saw (conntrack showed
-# 10.0.2.2:33294 -> 192.0.2.10:49395 for every probe, while the flow to the
-# server kept 33294), so alice's 256 mappings, opened toward 33294, could not
-# be hit.  Why plain MASQUERADE does that only in some runs is not found yet
-# (a stray entry from alice's checks alone does not do it); until it is, the
-# row has no verdict.  A lead: natb also held a stray entry from alice's
-# relayed address (198.51.100.10:55487 -> 192.0.2.10:33294, her relay's
-# check arriving before bob sent there), so bob's own flow to that address
-# had to take a new port, and conntrack's NAT then reuses an existing
-# mapping of the same source (find_appropriate_src) for later flows.
+# runs at first.  In the others natb gave bob's probes another source port
+# than the one the server saw.  conntrack -E in natb showed why: alice's
+# check through her relay (198.51.100.10:56344 -> 192.0.2.10:44970) reached
+# natb 40 us before bob's own first packet to her relayed address, so natb
+# kept a stray entry for it; bob's flow to that address then had to take a
+# new port (52372), and from then on conntrack gave every new flow of bob's
+# socket that same port (it reuses the newest mapping of a source,
+# nf_nat_core.c's find_appropriate_src), his probes included, which alice's
+# mappings, opened toward 44970, did not admit.  About one run in four loses
+# that race.  Since then alice's probe sockets also aim at every other port
+# of bob's address that she has seen him use (his check through her relay
+# comes from the new port): probe.c, "Moved ports"; the row is direct, and
+# net_probe_stat_plain checks 19 of 20.
+#
+# sequential (the lab's symmetric NAT with a sequential allocator: each new
+# flow takes the next port): against a cone the easy side predicts the
+# hard side's ports from PUNCH-NAT's delta (probe.c) and lands at its
+# first or second probe.  Seen in December 2026 (ASan build): direct about
+# 0.4 s after the peer info, before the relay's 500 ms, against home and
+# plain alike.  All 28 pairs took 105 s on 2 cores (3.5 min with the
+# machine loaded by other builds).
 #
 # udpblock (the lab's "UDP blocked" NAT: home, and every outbound UDP packet
 # dropped, TCP allowed): its side gets no UDP answer from the server, says
@@ -59,7 +69,7 @@
 # pairs is relayed.  Seen in December 2026: all 6 connect via the relay,
 # 'punch took' 500-530 ms (the relay's 500 ms wait), about 1.5 s from start
 # to "Connection established" on the udpblock side (the 1 s UDP wait, then
-# TCP).  The 21 pairs take about 45-80 s on 2 cores.  TLS (only port 443
+# TCP).  The 21 pairs (before sequential) took about 45-80 s on 2 cores.  TLS (only port 443
 # out) is tests/net/udpblock.sh's, not the matrix's.
 
 set -euo pipefail
@@ -67,7 +77,7 @@ source "$(dirname "$0")/lib.sh"
 net_init "${1:-}"
 shift
 
-MODES=(fullcone restricted home plain symmetric udpblock)
+MODES=(fullcone restricted home plain symmetric sequential udpblock)
 MATRIX_JOBS=${MATRIX_JOBS:-5}
 MATRIX_RUN_LIMIT_S=${MATRIX_RUN_LIMIT_S:-120} # one lab run, end to end
 MATRIX_CONNECT_S=30                            # lab run --timeout: to connect, per chat line
@@ -94,13 +104,20 @@ home-home               direct  direct
 home-plain              direct  direct
 plain-plain             direct  direct  the small-TTL first probe (docs/protocol.md)
 symmetric-home          direct  direct  birthday probing (alice'"'"'s port toward bob is new), after the relay
-symmetric-plain         -       -       no verdict yet: probing goes direct in most runs, but in some bob'"'"'s probes leave natb from a port other than his server-reflexive one, and cannot land
+symmetric-plain         direct  direct  birthday probing, after the relay; alice aims at the port natb may have moved bob'"'"'s mapping to, too
 symmetric-symmetric     relay   relay   neither side'"'"'s port toward the other is known
+sequential-fullcone     direct  direct  as symmetric-fullcone
+sequential-restricted   direct  direct  as symmetric-restricted
+sequential-home         direct  direct  port prediction: bob probes the ports after alice'"'"'s server-reflexive one first
+sequential-plain        direct  direct  likewise
+sequential-symmetric    relay   relay   two hard NATs: no probing
+sequential-sequential   relay   relay   likewise
 udpblock-fullcone       relay   relay   alice'"'"'s UDP never leaves her NAT: only her relayed address, reached over TCP, works
 udpblock-restricted     relay   relay   likewise
 udpblock-home           relay   relay   likewise
 udpblock-plain          relay   relay   likewise
 udpblock-symmetric      relay   relay   likewise
+udpblock-sequential     relay   relay   likewise
 udpblock-udpblock       relay   relay   both relayed, each over its own TCP connection
 '
 

@@ -10,7 +10,9 @@
 # addresses (RFC 5780 mode), `punch natcheck -json` must name the mapping,
 # the filtering and the NAT type the lab configured, and coturn's
 # turnutils_natdiscovery, run from the same place, must agree with it on
-# mapping and filtering.  Then, with conntrack's UDP timeout at 3 s,
+# mapping and filtering; the port pattern must be random behind symmetric,
+# sequential behind sequential, preserving elsewhere.  Then, with
+# conntrack's UDP timeout at 3 s,
 # `-lifetime` must find that a mapping survives 2 s idle and not 4 s; and
 # with the server stopped, natcheck must say "no UDP answer" and exit 4.
 
@@ -32,7 +34,7 @@ EI=endpoint-independent AD=address-dependent APD=address-and-port-dependent
 expected() {
 	case $1 in
 	home | plain) echo "$EI $APD 0 port-restricted cone" ;;
-	symmetric) echo "$APD $APD 3 symmetric" ;;
+	symmetric | sequential) echo "$APD $APD 3 symmetric" ;;
 	fullcone) echo "$EI $EI 0 full cone" ;;
 	restricted) echo "$EI $AD 0 restricted cone" ;;
 	esac
@@ -82,6 +84,7 @@ nat_mode() {
 	lab_nsx nata iptables -w 5 -t nat -F
 	lab_nsx nata iptables -w 5 -F
 	lab_nsx nata nft delete table ip lab_cone 2>/dev/null || true
+	lab_nsx nata nft delete table ip lab_sequential 2>/dev/null || true
 	lab_nat nata "$1"
 	lab_nsx nata conntrack -F 2>/dev/null || true
 }
@@ -105,6 +108,9 @@ natcheck_expect() {
 	expect_eq "natcheck against $what behind $mode: portmap" None "${J[portmap]}"
 	if [[ $mode == symmetric ]]; then
 		expect_eq "natcheck against $what behind $mode: port_pattern (--random-fully)" random "${J[port_pattern]}"
+	elif [[ $mode == sequential ]]; then
+		# each new flow the next port: natcheck's six mappings one apart
+		expect_eq "natcheck against $what behind $mode: port_pattern (a counter)" sequential "${J[port_pattern]}"
 	else
 		expect_eq "natcheck against $what behind $mode: port_preserved" True "${J[port_preserved]}"
 		expect_eq "natcheck against $what behind $mode: port_pattern" preserving "${J[port_pattern]}"
@@ -116,7 +122,7 @@ net_up nat1 --nat home
 ip -n "$(lab_ns server)" addr add "$ALT/24" dev eth0
 start_punch_server
 start_coturn
-for mode in home plain symmetric fullcone restricted; do
+for mode in home plain symmetric sequential fullcone restricted; do
 	nat_mode "$mode"
 	read -r want_m want_f _ < <(expected "$mode")
 	natcheck_expect "punch server" "$mode" "$P1" "$P2"

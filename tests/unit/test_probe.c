@@ -77,6 +77,13 @@ static struct {
 	 * whether it sent to the relay */
 	uint8_t easy_sent[65536 / 8];
 	int drop_probes;            /* the easy side's probes are lost */
+	/* The easy NAT has moved its mapping (a filterless NAT after a
+	 * stray entry, probe.c "Moved ports"): every flow of the easy side
+	 * leaves from this port, not the one the server saw; 0: none. */
+	uint16_t easy_moved;
+	/* The hard NAT allocates sequentially: each new mapping takes this
+	 * port, then the next; 0: random ports. */
+	uint16_t hard_seq;
 	/* what the easy side's probing sent: destinations */
 	struct sockaddr_storage probe_dst[SENT_MAX];
 	size_t n_probe_dst;
@@ -127,9 +134,12 @@ static uint16_t hard_map(int sock, const struct sockaddr *dst)
 		if (w.map[i].sock == sock && addr_equal(SA(w.map[i].dst), dst))
 			return w.map[i].port;
 	assert_true(w.n_map < MAP_MAX);
-	do
-		port = (uint16_t)(1024 + xorshift(&w.nat_rng) % 64512);
-	while (port_taken(port));
+	if (w.hard_seq)
+		port = w.hard_seq++;
+	else
+		do
+			port = (uint16_t)(1024 + xorshift(&w.nat_rng) % 64512);
+		while (port_taken(port));
 	w.map[w.n_map].sock = sock;
 	memset(&w.map[w.n_map].dst, 0, sizeof(w.map[0].dst));
 	memcpy(&w.map[w.n_map].dst, dst, addr_len(dst));
@@ -225,6 +235,8 @@ static int route(const struct tdgram *d, struct sockaddr_storage *src,
 		addr_set_port(SA(*src), hard_map(d->from_sock, SA(d->dst)));
 	} else {
 		*src = sa(EASY_PUB);
+		if (w.easy_moved)
+			addr_set_port(SA(*src), w.easy_moved);
 		if (addr_same_ip(SA(d->dst), SA(w.n[HARD].pub)))
 			w.easy_sent[addr_port(SA(d->dst)) / 8] |=
 				(uint8_t)(1u << (addr_port(SA(d->dst)) % 8));
@@ -260,8 +272,10 @@ static int route(const struct tdgram *d, struct sockaddr_storage *src,
 			}
 		return -1;
 	}
-	/* to the easy NAT: only from where it sent */
-	if (!addr_equal(SA(d->dst), SA(w.n[EASY].pub)))
+	/* to the easy NAT: to its mapping, only from where it sent */
+	if (!addr_same_ip(SA(d->dst), SA(w.n[EASY].pub)) ||
+	    addr_port(SA(d->dst)) != (w.easy_moved ? w.easy_moved :
+	                                             addr_port(SA(w.n[EASY].pub))))
 		return -1;
 	{
 		uint16_t port = addr_port(SA(*src));
@@ -570,6 +584,116 @@ static void test_upgrade_from_relay(void **state)
 	assert_int_equal(agent_selected(&w.n[HARD].a)->sock, AGENT_SOCK_PROBE);
 }
 
+/* The easy side's NAT has moved its mapping after the server saw it, as a
+ * filterless Linux NAT does after a stray entry (probe.c, "Moved ports";
+ * seen in the lab's symmetric-plain): its probes leave from another port
+ * than the one the hard side's sockets aimed at.  Its check through the
+ * hard side's relay shows the new port, and the hard side aims there too. */
+static void test_moved_port(void **state)
+{
+	struct sockaddr_storage moved = sa(EASY_PUB);
+	const struct agent_pair *ph;
+
+	(void)state;
+	world(7, 1, 1);
+	w.easy_moved = 52372;
+	addr_set_port(SA(moved), w.easy_moved);
+	introduce(PROBE_SOCKETS_DEFAULT);
+	assert_true(run_direct(AGENT_CHECK_TIMEOUT_MS));
+	assert_int_equal(agent_selected(&w.n[HARD].a)->sock, AGENT_SOCK_PROBE);
+	ph = agent_selected(&w.n[HARD].a);
+	assert_addr(&agent_pair_remote(&w.n[HARD].a, ph)->addr, &moved);
+	/* each socket aimed at both ports, and at nothing else */
+	assert_int_equal(w.n[HARD].pr.n_ports, 2);
+	assert_u64(w.n[HARD].pr.packets, 2 * PROBE_SOCKETS_DEFAULT);
+}
+
+/* A sequential hard NAT: the server saw port 40000 and the alternate
+ * address 40001 (PUNCH-NAT sequential, delta 1), and every later mapping
+ * takes the next port.  The easy side probes 40130, 40131, 40129, ...
+ * first (the middle of where the hard side's probe sockets are) and
+ * lands at once; announced as random, the same NAT costs the birthday
+ * paradox's hundreds. */
+static void test_sequential_prediction(void **state)
+{
+	uint64_t predicted_probes, random_probes;
+
+	(void)state;
+	for (int predict = 1; predict >= 0; predict--) {
+		world(7, 1, 0);
+		w.hard_seq = 40002;
+		w.n[HARD].self.nat.ports = predict ? PUNCH_PORTS_SEQUENTIAL :
+		                                     PUNCH_PORTS_RANDOM;
+		w.n[HARD].self.nat.delta = 1;
+		introduce(PROBE_SOCKETS_DEFAULT);
+		assert_true(run_direct(AGENT_CHECK_TIMEOUT_MS));
+		if (predict) {
+			predicted_probes = w.n[EASY].pr.packets;
+			assert_int_equal(w.n[EASY].pr.predict_delta, 1);
+			/* middle-out from B + PROBE_PREDICT_MID */
+			assert_true(w.n_probe_dst >= 1);
+			assert_int_equal(addr_port(SA(w.probe_dst[0])),
+			                 40000 + PROBE_PREDICT_MID);
+		} else {
+			random_probes = w.n[EASY].pr.packets;
+			assert_int_equal(w.n[EASY].pr.predict_delta, 0);
+		}
+	}
+	print_message("probe: sequential NAT: %llu probes predicted, %llu random\n",
+	              (unsigned long long)predicted_probes,
+	              (unsigned long long)random_probes);
+	assert_true(predicted_probes <= 3);
+	assert_true(random_probes > 4 * predicted_probes);
+}
+
+/* A delta beyond what sequential means (PUNCH-NAT from a hostile or
+ * confused peer) predicts nothing: the probes stay random. */
+static void test_prediction_bounds(void **state)
+{
+	(void)state;
+	world(7, 1, 0);
+	w.n[HARD].self.nat.ports = PUNCH_PORTS_SEQUENTIAL;
+	w.n[HARD].self.nat.delta = 30000;
+	introduce(PROBE_SOCKETS_DEFAULT);
+	assert_int_equal(w.n[EASY].pr.predict_delta, 0);
+	/* near the top of the range, only the ports below 65536 */
+	world(7, 1, 0);
+	addr_set_port(SA(w.n[HARD].self.observed), 65530);
+	w.n[HARD].self.nat.ports = PUNCH_PORTS_SEQUENTIAL;
+	w.n[HARD].self.nat.delta = 2;
+	w.drop_probes = 1;
+	introduce(PROBE_SOCKETS_DEFAULT);
+	while (w.n_probe_dst < 10)
+		step();
+	assert_int_equal(addr_port(SA(w.probe_dst[0])), 65534);
+	assert_int_equal(addr_port(SA(w.probe_dst[1])), 65532);
+	assert_int_equal(w.n[EASY].pr.predicted_sent, 2);
+	assert_int_equal(w.n[EASY].pr.predicted, PROBE_PREDICT_MAX);
+	for (size_t i = 0; i < w.n_probe_dst; i++)
+		assert_true(addr_port(SA(w.probe_dst[i])) >= PROBE_PORT_MIN);
+	/* the PROBE_PREDICT_MAX first probes: B + 1 .. B + max, each once */
+	world(7, 1, 0);
+	addr_set_port(SA(w.n[HARD].self.observed), 30000);
+	w.n[HARD].self.nat.ports = PUNCH_PORTS_SEQUENTIAL;
+	w.n[HARD].self.nat.delta = -1;
+	w.drop_probes = 1;
+	introduce(PROBE_SOCKETS_DEFAULT);
+	while (w.n_probe_dst < PROBE_PREDICT_MAX)
+		step();
+	{
+		static uint8_t seen[PROBE_PREDICT_MAX + 1];
+
+		memset(seen, 0, sizeof(seen));
+		for (size_t i = 0; i < PROBE_PREDICT_MAX; i++) {
+			int k = 30000 - addr_port(SA(w.probe_dst[i]));
+
+			assert_true(k >= 1 && k <= PROBE_PREDICT_MAX);
+			assert_false(seen[k]);
+			seen[k] = 1;
+		}
+	}
+}
+
 /* No probe lands: the easy side stops after exactly its budget of
  * distinct ports, the hard side closes every socket at its deadline. */
 static void test_exhausted(void **state)
@@ -677,6 +801,9 @@ int main(void)
 		cmocka_unit_test(test_easy_controls),
 		cmocka_unit_test(test_many_runs),
 		cmocka_unit_test(test_upgrade_from_relay),
+		cmocka_unit_test(test_moved_port),
+		cmocka_unit_test(test_sequential_prediction),
+		cmocka_unit_test(test_prediction_bounds),
 		cmocka_unit_test(test_exhausted),
 		cmocka_unit_test(test_forged_hits),
 	};
