@@ -32,6 +32,11 @@ struct rdv_server {
 	const struct reg_store_ops *store_ops; /* registry_store.h */
 	void *store;
 	struct pending pending[RDV_PENDING_MAX];
+	/* Beside the table, small and together, so that the walks of every
+	 * PEER-INFO, answer and tick read 8 KB and not a slot (1.7 KB) each:
+	 * pend_key[i] 0 if slot i is free, else pending_key() of its to_id;
+	 * pend_tx[i] the first 4 bytes of its transaction id. */
+	uint32_t pend_key[RDV_PENDING_MAX], pend_tx[RDV_PENDING_MAX];
 	uint8_t secret[32];
 	uint8_t renew_secret[crypto_generichash_KEYBYTES]; /* renew_key() */
 	rdv_send_fn *send;
@@ -238,19 +243,44 @@ static int reply_error(const struct rdv_server *rs, const struct stun_msg *m,
 	return reply_finish(rs, &w, 1, reply);
 }
 
+/* FNV-1a of an id, never 0: a filter before strcmp(), so that nobody
+ * gains by choosing ids that collide (they only cost a strcmp()). */
+static uint32_t pending_key(const char *id)
+{
+	uint32_t h = 2166136261u;
+
+	for (; *id; id++)
+		h = (h ^ (uint8_t)*id) * 16777619u;
+	return h | 1;
+}
+
+static uint32_t txid_head(const uint8_t *txid)
+{
+	return (uint32_t)txid[0] << 24 | (uint32_t)txid[1] << 16 |
+	       (uint32_t)txid[2] << 8 | txid[3];
+}
+
+static void pending_clear(struct rdv_server *rs, struct pending *p)
+{
+	p->used = 0;
+	rs->pend_key[p - rs->pending] = 0;
+}
+
 static struct pending *pending_slot(struct rdv_server *rs, const char *to_id)
 {
 	struct pending *best = NULL;
+	uint32_t key = pending_key(to_id);
 
 	/* One outstanding PEER-INFO per receiver: a newer one replaces it. */
 	for (int i = 0; i < RDV_PENDING_MAX; i++)
-		if (rs->pending[i].used && !strcmp(rs->pending[i].to_id, to_id))
+		if (rs->pend_key[i] == key && !strcmp(rs->pending[i].to_id, to_id))
+			return &rs->pending[i];
+	for (int i = 0; i < RDV_PENDING_MAX; i++)
+		if (!rs->pend_key[i])
 			return &rs->pending[i];
 	for (int i = 0; i < RDV_PENDING_MAX; i++) {
 		struct pending *p = &rs->pending[i];
 
-		if (!p->used)
-			return p;
 		if (!best || p->rtx.sent > best->rtx.sent)
 			best = p; /* full: evict the one closest to giving up */
 	}
@@ -276,6 +306,7 @@ static void introduce_peer(struct rdv_server *rs, const char *to_id,
 	struct stun_writer w;
 	int n;
 
+	pending_clear(rs, p);
 	memset(p, 0, sizeof(*p));
 	rnd_nonce(p->txid, sizeof(p->txid));
 	stun_writer_init(&w, p->msg, sizeof(p->msg), PUNCH_PEER_INFO,
@@ -290,6 +321,8 @@ static void introduce_peer(struct rdv_server *rs, const char *to_id,
 		return;
 	}
 	p->used = 1;
+	rs->pend_key[p - rs->pending] = pending_key(to_id);
+	rs->pend_tx[p - rs->pending] = txid_head(p->txid);
 	p->len = (size_t)n;
 	memcpy(&p->to, to, addr_len(to));
 	p->sock = sock;
@@ -914,12 +947,15 @@ int rdv_handle(struct rdv_server *rs, int sock, const uint8_t *buf,
 	}
 	if ((m.cls == STUN_SUCCESS || m.cls == STUN_ERROR) &&
 	    m.method == PUNCH_PEER_INFO) {
+		uint32_t head = txid_head(m.txid);
+
 		for (int i = 0; i < RDV_PENDING_MAX; i++) {
 			struct pending *p = &rs->pending[i];
 
-			if (p->used && !memcmp(p->txid, m.txid, STUN_TXID_LEN)) {
+			if (rs->pend_key[i] && rs->pend_tx[i] == head &&
+			    !memcmp(p->txid, m.txid, STUN_TXID_LEN)) {
 				rdv_log_peer_info_acked(p->to_id);
-				p->used = 0;
+				pending_clear(rs, p);
 				rs->stats.acked++;
 			}
 		}
@@ -953,12 +989,12 @@ uint64_t rdv_tick(struct rdv_server *rs, uint64_t now_ms)
 	for (int i = 0; i < RDV_PENDING_MAX; i++) {
 		struct pending *p = &rs->pending[i];
 
-		if (!p->used)
+		if (!rs->pend_key[i])
 			continue;
 		switch (rtx_poll(&p->rtx, &rtx_stun, now_ms)) {
 		case RTX_GIVE_UP:
 			rdv_log_peer_info_gave_up(p->to_id, (int)p->rtx.sent);
-			p->used = 0;
+			pending_clear(rs, p);
 			rs->stats.gave_up++;
 			continue;
 		case RTX_SEND:
