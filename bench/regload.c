@@ -94,13 +94,14 @@ struct lg_id {
 struct lg_group {
 	int fd;
 	uint32_t started;        /* ids of the group started so far */
+	uint32_t retired;        /* and freed: all of them, its socket goes */
 	char nonce[RDVC_NONCE_MAX + 1];
 	struct lg_id *live[GROUP_MAX];
 };
 
 struct lg {
 	struct sockaddr_storage server;
-	uint32_t n_ids, group, window, n_groups, opened;
+	uint32_t n_ids, group, window, n_groups, opened, first_live;
 	struct lg_group *groups;
 	struct sign_key *keys;
 	uint32_t n_keys;
@@ -283,6 +284,22 @@ static int fill(struct lg *lg, uint64_t now)
 	return 0;
 }
 
+/* A group whose ids are all done gives its socket back: the open files
+ * limit (often 20,000 or less) then bounds the groups in flight, not the
+ * groups of a run of 1,000,000 ids. */
+static void group_close(struct lg *lg, struct lg_group *gr)
+{
+	uint32_t g = (uint32_t)(gr - lg->groups), size = lg->group;
+
+	if (g * lg->group + size > lg->n_ids)
+		size = lg->n_ids - g * lg->group;
+	if (++gr->retired < size || gr->fd < 0)
+		return;
+	epoll_ctl(lg->ep, EPOLL_CTL_DEL, gr->fd, NULL);
+	close(gr->fd);
+	gr->fd = -1;
+}
+
 static void retire(struct lg *lg, struct lg_group *gr, uint32_t slot,
                    uint64_t now)
 {
@@ -312,6 +329,7 @@ static void retire(struct lg *lg, struct lg_group *gr, uint32_t slot,
 	free(id);
 	lg->active--;
 	lg->done++;
+	group_close(lg, gr);
 }
 
 /* One -r round: a RENEW from every kept id that is not waiting on
@@ -382,9 +400,15 @@ static void read_group(struct lg *lg, uint32_t g, uint64_t now)
 
 static void tick_all(struct lg *lg, uint64_t now)
 {
-	for (uint32_t g = 0; g < lg->opened; g++) {
+	/* groups finish about in the order they opened: skip the closed
+	 * ones at the front, not to walk a million ids every tick */
+	while (lg->first_live < lg->opened && lg->groups[lg->first_live].fd < 0)
+		lg->first_live++;
+	for (uint32_t g = lg->first_live; g < lg->opened; g++) {
 		struct lg_group *gr = &lg->groups[g];
 
+		if (gr->fd < 0)
+			continue;
 		for (uint32_t s = 0; s < lg->group; s++) {
 			if (!gr->live[s])
 				continue;
@@ -521,11 +545,15 @@ static int parse_args(struct lg *lg, int argc, char **argv, double *limit_s,
 
 static int setup(struct lg *lg)
 {
-	struct rlimit rl = { lg->n_groups + 64, lg->n_groups + 64 };
+	struct rlimit rl;
 
-	if (setrlimit(RLIMIT_NOFILE, &rl))
-		fprintf(stderr, "regload: cannot raise the open files limit to %u: %s\n",
-		        lg->n_groups + 64, strerror(errno));
+	/* as many sockets as groups, up to the hard limit (group_close()) */
+	if (!getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl))
+			fprintf(stderr, "regload: cannot raise the open files limit: %s\n",
+			        strerror(errno));
+	}
 	lg->groups = calloc(lg->n_groups, sizeof(*lg->groups));
 	lg->ready = calloc(lg->n_groups, sizeof(*lg->ready));
 	lg->keys = calloc(lg->n_keys, sizeof(*lg->keys));

@@ -441,8 +441,6 @@ static void entry_fill(struct registry *r, struct reg_entry *e,
 
 	e->expires_ms = now_ms + r->lifetime_ms;
 	e->session = p->session;
-	e->epoch = ++r->epoch;
-	e->renew_seq = 0;
 	memcpy(e->key_fp, p->key_fp, sizeof(e->key_fp));
 	e->has_key_fp = p->has_key_fp ? 1 : 0;
 	e->nat = p->nat;
@@ -500,6 +498,19 @@ static struct reg_entry *entry_store(struct registry *r, struct reg_entry *e,
 	uint8_t len[STR_N];
 	size_t n_cand, size = peer_size(p, &n_cand, len);
 	struct reg_entry *n = e;
+	struct caddr at;
+	uint32_t epoch, seq = 0;
+
+	/* The same session from the same address (a refresh, or a
+	 * retransmitted REGISTER whose first answer the client took) keeps
+	 * its RENEW key and count; anything else starts a new one. */
+	caddr_put(&at, from);
+	if (e && e->session == p->session && !memcmp(&e->from, &at, sizeof(at))) {
+		epoch = e->epoch;
+		seq = e->renew_seq;
+	} else {
+		epoch = ++r->epoch;
+	}
 
 	if (!e || entry_size_of(e) != size) {
 		n = mem_alloc(r, size);
@@ -514,6 +525,8 @@ static struct reg_entry *entry_store(struct registry *r, struct reg_entry *e,
 		list_unlink(r, e);
 	}
 	entry_fill(r, n, p, n_cand, len, from, sock, now_ms);
+	n->epoch = epoch;
+	n->renew_seq = seq;
 	if (n->prefix != pf) {
 		prefix_attach(r, pf); /* before the old one lets go */
 		if (n->prefix)

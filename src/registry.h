@@ -123,9 +123,10 @@ int registry_entry_sock(const struct reg_entry *e);
 /* The fingerprint of the key that registered e (zeros if none). */
 void registry_entry_key_fp(const struct reg_entry *e,
                            uint8_t out[PUNCH_KEY_FP_LEN]);
-/* Which signed registration stored e: a number the registry raises on
- * every registry_register() that stores, so that each one gets its own
- * renewal key (docs/protocol.md, "RENEW"). */
+/* Which registration e is: a number the registry raises when an id is
+ * stored anew, with another session, or from another address (not on a
+ * refresh of the same), so that each gets its own RENEW key
+ * (docs/protocol.md, "RENEW"). */
 uint32_t registry_entry_epoch(const struct reg_entry *e);
 uint32_t registry_entry_renew_seq(const struct reg_entry *e);
 void registry_entry_from(const struct reg_entry *e,

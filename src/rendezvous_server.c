@@ -416,9 +416,10 @@ static const char *id_owner_check(const struct rdv_server *rs,
 }
 
 /* The key of e's RENEWs (docs/protocol.md, "RENEW"): keyed BLAKE2b of
- * what names this one signed registration, under a secret of this
- * process.  Nothing is stored: each RENEW derives it again, and a new
- * signed REGISTER (a new epoch) makes the old key useless. */
+ * what names this registration, under a secret of this process.  Nothing
+ * is stored: each RENEW derives it again, and a registration with a new
+ * session or address (a new epoch, registry.h) makes the old key
+ * useless. */
 static void renew_key(const struct rdv_server *rs, const struct reg_entry *e,
                       uint8_t k[PUNCH_RENEW_KEY_LEN])
 {

@@ -198,22 +198,53 @@ static void test_renew_other_address_refused(void **state)
 	assert_false(alive_at("alice", T0 + LIFE + 1000));
 }
 
-/* A new signed REGISTER gives a new key: the old one (perhaps seen on the
- * path) is useless, even with a sequence number the new count has not
- * reached. */
+/* A signed REGISTER of a new session (a restart) or from a new address
+ * gives a new key: the old one (perhaps seen on the path) is useless, even
+ * with a sequence number the new count has not reached. */
 static void test_renew_old_key_refused(void **state)
 {
 	struct sockaddr_storage from = sa_make("198.51.100.1", 40000);
+	struct sockaddr_storage moved = sa_make("198.51.100.1", 40002);
 	uint8_t k1[PUNCH_RENEW_KEY_LEN], k2[PUNCH_RENEW_KEY_LEN];
+	uint8_t k3[PUNCH_RENEW_KEY_LEN];
 	struct result res;
 
 	(void)state;
 	reg_with_key("alice", "bob", 7, &from, T0, k1);
-	reg_with_key("alice", "bob", 7, &from, T0 + 100, k2);
+	reg_with_key("alice", "bob", 8, &from, T0 + 100, k2);
 	assert_memory_not_equal(k1, k2, sizeof(k1));
-	renew_feed(&res, "alice", 7, 9, k1, &from, T0 + 1000);
+	renew_feed(&res, "alice", 8, 9, k1, &from, T0 + 1000);
 	expect_refused(&res, "Unauthorized: bad MAC");
-	renew_feed(&res, "alice", 7, 1, k2, &from, T0 + 1000);
+	reg_with_key("alice", "bob", 8, &moved, T0 + 1100, k3);
+	assert_memory_not_equal(k2, k3, sizeof(k2));
+	renew_feed(&res, "alice", 8, 9, k2, &moved, T0 + 2000);
+	expect_refused(&res, "Unauthorized: bad MAC");
+	renew_feed(&res, "alice", 8, 1, k3, &moved, T0 + 2000);
+	assert_false(res.reply.is_error);
+}
+
+/* A signed REGISTER of the same session from the same address (a refresh
+ * from a client that has no key, or a retransmission whose first answer
+ * the client took) keeps the key the client holds, and its count: a RENEW
+ * seen before it is still a replay after it. */
+static void test_renew_same_session_keeps_key(void **state)
+{
+	struct sockaddr_storage from = sa_make("198.51.100.1", 40000);
+	uint8_t k1[PUNCH_RENEW_KEY_LEN], k2[PUNCH_RENEW_KEY_LEN], buf[512];
+	struct result res;
+	size_t len;
+
+	(void)state;
+	reg_with_key("alice", "bob", 7, &from, T0, k1);
+	len = renew_build(buf, sizeof(buf), "alice", 7, 1, k1);
+	feed(&res, 0, buf, len, &from, T0 + 1000);
+	assert_false(res.reply.is_error);
+	reg_with_key("alice", "bob", 7, &from, T0 + 2000, k2);
+	assert_memory_equal(k1, k2, sizeof(k1));
+	feed(&res, 0, buf, len, &from, T0 + 3000);
+	assert_error_reply(&res, 401,
+	                   "Unauthorized: sequence number not above the last");
+	renew_feed(&res, "alice", 7, 2, k1, &from, T0 + 3000);
 	assert_false(res.reply.is_error);
 }
 
@@ -250,6 +281,7 @@ int main(void)
 		T(test_renew_after_expiry_refused),
 		T(test_renew_other_address_refused),
 		T(test_renew_old_key_refused),
+		T(test_renew_same_session_keeps_key),
 		T(test_renew_malformed_400),
 	};
 #undef T
