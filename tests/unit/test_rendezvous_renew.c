@@ -248,6 +248,29 @@ static void test_renew_same_session_keeps_key(void **state)
 	assert_false(res.reply.is_error);
 }
 
+/* punch server -lifetime: the answers say it, and registrations live it. */
+static void test_lifetime_set(void **state)
+{
+	struct sockaddr_storage from = sa_make("198.51.100.1", 40000);
+	struct reg_req q = req_make("alice", "bob", 7);
+	const struct stun_attr *a;
+	struct result res;
+	char nonce[33];
+
+	(void)state;
+	rdv_server_set_lifetime(srv, 600000);
+	do_register(&res, &q, &from, T0, nonce);
+	assert_false(res.reply.is_error);
+	assert_int_equal(u32_attr(&res.m, PUNCH_ATTR_LIFETIME), 600);
+	a = punch_attr_find(&res.m, PUNCH_ATTR_RENEW_KEY);
+	assert_non_null(a);
+	renew_feed(&res, "alice", 7, 1, a->value, &from, T0 + 1000);
+	assert_false(res.reply.is_error);
+	assert_int_equal(u32_attr(&res.m, PUNCH_ATTR_LIFETIME), 600);
+	assert_true(alive_at("alice", T0 + 600000));
+	assert_false(alive_at("alice", T0 + 1000 + 600000));
+}
+
 static void test_renew_malformed_400(void **state)
 {
 	struct sockaddr_storage from = sa_make("198.51.100.1", 40000);
@@ -283,6 +306,7 @@ int main(void)
 		T(test_renew_old_key_refused),
 		T(test_renew_same_session_keeps_key),
 		T(test_renew_malformed_400),
+		T(test_lifetime_set),
 	};
 #undef T
 
