@@ -34,6 +34,20 @@
  * last refresh, and there are no refreshes here, so the run must be
  * shorter than that for "held" to mean all of them: -d bounds it).
  *
+ * With -r ROUNDS, ids are kept once done, and then each is refreshed
+ * ROUNDS times the way the client does it once the server gave it a key:
+ * RENEW, a MAC and no signature (docs/protocol.md, "RENEW").  A round
+ * starts every RENEW_GAP_MS, so that each /24's REGISTER bucket (a burst
+ * of 20, then 5 a second) has room for its 16 again.  The registration
+ * phase and the RENEW phase are timed and measured apart:
+ *
+ *   regload: ... renewed=N renew_secs=S renew_per_s=...
+ *     server_cpu_us_per_renew=...
+ *
+ * and server_cpu_us_per_reg then counts the registration phase alone,
+ * less the RENEWs ids made on their own in it (a third of the lifetime
+ * after registering), at the RENEW phase's cost each.
+ *
  * Exit: 0, or 1 if any id failed, or 2 on a usage or setup error.
  */
 #ifndef _GNU_SOURCE
@@ -64,25 +78,30 @@ enum {
 	DONE_WAIT_MS = 5000,     /* registered, but the peer never came */
 	TICK_MS = 5,
 	BATCH = 64,              /* datagrams read per recvmmsg */
+	RENEW_GAP_MS = 3600,     /* a /24's 16 tokens come back in 3.2 s */
+	RENEW_WAIT_MS = 3000,    /* for a round's answers, at most */
+	ROUNDS_MAX = 1000,
 };
 
 struct lg_id {
 	struct rdv_client rc;
 	uint32_t idx;
 	int registered, introduced;
+	int kept;                /* -r: done, and kept for the RENEWs */
 	uint64_t registered_ms;
 };
 
 struct lg_group {
 	int fd;
 	uint32_t started;        /* ids of the group started so far */
+	uint32_t retired;        /* and freed: all of them, its socket goes */
 	char nonce[RDVC_NONCE_MAX + 1];
 	struct lg_id *live[GROUP_MAX];
 };
 
 struct lg {
 	struct sockaddr_storage server;
-	uint32_t n_ids, group, window, n_groups, opened;
+	uint32_t n_ids, group, window, n_groups, opened, first_live;
 	struct lg_group *groups;
 	struct sign_key *keys;
 	uint32_t n_keys;
@@ -90,6 +109,10 @@ struct lg {
 	uint32_t ready_head, ready_tail;
 	uint32_t active;
 	uint64_t registered, introduced, failed, done;
+	uint64_t renewed, renewed_early; /* RENEWs answered; before -r's */
+	uint64_t renews_sent;
+	uint32_t rounds;
+	int keep;                /* -r: ids stay once done */
 	int ep;
 };
 
@@ -135,6 +158,8 @@ static void lg_event(void *ctx, int event, const void *arg)
 	(void)arg;
 	switch (event) {
 	case RDVC_EV_REGISTERED:
+		if (id->registered && id->rc.method == PUNCH_RENEW)
+			g_lg->renewed++;
 		if (id->registered)
 			break;
 		id->registered = 1;
@@ -259,23 +284,71 @@ static int fill(struct lg *lg, uint64_t now)
 	return 0;
 }
 
+/* A group whose ids are all done gives its socket back: the open files
+ * limit (often 20,000 or less) then bounds the groups in flight, not the
+ * groups of a run of 1,000,000 ids. */
+static void group_close(struct lg *lg, struct lg_group *gr)
+{
+	uint32_t g = (uint32_t)(gr - lg->groups), size = lg->group;
+
+	if (g * lg->group + size > lg->n_ids)
+		size = lg->n_ids - g * lg->group;
+	if (++gr->retired < size || gr->fd < 0)
+		return;
+	epoll_ctl(lg->ep, EPOLL_CTL_DEL, gr->fd, NULL);
+	close(gr->fd);
+	gr->fd = -1;
+}
+
 static void retire(struct lg *lg, struct lg_group *gr, uint32_t slot,
                    uint64_t now)
 {
 	struct lg_id *id = gr->live[slot];
 
-	if (!id)
+	if (!id || (id->kept && id->registered >= 0))
 		return;
+	if (id->kept) { /* refused in the RENEW phase */
+		lg->failed++;
+		gr->live[slot] = NULL;
+		free(id);
+		return;
+	}
 	if (id->registered < 0 ||
 	    (id->registered && !id->introduced &&
 	     now > id->registered_ms + DONE_WAIT_MS))
 		lg->failed++;
 	else if (!(id->registered && id->introduced))
 		return;
+	if (lg->keep && id->registered > 0 && id->introduced) {
+		id->kept = 1;
+		lg->active--;
+		lg->done++;
+		return;
+	}
 	gr->live[slot] = NULL;
 	free(id);
 	lg->active--;
 	lg->done++;
+	group_close(lg, gr);
+}
+
+/* One -r round: a RENEW from every kept id that is not waiting on
+ * another answer.  Returns how many were sent. */
+static uint64_t renew_round(struct lg *lg, uint64_t now)
+{
+	uint64_t n = 0;
+
+	for (uint32_t g = 0; g < lg->opened; g++)
+		for (uint32_t s = 0; s < lg->group; s++) {
+			struct lg_id *id = lg->groups[g].live[s];
+
+			if (!id || !id->kept || id->registered < 0 || id->rc.busy ||
+			    !id->rc.has_renew_key)
+				continue;
+			rdvc_refresh(&id->rc, now);
+			n++;
+		}
+	return n;
 }
 
 static void on_datagram(struct lg *lg, uint32_t g, const uint8_t *buf,
@@ -327,9 +400,15 @@ static void read_group(struct lg *lg, uint32_t g, uint64_t now)
 
 static void tick_all(struct lg *lg, uint64_t now)
 {
-	for (uint32_t g = 0; g < lg->opened; g++) {
+	/* groups finish about in the order they opened: skip the closed
+	 * ones at the front, not to walk a million ids every tick */
+	while (lg->first_live < lg->opened && lg->groups[lg->first_live].fd < 0)
+		lg->first_live++;
+	for (uint32_t g = lg->first_live; g < lg->opened; g++) {
 		struct lg_group *gr = &lg->groups[g];
 
+		if (gr->fd < 0)
+			continue;
 		for (uint32_t s = 0; s < lg->group; s++) {
 			if (!gr->live[s])
 				continue;
@@ -369,91 +448,166 @@ static int proc_usage(long pid, double *cpu_s, double *rss)
 
 static const char usage[] =
 	"usage: regload -s HOST:PORT [-n IDS] [-w WINDOW] [-g PER_24] [-k KEYS]\n"
-	"               [-d SECONDS] [-P SERVER_PID]\n";
+	"               [-d SECONDS] [-r ROUNDS] [-P SERVER_PID]\n";
 
-int main(int argc, char **argv)
+/* Read the datagrams of one wait and tick every id: one step of a phase. */
+static void step(struct lg *lg, uint64_t *last_tick)
 {
-	struct lg lg = { .n_ids = 10000, .group = 16, .window = 2048,
-	                 .n_keys = 256 };
-	double limit_s = 25, t0, t1, cpu0 = 0, cpu1 = 0, rss0 = 0, rss1 = 0;
-	long pid = 0;
+	struct epoll_event ev[256];
+	uint64_t now;
+	int n = epoll_wait(lg->ep, ev, 256, TICK_MS);
+
+	now = mono_ms();
+	for (int i = 0; i < n; i++)
+		read_group(lg, ev[i].data.u32, now);
+	if (now - *last_tick >= TICK_MS) {
+		tick_all(lg, now);
+		*last_tick = now;
+	}
+}
+
+/* The registration phase: every id registered and introduced, or the
+ * time is up.  0, or 2 on a setup error. */
+static int run_register(struct lg *lg, double limit_s)
+{
+	double t0 = mono_s();
+	uint64_t last_tick = 0;
+
+	while (lg->done < lg->n_ids && mono_s() - t0 < limit_s) {
+		if (fill(lg, mono_ms()))
+			return 2;
+		step(lg, &last_tick);
+	}
+	return 0;
+}
+
+/* -r: rounds of RENEWs, RENEW_GAP_MS apart; each round waits for its
+ * answers (RENEW_WAIT_MS at most).  Returns the RENEWs answered. */
+static uint64_t run_renew(struct lg *lg)
+{
+	uint64_t before = lg->renewed, last_tick = 0;
+
+	for (uint32_t r = 0; r < lg->rounds; r++) {
+		uint64_t start = mono_ms(), want;
+
+		want = lg->renewed + renew_round(lg, start);
+		while (lg->renewed < want && mono_ms() < start + RENEW_WAIT_MS)
+			step(lg, &last_tick);
+		while (r + 1 < lg->rounds && mono_ms() < start + RENEW_GAP_MS)
+			step(lg, &last_tick);
+	}
+	return lg->renewed - before;
+}
+
+static int parse_args(struct lg *lg, int argc, char **argv, double *limit_s,
+                      long *pid)
+{
 	socklen_t sl;
 	char err[128];
 	int c;
 
-	while ((c = getopt(argc, argv, "s:n:w:g:k:d:P:")) != -1) {
+	while ((c = getopt(argc, argv, "s:n:w:g:k:d:r:P:")) != -1) {
 		switch (c) {
 		case 's':
-			if (hostport_parse(optarg, &lg.server, &sl, err, sizeof(err))) {
+			if (hostport_parse(optarg, &lg->server, &sl, err, sizeof(err))) {
 				fprintf(stderr, "regload: -s: %s\n", err);
 				return 2;
 			}
 			break;
-		case 'n': lg.n_ids = (uint32_t)strtoul(optarg, NULL, 10); break;
-		case 'w': lg.window = (uint32_t)strtoul(optarg, NULL, 10); break;
-		case 'g': lg.group = (uint32_t)strtoul(optarg, NULL, 10); break;
-		case 'k': lg.n_keys = (uint32_t)strtoul(optarg, NULL, 10); break;
-		case 'd': limit_s = strtod(optarg, NULL); break;
-		case 'P': pid = strtol(optarg, NULL, 10); break;
+		case 'n': lg->n_ids = (uint32_t)strtoul(optarg, NULL, 10); break;
+		case 'w': lg->window = (uint32_t)strtoul(optarg, NULL, 10); break;
+		case 'g': lg->group = (uint32_t)strtoul(optarg, NULL, 10); break;
+		case 'k': lg->n_keys = (uint32_t)strtoul(optarg, NULL, 10); break;
+		case 'd': *limit_s = strtod(optarg, NULL); break;
+		case 'r': lg->rounds = (uint32_t)strtoul(optarg, NULL, 10); break;
+		case 'P': *pid = strtol(optarg, NULL, 10); break;
 		default: fputs(usage, stderr); return 2;
 		}
 	}
-	if (!lg.server.ss_family || !lg.n_ids || !lg.window || lg.group < 2 ||
-	    lg.group > GROUP_MAX || lg.group % 2 || !lg.n_keys ||
-	    lg.n_keys > KEYS_MAX || limit_s <= 0) {
+	if (!lg->server.ss_family || !lg->n_ids || !lg->window ||
+	    lg->group < 2 || lg->group > GROUP_MAX || lg->group % 2 ||
+	    !lg->n_keys || lg->n_keys > KEYS_MAX || *limit_s <= 0 ||
+	    lg->rounds > ROUNDS_MAX) {
 		fputs(usage, stderr);
-		fprintf(stderr, "regload: -g must be even, 2-%d; -k 1-%d\n",
-		        GROUP_MAX, KEYS_MAX);
+		fprintf(stderr, "regload: -g must be even, 2-%d; -k 1-%d; -r 0-%d\n",
+		        GROUP_MAX, KEYS_MAX, ROUNDS_MAX);
 		return 2;
 	}
-	lg.n_groups = (lg.n_ids + lg.group - 1) / lg.group;
-	if (lg.n_groups > 65000) {
+	lg->keep = lg->rounds > 0;
+	lg->n_groups = (lg->n_ids + lg->group - 1) / lg->group;
+	if (lg->n_groups > 65000) {
 		fprintf(stderr, "regload: %u groups of -g %u: at most 65000 /24s in 127/8\n",
-		        lg.n_groups, lg.group);
+		        lg->n_groups, lg->group);
 		return 2;
 	}
-	{
-		struct rlimit rl = { lg.n_groups + 64, lg.n_groups + 64 };
+	return 0;
+}
 
+static int setup(struct lg *lg)
+{
+	struct rlimit rl;
+
+	/* as many sockets as groups, up to the hard limit (group_close()) */
+	if (!getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
 		if (setrlimit(RLIMIT_NOFILE, &rl))
-			fprintf(stderr, "regload: cannot raise the open files limit to %u: %s\n",
-			        lg.n_groups + 64, strerror(errno));
+			fprintf(stderr, "regload: cannot raise the open files limit: %s\n",
+			        strerror(errno));
 	}
-	lg.groups = calloc(lg.n_groups, sizeof(*lg.groups));
-	lg.ready = calloc(lg.n_groups, sizeof(*lg.ready));
-	lg.keys = calloc(lg.n_keys, sizeof(*lg.keys));
-	lg.ep = epoll_create1(0);
-	if (!lg.groups || !lg.ready || !lg.keys || lg.ep < 0)
+	lg->groups = calloc(lg->n_groups, sizeof(*lg->groups));
+	lg->ready = calloc(lg->n_groups, sizeof(*lg->ready));
+	lg->keys = calloc(lg->n_keys, sizeof(*lg->keys));
+	lg->ep = epoll_create1(0);
+	if (!lg->groups || !lg->ready || !lg->keys || lg->ep < 0)
 		return 2;
-	for (uint32_t k = 0; k < lg.n_keys; k++)
-		if (sign_key_from_seed(&lg.keys[k], NULL))
+	for (uint32_t k = 0; k < lg->n_keys; k++)
+		if (sign_key_from_seed(&lg->keys[k], NULL))
 			return 2;
-	g_lg = &lg;
+	g_lg = lg;
 	srand((unsigned)time(NULL));
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct lg lg = { .n_ids = 10000, .group = 16, .window = 2048, .n_keys = 256 };
+	double limit_s = 25, t0, t1, t1r, t2 = 0, cpu0 = 0, cpu1 = 0, cpu2 = 0;
+	double rss0 = 0, rss1 = 0, rss2 = 0, reg_cpu, renew_cpu = 0;
+	uint64_t renewed = 0;
+	long pid = 0;
+	int rc;
+
+	if ((rc = parse_args(&lg, argc, argv, &limit_s, &pid)) ||
+	    (rc = setup(&lg)))
+		return rc;
 	if (pid && proc_usage(pid, &cpu0, &rss0)) {
 		fprintf(stderr, "regload: cannot read /proc/%ld\n", pid);
 		return 2;
 	}
 	t0 = mono_s();
-	for (uint64_t now = mono_ms(), last_tick = 0;
-	     lg.done < lg.n_ids && mono_s() - t0 < limit_s; now = mono_ms()) {
-		struct epoll_event ev[256];
-		int n;
-
-		if (fill(&lg, now))
-			return 2;
-		n = epoll_wait(lg.ep, ev, 256, TICK_MS);
-		now = mono_ms();
-		for (int i = 0; i < n; i++)
-			read_group(&lg, ev[i].data.u32, now);
-		if (now - last_tick >= TICK_MS) {
-			tick_all(&lg, now);
-			last_tick = now;
-		}
-	}
+	if ((rc = run_register(&lg, limit_s)))
+		return rc;
 	t1 = mono_s();
+	if (lg.rounds) {
+		/* the last /24s' buckets spent their burst on registering:
+		 * let them fill (counted with the registrations, idle) */
+		uint64_t last_tick = 0, t = mono_ms();
+
+		while (mono_ms() < t + RENEW_GAP_MS)
+			step(&lg, &last_tick);
+	}
 	if (pid)
 		proc_usage(pid, &cpu1, &rss1);
+	lg.renewed_early = lg.renewed;
+	t1r = mono_s();
+	if (lg.rounds) {
+		renewed = run_renew(&lg);
+		t2 = mono_s();
+		if (pid)
+			proc_usage(pid, &cpu2, &rss2);
+		if (renewed)
+			renew_cpu = (cpu2 - cpu1) / (double)renewed;
+	}
 	printf("regload: ids=%u registered=%llu introduced=%llu failed=%llu unfinished=%llu secs=%.2f reg_per_s=%.0f intro_per_s=%.0f",
 	       lg.n_ids, (unsigned long long)lg.registered,
 	       (unsigned long long)lg.introduced,
@@ -461,10 +615,24 @@ int main(int argc, char **argv)
 	       (unsigned long long)(lg.n_ids - lg.done), t1 - t0,
 	       (double)lg.registered / (t1 - t0),
 	       (double)lg.introduced / 2 / (t1 - t0));
+	/* RENEWs the ids made on their own during the registrations, at
+	 * the RENEW phase's cost each (none without -r to measure it) */
+	reg_cpu = cpu1 - cpu0 - renew_cpu * (double)lg.renewed_early;
 	if (pid && lg.registered)
 		printf(" server_cpu_us_per_reg=%.1f server_rss_bytes_per_reg=%.0f",
-		       (cpu1 - cpu0) * 1e6 / (double)lg.registered,
+		       reg_cpu * 1e6 / (double)lg.registered,
 		       (rss1 - rss0) / (double)lg.registered);
+	if (lg.rounds)
+		printf(" renewed=%llu renewed_early=%llu renew_secs=%.2f renew_per_s=%.0f",
+		       (unsigned long long)renewed,
+		       (unsigned long long)lg.renewed_early, t2 - t1r,
+		       (double)renewed / (t2 - t1r));
+	if (pid && renewed)
+		printf(" server_cpu_us_per_renew=%.2f rss_growth_renew=%.0f",
+		       renew_cpu * 1e6, rss2 - rss1);
 	printf("\n");
-	return lg.failed || lg.done < lg.n_ids ? 1 : 0;
+	return lg.failed || lg.done < lg.n_ids ||
+	                       (lg.rounds && !renewed) ?
+	               1 :
+	               0;
 }

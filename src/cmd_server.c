@@ -10,13 +10,15 @@
 #include "cmd.h"
 #include "identity.h"
 #include "log.h"
+#include "registry.h"
 #include "registry_url.h"
 #include "server.h"
 #include "server_state.h"
 
 static const char usage[] =
 	"usage: punch server [-listen ADDR:PORT]... [-port PORT] [-alt ADDR[:PORT]]\n"
-	"                    [-max-peers N] [-state DIR] [-id-ttl DURATION]\n"
+	"                    [-max-peers N] [-lifetime DURATION] [-state DIR]\n"
+	"                    [-id-ttl DURATION]\n"
 	"                    [-auth-secret SECRET | -auth-secret-file FILE]\n"
 	"                    [-relay-ip ADDR] [-relay-ports LO-HI] [-relay-bps N]\n"
 	"                    [-max-allocations N] [-max-allocations-per-prefix N]\n"
@@ -44,6 +46,9 @@ static const char usage[] =
 	"                     about 400 bytes each, taken as they come).\n"
 	"                     64 at most per IPv4 /24 or IPv6 /64, each of which\n"
 	"                     may send 20 REGISTERs at once, then 5 per second\n"
+	"  -lifetime DURATION how long a registration lives without a refresh:\n"
+	"                     30s (default) to 1d; clients refresh at a third\n"
+	"                     of it. Not with -registry\n"
 	"  -state DIR         keep the server's key and the id bindings here\n"
 	"                     (default /var/lib/punch for root, else\n"
 	"                     $XDG_STATE_HOME/punch or ~/.local/state/punch)\n"
@@ -388,6 +393,7 @@ int cmd_server(int argc, char **argv)
 		{ "max", required_argument, NULL, 'm' },
 		{ "state", required_argument, NULL, 'S' },
 		{ "id-ttl", required_argument, NULL, 'T' },
+		{ "lifetime", required_argument, NULL, 'J' },
 		{ "print-key", no_argument, NULL, 'P' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "log", required_argument, NULL, 'L' },
@@ -448,6 +454,12 @@ int cmd_server(int argc, char **argv)
 		case 'T':
 			if (parse_duration(optarg, &cfg.id_ttl_s))
 				return cmd_bad("server", "-id-ttl wants a duration such as 30d, 12h, 90m or 3600s (1 s to 3650 days), got '%s'", optarg);
+			break;
+		case 'J':
+			if (parse_duration(optarg, &cfg.lifetime_s) ||
+			    cfg.lifetime_s < REGISTRY_LIFETIME_MS / 1000 ||
+			    cfg.lifetime_s > 86400)
+				return cmd_bad("server", "-lifetime wants a duration from 30s to 1d, such as 300s or 10m, got '%s'", optarg);
 			break;
 		case 'P':
 			want_key = 1;
@@ -521,6 +533,8 @@ int cmd_server(int argc, char **argv)
 		listen_defaults(&cfg, (uint16_t)port, alt != NULL);
 	if (alt && (rc = apply_alt(&cfg, alt)))
 		return rc;
+	if (cfg.lifetime_s && cfg.has_registry)
+		return cmd_bad("server", "-lifetime applies to the in-memory registry; registrations in Redis live 30 s");
 	if (cfg.no_tcp && cfg.max_tcp)
 		return cmd_bad("server", "-max-tcp limits TCP connections, which -no-tcp turns off; give one of them");
 	if (cfg.has_tls != (cfg.tls_cert && cfg.tls_key) ||

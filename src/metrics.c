@@ -36,7 +36,8 @@ static int method_index(int method)
 {
 	switch (method) {
 	case STUN_BINDING: return METRICS_BINDING;
-	case PUNCH_REGISTER: return METRICS_REGISTER;
+	case PUNCH_REGISTER: /* a RENEW keeps a registration */
+	case PUNCH_RENEW: return METRICS_REGISTER;
 	case PUNCH_RELEASE: return METRICS_RELEASE;
 	case STUN_ALLOCATE: return METRICS_ALLOCATE;
 	case STUN_REFRESH: return METRICS_REFRESH;

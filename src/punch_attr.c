@@ -123,12 +123,12 @@ int punch_parse_candidate(struct punch_candidate *c, const struct stun_attr *a,
 int punch_method_is_rendezvous(int method)
 {
 	return method == PUNCH_REGISTER || method == PUNCH_PEER_INFO ||
-	       method == PUNCH_RELEASE;
+	       method == PUNCH_RELEASE || method == PUNCH_RENEW;
 }
 
 int punch_attr_known(uint16_t type)
 {
-	return type >= PUNCH_ATTR_ID && type <= PUNCH_ATTR_SERVER_KEY;
+	return type >= PUNCH_ATTR_ID && type <= PUNCH_ATTR_RENEW_SEQ;
 }
 
 size_t punch_unknown_required(const struct stun_msg *m, uint16_t *out)

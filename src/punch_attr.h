@@ -1,7 +1,7 @@
 /*
  * punch's own STUN methods and attributes: the rendezvous protocol.
  * docs/protocol.md describes them; the numbers are in ranges IANA has not
- * assigned (methods 0x07D-0x07F, attributes 0x4F01-0x4F0D).  The methods
+ * assigned (methods 0x07C-0x07F, attributes 0x4F01-0x4F0E).  The methods
  * sit below 0x080 so that the first byte of every message stays in 0-3,
  * where RFC 9443 demultiplexing expects STUN.
  *
@@ -17,6 +17,8 @@
 #include "stun.h"
 
 enum punch_method {
+	PUNCH_RENEW = 0x07C,     /* client -> server, request: keep my
+	                          * registration, by MAC (docs/protocol.md) */
 	PUNCH_REGISTER = 0x07D,  /* client -> server, request */
 	PUNCH_PEER_INFO = 0x07E, /* server -> client, request */
 	PUNCH_RELEASE = 0x07F,   /* client -> server, request: drop my id */
@@ -36,13 +38,19 @@ enum punch_attr_type {
 	PUNCH_ATTR_PUBKEY = 0x4F0B,    /* the client's raw Ed25519 key, 32 bytes */
 	PUNCH_ATTR_SIGNATURE = 0x4F0C, /* Ed25519, 64 bytes; see sign.h */
 	PUNCH_ATTR_SERVER_KEY = 0x4F0D, /* the server's raw Ed25519 key */
+	PUNCH_ATTR_RENEW_SEQ = 0x4F0E, /* RENEW: 32-bit, above the last one */
 	/* Comprehension-optional, so that a client that knows no relay
 	 * ignores it: relay credentials in a REGISTER success */
 	PUNCH_ATTR_RELAY = 0xCF01,
 	/* Comprehension-optional too: the client's NAT mapping behaviour in
 	 * REGISTER, passed on in PEER-INFO (struct punch_nat) */
 	PUNCH_ATTR_NAT = 0xCF02,
+	/* Comprehension-optional: in a REGISTER success, the 32-byte key
+	 * of this registration's RENEWs, for a client that knows them */
+	PUNCH_ATTR_RENEW_KEY = 0xCF03,
 };
+
+enum { PUNCH_RENEW_KEY_LEN = 32 }; /* HMAC-SHA256's, RFC 8489 14.6 */
 
 /* How the client's NAT maps (RFC 4787 4.1), as one extra Binding to the
  * server's alternate address shows it: one Binding cannot tell

@@ -62,6 +62,9 @@ struct reg_entry {
 	int sock;          /* the server socket it came in on */
 	uint8_t has_key_fp, introduced, n_cand;
 	struct punch_nat nat; /* PUNCH-NAT, passed on in PEER-INFO */
+	/* RENEW (docs/protocol.md): which signed registration this is, for
+	 * its renewal key, and the last renewal's sequence number. */
+	uint32_t epoch, renew_seq;
 	/* n_cand candidates, then the STR_N strings, each with its NUL */
 	struct caddr cand[];
 };
@@ -74,6 +77,8 @@ struct registry {
 	uint32_t interval_ms, tau_ms; /* the bucket; interval 0: off */
 	size_t bytes, allocs;
 	uint64_t rate_limited;
+	uint64_t lifetime_ms;
+	uint32_t epoch; /* of the last registry_register() that stored */
 	uint8_t key[crypto_shorthash_KEYBYTES];
 	registry_expire_fn *on_expire;
 	void *on_expire_ctx;
@@ -426,14 +431,15 @@ static size_t peer_size(const struct punch_peer *p, size_t *n_cand,
 }
 
 /* Everything but the links, the prefix and the introduction state. */
-static void entry_fill(struct reg_entry *e, const struct punch_peer *p,
+static void entry_fill(struct registry *r, struct reg_entry *e,
+                       const struct punch_peer *p,
                        size_t n_cand, const uint8_t len[STR_N],
                        const struct sockaddr *from, int sock, uint64_t now_ms)
 {
 	const char *src[STR_N] = { p->id, p->peer_id, p->ufrag, p->pwd };
 	char *s;
 
-	e->expires_ms = now_ms + REGISTRY_LIFETIME_MS;
+	e->expires_ms = now_ms + r->lifetime_ms;
 	e->session = p->session;
 	memcpy(e->key_fp, p->key_fp, sizeof(e->key_fp));
 	e->has_key_fp = p->has_key_fp ? 1 : 0;
@@ -492,6 +498,19 @@ static struct reg_entry *entry_store(struct registry *r, struct reg_entry *e,
 	uint8_t len[STR_N];
 	size_t n_cand, size = peer_size(p, &n_cand, len);
 	struct reg_entry *n = e;
+	struct caddr at;
+	uint32_t epoch, seq = 0;
+
+	/* The same session from the same address (a refresh, or a
+	 * retransmitted REGISTER whose first answer the client took) keeps
+	 * its RENEW key and count; anything else starts a new one. */
+	caddr_put(&at, from);
+	if (e && e->session == p->session && !memcmp(&e->from, &at, sizeof(at))) {
+		epoch = e->epoch;
+		seq = e->renew_seq;
+	} else {
+		epoch = ++r->epoch;
+	}
 
 	if (!e || entry_size_of(e) != size) {
 		n = mem_alloc(r, size);
@@ -505,7 +524,9 @@ static struct reg_entry *entry_store(struct registry *r, struct reg_entry *e,
 	} else {
 		list_unlink(r, e);
 	}
-	entry_fill(n, p, n_cand, len, from, sock, now_ms);
+	entry_fill(r, n, p, n_cand, len, from, sock, now_ms);
+	n->epoch = epoch;
+	n->renew_seq = seq;
 	if (n->prefix != pf) {
 		prefix_attach(r, pf); /* before the old one lets go */
 		if (n->prefix)
@@ -537,6 +558,7 @@ struct registry *registry_new(size_t max_entries, size_t per_prefix_max)
 		return NULL;
 	r->max = max_entries ? max_entries : 1;
 	r->per_prefix_max = per_prefix_max;
+	r->lifetime_ms = REGISTRY_LIFETIME_MS;
 	r->idle_max = r->max > REGISTRY_IDLE_PREFIX_MIN ?
 	                      r->max :
 	                      REGISTRY_IDLE_PREFIX_MIN;
@@ -645,6 +667,27 @@ int registry_register(struct registry *r, const struct punch_peer *p,
 	return REG_INTRODUCE;
 }
 
+void registry_renew(struct registry *r, const struct reg_entry *ce,
+                    uint32_t seq, uint64_t now_ms)
+{
+	struct reg_entry *e = (struct reg_entry *)ce; /* one of ours */
+
+	e->renew_seq = seq;
+	e->expires_ms = now_ms + r->lifetime_ms;
+	list_unlink(r, e);
+	list_append(r, e);
+}
+
+void registry_set_lifetime(struct registry *r, uint64_t ms)
+{
+	r->lifetime_ms = ms ? ms : REGISTRY_LIFETIME_MS;
+}
+
+uint64_t registry_lifetime(const struct registry *r)
+{
+	return r->lifetime_ms;
+}
+
 /* Entries are kept in refresh order, so expiry pops the oldest while they
  * are due: its cost follows what expires, not the size of the table. */
 size_t registry_expire(struct registry *r, uint64_t now_ms)
@@ -722,6 +765,22 @@ uint64_t registry_entry_session(const struct reg_entry *e)
 uint64_t registry_entry_expires(const struct reg_entry *e)
 {
 	return e->expires_ms;
+}
+
+void registry_entry_key_fp(const struct reg_entry *e,
+                           uint8_t out[PUNCH_KEY_FP_LEN])
+{
+	memcpy(out, e->key_fp, PUNCH_KEY_FP_LEN);
+}
+
+uint32_t registry_entry_epoch(const struct reg_entry *e)
+{
+	return e->epoch;
+}
+
+uint32_t registry_entry_renew_seq(const struct reg_entry *e)
+{
+	return e->renew_seq;
 }
 
 int registry_entry_sock(const struct reg_entry *e)

@@ -8,7 +8,8 @@
  *   from one source prefix: the /24 for IPv4, the /64 for IPv6 (one host
  *   or one customer is usually given a whole /64).  IPv4-mapped IPv6
  *   counts as IPv4.
- * - each expires REGISTRY_LIFETIME_MS after its last refresh.
+ * - each expires REGISTRY_LIFETIME_MS (registry_set_lifetime()) after its
+ *   last refresh or renewal.
  * - registry_admit() is a token bucket per source prefix over REGISTERs.
  * - memory is taken as registrations arrive and given back as they
  *   expire: an entry holds its strings and candidates at their real size,
@@ -83,6 +84,17 @@ int registry_register(struct registry *r, const struct punch_peer *p,
                       const struct reg_entry **self,
                       const struct reg_entry **peer);
 
+/* A RENEW of e (rendezvous_server.c has checked its MAC and that seq is
+ * above registry_entry_renew_seq()): e lives a lifetime from now, and
+ * seq is its last renewal. */
+void registry_renew(struct registry *r, const struct reg_entry *e,
+                    uint32_t seq, uint64_t now_ms);
+
+/* How long a registration lives without a refresh: REGISTRY_LIFETIME_MS
+ * unless set (0 sets it back). */
+void registry_set_lifetime(struct registry *r, uint64_t ms);
+uint64_t registry_lifetime(const struct registry *r);
+
 /* Drop registrations that were not refreshed in time, and prefixes whose
  * bucket is full again; returns how many registrations. */
 size_t registry_expire(struct registry *r, uint64_t now_ms);
@@ -108,6 +120,15 @@ const char *registry_entry_peer_id(const struct reg_entry *e);
 uint64_t registry_entry_session(const struct reg_entry *e);
 uint64_t registry_entry_expires(const struct reg_entry *e);
 int registry_entry_sock(const struct reg_entry *e);
+/* The fingerprint of the key that registered e (zeros if none). */
+void registry_entry_key_fp(const struct reg_entry *e,
+                           uint8_t out[PUNCH_KEY_FP_LEN]);
+/* Which registration e is: a number the registry raises when an id is
+ * stored anew, with another session, or from another address (not on a
+ * refresh of the same), so that each gets its own RENEW key
+ * (docs/protocol.md, "RENEW"). */
+uint32_t registry_entry_epoch(const struct reg_entry *e);
+uint32_t registry_entry_renew_seq(const struct reg_entry *e);
 void registry_entry_from(const struct reg_entry *e,
                          struct sockaddr_storage *out);
 void registry_entry_peer(const struct reg_entry *e, struct punch_peer *out);

@@ -1,5 +1,6 @@
 #include "rendezvous_client.h"
 
+#include <sodium.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -130,9 +131,13 @@ static int build_end(struct rdv_client *rc, struct stun_writer *w)
 {
 	int n;
 
-	/* REGISTER and RELEASE: NONCE, then the proof of our key over all
-	 * of it (docs/protocol.md, "Signatures"). */
-	if (rc->method != STUN_BINDING) {
+	/* RENEW: the MAC under the registration's key ("RENEW").  REGISTER
+	 * and RELEASE: NONCE, then the proof of our key over all of it
+	 * (docs/protocol.md, "Signatures"). */
+	if (rc->method == PUNCH_RENEW) {
+		stun_put_integrity_sha256(w, rc->renew_key,
+		                          sizeof(rc->renew_key));
+	} else if (rc->method != STUN_BINDING) {
 		if (rc->nonce[0])
 			stun_put_bytes(w, STUN_ATTR_NONCE, rc->nonce,
 			               strlen(rc->nonce));
@@ -228,6 +233,41 @@ void rdvc_register(struct rdv_client *rc, uint64_t now_ms)
 	if (rc->state != RDVC_REGISTERED)
 		set_state(rc, RDVC_REGISTERING);
 	txn_start(rc, now_ms);
+}
+
+/* RENEW (docs/protocol.md): our id and session, a sequence number above
+ * the last, and the MAC; nothing the server must check a signature for. */
+static void renew(struct rdv_client *rc, uint64_t now_ms)
+{
+	uint8_t session[8];
+	struct stun_writer w;
+
+	for (int i = 0; i < 8; i++)
+		session[i] = (uint8_t)(rc->self.session >> (56 - 8 * i));
+	rc->rtx_params = &rtx_stun;
+	build_begin(rc, &w, PUNCH_RENEW);
+	stun_put_bytes(&w, PUNCH_ATTR_ID, rc->self.id, strlen(rc->self.id));
+	stun_put_bytes(&w, PUNCH_ATTR_SESSION, session, sizeof(session));
+	stun_put_u32(&w, PUNCH_ATTR_RENEW_SEQ, ++rc->renew_seq);
+	if (build_end(rc, &w))
+		return;
+	txn_start(rc, now_ms);
+}
+
+void rdvc_refresh(struct rdv_client *rc, uint64_t now_ms)
+{
+	if (rc->has_renew_key && rc->state == RDVC_REGISTERED)
+		renew(rc, now_ms);
+	else
+		rdvc_register(rc, now_ms);
+}
+
+/* No RENEW until a signed REGISTER gives a new key. */
+static void renew_forget(struct rdv_client *rc)
+{
+	rc->has_renew_key = 0;
+	rc->renew_seq = 0;
+	sodium_memzero(rc->renew_key, sizeof(rc->renew_key));
 }
 
 void rdvc_release(struct rdv_client *rc, uint64_t now_ms)
@@ -392,6 +432,53 @@ static void take_relay(struct rdv_client *rc, const struct stun_msg *m)
 	rc->has_relay = 1;
 }
 
+/* PUNCH-RENEW-KEY, in a signed REGISTER success: 32 bytes, or none (a
+ * server of an older version, or a shared registry): then refreshes stay
+ * signed REGISTERs. */
+static void take_renew_key(struct rdv_client *rc, const struct stun_msg *m)
+{
+	const struct stun_attr *a = punch_attr_find(m, PUNCH_ATTR_RENEW_KEY);
+
+	renew_forget(rc);
+	if (!a || a->len != PUNCH_RENEW_KEY_LEN) {
+		if (a)
+			log_debug("rendezvous: malformed PUNCH-RENEW-KEY ignored");
+		return;
+	}
+	memcpy(rc->renew_key, a->value, PUNCH_RENEW_KEY_LEN);
+	rc->has_renew_key = 1;
+}
+
+static void on_register_ok(struct rdv_client *rc, const struct stun_msg *m,
+                           uint64_t now_ms);
+
+/* The answer to a RENEW.  A success must carry our MAC: else dropped, as
+ * a badly signed answer is, and the RENEW is sent again.  An error needs
+ * none: whoever sent it can only make us do what we may always do, a
+ * signed REGISTER, at once. */
+static void on_renew_answer(struct rdv_client *rc, const uint8_t *buf,
+                            size_t len, const struct stun_msg *m,
+                            uint64_t now_ms)
+{
+	if (m->cls == STUN_SUCCESS) {
+		if (!(m->present & STUN_HAS_INTEGRITY_SHA256) ||
+		    stun_check_integrity(m, buf, len, rc->renew_key,
+		                         sizeof(rc->renew_key)) != STUN_OK) {
+			rc->unsigned_dropped++;
+			log_debug("rendezvous: RENEW answer without our MAC dropped");
+			return;
+		}
+		rc->busy = 0;
+		on_register_ok(rc, m, now_ms);
+		return;
+	}
+	log_debug("rendezvous: RENEW refused (%u); registering again",
+	          m->error_code);
+	rc->busy = 0;
+	renew_forget(rc);
+	rdvc_register(rc, now_ms);
+}
+
 static void on_register_ok(struct rdv_client *rc, const struct stun_msg *m,
                            uint64_t now_ms)
 {
@@ -415,6 +502,10 @@ static void on_register_ok(struct rdv_client *rc, const struct stun_msg *m,
 		rc->on_event(rc->ctx, RDVC_EV_RELEASED, NULL);
 		return;
 	}
+	if (m->method == PUNCH_REGISTER)
+		take_renew_key(rc, m);
+	else
+		rc->renewed++;
 	take_relay(rc, m);
 	set_state(rc, RDVC_REGISTERED);
 	rc->on_event(rc->ctx, RDVC_EV_REGISTERED, &status);
@@ -430,6 +521,10 @@ int rdvc_on_stun(struct rdv_client *rc, const uint8_t *buf, size_t len,
 	if ((m->cls != STUN_SUCCESS && m->cls != STUN_ERROR) || !rc->busy ||
 	    memcmp(m->txid, rc->txid, STUN_TXID_LEN) || m->method != rc->method)
 		return 0;
+	if (m->method == PUNCH_RENEW) {
+		on_renew_answer(rc, buf, len, m, now_ms);
+		return 1;
+	}
 	/* Binding responses are not signed (plain STUN); everything else of
 	 * the rendezvous is. */
 	if (m->method != STUN_BINDING && server_signed(rc, m, buf, len, 1) != 1)
@@ -476,6 +571,8 @@ uint64_t rdvc_tick(struct rdv_client *rc, uint64_t now_ms)
 			                             rnd_u32());
 		if (rc->missed % RDVC_MISSED_MAX == 0)
 			rc->on_event(rc->ctx, RDVC_EV_SERVER_LOST, &rc->missed);
+		/* it may have restarted, with our registration lost */
+		renew_forget(rc);
 	}
 	if (due == RTX_SEND) {
 		rc->send(rc->ctx, txn_dest(rc), rc->msg, rc->len);
@@ -486,7 +583,7 @@ uint64_t rdvc_tick(struct rdv_client *rc, uint64_t now_ms)
 		resend(rc, now_ms);
 	}
 	if (!rc->busy && rc->state == RDVC_REGISTERED && now_ms >= rc->refresh_ms)
-		rdvc_register(rc, now_ms);
+		rdvc_refresh(rc, now_ms);
 	if (rc->busy)
 		return rtx_deadline(&rc->rtx, rc->rtx_params);
 	if (rc->retry_ms)

@@ -7,6 +7,10 @@
  * the server and the time, and it sends through a callback.  Requests are
  * retransmitted on the RFC 8489 6.2.1 schedule (retransmit.h).
  *
+ * Refreshes: once a signed REGISTER's success carries PUNCH-RENEW-KEY,
+ * the registration is refreshed by RENEW, with MESSAGE-INTEGRITY-SHA256
+ * under that key; any error or silence falls back to a signed REGISTER.
+ *
  * Trust: REGISTER and RELEASE are signed with the identity key.  Every
  * rendezvous message from the server must be signed by the server's key:
  * the pinned one, or, on first use, the key of the first correctly signed
@@ -106,6 +110,12 @@ struct rdv_client {
 	int has_relay;
 	char relay_user[RDVC_RELAY_USER_MAX + 1];
 	char relay_pass[RDVC_RELAY_PASS_MAX + 1];
+	/* The key of our RENEWs (PUNCH-RENEW-KEY), from the last signed
+	 * REGISTER's success; without one, refreshes are signed REGISTERs. */
+	int has_renew_key;
+	uint8_t renew_key[PUNCH_RENEW_KEY_LEN];
+	uint32_t renew_seq;       /* of the last RENEW sent */
+	uint64_t renewed;         /* RENEWs answered with a good MAC */
 
 	/* the one outstanding request */
 	int busy;
@@ -136,6 +146,8 @@ void rdvc_pin_server(struct rdv_client *rc, const uint8_t fp[SIGN_FP_LEN]);
 void rdvc_move(struct rdv_client *rc, const struct sockaddr *server);
 /* Register rc->self (the app has filled in its candidates). */
 void rdvc_register(struct rdv_client *rc, uint64_t now_ms);
+/* Refresh: RENEW if we have its key, else a signed REGISTER. */
+void rdvc_refresh(struct rdv_client *rc, uint64_t now_ms);
 /* Ask the server to drop the binding of rc->self.id to our key. */
 void rdvc_release(struct rdv_client *rc, uint64_t now_ms);
 /* Is `from` the server: its address, or the alternate one while the

@@ -32,7 +32,13 @@ struct rdv_server {
 	const struct reg_store_ops *store_ops; /* registry_store.h */
 	void *store;
 	struct pending pending[RDV_PENDING_MAX];
+	/* Beside the table, small and together, so that the walks of every
+	 * PEER-INFO, answer and tick read 8 KB and not a slot (1.7 KB) each:
+	 * pend_key[i] 0 if slot i is free, else pending_key() of its to_id;
+	 * pend_tx[i] the first 4 bytes of its transaction id. */
+	uint32_t pend_key[RDV_PENDING_MAX], pend_tx[RDV_PENDING_MAX];
 	uint8_t secret[32];
+	uint8_t renew_secret[crypto_generichash_KEYBYTES]; /* renew_key() */
 	rdv_send_fn *send;
 	void *ctx;
 	struct rdv_stats stats;
@@ -98,7 +104,9 @@ struct rdv_server *rdv_server_new(size_t max_entries, rdv_send_fn *send,
 	rs->reg = registry_new(max_entries, REGISTRY_PER_PREFIX_MAX);
 	rs->ids = idbind_new(IDBIND_TTL_DEFAULT_S, IDBIND_MAX);
 	if (!rs->reg || !rs->ids || sign_key_from_seed(&rs->key, NULL) ||
-	    gnutls_rnd(GNUTLS_RND_KEY, rs->secret, sizeof(rs->secret))) {
+	    gnutls_rnd(GNUTLS_RND_KEY, rs->secret, sizeof(rs->secret)) ||
+	    gnutls_rnd(GNUTLS_RND_KEY, rs->renew_secret,
+	               sizeof(rs->renew_secret))) {
 		rdv_server_free(rs);
 		return NULL;
 	}
@@ -119,6 +127,7 @@ void rdv_server_free(struct rdv_server *rs)
 	sign_key_wipe(&rs->key);
 	sodium_memzero(rs->relay_secret, sizeof(rs->relay_secret));
 	gnutls_memset(rs->secret, 0, sizeof(rs->secret));
+	sodium_memzero(rs->renew_secret, sizeof(rs->renew_secret));
 	free(rs);
 }
 
@@ -234,19 +243,44 @@ static int reply_error(const struct rdv_server *rs, const struct stun_msg *m,
 	return reply_finish(rs, &w, 1, reply);
 }
 
+/* FNV-1a of an id, never 0: a filter before strcmp(), so that nobody
+ * gains by choosing ids that collide (they only cost a strcmp()). */
+static uint32_t pending_key(const char *id)
+{
+	uint32_t h = 2166136261u;
+
+	for (; *id; id++)
+		h = (h ^ (uint8_t)*id) * 16777619u;
+	return h | 1;
+}
+
+static uint32_t txid_head(const uint8_t *txid)
+{
+	return (uint32_t)txid[0] << 24 | (uint32_t)txid[1] << 16 |
+	       (uint32_t)txid[2] << 8 | txid[3];
+}
+
+static void pending_clear(struct rdv_server *rs, struct pending *p)
+{
+	p->used = 0;
+	rs->pend_key[p - rs->pending] = 0;
+}
+
 static struct pending *pending_slot(struct rdv_server *rs, const char *to_id)
 {
 	struct pending *best = NULL;
+	uint32_t key = pending_key(to_id);
 
 	/* One outstanding PEER-INFO per receiver: a newer one replaces it. */
 	for (int i = 0; i < RDV_PENDING_MAX; i++)
-		if (rs->pending[i].used && !strcmp(rs->pending[i].to_id, to_id))
+		if (rs->pend_key[i] == key && !strcmp(rs->pending[i].to_id, to_id))
+			return &rs->pending[i];
+	for (int i = 0; i < RDV_PENDING_MAX; i++)
+		if (!rs->pend_key[i])
 			return &rs->pending[i];
 	for (int i = 0; i < RDV_PENDING_MAX; i++) {
 		struct pending *p = &rs->pending[i];
 
-		if (!p->used)
-			return p;
 		if (!best || p->rtx.sent > best->rtx.sent)
 			best = p; /* full: evict the one closest to giving up */
 	}
@@ -272,6 +306,7 @@ static void introduce_peer(struct rdv_server *rs, const char *to_id,
 	struct stun_writer w;
 	int n;
 
+	pending_clear(rs, p);
 	memset(p, 0, sizeof(*p));
 	rnd_nonce(p->txid, sizeof(p->txid));
 	stun_writer_init(&w, p->msg, sizeof(p->msg), PUNCH_PEER_INFO,
@@ -286,6 +321,8 @@ static void introduce_peer(struct rdv_server *rs, const char *to_id,
 		return;
 	}
 	p->used = 1;
+	rs->pend_key[p - rs->pending] = pending_key(to_id);
+	rs->pend_tx[p - rs->pending] = txid_head(p->txid);
 	p->len = (size_t)n;
 	memcpy(&p->to, to, addr_len(to));
 	p->sock = sock;
@@ -378,6 +415,51 @@ static const char *id_owner_check(const struct rdv_server *rs,
 	return NULL;
 }
 
+/* The key of e's RENEWs (docs/protocol.md, "RENEW"): keyed BLAKE2b of
+ * what names this registration, under a secret of this process.  Nothing
+ * is stored: each RENEW derives it again, and a registration with a new
+ * session or address (a new epoch, registry.h) makes the old key
+ * useless. */
+static void renew_key(const struct rdv_server *rs, const struct reg_entry *e,
+                      uint8_t k[PUNCH_RENEW_KEY_LEN])
+{
+	static const char label[] = "punch-renew-v1";
+	const char *id = registry_entry_id(e);
+	uint8_t v[sizeof(label) + 4 + 8 + PUNCH_KEY_FP_LEN + PUNCH_ID_MAX];
+	uint32_t epoch = registry_entry_epoch(e);
+	uint64_t session = registry_entry_session(e);
+	size_t n = sizeof(label), idlen = strlen(id);
+
+	memcpy(v, label, sizeof(label));
+	for (int i = 3; i >= 0; i--)
+		v[n++] = (uint8_t)(epoch >> (8 * i));
+	for (int i = 7; i >= 0; i--)
+		v[n++] = (uint8_t)(session >> (8 * i));
+	registry_entry_key_fp(e, v + n);
+	n += PUNCH_KEY_FP_LEN;
+	memcpy(v + n, id, idlen);
+	n += idlen;
+	crypto_generichash(k, PUNCH_RENEW_KEY_LEN, v, n, rs->renew_secret,
+	                   sizeof(rs->renew_secret));
+}
+
+/* PUNCH-RENEW-KEY in a REGISTER success: only from the in-memory store,
+ * whose table is the registration (a shared registry keeps its TTL in
+ * Redis, which a RENEW here would not move). */
+static void put_renew_key(const struct rdv_server *rs, struct stun_writer *w,
+                          const char *id)
+{
+	const struct reg_entry *e;
+	uint8_t k[PUNCH_RENEW_KEY_LEN];
+
+	if (rs->store_ops != &registry_mem_ops ||
+	    !(e = registry_find(rs->reg, id)))
+		return;
+	renew_key(rs, e, k);
+	stun_put_bytes(w, PUNCH_ATTR_RENEW_KEY, k, sizeof(k));
+	sodium_memzero(k, sizeof(k));
+}
+
 /* PUNCH-RELAY (docs/protocol.md): the username's length in one byte,
  * the username, the password. */
 static void put_relay(const struct rdv_server *rs, struct stun_writer *w,
@@ -413,10 +495,12 @@ static int reply_success(const struct rdv_server *rs, const struct stun_msg *m,
 	if (status >= 0) {
 		stun_put_u32(&w, PUNCH_ATTR_STATUS, (uint32_t)status);
 		stun_put_u32(&w, PUNCH_ATTR_LIFETIME,
-		             REGISTRY_LIFETIME_MS / 1000);
+		             (uint32_t)(registry_lifetime(rs->reg) / 1000));
 	}
-	if (p)
+	if (p) {
 		put_relay(rs, &w, p);
+		put_renew_key(rs, &w, p->id);
+	}
 	return reply_finish(rs, &w, 0, reply);
 }
 
@@ -637,6 +721,138 @@ static int handle_register(struct rdv_server *rs, int sock,
 	return job.verdict;
 }
 
+/* A RENEW refused: unsigned and without MAC, so that a flood of bad
+ * RENEWs costs no signature; a forged one can only make the client fall
+ * back to a signed REGISTER (docs/protocol.md, "RENEW"). */
+static int renew_refused(struct rdv_server *rs, const struct stun_msg *m,
+                         uint16_t code, const char *reason,
+                         const struct sockaddr *from, uint8_t *out,
+                         size_t cap, struct binding_reply *reply)
+{
+	struct stun_writer w;
+	char a[ADDR_STRLEN];
+	int n;
+
+	rs->stats.renew_refused++;
+	log_debug("RENEW from %s refused: %u %s", addr_str(from, a, sizeof(a)),
+	          code, reason);
+	stun_writer_init(&w, out, cap, m->method, STUN_ERROR, m->txid);
+	stun_put_error(&w, code, reason);
+	stun_put_fingerprint(&w);
+	if ((n = stun_writer_finish(&w)) < 0)
+		return BINDING_DROP;
+	reply->len = (size_t)n;
+	reply->is_error = 1;
+	return BINDING_REPLY;
+}
+
+/* RENEW's attributes: PUNCH-ID, PUNCH-SESSION, PUNCH-RENEW-SEQ and
+ * MESSAGE-INTEGRITY-SHA256 (checked later, with the key).  NULL if well
+ * formed, else why not. */
+static const char *renew_parse(const struct stun_msg *m, char *id,
+                               uint64_t *session, uint32_t *seq)
+{
+	const struct stun_attr *a = punch_attr_find(m, PUNCH_ATTR_ID);
+	const char *why = a ? punch_id_check(a->value, a->len) : "id missing";
+
+	if (why)
+		return why;
+	memcpy(id, a->value, a->len);
+	id[a->len] = '\0';
+	if (!(a = punch_attr_find(m, PUNCH_ATTR_SESSION)) || a->len != 8)
+		return "session missing or malformed";
+	*session = 0;
+	for (int i = 0; i < 8; i++)
+		*session = *session << 8 | a->value[i];
+	if (!(a = punch_attr_find(m, PUNCH_ATTR_RENEW_SEQ)) || a->len != 4)
+		return "sequence number missing or malformed";
+	*seq = (uint32_t)a->value[0] << 24 | (uint32_t)a->value[1] << 16 |
+	       (uint32_t)a->value[2] << 8 | a->value[3];
+	if (!(m->present & STUN_HAS_INTEGRITY_SHA256))
+		return "MESSAGE-INTEGRITY-SHA256 missing";
+	return NULL;
+}
+
+/* Is the peer of e here, and looking for e? */
+static int renew_status(const struct rdv_server *rs, const struct reg_entry *e)
+{
+	const struct reg_entry *o = registry_find(rs->reg,
+	                                          registry_entry_peer_id(e));
+
+	return o && !strcmp(registry_entry_peer_id(o), registry_entry_id(e)) ?
+	               PUNCH_STATUS_PAIRED :
+	               PUNCH_STATUS_WAITING;
+}
+
+/* RENEW (docs/protocol.md): a live registration, from the address it was
+ * registered from, with a MAC under its key and a sequence number above
+ * the last: it lives a lifetime from now.  Nothing else changes; new
+ * candidates need a signed REGISTER. */
+static int handle_renew(struct rdv_server *rs, const struct stun_msg *m,
+                        const uint8_t *buf, size_t len,
+                        const struct sockaddr *from, uint64_t now_ms,
+                        uint8_t *out, size_t cap, struct binding_reply *reply)
+{
+	uint16_t unknown[STUN_MAX_UNKNOWN];
+	char id[PUNCH_ID_MAX + 1], reason[96];
+	uint8_t k[PUNCH_RENEW_KEY_LEN], fp[PUNCH_KEY_FP_LEN];
+	const struct reg_entry *e;
+	struct sockaddr_storage seen;
+	struct stun_writer w;
+	uint64_t session;
+	uint32_t seq;
+	const char *why;
+	int n;
+
+	if (punch_unknown_required(m, unknown))
+		return renew_refused(rs, m, 420, "Unknown Attribute", from, out,
+		                     cap, reply);
+	if ((why = renew_parse(m, id, &session, &seq))) {
+		snprintf(reason, sizeof(reason), "Bad Request: %s", why);
+		return renew_refused(rs, m, 400, reason, from, out, cap, reply);
+	}
+	e = rs->store_ops == &registry_mem_ops ? registry_find(rs->reg, id) :
+	                                         NULL;
+	if (e)
+		registry_entry_from(e, &seen);
+	if (!e || registry_entry_session(e) != session ||
+	    !addr_equal((const struct sockaddr *)&seen, from))
+		return renew_refused(rs, m, 401,
+		                     "Unauthorized: no such registration from this address; REGISTER",
+		                     from, out, cap, reply);
+	renew_key(rs, e, k);
+	if (stun_check_integrity(m, buf, len, k, sizeof(k)) != STUN_OK) {
+		sodium_memzero(k, sizeof(k));
+		return renew_refused(rs, m, 401, "Unauthorized: bad MAC", from,
+		                     out, cap, reply);
+	}
+	/* after the MAC: only the key's holder learns where its count is */
+	if (seq <= registry_entry_renew_seq(e)) {
+		sodium_memzero(k, sizeof(k));
+		return renew_refused(rs, m, 401,
+		                     "Unauthorized: sequence number not above the last",
+		                     from, out, cap, reply);
+	}
+	registry_renew(rs->reg, e, seq, now_ms);
+	registry_entry_key_fp(e, fp); /* its binding is in use, as on REGISTER */
+	(void)idbind_touch(rs->ids, id, fp, wall_s(rs, now_ms));
+	rs->stats.renewed++;
+	log_debug("%s renewed its registration from %s", id,
+	          addr_str(from, reason, sizeof(reason)));
+	stun_writer_init(&w, out, cap, m->method, STUN_SUCCESS, m->txid);
+	stun_put_xor_addr(&w, STUN_ATTR_XOR_MAPPED_ADDRESS, from);
+	stun_put_u32(&w, PUNCH_ATTR_STATUS, (uint32_t)renew_status(rs, e));
+	stun_put_u32(&w, PUNCH_ATTR_LIFETIME,
+	             (uint32_t)(registry_lifetime(rs->reg) / 1000));
+	stun_put_integrity_sha256(&w, k, sizeof(k));
+	stun_put_fingerprint(&w);
+	sodium_memzero(k, sizeof(k));
+	if ((n = stun_writer_finish(&w)) < 0)
+		return BINDING_DROP;
+	reply->len = (size_t)n;
+	return BINDING_REPLY;
+}
+
 /* RELEASE: the holder gives its id up.  Idempotent: releasing an id that
  * is not bound succeeds, so that a retransmission gets the same answer. */
 static int handle_release(struct rdv_server *rs, const struct stun_msg *m,
@@ -694,7 +910,8 @@ int rdv_handle(struct rdv_server *rs, int sock, const uint8_t *buf,
 	reply->sock = sock;
 	memcpy(&reply->to, from, addr_len(from));
 	if (m.cls == STUN_REQUEST &&
-	    (m.method == PUNCH_REGISTER || m.method == PUNCH_RELEASE)) {
+	    (m.method == PUNCH_REGISTER || m.method == PUNCH_RELEASE ||
+	     m.method == PUNCH_RENEW)) {
 		uint64_t challenged = rs->stats.challenged;
 
 		/* Before any other work, and without an answer: a flood from
@@ -706,6 +923,7 @@ int rdv_handle(struct rdv_server *rs, int sock, const uint8_t *buf,
 			rs->stats.rate_limited++;
 			log_debug("drop %s from %s: over the rate of its prefix",
 			          m.method == PUNCH_REGISTER ? "REGISTER" :
+			          m.method == PUNCH_RENEW    ? "RENEW" :
 			                                       "RELEASE",
 			          addr_str(from, a, sizeof(a)));
 			return BINDING_IGNORE;
@@ -713,6 +931,9 @@ int rdv_handle(struct rdv_server *rs, int sock, const uint8_t *buf,
 		rc = m.method == PUNCH_REGISTER ?
 		             handle_register(rs, sock, &m, buf, len, from, now_ms, out,
 		                             cap, reply) :
+		     m.method == PUNCH_RENEW ?
+		             handle_renew(rs, &m, buf, len, from, now_ms, out, cap,
+		                          reply) :
 		             handle_release(rs, &m, buf, len, from, now_ms, out, cap,
 		                            reply);
 		/* The Binding service's bound holds here too: a bare REGISTER
@@ -727,12 +948,15 @@ int rdv_handle(struct rdv_server *rs, int sock, const uint8_t *buf,
 	}
 	if ((m.cls == STUN_SUCCESS || m.cls == STUN_ERROR) &&
 	    m.method == PUNCH_PEER_INFO) {
+		uint32_t head = txid_head(m.txid);
+
 		for (int i = 0; i < RDV_PENDING_MAX; i++) {
 			struct pending *p = &rs->pending[i];
 
-			if (p->used && !memcmp(p->txid, m.txid, STUN_TXID_LEN)) {
+			if (rs->pend_key[i] && rs->pend_tx[i] == head &&
+			    !memcmp(p->txid, m.txid, STUN_TXID_LEN)) {
 				rdv_log_peer_info_acked(p->to_id);
-				p->used = 0;
+				pending_clear(rs, p);
 				rs->stats.acked++;
 			}
 		}
@@ -766,12 +990,12 @@ uint64_t rdv_tick(struct rdv_server *rs, uint64_t now_ms)
 	for (int i = 0; i < RDV_PENDING_MAX; i++) {
 		struct pending *p = &rs->pending[i];
 
-		if (!p->used)
+		if (!rs->pend_key[i])
 			continue;
 		switch (rtx_poll(&p->rtx, &rtx_stun, now_ms)) {
 		case RTX_GIVE_UP:
 			rdv_log_peer_info_gave_up(p->to_id, (int)p->rtx.sent);
-			p->used = 0;
+			pending_clear(rs, p);
 			rs->stats.gave_up++;
 			continue;
 		case RTX_SEND:
@@ -785,6 +1009,11 @@ uint64_t rdv_tick(struct rdv_server *rs, uint64_t now_ms)
 			next = rtx_deadline(&p->rtx, &rtx_stun);
 	}
 	return next;
+}
+
+void rdv_server_set_lifetime(struct rdv_server *rs, uint64_t ms)
+{
+	registry_set_lifetime(rs->reg, ms);
 }
 
 void rdv_server_set_store(struct rdv_server *rs,

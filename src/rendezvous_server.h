@@ -14,7 +14,10 @@
  * checks it before anything touches the registry, and binds the id to the
  * fingerprint it computes from that key (idbind.h), never to a claimed
  * one.  Every rendezvous response and PEER-INFO is signed with the
- * server's own key.
+ * server's own key, but for RENEW's: a registration is kept alive by
+ * RENEW, authenticated by MESSAGE-INTEGRITY-SHA256 under a key the signed
+ * REGISTER success gave (PUNCH-RENEW-KEY), so that a refresh costs two
+ * hashes instead of two Ed25519 operations.
  */
 #ifndef PUNCH_RENDEZVOUS_SERVER_H
 #define PUNCH_RENDEZVOUS_SERVER_H
@@ -53,6 +56,7 @@ struct rdv_stats {
 	uint64_t bad_method;                /* 400 to an unknown method */
 	uint64_t bad_signature, released;
 	uint64_t rate_limited; /* REGISTERs dropped unanswered */
+	uint64_t renewed, renew_refused; /* RENEW (by MAC) */
 };
 
 struct rdv_server;
@@ -88,6 +92,10 @@ void rdv_server_set_wall(struct rdv_server *rs, uint64_t base_s);
 
 /* The store that makes pairs (registry_store.h); the in-memory table
  * (rdv_registry()) by default.  The store stays the caller's. */
+/* How long a registration lives without a refresh (registry.h); 0: the
+ * default, REGISTRY_LIFETIME_MS. */
+void rdv_server_set_lifetime(struct rdv_server *rs, uint64_t ms);
+
 void rdv_server_set_store(struct rdv_server *rs,
                           const struct reg_store_ops *ops, void *store);
 /* Another server, through the shared registry, introduces to_id (a client

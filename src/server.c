@@ -1356,6 +1356,7 @@ static int state_open(struct server *srv, const struct server_config *cfg)
 	sign_key_wipe(&key);
 	if (cfg->id_ttl_s)
 		rdv_server_set_id_ttl(srv->rdv, cfg->id_ttl_s);
+	rdv_server_set_lifetime(srv->rdv, cfg->lifetime_s * 1000);
 	rdv_server_set_wall(srv->rdv, (uint64_t)time(NULL) -
 	                                      uv_now(&srv->loop) / 1000);
 	/* Written once now: a state directory we cannot write is an error at

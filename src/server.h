@@ -27,6 +27,7 @@ struct server_config {
 	size_t max_peers;            /* registrations held at most; 0: default */
 	const char *state_dir;       /* NULL: state_dir_default() */
 	uint64_t id_ttl_s;           /* id bindings; 0: the default */
+	uint64_t lifetime_s;         /* registrations; 0: the default */
 	/* TURN relay (turn_server.h), on when auth_secret is set */
 	const uint8_t *auth_secret;
 	size_t auth_secret_len;

@@ -103,6 +103,9 @@ expect 0 '-print-key' server -help
 expect 2 "-id-ttl wants a duration such as 30d" server -id-ttl 0
 expect 2 "-id-ttl wants a duration such as 30d" server -id-ttl 5w
 expect 2 "-id-ttl wants a duration such as 30d" server -id-ttl 4000d
+expect 2 "-lifetime wants a duration from 30s to 1d" server -lifetime 5s
+expect 2 "-lifetime wants a duration from 30s to 1d" server -lifetime 2d
+expect 2 "-lifetime applies to the in-memory registry" server -lifetime 10m -registry redis://127.0.0.1:1
 expect 2 "-server-key wants a fingerprint" chat -server 127.0.0.1:1 -id a -peer b -server-key SHA256:nope
 expect 0 'usage: punch release' release -help
 expect 2 'both -server HOST:PORT and -id are required' release -id a

@@ -250,7 +250,12 @@ static int serve(struct rdv_server *rs, int sock, const uint8_t *buf,
 	check_sent(out, reply.len);
 	CHECK(stun_decode(r, out, reply.len) == STUN_OK);
 	CHECK(r->cls == (reply.is_error ? STUN_ERROR : STUN_SUCCESS));
-	{
+	if (r->method == PUNCH_RENEW) {
+		/* RENEW's answers: no signature; a success has the MAC */
+		CHECK(!punch_attr_find(r, PUNCH_ATTR_SIGNATURE));
+		CHECK(r->cls == STUN_ERROR ||
+		      (r->present & STUN_HAS_INTEGRITY_SHA256));
+	} else {
 		uint8_t pk[SIGN_PK_LEN];
 
 		CHECK(sign_verify(r, out, reply.len, PUNCH_ATTR_SERVER_KEY,
@@ -330,6 +335,40 @@ static int partner_register(struct rdv_server *rs, const char *id,
 	return r2.cls == STUN_SUCCESS;
 }
 
+/* A RENEW under the key of the success r (docs/protocol.md, "RENEW"):
+ * renewed, and answered under the same key. */
+static void renew_once(struct rdv_server *rs, const struct punch_peer *p,
+                       const struct stun_msg *r,
+                       const struct sockaddr_storage *from)
+{
+	static uint8_t req[BUF_MAX], out[BUF_MAX];
+	static const uint8_t txid[STUN_TXID_LEN] = "renew-txid-1";
+	const struct stun_attr *k = punch_attr_find(r, PUNCH_ATTR_RENEW_KEY);
+	uint8_t key[PUNCH_RENEW_KEY_LEN], s[8];
+	struct stun_writer w;
+	struct stun_msg a;
+	int n;
+
+	CHECK(k && k->len == PUNCH_RENEW_KEY_LEN);
+	memcpy(key, k->value, sizeof(key));
+	for (int i = 0; i < 8; i++)
+		s[i] = (uint8_t)(p->session >> (56 - 8 * i));
+	stun_writer_init(&w, req, sizeof(req), PUNCH_RENEW, STUN_REQUEST, txid);
+	stun_put_bytes(&w, PUNCH_ATTR_ID, p->id, strlen(p->id));
+	stun_put_bytes(&w, PUNCH_ATTR_SESSION, s, sizeof(s));
+	stun_put_u32(&w, PUNCH_ATTR_RENEW_SEQ, 1);
+	stun_put_integrity_sha256(&w, key, sizeof(key));
+	stun_put_fingerprint(&w);
+	n = stun_writer_finish(&w);
+	CHECK(n > 0);
+	CHECK(serve(rs, 0, req, (size_t)n, from, T0 + 2, out, &a) ==
+	      BINDING_REPLY);
+	CHECK(a.cls == STUN_SUCCESS);
+	n = 20 + (out[2] << 8 | out[3]); /* the header's length */
+	CHECK(stun_check_integrity(&a, out, (size_t)n, key, sizeof(key)) ==
+	      STUN_OK);
+}
+
 static void server(const uint8_t *data, size_t size)
 {
 	static uint8_t out[BUF_MAX], req[BUF_MAX], out2[BUF_MAX], ack[BUF_MAX];
@@ -398,6 +437,7 @@ static void server(const uint8_t *data, size_t size)
 	v = serve(rs, 0, req, n, &from, T0 + 1, out2, &r2);
 	CHECK(v == BINDING_REPLY && r2.cls == STUN_SUCCESS);
 	CHECK(ctx.sent == 0);
+	renew_once(rs, &p, &r2, &from);
 	/* its peer comes (nothing can refuse it: one id is taken, of 8):
 	 * both are introduced */
 	CHECK(partner_register(rs, p.peer_id, p.id, &partner));
@@ -566,11 +606,11 @@ static struct punch_peer the_peer(void)
 	memcpy(p.pwd, peer_pwd, sizeof(peer_pwd));
 	p.session = 7;
 	p.cand[0] = (struct punch_candidate){ CAND_HOST, 0x7EFFFEFF,
-	                                      v4(0x0A000002, 5000) };
+		                              v4(0x0A000002, 5000) };
 	p.cand[1] = (struct punch_candidate){ CAND_HOST, 0x7EFFFFFF,
-	                                      v6(2, 5000) };
+		                              v6(2, 5000) };
 	p.cand[2] = (struct punch_candidate){ CAND_SRFLX, 0x64FFFFFF,
-	                                      v4(0xCB007102, 6000) };
+		                              v4(0xCB007102, 6000) };
 	p.n_cand = 3;
 	p.observed = v4(0xCB007102, 6001);
 	p.has_observed = 1;
@@ -712,10 +752,10 @@ static void client(const uint8_t *data, size_t size, const struct stun_msg *m0)
 	/* What could the input be an answer to? */
 	for (size_t i = 0; i < c.a.n_pairs; i++)
 		targets[n_targets++] =
-		        (struct target){ c.a.pairs[i].txid, peer_pwd };
+			(struct target){ c.a.pairs[i].txid, peer_pwd };
 	if (c.a.consent_pending)
 		targets[n_targets++] =
-		        (struct target){ c.a.consent_txid, peer_pwd };
+			(struct target){ c.a.consent_txid, peer_pwd };
 	if (c.rc.busy)
 		targets[n_targets++] = (struct target){ c.rc.txid, peer_pwd };
 
@@ -749,7 +789,7 @@ static void client(const uint8_t *data, size_t size, const struct stun_msg *m0)
 	/* from the peer: one of its candidates, or an address it did not
 	 * list (peer-reflexive) */
 	from = (mode & 32) ? v4(0xC6336363, 7000) :
-	       peer.cand[(mode >> 6) % peer.n_cand].addr;
+	                     peer.cand[(mode >> 6) % peer.n_cand].addr;
 	if (mode & 32 && (mode & 64))
 		from = v6(99, 7000);
 	to_agent(&c, buf, size, &from);

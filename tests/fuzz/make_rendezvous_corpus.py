@@ -24,6 +24,8 @@ BINDING_REQ, BINDING_OK, BINDING_ERR = 0x0001, 0x0101, 0x0111
 REGISTER_REQ, REGISTER_OK, REGISTER_ERR = 0x00ED, 0x01ED, 0x01FD
 PEER_INFO_REQ, PEER_INFO_OK, PEER_INFO_ERR = 0x00EE, 0x01EE, 0x01FE
 RELEASE_REQ, RELEASE_OK, RELEASE_ERR = 0x00EF, 0x01EF, 0x01FF
+RENEW_REQ, RENEW_OK, RENEW_ERR = 0x00EC, 0x01EC, 0x01FC
+RENEW_SEQ, RENEW_KEY = 0x4F0E, 0xCF03
 DATA_REQ = RELEASE_REQ  # the retired DATA method's number is RELEASE's now
 
 ID, PEER_ID, CANDIDATE, UFRAG, PWD, KEY_FP, SESSION = range(0x4F01, 0x4F08)
@@ -231,6 +233,26 @@ seeds["peer_info_other_key"] = signed(PEER_INFO_REQ, peer(txid(), b"pf-id"), 0x6
 seeds["register_success_signed"] = signed(
     REGISTER_OK, [attr(STATUS, struct.pack("!I", 0)), attr(LIFETIME, struct.pack("!I", 30))],
     0x5E, key_attr=SERVER_KEY, t=txid(0, PAIRS | 0x40))
+# RENEW (docs/protocol.md): MAC'd, not signed; and the key that allows it.
+seeds["renew"] = msg(RENEW_REQ, [attr(ID, b"alice"), attr(SESSION, struct.pack("!Q", 1)),
+                                 attr(RENEW_SEQ, struct.pack("!I", 1))],
+                     integrity=SHA256, txid=txid())
+seeds["renew_no_seq"] = msg(RENEW_REQ, [attr(ID, b"alice"), attr(SESSION, struct.pack("!Q", 1))],
+                            integrity=SHA256, txid=txid())
+seeds["renew_no_mac"] = msg(RENEW_REQ, [attr(ID, b"alice"), attr(SESSION, struct.pack("!Q", 1)),
+                                        attr(RENEW_SEQ, struct.pack("!I", 7))], txid=txid())
+seeds["renew_success"] = response(RENEW_OK, 0, PAIRS, [
+    addr(XOR_MAPPED, 1, 40000, V4, xor=True, txid=txid(0, PAIRS)),
+    attr(STATUS, struct.pack("!I", 0)), attr(LIFETIME, struct.pack("!I", 30))],
+    integrity=SHA256)
+seeds["renew_401"] = response(RENEW_ERR, 0, PAIRS, [error(401, b"Unauthorized: bad MAC")],
+                              integrity=None)
+seeds["register_success_renew_key"] = signed(
+    REGISTER_OK, [attr(STATUS, struct.pack("!I", 0)), attr(LIFETIME, struct.pack("!I", 30)),
+                  attr(RENEW_KEY, bytes(range(32)))],
+    0x5E, key_attr=SERVER_KEY, t=txid(0, PAIRS | 0x40))
+seeds["register_success_short_renew_key"] = signed(
+    REGISTER_OK, [attr(RENEW_KEY, b"short")], 0x5E, key_attr=SERVER_KEY, t=txid(0, PAIRS | 0x40))
 seeds["lines_id_bindings"] = BINDINGS
 seeds["lines_known_servers"] = KNOWN_SERVERS
 # Broken on purpose.

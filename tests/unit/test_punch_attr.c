@@ -454,20 +454,22 @@ static void test_unknown_required(void **state)
 	raw_peer(&r, 0, "alice");
 	raw_attr(&r, 0x4F00, "x", 1);          /* just below our range */
 	raw_attr(&r, PUNCH_ATTR_OBSERVED, "abcd", 4); /* the top of our range */
-	raw_attr(&r, 0x4F0E, "x", 1);          /* just above it */
+	raw_attr(&r, 0x4F0F, "x", 1);          /* just above it */
 	raw_attr(&r, 0xC123, "x", 1);          /* comprehension-optional */
 	decode_ok(&m, r.b, r.len);
 	assert_size(punch_unknown_required(&m, out), 2);
 	assert_int_equal(out[0], 0x4F00);
-	assert_int_equal(out[1], 0x4F0E);
+	assert_int_equal(out[1], 0x4F0F);
 	assert_true(punch_attr_known(PUNCH_ATTR_ID));
 	assert_true(punch_attr_known(PUNCH_ATTR_SERVER_KEY));
 	assert_false(punch_attr_known(0x4F00));
-	assert_false(punch_attr_known(0x4F0E));
+	assert_true(punch_attr_known(PUNCH_ATTR_RENEW_SEQ));
+	assert_false(punch_attr_known(0x4F0F));
 	assert_true(punch_method_is_rendezvous(PUNCH_REGISTER));
 	assert_true(punch_method_is_rendezvous(PUNCH_PEER_INFO));
 	assert_true(punch_method_is_rendezvous(PUNCH_RELEASE));
-	assert_false(punch_method_is_rendezvous(0x07C));
+	assert_true(punch_method_is_rendezvous(PUNCH_RENEW));
+	assert_false(punch_method_is_rendezvous(0x07B));
 	assert_false(punch_method_is_rendezvous(STUN_BINDING));
 	assert_false(punch_method_is_rendezvous(-1));
 }

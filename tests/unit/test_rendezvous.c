@@ -177,7 +177,7 @@ static void test_unknown_attribute_420(void **state)
 	r.len -= 8; /* drop the FINGERPRINT, add attributes, add it again */
 	raw_fix_length(&r);
 	raw_attr(&r, 0x7ABC, "x", 1);
-	raw_attr(&r, 0x4F0E, "y", 1);  /* next to ours, but not ours */
+	raw_attr(&r, 0x4F0F, "y", 1);  /* next to ours, but not ours */
 	raw_attr(&r, 0xC0DE, "z", 1);  /* comprehension-optional: fine */
 	raw_fingerprint(&r);
 	/* 420 comes before the nonce check: no NONCE in it */
@@ -187,7 +187,7 @@ static void test_unknown_attribute_420(void **state)
 	assert_true(res.m.present & STUN_HAS_UNKNOWN_ATTRS);
 	assert_size(res.m.unknown_attrs_count, 2);
 	assert_int_equal(res.m.unknown_attrs[0], 0x7ABC);
-	assert_int_equal(res.m.unknown_attrs[1], 0x4F0E);
+	assert_int_equal(res.m.unknown_attrs[1], 0x4F0F);
 	assert_size(registry_count(rdv_registry(srv)), 0);
 }
 

@@ -883,6 +883,102 @@ static void test_client_server_key_changed(void **state)
 	assert_memory_equal(world.c[0].rc.server_fp, fp, SIGN_FP_LEN);
 }
 
+/* Refreshes are RENEWs (docs/protocol.md, "RENEW") once the signed
+ * REGISTER's success gave the key: no signature either way, and the
+ * registration never lapses. */
+static void test_client_renews(void **state)
+{
+	uint64_t registered;
+
+	(void)state;
+	rdvc_start(&world.c[0].rc, 0);
+	w_run(10);
+	assert_int_equal(world.c[0].rc.state, RDVC_REGISTERED);
+	assert_true(world.c[0].rc.has_renew_key);
+	registered = rdv_stats(srv)->registered;
+	w_run(200000);
+	assert_non_null(registry_find(rdv_registry(srv), "alice"));
+	/* a third of the lifetime apart: 20 in 200 s, all RENEWs */
+	assert_u64(rdv_stats(srv)->renewed, 20);
+	assert_u64(world.c[0].rc.renewed, 20);
+	assert_u64(world.c[0].rc.renew_seq, 20);
+	assert_u64(rdv_stats(srv)->registered, registered);
+	assert_u64(rdv_stats(srv)->renew_refused, 0);
+	assert_size(count_events(&world.c[0], RDVC_EV_REGISTERED), 21);
+}
+
+/* An answer to our RENEW without our MAC (signed by the server's key, or
+ * under another key) is dropped; the RENEW goes on and is answered. */
+static void test_client_renew_forged_answer(void **state)
+{
+	uint8_t buf[256], other[PUNCH_RENEW_KEY_LEN];
+	struct rdv_client *rc = &world.c[0].rc;
+	struct stun_writer w;
+	struct stun_msg m;
+	uint64_t dropped;
+	int n;
+
+	(void)state;
+	rdvc_start(rc, 0);
+	w_run(10);
+	world.server_down = 1;
+	w_run(10000);
+	assert_true(rc->busy);
+	assert_int_equal(rc->method, PUNCH_RENEW);
+	dropped = rc->unsigned_dropped;
+	for (int kind = 0; kind < 2; kind++) {
+		stun_writer_init(&w, buf, sizeof(buf), PUNCH_RENEW, STUN_SUCCESS,
+		                 rc->txid);
+		stun_put_xor_addr(&w, STUN_ATTR_XOR_MAPPED_ADDRESS,
+		                  SA(world.c[0].addr));
+		stun_put_u32(&w, PUNCH_ATTR_LIFETIME, 3600);
+		if (kind == 0) {
+			n = finish_signed(&w);
+		} else {
+			memcpy(other, rc->renew_key, sizeof(other));
+			other[0] ^= 1;
+			stun_put_integrity_sha256(&w, other, sizeof(other));
+			stun_put_fingerprint(&w);
+			n = stun_writer_finish(&w);
+		}
+		assert_true(n > 0);
+		decode_ok(&m, buf, (size_t)n);
+		assert_int_equal(rdvc_on_stun(rc, buf, (size_t)n, &m, world.now),
+		                 1);
+		assert_true(rc->busy);
+		assert_u64(rc->unsigned_dropped, dropped + 1 + (uint64_t)kind);
+	}
+	assert_int_equal(rc->lifetime_s, REGISTRY_LIFETIME_MS / 1000);
+	world.server_down = 0;
+	w_run(12000);
+	assert_false(rc->busy);
+	assert_u64(rc->renewed, 1);
+}
+
+/* A refused RENEW (the server restarted and lost us): at once a signed
+ * REGISTER, and RENEWs again under the new key. */
+static void test_client_renew_refused_registers(void **state)
+{
+	struct rdv_client *rc = &world.c[0].rc;
+	uint8_t old[PUNCH_RENEW_KEY_LEN];
+
+	(void)state;
+	rdvc_start(rc, 0);
+	w_run(10);
+	memcpy(old, rc->renew_key, sizeof(old));
+	rdv_server_free(srv);
+	srv = server_make(0x5E);
+	w_run(10100);
+	assert_u64(rdv_stats(srv)->renew_refused, 1);
+	assert_u64(rdv_stats(srv)->registered, 1);
+	assert_int_equal(rc->state, RDVC_REGISTERED);
+	assert_true(rc->has_renew_key);
+	assert_memory_not_equal(rc->renew_key, old, sizeof(old));
+	assert_size(count_events(&world.c[0], RDVC_EV_REFUSED), 0);
+	w_run(20200);
+	assert_u64(rdv_stats(srv)->renewed, 1);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, w_setup, teardown)
@@ -903,6 +999,9 @@ int main(void)
 		T(test_client_server_gone),
 		T(test_client_forged_peer_info),
 		T(test_client_server_key_changed),
+		T(test_client_renews),
+		T(test_client_renew_forged_answer),
+		T(test_client_renew_refused_registers),
 	};
 #undef T
 
