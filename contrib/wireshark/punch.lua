@@ -4,9 +4,10 @@
 --   tshark -X lua_script:contrib/wireshark/punch.lua -r capture.pcap
 --   or copy this file to ~/.local/lib/wireshark/plugins/
 --
--- Every punch control message is STUN (RFC 8489).  punch adds three methods
--- (REGISTER 0x07D, PEER-INFO 0x07E, RELEASE 0x07F) and thirteen attributes
--- (PUNCH-ID 0x4F01 ... PUNCH-SERVER-KEY 0x4F0D).  Wireshark 4.0's STUN dissector calls those
+-- Every punch control message is STUN (RFC 8489).  punch adds four methods
+-- (RENEW 0x07C, REGISTER 0x07D, PEER-INFO 0x07E, RELEASE 0x07F) and
+-- fourteen attributes (PUNCH-ID 0x4F01 ... PUNCH-RENEW-SEQ 0x4F0E), and
+-- three comprehension-optional ones (0xCF01-0xCF03).  Wireshark 4.0's STUN dissector calls those
 -- methods "Unknown" and adds a Warning for every punch attribute
 -- ("Unknown attribute 0x4f01"); it has no dissector table for methods or
 -- attributes that a plugin could fill in, and a post-dissector
@@ -52,9 +53,10 @@ local FINGERPRINT_XOR = 0x5354554E -- RFC 8489 14.7
 local DEFAULT_PORT = 3478
 
 -- docs/protocol.md, "Methods"; src/punch_attr.h, enum punch_method.
-local M_BINDING, M_REGISTER, M_PEER_INFO, M_RELEASE = 0x001, 0x07D, 0x07E, 0x07F
+local M_BINDING, M_RENEW, M_REGISTER, M_PEER_INFO, M_RELEASE = 0x001, 0x07C, 0x07D, 0x07E, 0x07F
 local methods = {
 	[M_BINDING] = "Binding",
+	[M_RENEW] = "RENEW",
 	[M_REGISTER] = "REGISTER",
 	[M_PEER_INFO] = "PEER-INFO",
 	[M_RELEASE] = "RELEASE",
@@ -97,10 +99,12 @@ local A = {
 	PUNCH_PUBKEY = 0x4F0B,
 	PUNCH_SIGNATURE = 0x4F0C,
 	PUNCH_SERVER_KEY = 0x4F0D,
+	PUNCH_RENEW_SEQ = 0x4F0E,
 	PUNCH_RELAY = 0xCF01, -- comprehension-optional (docs/protocol.md, "The relay")
 	PUNCH_NAT = 0xCF02, -- comprehension-optional (docs/protocol.md, "PUNCH-NAT")
+	PUNCH_RENEW_KEY = 0xCF03, -- comprehension-optional (docs/protocol.md, "RENEW")
 }
-local PUNCH_ATTR_FIRST, PUNCH_ATTR_LAST = A.PUNCH_ID, A.PUNCH_SERVER_KEY
+local PUNCH_ATTR_FIRST, PUNCH_ATTR_LAST = A.PUNCH_ID, A.PUNCH_RENEW_SEQ
 
 local attr_names = {}
 for name, v in pairs(A) do
@@ -154,6 +158,8 @@ local f = {
 	relay_password = ProtoField.string("punch.relay.password", "Relay password"),
 	session = ProtoField.uint64("punch.session", "PUNCH-SESSION", base.HEX),
 	lifetime = ProtoField.uint32("punch.lifetime", "PUNCH-LIFETIME (s)", base.DEC),
+	renew_seq = ProtoField.uint32("punch.renew_seq", "PUNCH-RENEW-SEQ", base.DEC),
+	renew_key = ProtoField.bytes("punch.renew_key", "PUNCH-RENEW-KEY"),
 	status = ProtoField.uint32("punch.status", "PUNCH-STATUS", base.DEC, statuses),
 	cand_type = ProtoField.uint8("punch.cand.type", "Candidate Type", base.DEC, cand_types),
 	nat_mapping = ProtoField.uint8("punch.nat.mapping", "PUNCH-NAT Mapping", base.DEC, nat_mappings),
@@ -269,7 +275,7 @@ end
 -- Any other method or attribute is left to Wireshark's dissector.
 local function is_punch(tvb)
 	local m = type_method(tvb(0, 2):uint())
-	if m == M_REGISTER or m == M_PEER_INFO or m == M_RELEASE then
+	if m == M_RENEW or m == M_REGISTER or m == M_PEER_INFO or m == M_RELEASE then
 		return true
 	end
 	local off, last = STUN_HDR_LEN, tvb:len()
@@ -447,6 +453,16 @@ local decoders = {
 		return hex(r:bytes())
 	end,
 	[A.PUNCH_LIFETIME] = add_uint32(f.lifetime, function(v) return v .. " s" end),
+	[A.PUNCH_RENEW_SEQ] = add_uint32(f.renew_seq, function(v) return tostring(v) end),
+	-- docs/protocol.md, "RENEW": the HMAC-SHA256 key of this
+	-- registration's RENEWs (shown in part only).
+	[A.PUNCH_RENEW_KEY] = function(t, r)
+		if not r or r:len() ~= 32 then
+			return nil
+		end
+		t:add(f.renew_key, r)
+		return hex(r(0, 4):bytes()) .. "..."
+	end,
 	[A.PUNCH_STATUS] = add_uint32(f.status, function(v) return statuses[v] or ("status " .. v) end),
 	[A.PUNCH_OBSERVED] = add_address(fa.observed, true),
 	[A.PUNCH_CANDIDATE] = function(t, r, ctx)
