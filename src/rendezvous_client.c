@@ -244,7 +244,9 @@ static void renew(struct rdv_client *rc, uint64_t now_ms)
 
 	for (int i = 0; i < 8; i++)
 		session[i] = (uint8_t)(rc->self.session >> (56 - 8 * i));
-	rc->rtx_params = &rtx_stun;
+	/* a refresh like any other: missed after RDVC_REFRESH_TIMEOUT_MS, so
+	 * that three missed ones mean the server is lost (failover) */
+	rc->rtx_params = &refresh_rtx;
 	build_begin(rc, &w, PUNCH_RENEW);
 	stun_put_bytes(&w, PUNCH_ATTR_ID, rc->self.id, strlen(rc->self.id));
 	stun_put_bytes(&w, PUNCH_ATTR_SESSION, session, sizeof(session));
