@@ -1302,13 +1302,14 @@ static uint64_t fallback_tick(struct client *c, uint64_t t)
 static int pin_server(struct client *c, const struct client_config *cfg);
 
 /* Server i is the one in use: the rendezvous's, and the relay's unless
- * -turn names others. */
+ * -turn names others or an allocation at the old one is kept (a link may
+ * be on it: its refreshes and data must keep going there). */
 static void server_use(struct client *c, int i)
 {
 	c->srv_at = i;
 	c->server = c->srv_addr[i];
 	c->server_sock = c->server.ss_family == AF_INET6;
-	if (!c->cfg->n_turn) {
+	if (!c->cfg->n_turn && c->relay == RELAY_NONE) {
 		c->relay_addr = c->server;
 		c->relay_name = server_name(c);
 		c->relay_sock = c->server_sock;
@@ -1414,11 +1415,11 @@ static void pick_failover(struct client *c, int i)
 		    lost, c->rc.missed);
 		return;
 	}
+	relay_drop(c); /* first: server_use() moves only a dropped relay */
 	server_use(c, i);
 	say("Server %s missed %d refreshes; registering at %s instead (it answered in %.2f ms)",
 	    lost, RDVC_MISSED_MAX, server_name(c),
 	    (double)c->pick.rtt_us[i] / 1000);
-	relay_drop(c);
 	rdvc_move(&c->rc, (const struct sockaddr *)&c->server);
 	if (pin_server(c, c->cfg)) {
 		finish(c, 1);

@@ -63,6 +63,8 @@ void rdvc_pin_server(struct rdv_client *rc, const uint8_t fp[SIGN_FP_LEN])
 	memcpy(rc->server_fp[rc->server_pinned++], fp, SIGN_FP_LEN);
 }
 
+static void renew_forget(struct rdv_client *rc);
+
 void rdvc_move(struct rdv_client *rc, const struct sockaddr *server)
 {
 	memset(&rc->server, 0, sizeof(rc->server));
@@ -73,6 +75,7 @@ void rdvc_move(struct rdv_client *rc, const struct sockaddr *server)
 	rc->retry_ms = 0;
 	rc->stale_438 = 0;
 	rc->missed = 0;
+	renew_forget(rc); /* its key was the lost server's */
 	/* the lost server's relay is not this one's */
 	rc->has_relay = 0;
 	if (rc->state == RDVC_REGISTERED)
@@ -264,11 +267,12 @@ void rdvc_refresh(struct rdv_client *rc, uint64_t now_ms)
 		rdvc_register(rc, now_ms);
 }
 
-/* No RENEW until a signed REGISTER gives a new key. */
+/* No RENEW until a signed REGISTER gives a key.  The sequence number is
+ * kept: the server may give the same key again (the same session from the
+ * same address) and keeps its last number with it, so ours only rises. */
 static void renew_forget(struct rdv_client *rc)
 {
 	rc->has_renew_key = 0;
-	rc->renew_seq = 0;
 	sodium_memzero(rc->renew_key, sizeof(rc->renew_key));
 }
 
@@ -481,6 +485,17 @@ static void on_renew_answer(struct rdv_client *rc, const uint8_t *buf,
 	rdvc_register(rc, now_ms);
 }
 
+/* A third of the lifetime, and at most RDVC_REFRESH_MAX_MS: the refresh
+ * is also what keeps our NAT's mapping toward the server open, so that a
+ * PEER-INFO can still reach us (many NATs drop an idle UDP mapping after
+ * 30 s). */
+static uint64_t refresh_interval_ms(uint32_t lifetime_s)
+{
+	uint64_t ms = (uint64_t)lifetime_s * 1000 / RDVC_REFRESH_DIVISOR;
+
+	return ms < RDVC_REFRESH_MAX_MS ? ms : RDVC_REFRESH_MAX_MS;
+}
+
 static void on_register_ok(struct rdv_client *rc, const struct stun_msg *m,
                            uint64_t now_ms)
 {
@@ -495,8 +510,14 @@ static void on_register_ok(struct rdv_client *rc, const struct stun_msg *m,
 		status = st->value[3];
 	if (lifetime < 3)
 		lifetime = 3;
+	if (lifetime > RDVC_LIFETIME_MAX_S)
+		lifetime = RDVC_LIFETIME_MAX_S;
+	/* A RENEW answer is under a MAC whose key went in clear: its LIFETIME
+	 * is not trusted to stretch the schedule; the signed REGISTER's is. */
+	if (m->method == PUNCH_RENEW && rc->lifetime_s)
+		lifetime = rc->lifetime_s;
 	rc->lifetime_s = lifetime;
-	rc->refresh_ms = now_ms + (uint64_t)lifetime * 1000 / RDVC_REFRESH_DIVISOR;
+	rc->refresh_ms = now_ms + refresh_interval_ms(lifetime);
 	rc->ever_registered = 1;
 	rc->stale_438 = 0;
 	if (m->method == PUNCH_RELEASE) {
@@ -568,8 +589,7 @@ uint64_t rdvc_tick(struct rdv_client *rc, uint64_t now_ms)
 		         rc->missed);
 		rc->refresh_ms = now_ms;
 		if (rc->missed >= RDVC_MISSED_MAX)
-			rc->refresh_ms += rtx_jitter((uint64_t)rc->lifetime_s * 1000 /
-			                                     RDVC_REFRESH_DIVISOR,
+			rc->refresh_ms += rtx_jitter(refresh_interval_ms(rc->lifetime_s),
 			                             rnd_u32());
 		if (rc->missed % RDVC_MISSED_MAX == 0)
 			rc->on_event(rc->ctx, RDVC_EV_SERVER_LOST, &rc->missed);

@@ -41,7 +41,10 @@
 #include "stun.h"
 
 enum {
-	RDVC_REFRESH_DIVISOR = 3, /* refresh at a third of the lifetime */
+	RDVC_REFRESH_DIVISOR = 3, /* refresh at a third of the lifetime, */
+	RDVC_REFRESH_MAX_MS = 25000, /* and at least every 25 s (NAT timeouts) */
+	RDVC_LIFETIME_MAX_S = 86400, /* a longer LIFETIME is taken as this
+	                              * (the server's -lifetime limit) */
 	RDVC_NONCE_MAX = 64,
 	RDVC_RELAY_USER_MAX = 255, /* PUNCH-RELAY's one-byte length */
 	RDVC_RELAY_PASS_MAX = 64,

@@ -70,6 +70,7 @@ static struct {
 	uint64_t now;
 	int server_down;
 	int alt_down;                 /* the alternate address is silent */
+	int answers_lost;             /* drop this many server answers */
 	struct binding_service svc;
 	struct sockaddr_storage server_addr;
 } world;
@@ -165,6 +166,10 @@ static void w_pump(void)
 			if (v == BINDING_REPLY)
 				w_push(0, m->client, out, reply.len);
 		} else {
+			if (world.answers_lost > 0) {
+				world.answers_lost--;
+				continue;
+			}
 			decode_ok(&sm, m->buf, m->len);
 			assert_int_equal(rdvc_on_stun(&c->rc, m->buf, m->len,
 			                              &sm, world.now),
@@ -979,6 +984,75 @@ static void test_client_renew_refused_registers(void **state)
 	assert_u64(rdv_stats(srv)->renewed, 1);
 }
 
+/* A RENEW's answer is lost: the server took it, so the retransmission
+ * (the same number) is refused and a signed REGISTER follows, which gives
+ * the same key back.  The RENEWs after it are numbered above the last the
+ * server took, and accepted: one lost answer costs one REGISTER, not
+ * RENEW for the rest of the session. */
+static void test_client_renew_answer_lost(void **state)
+{
+	struct rdv_client *rc = &world.c[0].rc;
+
+	(void)state;
+	rdvc_start(rc, 0);
+	w_run(9000);
+	assert_true(rc->has_renew_key);
+	world.answers_lost = 1;
+	w_run(41000);
+	assert_u64(rdv_stats(srv)->renew_refused, 1);
+	/* the one lost, then (after the REGISTER at 10.5 s) 20.5, 30.5, 40.5 */
+	assert_u64(rdv_stats(srv)->renewed, 4);
+	assert_u64(rc->renewed, 3);
+	assert_true(rc->has_renew_key);
+	assert_int_equal(rc->state, RDVC_REGISTERED);
+}
+
+/* LIFETIME is believed only up to a day, and only from a signed answer:
+ * a RENEW's answer is under a key that went in clear, and a forger who
+ * saw it must not be able to put our next refresh off for years. */
+static void test_client_lifetime_bounds(void **state)
+{
+	struct rdv_client *rc = &world.c[0].rc;
+	uint8_t buf[256];
+	struct stun_writer w;
+	struct stun_msg m;
+	int n;
+
+	(void)state;
+	rdvc_start(rc, 0);
+	w_run(10);
+	world.server_down = 1;
+	w_run(10000);
+	assert_true(rc->busy);
+	assert_int_equal(rc->method, PUNCH_RENEW);
+	stun_writer_init(&w, buf, sizeof(buf), PUNCH_RENEW, STUN_SUCCESS, rc->txid);
+	stun_put_xor_addr(&w, STUN_ATTR_XOR_MAPPED_ADDRESS, SA(world.c[0].addr));
+	stun_put_u32(&w, PUNCH_ATTR_LIFETIME, 0xffffffff);
+	stun_put_integrity_sha256(&w, rc->renew_key, sizeof(rc->renew_key));
+	stun_put_fingerprint(&w);
+	n = stun_writer_finish(&w);
+	assert_true(n > 0);
+	decode_ok(&m, buf, (size_t)n);
+	assert_int_equal(rdvc_on_stun(rc, buf, (size_t)n, &m, world.now), 1);
+	assert_false(rc->busy);
+	assert_int_equal(rc->lifetime_s, REGISTRY_LIFETIME_MS / 1000);
+	assert_true(rc->refresh_ms <= world.now + REGISTRY_LIFETIME_MS / 3);
+
+	/* a signed REGISTER success: a day at most, refreshed every 25 s */
+	rdvc_register(rc, world.now);
+	assert_true(rc->busy);
+	stun_writer_init(&w, buf, sizeof(buf), PUNCH_REGISTER, STUN_SUCCESS, rc->txid);
+	stun_put_xor_addr(&w, STUN_ATTR_XOR_MAPPED_ADDRESS, SA(world.c[0].addr));
+	stun_put_u32(&w, PUNCH_ATTR_LIFETIME, 0xffffffff);
+	n = finish_signed(&w);
+	assert_true(n > 0);
+	decode_ok(&m, buf, (size_t)n);
+	assert_int_equal(rdvc_on_stun(rc, buf, (size_t)n, &m, world.now), 1);
+	assert_false(rc->busy);
+	assert_int_equal(rc->lifetime_s, RDVC_LIFETIME_MAX_S);
+	assert_true(rc->refresh_ms == world.now + RDVC_REFRESH_MAX_MS);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, w_setup, teardown)
@@ -1002,6 +1076,8 @@ int main(void)
 		T(test_client_renews),
 		T(test_client_renew_forged_answer),
 		T(test_client_renew_refused_registers),
+		T(test_client_renew_answer_lost),
+		T(test_client_lifetime_bounds),
 	};
 #undef T
 
