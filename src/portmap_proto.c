@@ -327,7 +327,8 @@ int portmap_ext_usable(struct in_addr ip)
 	uint32_t a = ntohl(ip.s_addr);
 	uint8_t top = (uint8_t)(a >> 24);
 
-	return top != 0 && top != 127 && top < 224;
+	return top != 0 && top != 127 && top < 224 &&
+	       (a >> 16) != 0xa9fe; /* 169.254/16: link-local */
 }
 
 int portmap_parse_ext_ip(const char *text, size_t len, struct in_addr *ip)

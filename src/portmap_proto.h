@@ -81,7 +81,7 @@ int pcp_parse_map_udp(struct portmap_grant *g, const uint8_t *buf, size_t len,
 int portmap_parse_route(const char *text, size_t len, struct in_addr *gw);
 
 /* Whether a gateway's external address can be a candidate: not 0.0.0.0/8,
- * loopback, multicast, reserved (240/4) or broadcast, which a confused or
+ * loopback, link-local, multicast, reserved (240/4) or broadcast, which a confused or
  * hostile gateway may report.  (A private address can be real: a router
  * behind another NAT.)  1 or 0. */
 int portmap_ext_usable(struct in_addr ip);

@@ -284,6 +284,8 @@ static void test_ext_ip(void **state)
 	assert_int_equal(portmap_parse_ext_ip("0.0.0.0", 7, &a), -1);
 	assert_int_equal(portmap_parse_ext_ip("127.0.0.1", 9, &a), -1);
 	assert_int_equal(portmap_parse_ext_ip("224.0.0.1", 9, &a), -1);
+	assert_int_equal(portmap_parse_ext_ip("169.254.1.1", 11, &a), -1);
+	assert_int_equal(portmap_parse_ext_ip("169.253.1.1", 11, &a), 0);
 	assert_int_equal(portmap_parse_ext_ip("255.255.255.255", 15, &a), -1);
 	assert_int_equal(portmap_parse_ext_ip("", 0, &a), -1);
 	assert_int_equal(portmap_parse_ext_ip("1.2.3", 5, &a), -1);
