@@ -266,3 +266,35 @@ int addr_is_private(const struct sockaddr *sa)
 	       (b[0] == 192 && b[1] == 168) ||
 	       (b[0] == 100 && (b[1] & 0xC0) == 64);
 }
+
+int addr_host_ok(const char *h, size_t n)
+{
+	if (!n || n > ADDR_HOST_MAX)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		char ch = h[i];
+
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		      (ch >= '0' && ch <= '9') || ch == '.' || ch == '-' ||
+		      ch == '_' || ch == ':'))
+			return 0;
+	}
+	return 1;
+}
+
+int addr_port_parse(const char *s, size_t n, int allow_zero, uint16_t *out)
+{
+	unsigned long v = 0;
+
+	if (!n || n > 5)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		v = v * 10 + (unsigned long)(s[i] - '0');
+	}
+	if (v > 65535 || (!v && !allow_zero))
+		return -1;
+	*out = (uint16_t)v;
+	return 0;
+}

@@ -10,12 +10,20 @@
 #include <sys/socket.h>
 
 enum {
+	ADDR_HOST_MAX = 253, /* a HOST: a DNS name, or an address literal */
 	ADDR_STRLEN = 64, /* "[ffff:...:ffff%scope]:65535" fits */
 };
 
 /* Parse "1.2.3.4:5", "[::1]:5", "1.2.3.4" or ":5" (numeric only).  A part
  * that is missing is left as it was in *out, so callers can pre-fill
  * defaults; *out's family must then be set.  Returns 0 or -1. */
+/* A HOST as punch takes one from its command line and from a peer: 1 to
+ * ADDR_HOST_MAX letters, digits and ".-_:" (a DNS name, an IPv4 or an IPv6
+ * literal), n bytes at h, no NUL needed.  1 or 0. */
+int addr_host_ok(const char *h, size_t n);
+/* A PORT of n decimal digits at s: 1-65535, or 0 too if allow_zero.  0
+ * and *out, or -1. */
+int addr_port_parse(const char *s, size_t n, int allow_zero, uint16_t *out);
 int addr_parse(struct sockaddr_storage *out, const char *s);
 
 /* Parse "HOST:PORT" where HOST may be a name; resolves with getaddrinfo.

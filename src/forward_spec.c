@@ -10,36 +10,7 @@
 
 int forward_host_ok(const char *host)
 {
-	size_t n = strnlen(host, FORWARD_HOST_MAX + 1);
-
-	if (!n || n > FORWARD_HOST_MAX)
-		return 0;
-	for (size_t i = 0; i < n; i++) {
-		char ch = host[i];
-
-		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-		      (ch >= '0' && ch <= '9') || ch == '.' || ch == '-' ||
-		      ch == '_' || ch == ':'))
-			return 0;
-	}
-	return 1;
-}
-
-int forward_port_parse(const char *s, size_t n, int allow_zero, uint16_t *out)
-{
-	unsigned long v = 0;
-
-	if (!n || n > 5)
-		return -1;
-	for (size_t i = 0; i < n; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return -1;
-		v = v * 10 + (unsigned long)(s[i] - '0');
-	}
-	if (v > 65535 || (!v && !allow_zero))
-		return -1;
-	*out = (uint16_t)v;
-	return 0;
+	return addr_host_ok(host, strnlen(host, FORWARD_HOST_MAX + 1));
 }
 
 /* HOST from [h, he), brackets around an IPv6 literal removed: 0 or -1. */
@@ -64,11 +35,11 @@ int forward_spec_parse(const char *s, struct forward_spec *out, char *why,
 	memset(out, 0, sizeof(*out));
 	if (!c1 || c1 == c2)
 		goto bad;
-	if (forward_port_parse(s, (size_t)(c1 - s), 1, &out->lport)) {
+	if (addr_port_parse(s, (size_t)(c1 - s), 1, &out->lport)) {
 		snprintf(why, len, "-L '%s': LPORT must be a number 0-65535", s);
 		return -1;
 	}
-	if (forward_port_parse(c2 + 1, strlen(c2 + 1), 0, &out->port)) {
+	if (addr_port_parse(c2 + 1, strlen(c2 + 1), 0, &out->port)) {
 		snprintf(why, len, "-L '%s': PORT must be a number 1-65535", s);
 		return -1;
 	}
@@ -87,7 +58,7 @@ int forward_allow_parse(const char *s, struct forward_target *out, char *why,
 	memset(out, 0, sizeof(*out));
 	if (!c)
 		goto bad;
-	if (forward_port_parse(c + 1, strlen(c + 1), 0, &out->port)) {
+	if (addr_port_parse(c + 1, strlen(c + 1), 0, &out->port)) {
 		snprintf(why, len, "-allow '%s': PORT must be a number 1-65535", s);
 		return -1;
 	}
@@ -113,7 +84,7 @@ int forward_request_parse(const char *s, size_t n, struct forward_target *out)
 	memcpy(out->host, s, (size_t)(sp - s));
 	out->host[sp - s] = '\0';
 	if (!forward_host_ok(out->host) ||
-	    forward_port_parse(sp + 1, n - (size_t)(sp + 1 - s), 0, &out->port))
+	    addr_port_parse(sp + 1, n - (size_t)(sp + 1 - s), 0, &out->port))
 		return -1;
 	return 0;
 }

@@ -13,8 +13,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "addr.h"
+
 enum {
-	FORWARD_HOST_MAX = 253,   /* a DNS name, or an address literal */
+	FORWARD_HOST_MAX = ADDR_HOST_MAX,
 	FORWARD_ALLOW_MAX = 16,   /* -allow, like -L */
 };
 
@@ -44,9 +46,7 @@ int forward_request_parse(const char *s, size_t n, struct forward_target *out);
  * ignoring case (as sshd's PermitOpen does: no name is resolved). */
 int forward_allowed(const struct forward_target *allow, int n,
                     const struct forward_target *t);
-/* A port of n decimal digits at s (1-65535, or 0 too if allow_zero): 0 or -1. */
-int forward_port_parse(const char *s, size_t n, int allow_zero, uint16_t *out);
-/* Is this a HOST we put on the wire (see above)? */
+/* Is this NUL-terminated HOST one we put on the wire (addr_host_ok)? */
 int forward_host_ok(const char *host);
 
 #endif

@@ -1,5 +1,7 @@
 #include "portmap_proto.h"
 
+#include "addr.h"
+
 #include <arpa/inet.h>
 #include <string.h>
 
@@ -324,11 +326,11 @@ int portmap_parse_route(const char *text, size_t len, struct in_addr *gw)
 
 int portmap_ext_usable(struct in_addr ip)
 {
-	uint32_t a = ntohl(ip.s_addr);
-	uint8_t top = (uint8_t)(a >> 24);
+	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_addr = ip };
 
-	return top != 0 && top != 127 && top < 224 &&
-	       (a >> 16) != 0xa9fe; /* 169.254/16: link-local */
+	/* addr_classify's classes, and the reserved 240/4 besides */
+	return addr_classify((const struct sockaddr *)&sin) == ADDR_CLASS_ROUTABLE &&
+	       ntohl(ip.s_addr) >> 28 != 0xF;
 }
 
 int portmap_parse_ext_ip(const char *text, size_t len, struct in_addr *ip)

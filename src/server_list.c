@@ -7,50 +7,19 @@
 #include <stdio.h>
 #include <string.h>
 
-/* A HOST: letters, digits and ".-_:" (a DNS name, an IPv4 or an IPv6
- * literal), as forward_spec.c takes one. */
-static int host_ok(const char *h, size_t n)
-{
-	if (!n || n > SERVER_HOST_MAX)
-		return 0;
-	for (size_t i = 0; i < n; i++) {
-		char ch = h[i];
-
-		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-		      (ch >= '0' && ch <= '9') || ch == '.' || ch == '-' ||
-		      ch == '_' || ch == ':'))
-			return 0;
-	}
-	return 1;
-}
-
-/* A PORT of n decimal digits, 1-65535: 0 or -1. */
-static int port_ok(const char *s, size_t n)
-{
-	unsigned long v = 0;
-
-	if (!n || n > 5)
-		return -1;
-	for (size_t i = 0; i < n; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return -1;
-		v = v * 10 + (unsigned long)(s[i] - '0');
-	}
-	return v >= 1 && v <= 65535 ? 0 : -1;
-}
-
 /* One entry, [s, s + n): HOST:PORT, an IPv6 HOST in brackets.  0, or -1
  * with a sentence in why. */
 static int entry_check(const char *s, size_t n, char *why, size_t len)
 {
 	const char *colon = NULL, *h = s, *he;
+	uint16_t port;
 
 	for (size_t i = 0; i < n; i++)
 		if (s[i] == ':')
 			colon = s + i;
 	if (!colon)
 		goto bad;
-	if (port_ok(colon + 1, n - (size_t)(colon + 1 - s))) {
+	if (addr_port_parse(colon + 1, n - (size_t)(colon + 1 - s), 0, &port)) {
 		snprintf(why, len, "-server '%.*s': PORT must be a number 1-65535",
 		         (int)n, s);
 		return -1;
@@ -62,7 +31,7 @@ static int entry_check(const char *s, size_t n, char *why, size_t len)
 	} else if (memchr(s, ':', (size_t)(colon - s))) {
 		goto bad; /* an IPv6 HOST must be in brackets */
 	}
-	if (he > h && host_ok(h, (size_t)(he - h)))
+	if (he > h && addr_host_ok(h, (size_t)(he - h)))
 		return 0;
 bad:
 	snprintf(why, len, "-server wants HOST:PORT (an IPv6 HOST in brackets), got '%.*s'",

@@ -9,9 +9,11 @@
 
 #include <stddef.h>
 
+#include "addr.h"
+
 enum {
 	SERVER_LIST_MAX = 8,    /* servers in all, over every -server */
-	SERVER_HOST_MAX = 253,  /* a DNS name, or an address literal */
+	SERVER_HOST_MAX = ADDR_HOST_MAX,
 	/* "[" HOST "]:" PORT */
 	SERVER_NAME_MAX = SERVER_HOST_MAX + 8,
 };
