@@ -912,44 +912,59 @@ static void test_client_renews(void **state)
 	assert_size(count_events(&world.c[0], RDVC_EV_REGISTERED), 21);
 }
 
-/* An answer to our RENEW without our MAC (signed by the server's key, or
- * under another key) is dropped; the RENEW goes on and is answered. */
-static void test_client_renew_forged_answer(void **state)
+/* alice registered, then her first RENEW sent to a server that is down:
+ * it is outstanding when this returns. */
+static void renew_pending(struct rdv_client *rc)
 {
-	uint8_t buf[256], other[PUNCH_RENEW_KEY_LEN];
-	struct rdv_client *rc = &world.c[0].rc;
-	struct stun_writer w;
-	struct stun_msg m;
-	uint64_t dropped;
-	int n;
-
-	(void)state;
 	rdvc_start(rc, 0);
 	w_run(10);
 	world.server_down = 1;
 	w_run(10000);
 	assert_true(rc->busy);
 	assert_int_equal(rc->method, PUNCH_RENEW);
+}
+
+/* A success of `method` to rc's outstanding request, as a forger or the
+ * server would send it: LIFETIME `lifetime`, then signed by the server's
+ * key (key NULL) or under `key` (MESSAGE-INTEGRITY-SHA256).  Handed to rc. */
+static void answer(struct rdv_client *rc, uint16_t method, uint32_t lifetime,
+                   const uint8_t *key)
+{
+	uint8_t buf[256];
+	struct stun_writer w;
+	struct stun_msg m;
+	int n;
+
+	stun_writer_init(&w, buf, sizeof(buf), method, STUN_SUCCESS, rc->txid);
+	stun_put_xor_addr(&w, STUN_ATTR_XOR_MAPPED_ADDRESS, SA(world.c[0].addr));
+	stun_put_u32(&w, PUNCH_ATTR_LIFETIME, lifetime);
+	if (!key) {
+		n = finish_signed(&w);
+	} else {
+		stun_put_integrity_sha256(&w, key, PUNCH_RENEW_KEY_LEN);
+		stun_put_fingerprint(&w);
+		n = stun_writer_finish(&w);
+	}
+	assert_true(n > 0);
+	decode_ok(&m, buf, (size_t)n);
+	assert_int_equal(rdvc_on_stun(rc, buf, (size_t)n, &m, world.now), 1);
+}
+
+/* An answer to our RENEW without our MAC (signed by the server's key, or
+ * under another key) is dropped; the RENEW goes on and is answered. */
+static void test_client_renew_forged_answer(void **state)
+{
+	uint8_t other[PUNCH_RENEW_KEY_LEN];
+	struct rdv_client *rc = &world.c[0].rc;
+	uint64_t dropped;
+
+	(void)state;
+	renew_pending(rc);
 	dropped = rc->unsigned_dropped;
+	memcpy(other, rc->renew_key, sizeof(other));
+	other[0] ^= 1;
 	for (int kind = 0; kind < 2; kind++) {
-		stun_writer_init(&w, buf, sizeof(buf), PUNCH_RENEW, STUN_SUCCESS,
-		                 rc->txid);
-		stun_put_xor_addr(&w, STUN_ATTR_XOR_MAPPED_ADDRESS,
-		                  SA(world.c[0].addr));
-		stun_put_u32(&w, PUNCH_ATTR_LIFETIME, 3600);
-		if (kind == 0) {
-			n = finish_signed(&w);
-		} else {
-			memcpy(other, rc->renew_key, sizeof(other));
-			other[0] ^= 1;
-			stun_put_integrity_sha256(&w, other, sizeof(other));
-			stun_put_fingerprint(&w);
-			n = stun_writer_finish(&w);
-		}
-		assert_true(n > 0);
-		decode_ok(&m, buf, (size_t)n);
-		assert_int_equal(rdvc_on_stun(rc, buf, (size_t)n, &m, world.now),
-		                 1);
+		answer(rc, PUNCH_RENEW, 3600, kind == 0 ? NULL : other);
 		assert_true(rc->busy);
 		assert_u64(rc->unsigned_dropped, dropped + 1 + (uint64_t)kind);
 	}
@@ -1013,27 +1028,10 @@ static void test_client_renew_answer_lost(void **state)
 static void test_client_lifetime_bounds(void **state)
 {
 	struct rdv_client *rc = &world.c[0].rc;
-	uint8_t buf[256];
-	struct stun_writer w;
-	struct stun_msg m;
-	int n;
 
 	(void)state;
-	rdvc_start(rc, 0);
-	w_run(10);
-	world.server_down = 1;
-	w_run(10000);
-	assert_true(rc->busy);
-	assert_int_equal(rc->method, PUNCH_RENEW);
-	stun_writer_init(&w, buf, sizeof(buf), PUNCH_RENEW, STUN_SUCCESS, rc->txid);
-	stun_put_xor_addr(&w, STUN_ATTR_XOR_MAPPED_ADDRESS, SA(world.c[0].addr));
-	stun_put_u32(&w, PUNCH_ATTR_LIFETIME, 0xffffffff);
-	stun_put_integrity_sha256(&w, rc->renew_key, sizeof(rc->renew_key));
-	stun_put_fingerprint(&w);
-	n = stun_writer_finish(&w);
-	assert_true(n > 0);
-	decode_ok(&m, buf, (size_t)n);
-	assert_int_equal(rdvc_on_stun(rc, buf, (size_t)n, &m, world.now), 1);
+	renew_pending(rc);
+	answer(rc, PUNCH_RENEW, 0xffffffff, rc->renew_key);
 	assert_false(rc->busy);
 	assert_int_equal(rc->lifetime_s, REGISTRY_LIFETIME_MS / 1000);
 	assert_true(rc->refresh_ms <= world.now + REGISTRY_LIFETIME_MS / 3);
@@ -1041,13 +1039,7 @@ static void test_client_lifetime_bounds(void **state)
 	/* a signed REGISTER success: a day at most, refreshed every 25 s */
 	rdvc_register(rc, world.now);
 	assert_true(rc->busy);
-	stun_writer_init(&w, buf, sizeof(buf), PUNCH_REGISTER, STUN_SUCCESS, rc->txid);
-	stun_put_xor_addr(&w, STUN_ATTR_XOR_MAPPED_ADDRESS, SA(world.c[0].addr));
-	stun_put_u32(&w, PUNCH_ATTR_LIFETIME, 0xffffffff);
-	n = finish_signed(&w);
-	assert_true(n > 0);
-	decode_ok(&m, buf, (size_t)n);
-	assert_int_equal(rdvc_on_stun(rc, buf, (size_t)n, &m, world.now), 1);
+	answer(rc, PUNCH_REGISTER, 0xffffffff, NULL);
 	assert_false(rc->busy);
 	assert_int_equal(rc->lifetime_s, RDVC_LIFETIME_MAX_S);
 	assert_true(rc->refresh_ms == world.now + RDVC_REFRESH_MAX_MS);
