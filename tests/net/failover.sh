@@ -25,61 +25,16 @@ export LAB
 # shellcheck source=../../scripts/lab
 source "$REPO/scripts/lab"
 
-fail() {
-	echo "FAIL: $*" >&2
-	exit 1
-}
-
-((EUID == 0)) || fail "this test needs root (a network namespace), as CI has"
+# shellcheck source=redis_lab.sh
+source "$REPO/tests/net/redis_lab.sh"
 if (($# != 2)) || [[ ! -x $1 ]]; then fail "usage: $0 PATH_TO_PUNCH waiting|chat"; fi
 PUNCH=$1 MODE=$2
-command -v redis-server >/dev/null || fail "redis-server is missing; run scripts/deps.sh"
 WAIT_S=20 # every bounded wait for an event
 # Three missed refreshes: the first refresh comes up to 10 s after the
 # last answer, each is missed after 5 s: at most 25 s, then the pick (1 s).
 MOVE_S=40
-REDIS_PID="" SRV_PIDS=()
-
-lab_opts_reset
+redis_lab_init
 OPT_TIMEOUT=$WAIT_S
-lab_check_free
-lab_run_init
-on_exit() {
-	local rc=$? pid
-	set +e # see registry_redis.sh: the teardown must run
-	for pid in "${SRV_PIDS[@]}" $REDIS_PID; do
-		lab_stop_pid "$pid"
-	done
-	if ((rc)); then
-		for f in "$RUN_DIR"/s*.err "$RUN_DIR"/redis.log; do
-			[[ -e $f ]] && { echo "---- $(basename "$f")" >&2; tail -n 40 "$f" | sed 's/^/  | /' >&2; }
-		done
-	fi
-	(exit "$rc")
-	lab_run_teardown
-}
-trap on_exit EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-LAB_OWNED=1
-lab_add_node server 0 # only lo, and it is up
-NS=$(lab_ns server)
-
-in_ns() { ip netns exec "$NS" "$@"; }
-
-start_redis() {
-	mkdir -p "$RUN_DIR/redis"
-	lab_spawn server "$RUN_DIR/redis" /dev/null redis-server --port 6379 --bind 127.0.0.1 \
-		--save '' --appendonly no --dir "$RUN_DIR/redis" --logfile "$RUN_DIR/redis.log"
-	REDIS_PID=$LAB_PID
-	local i
-	for ((i = 0; i < WAIT_S * 10; i++)); do
-		[[ $(in_ns redis-cli -p 6379 ping 2>/dev/null) == PONG ]] && return 0
-		lab_alive "$REDIS_PID" || break
-		sleep 0.1
-	done
-	fail "redis-server did not answer PING within $WAIT_S s"
-}
 
 srv() { echo "127.0.0.1:$((3477 + $1))"; }
 

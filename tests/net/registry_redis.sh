@@ -26,66 +26,17 @@ export LAB
 # shellcheck source=../../scripts/lab
 source "$REPO/scripts/lab"
 
-fail() {
-	echo "FAIL: $*" >&2
-	exit 1
-}
-
-((EUID == 0)) || fail "this test needs root (a network namespace), as CI has"
+# shellcheck source=redis_lab.sh
+source "$REPO/tests/net/redis_lab.sh"
 if (($# != 2)) || [[ ! -x $1 ]]; then fail "usage: $0 PATH_TO_PUNCH two|three|restart|hostile|race"; fi
 PUNCH=$1 MODE=$2
-command -v redis-server >/dev/null || fail "redis-server is missing; run scripts/deps.sh"
 WAIT_S=20 # every bounded wait for an event
 # The servers' -log: hostile greps for one error's words, and a server
 # warns of Redis errors at most once a second (the rest at debug), so that
 # case logs at debug.
 SERVER_LOG=info
 [[ ${2:-} != hostile ]] || SERVER_LOG=debug
-REDIS_PID="" SRV_PIDS=()
-
-lab_opts_reset
-lab_check_free
-lab_run_init
-on_exit() {
-	local rc=$? pid
-	# errexit off: the `(exit "$rc")` below, which hands rc on to the
-	# teardown, would otherwise end this trap before the teardown on a
-	# failure, and leave the namespace behind.
-	set +e
-	for pid in "${SRV_PIDS[@]}" $REDIS_PID; do
-		lab_stop_pid "$pid"
-	done
-	if ((rc)); then
-		for f in "$RUN_DIR"/s*.err "$RUN_DIR"/redis.log; do
-			[[ -e $f ]] && { echo "---- $(basename "$f")" >&2; tail -n 40 "$f" | sed 's/^/  | /' >&2; }
-		done
-	fi
-	(exit "$rc")
-	lab_run_teardown
-}
-trap on_exit EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-LAB_OWNED=1
-lab_add_node server 0 # only lo, and it is up
-NS=$(lab_ns server)
-
-in_ns() { ip netns exec "$NS" "$@"; }
-rcli() { in_ns redis-cli -p 6379 "$@"; }
-
-start_redis() {
-	mkdir -p "$RUN_DIR/redis"
-	lab_spawn server "$RUN_DIR/redis" /dev/null redis-server --port 6379 --bind 127.0.0.1 \
-		--save '' --appendonly no --dir "$RUN_DIR/redis" --logfile "$RUN_DIR/redis.log"
-	REDIS_PID=$LAB_PID
-	local i
-	for ((i = 0; i < WAIT_S * 10; i++)); do
-		[[ $(rcli ping 2>/dev/null) == PONG ]] && return 0
-		lab_alive "$REDIS_PID" || break
-		sleep 0.1
-	done
-	fail "redis-server did not answer PING within $WAIT_S s"
-}
+redis_lab_init
 
 # start_server N: punch server N on 127.0.0.1:347(7+N), metrics on 947(7+N).
 start_server() {
