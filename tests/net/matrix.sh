@@ -259,36 +259,79 @@ matches() {
 	esac
 }
 
-failed=0
-TABLE=()
-for i in "${!PAIRS[@]}"; do
-	pair=${PAIRS[$i]} rc=${RUN_RC[$i]}
+# judge I: sets WHY (empty when run I connected as the table expects),
+# CONNECTED, and KIND_A, MS_A, KIND_B, MS_B from run I's output.
+judge() {
+	local i=$1 pair=${PAIRS[$1]} rc=${RUN_RC[$1]} who error
 	expect_of "$pair"
 	side "$NET_TMP/$i.out" alice
-	kind_a=$KIND ms_a=$MS
+	KIND_A=$KIND MS_A=$MS
 	side "$NET_TMP/$i.out" bob
-	kind_b=$KIND ms_b=$MS
-	why=""
+	KIND_B=$KIND MS_B=$MS
+	WHY=""
 	if ((rc == 124 || rc == 137)); then
-		why="lab run still going after $MATRIX_RUN_LIMIT_S s, killed"
+		WHY="lab run still going after $MATRIX_RUN_LIMIT_S s, killed"
 	elif ((rc != 0)); then
-		why=$(grep -m1 -E '^lab run: FAIL: |^lab: ' "$NET_TMP/$i.err" | sed 's/^lab run: FAIL: //' || true)
-		why=${why:-"lab run exited with status $rc"}
+		WHY=$(grep -m1 -E '^lab run: FAIL: |^lab: ' "$NET_TMP/$i.err" | sed 's/^lab run: FAIL: //' || true)
+		WHY=${WHY:-"lab run exited with status $rc"}
 		# The client's own reason, from its log as the lab printed it
 		# ("---- alice.err (last 200 lines) ----", lines "  | ...").
-		who=${why%%:*}
+		who=${WHY%%:*}
 		[[ $who == alice || $who == bob ]] || who=alice
 		error=$(awk -v head="---- $who.err " '
 			index($0, "---- ") == 1 { on = index($0, head) == 1; next }
 			on && sub(/^  \| punch: error: /, "") { print; exit }' "$NET_TMP/$i.err")
-		[[ -z $error ]] || why+=" ($who: $error)"
-	elif [[ $kind_a == - || $kind_b == - ]]; then
-		why="no path line for alice or bob"
-	elif ! matches "$EXP_A" "$kind_a" || ! matches "$EXP_B" "$kind_b"; then
-		why="expected alice $EXP_A, bob $EXP_B"
+		[[ -z $error ]] || WHY+=" ($who: $error)"
+	elif [[ $KIND_A == - || $KIND_B == - ]]; then
+		WHY="no path line for alice or bob"
+	elif ! matches "$EXP_A" "$KIND_A" || ! matches "$EXP_B" "$KIND_B"; then
+		WHY="expected alice $EXP_A, bob $EXP_B"
 	fi
-	connected=no
-	((rc == 0)) && connected=yes
+	CONNECTED=no
+	((rc == 0)) && CONNECTED=yes
+	return 0
+}
+
+# Birthday probing between a random symmetric NAT and a cone is a matter of
+# chance: 256 mappings against 1,024 probes over about 64,000 ports miss
+# about 2 % of the time (net_probe_stat and net_probe_stat_plain measure
+# the rate, 19 of 20 at least).  Such a pair that failed only because the
+# probing ran out ("Probing: no answer after N packets" in the report) is
+# run once more, and the table says so; any other failure stands.  Two
+# misses in a row, about 1 in 2,500, fail the matrix.
+CHANCE_PAIRS=" symmetric-home home-symmetric symmetric-plain plain-symmetric "
+declare -A RETRY_OF=() # index of a second try -> index of the first
+first_runs=${#PAIRS[@]}
+for ((i = 0; i < first_runs; i++)); do
+	[[ $CHANCE_PAIRS == *" ${PAIRS[$i]} "* ]] || continue
+	judge "$i"
+	[[ -n $WHY ]] || continue
+	grep -q 'Probing: no answer after' "$NET_TMP/$i.err" || continue
+	j=${#PAIRS[@]}
+	PAIRS[j]=${PAIRS[$i]}
+	RETRY_OF[$j]=$i
+	echo "  again: ${PAIRS[$i]} (its probing missed: $WHY)"
+	run_pair "$j" "${PAIRS[$j]}"
+done
+while ((${#RUN_PID[@]})); do
+	reap
+done
+
+failed=0
+TABLE=()
+for ((first = 0; first < first_runs; first++)); do
+	i=$first pair=${PAIRS[$first]} note=""
+	for j in "${!RETRY_OF[@]}"; do
+		((RETRY_OF[$j] == first)) || continue
+		judge "$first"
+		note=" (second try; the first missed: $WHY)"
+		echo "---- $pair: scripts/lab run's report, first try ----" >&2
+		sed "s/^/[$pair, first try] /" "$NET_TMP/$first.err" >&2
+		i=$j
+	done
+	rc=${RUN_RC[$i]}
+	judge "$i"
+	kind_a=$KIND_A ms_a=$MS_A kind_b=$KIND_B ms_b=$MS_B why=$WHY connected=$CONNECTED
 	if [[ -n $why ]]; then
 		verdict="FAIL: $why"
 		[[ $EXP_A == - ]] || failed=$((failed + 1))
@@ -302,6 +345,7 @@ for i in "${!PAIRS[@]}"; do
 	else
 		verdict=ok
 	fi
+	verdict+=$note
 	cell_a=$kind_a cell_b=$kind_b
 	[[ $ms_a == - ]] || cell_a+=" $ms_a ms"
 	[[ $ms_b == - ]] || cell_b+=" $ms_b ms"
@@ -316,5 +360,5 @@ for row in "${TABLE[@]}"; do
 	printf '%s\n' "$row"
 done
 echo
-((failed == 0)) || fail "$failed of ${#PAIRS[@]} pairs did not connect as the table expects (reports above)"
+((failed == 0)) || fail "$failed of $first_runs pairs did not connect as the table expects (reports above)"
 echo PASS
