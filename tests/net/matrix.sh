@@ -52,7 +52,7 @@
 # that race.  Since then alice's probe sockets also aim at every other port
 # of bob's address that she has seen him use (his check through her relay
 # comes from the new port): probe.c, "Moved ports"; the row is direct, and
-# net_probe_stat_plain checks 19 of 20.
+# net_probe_stat_plain checks 19 of 20 (or 37 of 40).
 #
 # sequential (the lab's symmetric NAT with a sequential allocator: each new
 # flow takes the next port): against a cone the easy side predicts the
@@ -295,7 +295,7 @@ judge() {
 # Birthday probing between a random symmetric NAT and a cone is a matter of
 # chance: 256 mappings against 1,024 probes over about 64,000 ports miss
 # about 2 % of the time (net_probe_stat and net_probe_stat_plain measure
-# the rate, 19 of 20 at least).  Such a pair that failed only because the
+# the rate: 19 of 20, or 37 of 40).  Such a pair that failed only because the
 # probing ran out ("Probing: no answer after N packets" in the report) is
 # run once more, and the table says so; any other failure stands.  Two
 # misses in a row, about 1 in 2,500, fail the matrix.

@@ -14,11 +14,14 @@
 # --relay --await-direct 15`: both connect through the relay, birthday
 # probing finds a direct pair, the session moves to it ("Path upgraded")
 # within 15 s, and the chat lines then cross it.  By the birthday paradox
-# 256 sockets and 1,024 probes meet 98.3 % of the time, so 19 of 20 or
-# better is what a working implementation shows about 95 % of the time
-# (binomial, p = 0.983); a run that fails prints its report.  A verdict on
-# a rate, so labelled stat.  Times are bench/probe_time.sh's business, not
-# this test's.
+# 256 sockets and 1,024 probes meet 98.3 % of the time.  The verdict is a
+# double sampling plan: 19 of 20 or better passes; 16 or fewer fails; 17 or
+# 18 runs PROBE_STAT_RUNS more, and 37 of 40 or better passes.  At a miss
+# rate of 1.7 % that fails a working implementation 0.3 % of the time (19
+# of 20 alone: 4.5 %, too often for a test every commit runs); at 5 %, the
+# issue's bound, it fails 10 % of the time, and at 10 %, 47 %.  A run that
+# fails prints its report.  A verdict on a rate, so labelled stat.  Times
+# are bench/probe_time.sh's business, not this test's.
 #
 # PROBE_STAT_JOBS runs (default 4) go at once, each in a lab instance of
 # its own (LAB=ps<pid>_<i>) and bounded by PROBE_STAT_RUN_LIMIT_S; the
@@ -72,34 +75,58 @@ reap() {
 	done
 }
 
-echo "== $RUNS runs of symmetric-$NAT_B (--relay --await-direct $AWAIT_S), $JOBS at a time"
-for ((i = 0; i < RUNS; i++)); do
-	while ((${#RUN_PID[@]} >= JOBS)); do
+# runs FROM TO: runs FROM to TO-1, PROBE_STAT_JOBS at a time.
+runs() {
+	local i
+	for ((i = $1; i < $2; i++)); do
+		while ((${#RUN_PID[@]} >= JOBS)); do
+			reap
+		done
+		start_run "$i"
+	done
+	while ((${#RUN_PID[@]})); do
 		reap
 	done
-	start_run "$i"
-done
-while ((${#RUN_PID[@]})); do
-	reap
-done
+}
 
-direct=0
+# count FROM TO: adds to DIRECT the runs FROM to TO-1 that ended on a direct
+# path on both sides, and prints each.
+DIRECT=0
 direct_re='^(alice|bob): [0-9.]+:[0-9]+ -> [0-9.]+:[0-9]+ \((host|srflx|prflx)\) in [0-9]+ ms$'
-for ((i = 0; i < RUNS; i++)); do
-	n=0
-	if ((RUN_RC[$i] == 0)); then
-		while IFS= read -r line; do
-			[[ $line =~ $direct_re ]] && n=$((n + 1))
-		done <"$NET_TMP/$i.out"
-	fi
-	if ((n == 2)); then
-		direct=$((direct + 1))
-		echo "  run $i: direct ($(tr '\n' ' ' <"$NET_TMP/$i.out"))"
-	else
-		echo "  run $i: NOT direct (status ${RUN_RC[$i]}): $(tr '\n' ' ' <"$NET_TMP/$i.out")"
-		sed "s/^/[run $i] /" "$NET_TMP/$i.err" | tail -n 60 >&2
-	fi
-done
-echo "symmetric-$NAT_B: $direct of $RUNS runs direct (at least $MIN expected)"
-((direct >= MIN)) || fail "symmetric-$NAT_B went direct in $direct of $RUNS runs; expected at least $MIN"
+count() {
+	local i n line
+	for ((i = $1; i < $2; i++)); do
+		n=0
+		if ((RUN_RC[$i] == 0)); then
+			while IFS= read -r line; do
+				[[ $line =~ $direct_re ]] && n=$((n + 1))
+			done <"$NET_TMP/$i.out"
+		fi
+		if ((n == 2)); then
+			DIRECT=$((DIRECT + 1))
+			echo "  run $i: direct ($(tr '\n' ' ' <"$NET_TMP/$i.out"))"
+		else
+			echo "  run $i: NOT direct (status ${RUN_RC[$i]}): $(tr '\n' ' ' <"$NET_TMP/$i.out")"
+			sed "s/^/[run $i] /" "$NET_TMP/$i.err" | tail -n 60 >&2
+		fi
+	done
+}
+
+echo "== $RUNS runs of symmetric-$NAT_B (--relay --await-direct $AWAIT_S), $JOBS at a time"
+runs 0 "$RUNS"
+count 0 "$RUNS"
+echo "symmetric-$NAT_B: $DIRECT of $RUNS runs direct (at least $MIN expected)"
+# The second sample: as many runs again, when the first missed by 2 or 3
+# (with the defaults); together they may miss by as many as the first
+# sample's 1 and 2 more.
+MISS_OK=$((RUNS - MIN))
+if ((DIRECT < MIN && RUNS - DIRECT <= MISS_OK + 2)); then
+	echo "== $DIRECT of $RUNS is neither pass nor fail: $RUNS runs more"
+	runs "$RUNS" $((2 * RUNS))
+	count "$RUNS" $((2 * RUNS))
+	MIN=$((2 * RUNS - MISS_OK - 2))
+	RUNS=$((2 * RUNS))
+	echo "symmetric-$NAT_B: $DIRECT of $RUNS runs direct (at least $MIN expected)"
+fi
+((DIRECT >= MIN)) || fail "symmetric-$NAT_B went direct in $DIRECT of $RUNS runs; expected at least $MIN"
 echo PASS
