@@ -15,6 +15,12 @@
 #            directly through s1; s1 is killed mid-chat: lines go both
 #            ways right after, both move to s2, and lines still go both
 #            ways; quit ends it cleanly.
+#   relay    alice and bob (-relay-only, -server s1,s2, -server-key for
+#            both) chat through s1's relay; then s1's rendezvous goes deaf
+#            (an iptables u32 rule drops REGISTER and RENEW to it) while
+#            its relay works on.  Both move to s2 and keep their
+#            allocations at s1, which carry the link: lines go both ways
+#            after the move, and neither asks s2 for a relay.
 #
 # s1 is alone when the clients start, so that their pick is s1 whatever the
 # machine's load does to RTTs (the pick's RTT order is unit-tested).
@@ -27,7 +33,7 @@ source "$REPO/scripts/lab"
 
 # shellcheck source=redis_lab.sh
 source "$REPO/tests/net/redis_lab.sh"
-if (($# != 2)) || [[ ! -x $1 ]]; then fail "usage: $0 PATH_TO_PUNCH waiting|chat"; fi
+if (($# != 2)) || [[ ! -x $1 ]]; then fail "usage: $0 PATH_TO_PUNCH waiting|chat|relay"; fi
 PUNCH=$1 MODE=$2
 WAIT_S=20 # every bounded wait for an event
 # Three missed refreshes: the first refresh comes up to 10 s after the
@@ -37,13 +43,17 @@ redis_lab_init
 OPT_TIMEOUT=$WAIT_S
 
 srv() { echo "127.0.0.1:$((3477 + $1))"; }
+# relay: the peers' addresses are on loopback, which a relay refuses
+# unless told.
+SRV_ARGS=()
+[[ $MODE != relay ]] || SRV_ARGS=(-relay-allow-private)
 
 # start_server N: punch server N on 127.0.0.1:347(7+N), connected to Redis.
 start_server() {
 	local n=$1
 	lab_spawn server "$RUN_DIR/s$n" /dev/null "$PUNCH" server -listen "$(srv "$n")" \
 		-state "$RUN_DIR/s$n.state" -registry redis://127.0.0.1:6379 -log info \
-		-auth-secret failover-test -relay-ip 127.0.0.1
+		-auth-secret failover-test -relay-ip 127.0.0.1 "${SRV_ARGS[@]}"
 	SRV_PIDS[n]=$LAB_PID
 	wait_log "$RUN_DIR/s$n.err" ': connected; this server is [0-9a-f]{16}$'
 }
@@ -139,6 +149,38 @@ chat)
 			fail "$id: -server-key given, yet known_servers was written"
 	done
 	echo "ok: both moved to s2 mid-chat, the chat went on, and quit ended it"
+	;;
+relay)
+	keys=()
+	for n in 1 2; do
+		keys+=(-server-key "$("$PUNCH" server -state "$RUN_DIR/s$n.state" -print-key)")
+	done
+	chat alice bob -server "$(srv 1),$(srv 2)" "${keys[@]}" -relay-only
+	chat bob alice -server "$(srv 1),$(srv 2)" "${keys[@]}" -relay-only
+	lab_wait_established alice bob
+	for id in alice bob; do
+		wait_log "$RUN_DIR/$id.err" '^Connection established: .* \(relay via 127\.0\.0\.1:[0-9]+\)'
+	done
+	start_server 2
+	lab_chat alice bob
+	# STUN requests of methods 0x07C and 0x07D (RENEW, REGISTER) have the
+	# types 0x00EC and 0x00ED (RFC 8489, section 5): the first 16 bits
+	# of the UDP payload, at the IP header's length plus 8.
+	in_ns iptables -I INPUT -p udp --dport $((3477 + 1)) \
+		-m u32 --u32 '0>>22&0x3C@8>>16=0xEC:0xED' -j DROP
+	echo "chatting through s1's relay; s1's rendezvous dropped, its relay not"
+	moved alice 1 2
+	moved bob 1 2
+	lab_chat alice bob
+	lab_chat bob alice
+	n=$(in_ns iptables -L INPUT -v -x -n | awk '/u32/ { print $1 }')
+	((n > 0)) || fail "the u32 rule dropped nothing: the test did not make s1 deaf"
+	lab_quit bob alice
+	for id in alice bob; do
+		! grep -q "^Relay: $(srv 2) " "$RUN_DIR/$id.err" ||
+			fail "$id: asked s2 for a relay while its link was on s1's"
+	done
+	echo "ok: both moved to s2 ($n REGISTERs and RENEWs dropped at s1); the link stayed on s1's relay"
 	;;
 *)
 	fail "unknown mode '$MODE'"
