@@ -67,38 +67,10 @@ if [[ -n $SERVER_CPU ]]; then
 	pin_loadgen=(taskset -c "$LOADGEN_CPU")
 fi
 
-tmp=$(mktemp -d /tmp/stun_vs_coturn.XXXXXX)
-declare -A pid=() port=()
+# shellcheck source=loopback_servers.sh
+source "$(dirname "$0")/loopback_servers.sh"
+servers_init stun_vs_coturn
 status=0
-
-# shellcheck disable=SC2317 # run by the EXIT trap
-cleanup() {
-	local p
-	for p in "${pid[@]}"; do
-		kill "$p" 2>/dev/null || true
-	done
-	for p in "${pid[@]}"; do
-		# bounded: a server that ignores SIGTERM for 3 s gets SIGKILL
-		for _ in 1 2 3 4 5 6; do kill -0 "$p" 2>/dev/null || break; sleep 0.5; done
-		kill -9 "$p" 2>/dev/null || true
-		wait "$p" 2>/dev/null || true
-	done
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-port_free() { ! ss -Hanut "sport = :$1" | grep -q .; }
-next_port=$PORT_BASE
-# take_port NAME: the next free port becomes port[NAME]
-take_port() {
-	while ! port_free "$next_port"; do
-		next_port=$((next_port + 1))
-		(( next_port < PORT_BASE + 200 )) || die "no free port in $PORT_BASE..$((PORT_BASE + 200))"
-	done
-	port[$1]=$next_port
-	next_port=$((next_port + 1))
-}
 
 # ---- start the servers -------------------------------------------------------
 

@@ -53,52 +53,24 @@ command -v curl >/dev/null || die "curl not found (apt-get install curl)"
 pin_loadgen=()
 [[ -z $LOADGEN_CPU ]] || pin_loadgen=(taskset -c "$LOADGEN_CPU")
 
-tmp=$(mktemp -d /tmp/threads_bench.XXXXXX)
-declare -A pid=() port=() mport=()
-
-# shellcheck disable=SC2317 # run by the EXIT trap
-cleanup() {
-	local p
-	for p in "${pid[@]}"; do kill "$p" 2>/dev/null || true; done
-	for p in "${pid[@]}"; do
-		for _ in 1 2 3 4 5 6; do kill -0 "$p" 2>/dev/null || break; sleep 0.5; done
-		kill -9 "$p" 2>/dev/null || true
-		wait "$p" 2>/dev/null || true
-	done
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-port_free() { ! ss -Hanut "sport = :$1" | grep -q .; }
-next_port=$PORT_BASE
-# take_port: the next free port, in $taken
-take_port() {
-	while ! port_free "$next_port"; do
-		next_port=$((next_port + 1))
-		(( next_port < PORT_BASE + 200 )) || die "no free port in $PORT_BASE..$((PORT_BASE + 200))"
-	done
-	taken=$next_port
-	next_port=$((next_port + 1))
-}
+# shellcheck source=loopback_servers.sh
+source "$(dirname "$0")/loopback_servers.sh"
+servers_init threads_bench
 
 # ---- start the servers -------------------------------------------------------
 
 cp "$PUNCH" "$tmp/punch" # a rebuild during the run cannot change what is measured
 servers=$THREADS
 for n in $THREADS; do
-	take_port
-	port[$n]=$taken
-	take_port
-	mport[$n]=$taken
+	take_port "$n"
+	take_port "m$n"
 	"$tmp/punch" server -threads "$n" -listen "$HOST:${port[$n]}" -no-tcp \
-		-metrics "$HOST:${mport[$n]}" -state "$tmp/state.$n" >"$tmp/punch.$n.log" 2>&1 &
+		-metrics "$HOST:${port[m$n]}" -state "$tmp/state.$n" >"$tmp/punch.$n.log" 2>&1 &
 	pid[$n]=$!
 done
 if [[ -n $BASELINE ]]; then
 	cp "$BASELINE" "$tmp/baseline"
-	take_port
-	port[base]=$taken
+	take_port base
 	"$tmp/baseline" server -listen "$HOST:${port[base]}" -no-tcp -state "$tmp/state.base" \
 		>"$tmp/punch.base.log" 2>&1 &
 	pid[base]=$!
@@ -135,8 +107,8 @@ median() {
 }
 # split N: each thread's datagrams so far, "a/b/..."
 split() {
-	[[ -n ${mport[$1]:-} ]] || { echo -; return; }
-	curl -sf --max-time 5 "http://$HOST:${mport[$1]}/metrics" |
+	[[ -n ${port[m$1]:-} ]] || { echo -; return; }
+	curl -sf --max-time 5 "http://$HOST:${port[m$1]}/metrics" |
 		awk '/^punch_thread_datagrams_total/ { printf "%s%s", sep, $2; sep = "/" } END { print "" }'
 }
 
