@@ -347,8 +347,12 @@ int registry_admit(struct registry *r, const struct sockaddr *from,
 		r->rate_limited++; /* out of memory: answer nobody new */
 		return 0;
 	}
+	/* A time from before the bucket was last filled (the server's
+	 * threads each read their own loop's clock, a few ms apart) is taken
+	 * as that time: the bucket is as full as it was then, never
+	 * refilled by a step back. */
 	if (pf->tat_ms > now_ms + r->tau_ms)
-		pf->tat_ms = now_ms; /* the clock stepped back: start afresh */
+		now_ms = pf->tat_ms - r->tau_ms;
 	tat = (pf->tat_ms > now_ms ? pf->tat_ms : now_ms) + r->interval_ms;
 	if (tat - now_ms > r->tau_ms) {
 		r->rate_limited++;

@@ -651,6 +651,30 @@ static void test_registry_admit(void **state)
 	assert_size(info.prefixes, 0);
 }
 
+/* The server's threads each read their own loop's clock, so one prefix's
+ * requests may come with times a few ms out of order.  A time behind the
+ * bucket finds it as full as it is: once refilled that way, a flood spread
+ * over the threads had a fresh burst at every 1 ms step back. */
+static void test_registry_admit_clock_behind(void **state)
+{
+	struct registry *r = reg_new(16, 0);
+	enum { NOW = 100000, T = 1000 / REGISTRY_RATE_PER_S };
+	int ok = 0;
+
+	(void)state;
+	for (int i = 0; i < 2 * REGISTRY_RATE_BURST; i++)
+		ok += admit(r, "198.51.100.1", NOW);
+	assert_int_equal(ok, REGISTRY_RATE_BURST);
+	for (int i = 0; i < 10; i++) {
+		assert_false(admit(r, "198.51.100.2", NOW - 1 - (i & 1)));
+		assert_false(admit(r, "198.51.100.3", NOW));
+	}
+	assert_false(admit(r, "198.51.100.4", NOW - 60000));
+	/* and the rate goes on as before */
+	assert_true(admit(r, "198.51.100.5", NOW + T));
+	assert_false(admit(r, "198.51.100.5", NOW + T));
+}
+
 /* Buckets from a flood of (spoofed) sources stay bounded in number and
  * go away when full again. */
 static void test_registry_admit_bounded(void **state)
@@ -1087,6 +1111,7 @@ int main(void)
 		R(test_registry_prefix_v4),
 		R(test_registry_admit),
 		R(test_registry_admit_bounded),
+		R(test_registry_admit_clock_behind),
 		R(test_registry_memory),
 		R(test_registry_frees_all),
 		R(test_registry_model),
