@@ -658,7 +658,8 @@ static void test_registry_admit(void **state)
 static void test_registry_admit_clock_behind(void **state)
 {
 	struct registry *r = reg_new(16, 0);
-	enum { NOW = 100000, T = 1000 / REGISTRY_RATE_PER_S };
+	enum { NOW = 100000,
+	       T = 1000 / REGISTRY_RATE_PER_S };
 	int ok = 0;
 
 	(void)state;
