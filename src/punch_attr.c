@@ -141,12 +141,19 @@ size_t punch_unknown_required(const struct stun_msg *m, uint16_t *out)
 	return n;
 }
 
+/* Only before a MESSAGE-INTEGRITY(-SHA256): what follows it is covered by
+ * no MAC, and RFC 8489 14.5/14.6 has it ignored.  (A signed message's
+ * PUNCH-SIGNATURE is last before FINGERPRINT, sign.h.) */
 const struct stun_attr *punch_attr_find(const struct stun_msg *m,
                                         uint16_t type)
 {
-	for (size_t i = 0; i < m->attrs_count; i++)
+	for (size_t i = 0; i < m->attrs_count; i++) {
 		if (m->attrs[i].type == type)
 			return &m->attrs[i];
+		if (m->attrs[i].type == STUN_ATTR_MESSAGE_INTEGRITY ||
+		    m->attrs[i].type == STUN_ATTR_MESSAGE_INTEGRITY_SHA256)
+			break;
+	}
 	return NULL;
 }
 

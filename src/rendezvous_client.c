@@ -525,11 +525,14 @@ static void on_register_ok(struct rdv_client *rc, const struct stun_msg *m,
 		rc->on_event(rc->ctx, RDVC_EV_RELEASED, NULL);
 		return;
 	}
-	if (m->method == PUNCH_REGISTER)
+	/* Relay credentials, too, only from a signed answer: a RENEW's never
+	 * carries any. */
+	if (m->method == PUNCH_REGISTER) {
 		take_renew_key(rc, m);
-	else
+		take_relay(rc, m);
+	} else {
 		rc->renewed++;
-	take_relay(rc, m);
+	}
 	set_state(rc, RDVC_REGISTERED);
 	rc->on_event(rc->ctx, RDVC_EV_REGISTERED, &status);
 }

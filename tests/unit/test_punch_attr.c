@@ -570,10 +570,45 @@ static void test_nat_classify(void **state)
 	assert_int_equal(n.delta, 9123 - 40000);
 }
 
+/* ---- what a MAC covers ------------------------------------------------- */
+
+/* RFC 8489 14.5/14.6: attributes after MESSAGE-INTEGRITY(-SHA256) are
+ * covered by nothing and ignored (FINGERPRINT aside).  A PUNCH attribute
+ * put there by someone on the path is not found. */
+static void test_attr_after_integrity(void **state)
+{
+	static const uint8_t key[32] = { 1 };
+	uint8_t buf[MSG_CAP];
+	struct stun_writer w;
+	struct stun_msg m;
+	int n;
+
+	(void)state;
+	for (int sha = 0; sha < 2; sha++) {
+		stun_writer_init(&w, buf, sizeof(buf), PUNCH_RENEW, STUN_SUCCESS,
+		                 txid_a);
+		stun_put_u32(&w, PUNCH_ATTR_LIFETIME, 30);
+		if (sha)
+			stun_put_integrity_sha256(&w, key, sizeof(key));
+		else
+			stun_put_integrity(&w, key, sizeof(key));
+		stun_put_u32(&w, PUNCH_ATTR_STATUS, 1);
+		stun_put_bytes(&w, PUNCH_ATTR_RELAY, "\x01up", 3);
+		stun_put_fingerprint(&w);
+		n = stun_writer_finish(&w);
+		assert_true(n > 0);
+		assert_int_equal(stun_decode(&m, buf, (size_t)n), STUN_OK);
+		assert_non_null(punch_attr_find(&m, PUNCH_ATTR_LIFETIME));
+		assert_null(punch_attr_find(&m, PUNCH_ATTR_STATUS));
+		assert_null(punch_attr_find(&m, PUNCH_ATTR_RELAY));
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_candidate_round_trip),
+		cmocka_unit_test(test_attr_after_integrity),
 		cmocka_unit_test(test_candidate_wire_bytes),
 		cmocka_unit_test(test_candidate_bad),
 		cmocka_unit_test(test_candidate_priority),

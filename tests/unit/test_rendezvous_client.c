@@ -924,11 +924,20 @@ static void renew_pending(struct rdv_client *rc)
 	assert_int_equal(rc->method, PUNCH_RENEW);
 }
 
+/* Whether answer_with() adds a PUNCH-RELAY (before the MAC or signature). */
+enum forged_relay { RELAY_NONE,
+	            RELAY_INSIDE };
+
+static const uint8_t forged_relay[] = "\x04"
+				      "evilpassword";
+
 /* A success of `method` to rc's outstanding request, as a forger or the
  * server would send it: LIFETIME `lifetime`, then signed by the server's
- * key (key NULL) or under `key` (MESSAGE-INTEGRITY-SHA256).  Handed to rc. */
-static void answer(struct rdv_client *rc, uint16_t method, uint32_t lifetime,
-                   const uint8_t *key)
+ * key (key NULL) or under `key` (MESSAGE-INTEGRITY-SHA256), with a
+ * PUNCH-RELAY if `relay` says so.  Handed to rc. */
+static void answer_with(struct rdv_client *rc, uint16_t method,
+                        uint32_t lifetime, const uint8_t *key,
+                        enum forged_relay relay)
 {
 	uint8_t buf[256];
 	struct stun_writer w;
@@ -938,6 +947,9 @@ static void answer(struct rdv_client *rc, uint16_t method, uint32_t lifetime,
 	stun_writer_init(&w, buf, sizeof(buf), method, STUN_SUCCESS, rc->txid);
 	stun_put_xor_addr(&w, STUN_ATTR_XOR_MAPPED_ADDRESS, SA(world.c[0].addr));
 	stun_put_u32(&w, PUNCH_ATTR_LIFETIME, lifetime);
+	if (relay == RELAY_INSIDE)
+		stun_put_bytes(&w, PUNCH_ATTR_RELAY, forged_relay,
+		               sizeof(forged_relay) - 1);
 	if (!key) {
 		n = finish_signed(&w);
 	} else {
@@ -948,6 +960,33 @@ static void answer(struct rdv_client *rc, uint16_t method, uint32_t lifetime,
 	assert_true(n > 0);
 	decode_ok(&m, buf, (size_t)n);
 	assert_int_equal(rdvc_on_stun(rc, buf, (size_t)n, &m, world.now), 1);
+}
+
+static void answer(struct rdv_client *rc, uint16_t method, uint32_t lifetime,
+                   const uint8_t *key)
+{
+	answer_with(rc, method, lifetime, key, RELAY_NONE);
+}
+
+/* Relay credentials come from a signed REGISTER success only.  A RENEW's
+ * answer never carries them: its MAC's key went in clear, and whoever saw
+ * it could write any. */
+static void test_client_renew_answer_relay(void **state)
+{
+	struct rdv_client *rc = &world.c[0].rc;
+
+	(void)state;
+	renew_pending(rc);
+	assert_false(rc->has_relay);
+	answer_with(rc, PUNCH_RENEW, 30, rc->renew_key, RELAY_INSIDE);
+	assert_false(rc->busy);
+	assert_false(rc->has_relay);
+	/* the same after a signed REGISTER's signature: taken */
+	rdvc_register(rc, world.now);
+	answer_with(rc, PUNCH_REGISTER, 30, NULL, RELAY_INSIDE);
+	assert_false(rc->busy);
+	assert_true(rc->has_relay);
+	assert_string_equal(rc->relay_user, "evil");
 }
 
 /* An answer to our RENEW without our MAC (signed by the server's key, or
@@ -1070,6 +1109,7 @@ int main(void)
 		T(test_client_renew_refused_registers),
 		T(test_client_renew_answer_lost),
 		T(test_client_lifetime_bounds),
+		T(test_client_renew_answer_relay),
 	};
 #undef T
 
