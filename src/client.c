@@ -390,7 +390,8 @@ static void on_rdvc_event(void *ctx, int event, const void *arg)
 	case RDVC_EV_UNREACHABLE:
 		log_error("cannot reach rendezvous server %s (no answer after %d tries over %s%s%s); check -server",
 		          addr_str((struct sockaddr *)&c->server, a, sizeof(a)),
-		          RTX_RC, via_str(c->via),
+		          c->rc.rtx_params ? (int)c->rc.rtx_params->rc : RTX_RC,
+		          via_str(c->via),
 		          c->conn_failed[0] ? "; TCP/TLS: " : "", c->conn_failed);
 		client_finish(c, 1);
 		break;

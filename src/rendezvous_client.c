@@ -87,6 +87,12 @@ static const struct rtx_params alt_rtx = {
 	.timeout_ms = RDVC_ALT_TIMEOUT_MS,
 };
 
+static const struct rtx_params first_rtx = {
+	.rto_ms = RDVC_FIRST_RTO_MS,
+	.rc = RDVC_FIRST_RC,
+	.rm = RTX_RM,
+};
+
 /* Once registered, a refresh: RFC 8489's schedule, cut short (failover,
  * rendezvous_client.h). */
 static const struct rtx_params refresh_rtx = {
@@ -161,7 +167,7 @@ void rdvc_start(struct rdv_client *rc, uint64_t now_ms)
 {
 	struct stun_writer w;
 
-	rc->rtx_params = &rtx_stun;
+	rc->rtx_params = &first_rtx;
 	build_begin(rc, &w, STUN_BINDING);
 	if (build_end(rc, &w))
 		return;

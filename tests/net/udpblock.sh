@@ -33,7 +33,7 @@ net_init "${1:-}"
 
 FILE_MB=20
 TLS_PORT=443
-GIVE_UP_S=60  # case d: for alice to give up (the rendezvous's 39.5 s, and more)
+GIVE_UP_S=60  # case d: for alice to give up (the first Binding's 35.75 s, and more)
 CONNECT_S=30  # to connect through the relay (lab_wait_established)
 DONE_S=90     # for the file over TCP and the relay (ASan, 2 busy cores)
 LOST_S=10     # for alice to exit once the server has stopped

@@ -456,13 +456,17 @@ static void test_client_relay_malformed(void **state)
 	}
 }
 
-/* RFC 8489 6.2.1: 0, 500, 1500, ..., 31500, then 16 RTO of silence;
- * each wait lengthened by up to RTX_JITTER_PCT percent (retransmit.h). */
+/* RFC 8489 6.2.1's doubling, from 250 ms for the first Binding: 0, 250,
+ * 750, ..., 31750, then 16 RTO of silence; each wait lengthened by up to
+ * RTX_JITTER_PCT percent (retransmit.h).  Three go out in the first
+ * second, the client's wait for UDP before TCP. */
 static void test_client_retransmissions(void **state)
 {
-	/* the nominal waits before each transmission, and after the last */
-	static const uint64_t wait[RTX_RC + 1] = { 0, 500, 1000, 2000, 4000,
-		                                   8000, 16000, 16 * 500 };
+	/* the nominal waits before each transmission, and after the last:
+	 * the first Binding's schedule (RDVC_FIRST_RTO_MS) */
+	static const uint64_t wait[RDVC_FIRST_RC + 1] = {
+		0, 250, 500, 1000, 2000, 4000, 8000, 16000, 16 * 250
+	};
 	size_t sends = 1; /* the first went out from rdvc_start() itself */
 	uint64_t t0 = 5000, last = t0, next_want = 0;
 
@@ -477,7 +481,7 @@ static void test_client_retransmissions(void **state)
 		world.now = t;
 		next = rdvc_tick(&world.c[0].rc, t);
 		if (world.c[0].sent != before) {
-			assert_true(sends < RTX_RC);
+			assert_true(sends < RDVC_FIRST_RC);
 			assert_in_range(t - last, wait[sends],
 			                wait[sends] * (100 + RTX_JITTER_PCT) / 100);
 			/* at the deadline rdvc_tick() gave, not later */
@@ -492,13 +496,13 @@ static void test_client_retransmissions(void **state)
 		}
 		w_pump();
 	}
-	assert_size(sends, RTX_RC);
-	assert_size(world.c[0].sent, RTX_RC);
+	assert_size(sends, RDVC_FIRST_RC);
+	assert_size(world.c[0].sent, RDVC_FIRST_RC);
 	assert_size(world.c[0].n_ev, 1);
 	assert_int_equal(world.c[0].ev[0].type, RDVC_EV_UNREACHABLE);
 	assert_u64(world.c[0].ev[0].at, next_want);
-	assert_in_range(next_want - last, 16 * 500,
-	                16 * 500 * (100 + RTX_JITTER_PCT) / 100);
+	assert_in_range(next_want - last, 16 * 250,
+	                16 * 250 * (100 + RTX_JITTER_PCT) / 100);
 	assert_false(world.c[0].rc.busy);
 }
 
