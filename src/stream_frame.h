@@ -30,8 +30,8 @@
 enum {
 	/* The largest message taken from a stream, padding included: a
 	 * longer one is a protocol error.  The relay's datagrams are at most
-	 * 2 KB (server.c), so 4 KB holds any request or ChannelData worth
-	 * relaying, and 1000 connections cost 4 MB of buffers. */
+	 * 2 KB (server_internal.h), so 4 KB holds any request or ChannelData
+	 * worth relaying, and 1000 connections cost 4 MB of buffers. */
 	FRAME_MAX = 4096,
 	FRAME_STUN_HEADER = 20,
 	FRAME_CHANNEL_HEADER = 4,

@@ -1,7 +1,7 @@
 /*
  * The TURN relay of `punch server` (RFC 8656 over UDP), as pure logic.
  *
- * No sockets here.  server.c hands in each datagram with the time; what
+ * No sockets here.  server_relay.c hands in each datagram with the time; what
  * comes back says what to send and where: a response to the client, a
  * datagram out of an allocation's relayed socket to a peer, or a Data
  * indication / ChannelData message to the client.  Opening and closing the
