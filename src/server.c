@@ -230,6 +230,22 @@ static void flush_all(struct server *srv, const struct binding_service *svc)
 	}
 }
 
+/* Up to BATCH datagrams from fd into srv->rbuf, their sources into
+ * srv->from: recvmmsg's count, or <= 0 when none is waiting. */
+int server_recv_batch(struct server *srv, int fd)
+{
+	for (int i = 0; i < BATCH; i++) {
+		srv->riov[i] = (struct iovec){ srv->rbuf[i], RECV_BUF };
+		srv->rmsgs[i].msg_hdr = (struct msghdr){
+			.msg_name = &srv->from[i],
+			.msg_namelen = sizeof(srv->from[i]),
+			.msg_iov = &srv->riov[i],
+			.msg_iovlen = 1,
+		};
+	}
+	return recvmmsg(fd, srv->rmsgs, BATCH, MSG_DONTWAIT, NULL);
+}
+
 static void read_batches(struct server *srv, struct server_socket *s);
 
 static void on_readable(uv_poll_t *h, int status, int events)
@@ -250,16 +266,7 @@ static void read_batches(struct server *srv, struct server_socket *s)
 	for (int round = 0; round < BATCHES_PER_WAKE; round++) {
 		int n;
 
-		for (int i = 0; i < BATCH; i++) {
-			srv->riov[i] = (struct iovec){ srv->rbuf[i], RECV_BUF };
-			srv->rmsgs[i].msg_hdr = (struct msghdr){
-				.msg_name = &srv->from[i],
-				.msg_namelen = sizeof(srv->from[i]),
-				.msg_iov = &srv->riov[i],
-				.msg_iovlen = 1,
-			};
-		}
-		n = recvmmsg(s->fd, srv->rmsgs, BATCH, MSG_DONTWAIT, NULL);
+		n = server_recv_batch(srv, s->fd);
 		if (n <= 0)
 			break;
 		srv->received += (uint64_t)n;

@@ -167,6 +167,7 @@ static inline void stats_release(struct server *srv)
 int server_add_socket(struct server *srv, const struct sockaddr_storage *addr,
                       struct binding_service *svc, int index);
 int server_open(struct server *srv, const struct server_config *cfg);
+int server_recv_batch(struct server *srv, int fd);
 
 /* server_relay.c */
 void server_out_queue_flush(struct server *srv, struct out_queue *q);

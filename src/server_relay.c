@@ -89,16 +89,7 @@ static void relay_batches(struct server *srv, struct relay_socket *r)
 	for (int round = 0; round < BATCHES_PER_WAKE; round++) {
 		int n;
 
-		for (int i = 0; i < BATCH; i++) {
-			srv->riov[i] = (struct iovec){ srv->rbuf[i], RECV_BUF };
-			srv->rmsgs[i].msg_hdr = (struct msghdr){
-				.msg_name = &srv->from[i],
-				.msg_namelen = sizeof(srv->from[i]),
-				.msg_iov = &srv->riov[i],
-				.msg_iovlen = 1,
-			};
-		}
-		n = recvmmsg(r->fd, srv->rmsgs, BATCH, MSG_DONTWAIT, NULL);
+		n = server_recv_batch(srv, r->fd);
 		if (n <= 0)
 			break;
 		for (int i = 0; i < n; i++) {
