@@ -23,7 +23,7 @@
 #   ROUNDS=3                   rounds (punch, coturn, punch, ...)
 #   MSGS=5000 CLIENTS=20 SIZE=200   uclient's -n, -m, -l
 #   SERVER_CPU=0 CLIENT_CPU=1  CPUs to pin to (empty SERVER_CPU: don't pin)
-#   PORT_BASE=24780            punch's port; coturn's is PORT_BASE+1;
+#   PORT_BASE=24780            the servers take the first free ports from here;
 #                              relayed ports 25000-25999 and 26000-26999
 # Exit status: 0, or 1 if a server would not start or uclient failed.
 set -euo pipefail
@@ -55,21 +55,9 @@ else
 	echo "relay_vs_coturn: not pinning (no taskset, one CPU, or SERVER_CPU empty)" >&2
 fi
 
-tmp=$(mktemp -d /tmp/relay_vs_coturn.XXXXXX)
-declare -A pid=() port=()
-
-# shellcheck disable=SC2317 # run by the EXIT trap
-cleanup() {
-	local p
-	for p in "${pid[@]}"; do
-		kill "$p" 2>/dev/null || true
-	done
-	for p in "${pid[@]}"; do
-		wait "$p" 2>/dev/null || true
-	done
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
+# shellcheck source=loopback_servers.sh
+source "$(dirname "$0")/loopback_servers.sh"
+servers_init relay_vs_coturn
 
 # cpu_ns PID: CPU time of every thread of PID so far, in ns.
 cpu_ns() {
@@ -95,8 +83,8 @@ wait_ready() {
 	die "$name did not answer within ${READY_TIMEOUT_S} s"
 }
 
-port[punch]=$PORT_BASE
-port[coturn]=$((PORT_BASE + 1))
+take_port punch
+take_port coturn
 
 "${pin_server[@]}" "$PUNCH" server -listen "$HOST:${port[punch]}" -state "$tmp/state" \
 	-auth-secret "$SECRET" -relay-ports 25000-25999 -relay-allow-private \
